@@ -1,0 +1,5 @@
+"""``python -m radiusgw`` is the ``radiusgw`` command."""
+
+from radiusgw.cli import main
+
+main()
