@@ -1,0 +1,224 @@
+"""The cryptography of RADIUS: authenticators, hidden passwords, salts, Message-Authenticator.
+
+Everything is MD5 or HMAC-MD5 as the RFCs demand; all digests are compared with
+``hmac.compare_digest``. Functions take and return bytes and never log.
+
+- Request/Response Authenticator: RFC 2865 §3, accounting Request Authenticator RFC 2866 §3.
+- User-Password hiding: RFC 2865 §5.2.
+- CHAP-Password: RFC 2865 §5.3 (challenge from CHAP-Challenge, else the Request Authenticator).
+- Message-Authenticator: RFC 3579 §3.2 (HMAC-MD5 over the packet with the value zeroed; in a
+  response the Request Authenticator stands in the authenticator field).
+- Salt encryption (Tunnel-Password, MS-MPPE keys): RFC 2868 §3.5, RFC 2548 §2.4.2.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from hashlib import md5
+
+from radiusgw.radius.attributes import Attr
+
+ZERO16 = bytes(16)
+_MA_HEADER = bytes((int(Attr.MESSAGE_AUTHENTICATOR), 18))
+
+
+def new_authenticator() -> bytes:
+    """A Request Authenticator: unpredictable, unique over the secret's lifetime (§3)."""
+    return os.urandom(16)
+
+
+def _xor16(a: bytes, b: bytes) -> bytes:
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(16, "big")
+
+
+def hide_password(password: bytes, secret: bytes, authenticator: bytes) -> bytes:
+    """RFC 2865 §5.2: pad to 16n (max 128), c(i) = p(i) xor MD5(S + c(i-1)), c(0)=RA."""
+    if len(password) > 128:
+        raise ValueError("User-Password is at most 128 octets (RFC 2865 §5.2)")
+    # An empty password still takes one block of padding.
+    padded = password + bytes(-len(password) % 16 if password else 16)
+    out = []
+    last = authenticator
+    for i in range(0, len(padded), 16):
+        block = _xor16(padded[i : i + 16], md5(secret + last).digest())
+        out.append(block)
+        last = block
+    return b"".join(out)
+
+
+def unhide_password(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | None:
+    """Reverse of ``hide_password``; None when the value is not a multiple of 16 octets."""
+    size = len(hidden)
+    if size == 0 or size % 16 or size > 128:
+        return None
+    if size == 16:  # the common case, one block, no loop
+        return _xor16(hidden, md5(secret + authenticator).digest()).rstrip(b"\0")
+    out = []
+    last = authenticator
+    for i in range(0, size, 16):
+        block = hidden[i : i + 16]
+        out.append(_xor16(block, md5(secret + last).digest()))
+        last = block
+    return b"".join(out).rstrip(b"\0")
+
+
+def chap_matches(chap_password: bytes, challenge: bytes, password: bytes) -> bool:
+    """RFC 2865 §5.3 / RFC 1994: CHAP-Password = ident(1) + MD5(ident + password + challenge)."""
+    if len(chap_password) != 17:
+        return False
+    expected = md5(chap_password[:1] + password + challenge).digest()
+    return hmac.compare_digest(expected, chap_password[1:])
+
+
+def chap_password(ident: int, password: bytes, challenge: bytes) -> bytes:
+    """The CHAP-Password a peer would send (for clients and tests)."""
+    head = bytes((ident,))
+    return head + md5(head + password + challenge).digest()
+
+
+def message_authenticator_matches(raw: bytes, offset: int, secret: bytes) -> bool:
+    """RFC 3579 §3.2 on a request: HMAC-MD5 of the packet with the 16-octet value zeroed."""
+    value = raw[offset : offset + 16]
+    if len(value) != 16 or raw[offset - 1] != 18:
+        return False
+    zeroed = raw[:offset] + ZERO16 + raw[offset + 16 :]
+    return hmac.compare_digest(hmac.digest(secret, zeroed, "md5"), value)
+
+
+def response_message_authenticator_matches(
+    raw: bytes, offset: int, secret: bytes, request_authenticator: bytes
+) -> bool:
+    """RFC 3579 §3.2 on a response: computed with the Request Authenticator in place."""
+    value = raw[offset : offset + 16]
+    if len(value) != 16 or raw[offset - 1] != 18:
+        return False
+    zeroed = raw[:4] + request_authenticator + raw[20:offset] + ZERO16 + raw[offset + 16 :]
+    return hmac.compare_digest(hmac.digest(secret, zeroed, "md5"), value)
+
+
+def accounting_request_matches(raw: bytes, secret: bytes) -> bool:
+    """RFC 2866 §3: Request Authenticator = MD5(header + 16 zero octets + attributes + secret).
+
+    Also the rule for Disconnect/CoA requests (RFC 5176 §2.3).
+    """
+    expected = md5(raw[:4] + ZERO16 + raw[20:] + secret).digest()
+    return hmac.compare_digest(expected, raw[4:20])
+
+
+def response_authenticator_matches(raw: bytes, secret: bytes, request_authenticator: bytes) -> bool:
+    """RFC 2865 §3: MD5(Code+ID+Length+RequestAuth+Attributes+Secret) == Response Authenticator."""
+    expected = md5(raw[:4] + request_authenticator + raw[20:] + secret).digest()
+    return hmac.compare_digest(expected, raw[4:20])
+
+
+def sign_response(
+    code: int,
+    identifier: int,
+    request_authenticator: bytes,
+    attributes: bytes,
+    secret: bytes,
+    *,
+    message_authenticator: bool = True,
+) -> bytes:
+    """Build a response datagram: Message-Authenticator (last) then Response Authenticator.
+
+    ``attributes`` is already wire-encoded. Order matters: the Message-Authenticator is computed
+    first, with the Request Authenticator in the header (RFC 3579 §3.2), then the Response
+    Authenticator over the whole packet including it (RFC 2865 §3).
+    """
+    length = 20 + len(attributes) + (18 if message_authenticator else 0)
+    if length > 4096:
+        raise ValueError(f"response of {length} octets exceeds 4096")
+    header = bytes((code, identifier, length >> 8, length & 0xFF))
+    if message_authenticator:
+        mac = hmac.digest(
+            secret, header + request_authenticator + attributes + _MA_HEADER + ZERO16, "md5"
+        )
+        attributes = attributes + _MA_HEADER + mac
+    return header + md5(header + request_authenticator + attributes + secret).digest() + attributes
+
+
+def sign_request(
+    code: int,
+    identifier: int,
+    attributes: bytes,
+    secret: bytes,
+    *,
+    authenticator: bytes | None = None,
+    message_authenticator: bool = True,
+) -> bytes:
+    """Build a request datagram (Access-Request, Status-Server, or accounting-style requests).
+
+    Access-Request and Status-Server carry a random authenticator; Accounting-Request,
+    Disconnect-Request and CoA-Request carry MD5(header + zeros + attributes + secret)
+    (RFC 2866 §3, RFC 5176 §2.3): pass ``authenticator=None`` for those codes.
+    """
+    length = 20 + len(attributes) + (18 if message_authenticator else 0)
+    if length > 4096:
+        raise ValueError(f"request of {length} octets exceeds 4096")
+    header = bytes((code, identifier, length >> 8, length & 0xFF))
+    accounting_style = code in (4, 40, 43)
+    auth = ZERO16 if accounting_style else (authenticator or new_authenticator())
+    if message_authenticator:
+        mac = hmac.digest(secret, header + auth + attributes + _MA_HEADER + ZERO16, "md5")
+        attributes = attributes + _MA_HEADER + mac
+    if accounting_style:
+        auth = md5(header + ZERO16 + attributes + secret).digest()
+    return header + auth + attributes
+
+
+def salt_encrypt(
+    plain: bytes, secret: bytes, request_authenticator: bytes, salt: bytes
+) -> bytes:
+    """RFC 2868 §3.5: salt(2, top bit set) + encrypt(len(1) + plain + zero padding).
+
+    b(1) = MD5(S + R + A), c(1) = p(1) xor b(1); b(i) = MD5(S + c(i-1)). The tag octet, when the
+    attribute has one, is the caller's to prepend.
+    """
+    if len(salt) != 2 or not salt[0] & 0x80:
+        raise ValueError("salt is 2 octets with the most significant bit set (RFC 2868 §3.5)")
+    data = bytes((len(plain),)) + plain
+    data += bytes(-len(data) % 16)
+    out = [salt]
+    last = request_authenticator + salt
+    for i in range(0, len(data), 16):
+        block = _xor16(data[i : i + 16], md5(secret + last).digest())
+        out.append(block)
+        last = block
+    return b"".join(out)
+
+
+def salt_decrypt(value: bytes, secret: bytes, request_authenticator: bytes) -> bytes | None:
+    """Reverse of ``salt_encrypt`` (value without tag); None if malformed."""
+    if len(value) < 18 or (len(value) - 2) % 16 or not value[0] & 0x80:
+        return None
+    salt, cipher = value[:2], value[2:]
+    out = []
+    last = request_authenticator + salt
+    for i in range(0, len(cipher), 16):
+        block = cipher[i : i + 16]
+        out.append(_xor16(block, md5(secret + last).digest()))
+        last = block
+    plain = b"".join(out)
+    size = plain[0]
+    if size > len(plain) - 1:
+        return None
+    return plain[1 : 1 + size]
+
+
+class SaltSource:
+    """Salts unique within one packet (RFC 2868 §3.5), random across packets."""
+
+    __slots__ = ("_used",)
+
+    def __init__(self) -> None:
+        self._used: set[bytes] = set()
+
+    def next(self) -> bytes:
+        while True:
+            raw = os.urandom(2)
+            salt = bytes((raw[0] | 0x80, raw[1]))
+            if salt not in self._used:
+                self._used.add(salt)
+                return salt

@@ -1,0 +1,125 @@
+"""RADIUS packet codec (RFC 2865 §3, §5): bytes to ``Packet`` and back, nothing else.
+
+Rules, from RFC 2865 §3:
+- Length is 20..4096; octets past Length are padding and ignored; fewer octets than Length
+  make the packet invalid.
+- An attribute shorter than its 2-octet header, or running past Length, makes the whole packet
+  invalid (it must be silently discarded).
+
+``decode`` raises only ``DecodeError`` (a ``ValueError``) with the reason; the property tests
+prove nothing else escapes. Attributes stay a tuple of ``(type, value)`` in wire order: no
+dictionary look-ups, no value decoding. Callers read the few types they need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from radiusgw.radius.attributes import Attr
+
+HEADER_LENGTH = 20
+MAX_LENGTH = 4096  # RFC 2865 §3
+MAX_ATTRIBUTE_VALUE = 253
+_MESSAGE_AUTHENTICATOR = int(Attr.MESSAGE_AUTHENTICATOR)
+
+
+class DecodeError(ValueError):
+    """The datagram is not a valid RADIUS packet; ``str()`` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    code: int
+    identifier: int
+    authenticator: bytes
+    attributes: tuple[tuple[int, bytes], ...] = ()
+    # Filled by decode(): the datagram up to Length, and where the Message-Authenticator
+    # value starts in it (-1 when absent), so that checking it needs no second walk.
+    raw: bytes = field(default=b"", compare=False, repr=False)
+    message_authenticator_offset: int = field(default=-1, compare=False, repr=False)
+
+    def get(self, attr_type: int) -> bytes | None:
+        """The first value of ``attr_type``, or None."""
+        for t, v in self.attributes:
+            if t == attr_type:
+                return v
+        return None
+
+    def get_all(self, attr_type: int) -> list[bytes]:
+        """Every value of ``attr_type`` in wire order (Proxy-State, Class, Reply-Message)."""
+        return [v for t, v in self.attributes if t == attr_type]
+
+
+def decode(data: bytes) -> Packet:
+    """Parse one datagram. Raises ``DecodeError`` if it is not a valid RADIUS packet."""
+    received = len(data)
+    if received < HEADER_LENGTH:
+        raise DecodeError(f"{received} octets is shorter than the 20-octet header")
+    length = (data[2] << 8) | data[3]
+    if length < HEADER_LENGTH or length > MAX_LENGTH:
+        raise DecodeError(f"Length {length} is outside 20..4096 (RFC 2865 §3)")
+    if length > received:
+        raise DecodeError(f"Length {length} but only {received} octets arrived")
+    attributes: list[tuple[int, bytes]] = []
+    append = attributes.append
+    ma_offset = -1
+    pos = HEADER_LENGTH
+    while pos < length:
+        if pos + 2 > length:
+            raise DecodeError(f"attribute header at offset {pos} runs past Length")
+        attr_length = data[pos + 1]
+        if attr_length < 2:
+            raise DecodeError(f"attribute at offset {pos} has length {attr_length} < 2")
+        end = pos + attr_length
+        if end > length:
+            raise DecodeError(f"attribute at offset {pos} runs past Length")
+        attr_type = data[pos]
+        if attr_type == _MESSAGE_AUTHENTICATOR and ma_offset < 0:
+            ma_offset = pos + 2
+        append((attr_type, data[pos + 2 : end]))
+        pos = end
+    raw = data if length == received else data[:length]
+    return Packet(data[0], data[1], data[4:20], tuple(attributes), raw, ma_offset)
+
+
+def encode_attributes(attributes: tuple[tuple[int, bytes], ...] | list[tuple[int, bytes]]) -> bytes:
+    """Attributes to wire format. A value longer than 253 octets is a programming error."""
+    parts = []
+    for attr_type, value in attributes:
+        size = len(value)
+        if size > MAX_ATTRIBUTE_VALUE:
+            raise ValueError(f"attribute {attr_type} value of {size} octets exceeds 253")
+        parts.append(bytes((attr_type, size + 2)))
+        parts.append(value)
+    return b"".join(parts)
+
+
+def encode(packet: Packet) -> bytes:
+    """A packet to wire format, authenticator as given (see ``crypto`` for computing it)."""
+    body = encode_attributes(packet.attributes)
+    length = HEADER_LENGTH + len(body)
+    if length > MAX_LENGTH:
+        raise ValueError(f"packet of {length} octets exceeds 4096")
+    if len(packet.authenticator) != 16:
+        raise ValueError("authenticator must be 16 octets")
+    header = bytes((packet.code, packet.identifier)) + length.to_bytes(2, "big")
+    return header + packet.authenticator + body
+
+
+# Small typed helpers for values (RFC 2865 §5 data types); callers pick what they need.
+
+
+def integer(value: int) -> bytes:
+    return value.to_bytes(4, "big")
+
+
+def as_integer(value: bytes) -> int | None:
+    return int.from_bytes(value, "big") if len(value) == 4 else None
+
+
+def text(value: str) -> bytes:
+    return value.encode("utf-8")
+
+
+def as_text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
