@@ -1,0 +1,336 @@
+"""Engine: one worker's request handling, from datagram to answer, without I/O.
+
+Order of checks for every datagram, cheapest first, so that garbage costs little:
+1. the source address must be a registered NAS (client or carrier LAC), else drop (第1条);
+2. a retransmission (RFC 5080 §2.2.2) gets the cached answer, with no further work;
+3. the packet must decode (RFC 2865 §3) and authenticate: Message-Authenticator (RFC 3579 §3.2)
+   when present, and required when the NAS's registration says so (BlastRADIUS); the accounting
+   Request Authenticator (RFC 2866 §3). Failures are dropped silently, counted, logged at debug.
+4. then routing, the mode's decision, and the signed answer.
+
+Every Access-Accept/Reject carries a Message-Authenticator; every reject a Reply-Message; every
+answer the request's Proxy-State attributes in order (RFC 2865 §5.33).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from radiusgw.config.model import Mode, Nas, Registry
+from radiusgw.engine.counters import Counters
+from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
+from radiusgw.modes import group
+from radiusgw.radius import crypto
+from radiusgw.radius.attributes import Attr, Code
+from radiusgw.radius.packet import DecodeError, Packet, decode
+from radiusgw.router import Refusal, Router, realm_name
+from radiusgw.store.base import AccountingRecord
+from radiusgw.store.cache import AccountCache
+
+# Wire numbers bound once: no enum or dictionary look-up per packet.
+_ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
+_ACCESS_ACCEPT = int(Code.ACCESS_ACCEPT)
+_ACCESS_REJECT = int(Code.ACCESS_REJECT)
+_ACCOUNTING_REQUEST = int(Code.ACCOUNTING_REQUEST)
+_ACCOUNTING_RESPONSE = int(Code.ACCOUNTING_RESPONSE)
+_STATUS_SERVER = int(Code.STATUS_SERVER)
+_USER_NAME = int(Attr.USER_NAME)
+_USER_PASSWORD = int(Attr.USER_PASSWORD)
+_CHAP_PASSWORD = int(Attr.CHAP_PASSWORD)
+_CHAP_CHALLENGE = int(Attr.CHAP_CHALLENGE)
+_PROXY_STATE = int(Attr.PROXY_STATE)
+_REPLY_MESSAGE = int(Attr.REPLY_MESSAGE)
+_ACCT_STATUS_TYPE = int(Attr.ACCT_STATUS_TYPE)
+_ACCT_SESSION_ID = int(Attr.ACCT_SESSION_ID)
+
+UNKNOWN_CLIENT_LOG_INTERVAL = 60.0  # log an unregistered source at most once a minute
+_UNKNOWN_CLIENT_MEMORY = 10_000  # bound on remembered sources under a spoofed flood
+
+
+def _reply_message(reason: str) -> bytes:
+    value = reason.encode("utf-8")[:253]
+    return bytes((_REPLY_MESSAGE, len(value) + 2)) + value
+
+
+def _proxy_states(states: list[bytes]) -> bytes:
+    return b"".join(bytes((_PROXY_STATE, len(v) + 2)) + v for v in states)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountingAnswer:
+    """An accounting request to make durable before ``reply`` may be sent (RFC 2866 §2)."""
+
+    key: Key
+    record: AccountingRecord
+    reply: bytes
+    address: Any  # where the reply goes
+
+
+class Engine:
+    def __init__(
+        self,
+        registry: Registry,
+        accounts: AccountCache,
+        *,
+        log: Any,
+        access_log: bool = False,
+        dedup_window: float = 5.0,
+    ) -> None:
+        self.accounts = accounts
+        self.counters = Counters()
+        self.log = log
+        self.access_log = access_log
+        self._auth_dedup = DuplicateCache(dedup_window)
+        self._acct_dedup = DuplicateCache(dedup_window)
+        self._unknown_logged: dict[str, float] = {}
+        self._reply_messages: dict[str, bytes] = {}
+        self.reload(registry)
+
+    def reload(self, registry: Registry) -> None:
+        """Swap in a new registry (SIGHUP); requests in flight finish with the old one."""
+        self.registry = registry
+        self._nas = registry.nas
+        self._router = Router(registry)
+
+    # -- the authentication port --------------------------------------------------------
+
+    def on_auth(self, data: bytes, addr: Any, now: float) -> bytes | None:
+        nas = self._nas.get(addr[0])
+        if nas is None:
+            self._unknown_client(addr, now)
+            return None
+        key: Key = (addr, data[1] if len(data) > 1 else -1, data[4:20])
+        answer = self._auth_dedup.get(key)
+        if answer is not None:
+            self.counters.duplicates += 1
+            return answer
+        try:
+            packet = decode(data)
+        except DecodeError as exc:
+            self._malformed(addr, exc)
+            return None
+        code = packet.code
+        if code == _ACCESS_REQUEST:
+            self.counters.access_requests += 1
+            answer = self._access_request(packet, nas, addr, now)
+            if answer is not None:
+                self._auth_dedup.put(key, answer, now)
+            return answer
+        if code == _STATUS_SERVER:
+            return self._status_server(packet, nas, addr, _ACCESS_ACCEPT)
+        self.counters.dropped_unexpected_code += 1
+        self.log.debug("dropped", client=addr[0], reason=f"code {code} on the auth port")
+        return None
+
+    def _access_request(self, packet: Packet, nas: Nas, addr: Any, now: float) -> bytes | None:
+        secret = nas.secret
+        offset = packet.message_authenticator_offset
+        if offset >= 0:
+            if not crypto.message_authenticator_matches(packet.raw, offset, secret):
+                self._bad_authenticator(addr, "Message-Authenticator does not match")
+                return None
+        elif nas.require_message_authenticator:
+            # RFC 3579 §3.2 and the BlastRADIUS advice: silently discard.
+            self.counters.dropped_missing_message_authenticator += 1
+            self.log.info(
+                "dropped", client=addr[0], reason="Message-Authenticator required but missing"
+            )
+            return None
+        user_name = user_password = chap_password = chap_challenge = None
+        proxy_states: list[bytes] = []
+        for attr_type, value in packet.attributes:
+            if attr_type == _USER_NAME:
+                user_name = value
+            elif attr_type == _USER_PASSWORD:
+                user_password = value
+            elif attr_type == _CHAP_PASSWORD:
+                chap_password = value
+            elif attr_type == _CHAP_CHALLENGE:
+                chap_challenge = value
+            elif attr_type == _PROXY_STATE:
+                proxy_states.append(value)
+        if user_name is None:
+            return self._reject(packet, nas, addr, proxy_states, "no User-Name", None, "")
+        username = user_name.decode("utf-8", "replace")
+        target = self._router.route(nas, username, now)
+        if isinstance(target, Refusal):
+            return self._reject(packet, nas, addr, proxy_states, target.reason, target.realm, username)
+        if target.mode is Mode.GROUP:
+            local = username[: username.rfind("@")]
+            account = self.accounts.get(target.name, local)
+            reason = group.check_credentials(
+                account,
+                secret=secret,
+                authenticator=packet.authenticator,
+                user_password=user_password,
+                chap_password=chap_password,
+                chap_challenge=chap_challenge,
+            )
+            if reason is not None or account is None:
+                return self._reject(
+                    packet, nas, addr, proxy_states, reason or "", target.name, username
+                )
+            self.counters.access_accepts += 1
+            if self.access_log:
+                self.log.info("access-accept", client=addr[0], realm=target.name, user=username)
+            attrs = account.reply + _proxy_states(proxy_states) if proxy_states else account.reply
+            return crypto.sign_response(
+                _ACCESS_ACCEPT, packet.identifier, packet.authenticator, attrs, secret
+            )
+        # Proxy and VPDN realms are answered by their own issues' modes; until a mode is
+        # built here its realms are refused with a reason rather than silently dropped.
+        return self._reject(
+            packet, nas, addr, proxy_states, f"{target.mode} mode is not served yet",
+            target.name, username,
+        )
+
+    def _reject(
+        self,
+        packet: Packet,
+        nas: Nas,
+        addr: Any,
+        proxy_states: list[bytes],
+        reason: str,
+        realm: str | None,
+        username: str,
+    ) -> bytes:
+        self.counters.access_rejects += 1
+        self.log.info("access-reject", client=addr[0], realm=realm, user=username, reason=reason)
+        message = self._reply_messages.get(reason)
+        if message is None:
+            message = self._reply_messages[reason] = _reply_message(reason)
+        attrs = message + _proxy_states(proxy_states) if proxy_states else message
+        return crypto.sign_response(
+            _ACCESS_REJECT, packet.identifier, packet.authenticator, attrs, nas.secret
+        )
+
+    def _status_server(self, packet: Packet, nas: Nas, addr: Any, code: int) -> bytes | None:
+        # RFC 5997 §3: Status-Server must carry a valid Message-Authenticator.
+        offset = packet.message_authenticator_offset
+        if offset < 0:
+            self.counters.dropped_missing_message_authenticator += 1
+            self.log.debug("dropped", client=addr[0], reason="Status-Server without Message-Authenticator")
+            return None
+        if not crypto.message_authenticator_matches(packet.raw, offset, nas.secret):
+            self._bad_authenticator(addr, "Status-Server Message-Authenticator does not match")
+            return None
+        self.counters.status_server += 1
+        return crypto.sign_response(
+            code, packet.identifier, packet.authenticator, b"", nas.secret
+        )
+
+    # -- the accounting port ------------------------------------------------------------
+
+    def on_acct(self, data: bytes, addr: Any, now: float) -> bytes | AccountingAnswer | None:
+        """An answer to send now, an ``AccountingAnswer`` to make durable first, or None."""
+        nas = self._nas.get(addr[0])
+        if nas is None:
+            self._unknown_client(addr, now)
+            return None
+        key: Key = (addr, data[1] if len(data) > 1 else -1, data[4:20])
+        answer = self._acct_dedup.get(key)
+        if answer is not None:
+            if answer is PENDING:
+                self.counters.dropped_in_progress += 1
+                return None
+            self.counters.duplicates += 1
+            return answer
+        try:
+            packet = decode(data)
+        except DecodeError as exc:
+            self._malformed(addr, exc)
+            return None
+        if packet.code == _ACCOUNTING_REQUEST:
+            self.counters.accounting_requests += 1
+            pending = self._accounting_request(packet, nas, addr, key, now)
+            if pending is not None:
+                self._acct_dedup.put(key, PENDING, now)
+            return pending
+        if packet.code == _STATUS_SERVER:
+            return self._status_server(packet, nas, addr, _ACCOUNTING_RESPONSE)
+        self.counters.dropped_unexpected_code += 1
+        self.log.debug("dropped", client=addr[0], reason=f"code {packet.code} on the acct port")
+        return None
+
+    def _accounting_request(
+        self, packet: Packet, nas: Nas, addr: Any, key: Key, now: float
+    ) -> AccountingAnswer | None:
+        raw = packet.raw
+        secret = nas.secret
+        if not crypto.accounting_request_matches(raw, secret):
+            self._bad_authenticator(addr, "accounting Request Authenticator does not match")
+            return None
+        offset = packet.message_authenticator_offset
+        if offset >= 0 and not crypto.response_message_authenticator_matches(
+            raw, offset, secret, crypto.ZERO16
+        ):
+            # In an Accounting-Request the authenticator field counts as zeros for the HMAC.
+            self._bad_authenticator(addr, "Message-Authenticator does not match")
+            return None
+        user_name = session_id = status = None
+        proxy_states: list[bytes] = []
+        for attr_type, value in packet.attributes:
+            if attr_type == _USER_NAME:
+                user_name = value.decode("utf-8", "replace")
+            elif attr_type == _ACCT_STATUS_TYPE and len(value) == 4:
+                status = int.from_bytes(value, "big")
+            elif attr_type == _ACCT_SESSION_ID:
+                session_id = value.decode("utf-8", "replace")
+            elif attr_type == _PROXY_STATE:
+                proxy_states.append(value)
+        realm: str | None = None
+        if user_name is not None:
+            target = self._router.route(nas, user_name, now)
+            if isinstance(target, Refusal):
+                # Kept (nothing acknowledged is lost) but counted against no realm.
+                self.log.info(
+                    "accounting-unrouted", client=addr[0], user=user_name,
+                    realm=realm_name(user_name), reason=target.reason,
+                )
+            else:
+                realm = target.name
+        record = AccountingRecord(
+            received=now,
+            nas_address=addr[0],
+            realm=realm,
+            username=user_name,
+            status_type=status,
+            session_id=session_id,
+            packet=raw,
+        )
+        reply = crypto.sign_response(
+            _ACCOUNTING_RESPONSE, packet.identifier, packet.authenticator,
+            _proxy_states(proxy_states), secret, message_authenticator=False,
+        )
+        return AccountingAnswer(key, record, reply, addr)
+
+    def accounting_done(self, answer: AccountingAnswer) -> None:
+        """The record is durable: its reply may go, and copies now get it too."""
+        self.counters.accounting_responses += 1
+        self._acct_dedup.complete(answer.key, answer.reply)
+
+    def accounting_failed(self, answer: AccountingAnswer) -> None:
+        """The write failed: no answer, so the NAS retries and nothing is lost."""
+        self._acct_dedup.forget(answer.key)
+
+    # -- drops --------------------------------------------------------------------------
+
+    def _unknown_client(self, addr: Any, now: float) -> None:
+        self.counters.dropped_unknown_client += 1
+        source = addr[0]
+        last = self._unknown_logged.get(source)
+        if last is None or now - last >= UNKNOWN_CLIENT_LOG_INTERVAL:
+            if len(self._unknown_logged) >= _UNKNOWN_CLIENT_MEMORY:
+                self._unknown_logged.clear()
+            self._unknown_logged[source] = now
+            self.log.info("dropped", client=source, reason="source address is not a registered NAS")
+
+    def _malformed(self, addr: Any, exc: DecodeError) -> None:
+        self.counters.dropped_malformed += 1
+        self.log.debug("dropped", client=addr[0], reason=f"malformed: {exc}")
+
+    def _bad_authenticator(self, addr: Any, reason: str) -> None:
+        self.counters.dropped_bad_authenticator += 1
+        self.log.info("dropped", client=addr[0], reason=reason)
+

@@ -1,0 +1,51 @@
+"""Duplicate detection (RFC 5080 §2.2.2): a retransmission gets the first answer again.
+
+A request is the same when it comes from the same source address and port with the same
+Identifier and Request Authenticator within the window (5 s). The first answer is replayed
+without processing again; while the first copy is still being processed (an accounting record
+waiting for its durable write), copies are dropped, so a record is never written twice.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+PENDING = b""  # marker: seen, answer not ready yet
+
+Key = tuple[tuple[str, int], int, bytes]  # (source address, port), Identifier, Authenticator
+
+
+class DuplicateCache:
+    __slots__ = ("_answers", "_expiry", "window")
+
+    def __init__(self, window: float = 5.0) -> None:
+        self.window = window
+        self._answers: dict[Key, bytes] = {}
+        self._expiry: deque[tuple[float, Key]] = deque()
+
+    def get(self, key: Key) -> bytes | None:
+        """The answer sent (``PENDING`` if not sent yet), or None for a new request."""
+        return self._answers.get(key)
+
+    def put(self, key: Key, answer: bytes, now: float) -> None:
+        self._answers[key] = answer
+        self._expiry.append((now + self.window, key))
+        self.expire(now)
+
+    def complete(self, key: Key, answer: bytes) -> None:
+        """The answer of a PENDING request; it keeps the expiry set when it arrived."""
+        if key in self._answers:
+            self._answers[key] = answer
+
+    def forget(self, key: Key) -> None:
+        self._answers.pop(key, None)
+
+    def expire(self, now: float) -> None:
+        expiry = self._expiry
+        answers = self._answers
+        while expiry and expiry[0][0] <= now:
+            _, key = expiry.popleft()
+            answers.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._answers)

@@ -1,0 +1,72 @@
+"""user@realm -> realm, and who may ask for it (tenant isolation, 第2条, 第9条).
+
+The realm is the text after the last '@', matched case-insensitively (interface.md). Then:
+- a customer's client may ask only for the realms of its own contract, and not for VPDN realms
+  (those are answered to carriers' access servers only, 第2条);
+- a carrier's access server may ask only for VPDN realms of its own carrier type;
+- a contract past its ``ends`` date gets Access-Reject for all its realms (第9条).
+
+Sans-I/O: ``now`` comes in as unix time; an end date means the end of that day, local time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from radiusgw.config.model import Mode, Nas, Realm, Registry
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request cannot be routed; ``reason`` goes into Reply-Message and the log."""
+
+    reason: str
+    realm: str | None = None
+
+
+NO_REALM = Refusal("no realm in user name")
+
+
+def realm_name(username: str) -> str | None:
+    """The text after the last '@', lower-cased; None when there is none."""
+    at = username.rfind("@")
+    if at < 0 or at == len(username) - 1:
+        return None
+    return username[at + 1 :].lower()
+
+
+def _end_of_day(day: dt.date) -> float:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).timestamp()
+
+
+class Router:
+    __slots__ = ("_ends_at", "_realms")
+
+    def __init__(self, registry: Registry) -> None:
+        self._realms = registry.realms
+        self._ends_at = {
+            c.id: _end_of_day(c.ends) for c in registry.contracts.values() if c.ends is not None
+        }
+
+    def route(self, nas: Nas, username: str, now: float) -> Realm | Refusal:
+        name = realm_name(username)
+        if name is None:
+            return NO_REALM
+        realm = self._realms.get(name)
+        if realm is None:
+            return Refusal("unknown realm", name)
+        if nas.carrier is not None:
+            if realm.mode is not Mode.VPDN:
+                return Refusal("realm is not a VPDN realm; carriers get VPDN realms only", name)
+            if realm.carrier is not nas.carrier:
+                return Refusal(f"VPDN realm of carrier type {realm.carrier}", name)
+        elif realm.contract_id != nas.contract_id:
+            # Tenant isolation: a client never learns another contract's realms exist.
+            return Refusal("unknown realm", name)
+        elif realm.mode is Mode.VPDN:
+            return Refusal("VPDN realms are answered to carrier access servers only", name)
+        ends_at = self._ends_at.get(realm.contract_id)
+        if ends_at is not None and now >= ends_at:
+            return Refusal("contract ended", name)
+        return realm
