@@ -1,0 +1,85 @@
+"""A registry and an engine built by hand, for tests of the sans-I/O core (no files, no sockets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from radiusgw.config.model import (
+    CarrierType,
+    Contract,
+    Lns,
+    Mode,
+    Nas,
+    Realm,
+    Registry,
+)
+from radiusgw.engine import Engine
+from radiusgw.store.base import Account
+from radiusgw.store.cache import AccountCache
+
+ACME_NAS = ("127.0.0.10", 40000)
+GLOBEX_NAS = ("127.0.0.11", 40001)
+LAC_D = ("127.0.0.20", 1701)
+STRANGER = ("127.0.0.99", 5555)
+
+
+class ListLog:
+    """Collects log events as dicts (the engine's log is structlog-shaped)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def _add(self, level: str, event: str, **kw: Any) -> None:
+        self.events.append({"level": level, "event": event, **kw})
+
+    def debug(self, event: str, **kw: Any) -> None:
+        self._add("debug", event, **kw)
+
+    def info(self, event: str, **kw: Any) -> None:
+        self._add("info", event, **kw)
+
+    def warning(self, event: str, **kw: Any) -> None:
+        self._add("warning", event, **kw)
+
+    def error(self, event: str, **kw: Any) -> None:
+        self._add("error", event, **kw)
+
+
+def registry(*, acme_ends: dt.date | None = None, require_ma: bool = True) -> Registry:
+    acme_realm = Realm("acme.example", Mode.GROUP, "acme", "acme.toml", max_accounts=10)
+    globex_realm = Realm("globex.example", Mode.GROUP, "globex", "globex.toml", max_accounts=10)
+    vpdn_realm = Realm(
+        "vpn.initech.example", Mode.VPDN, "initech", "initech.toml",
+        carrier=CarrierType.DOCOMO, lns=(Lns("192.0.2.10", b"tunnel"),),
+    )
+    contracts = {
+        "acme": Contract("acme", "ACME", "acme.toml", ends=acme_ends, realms=(acme_realm,)),
+        "globex": Contract("globex", "Globex", "globex.toml", realms=(globex_realm,)),
+        "initech": Contract("initech", "Initech", "initech.toml", realms=(vpdn_realm,)),
+    }
+    nas = {
+        ACME_NAS[0]: Nas(ACME_NAS[0], b"acme-secret", require_ma, None, contract_id="acme"),
+        GLOBEX_NAS[0]: Nas(GLOBEX_NAS[0], b"globex-secret", True, None, contract_id="globex"),
+        LAC_D[0]: Nas(LAC_D[0], b"lac-secret", True, None, carrier=CarrierType.DOCOMO),
+    }
+    realms = {r.name: r for r in (acme_realm, globex_realm, vpdn_realm)}
+    return Registry(contracts=contracts, realms=realms, nas=nas)
+
+
+class Accounts:
+    """A dict standing in for the store's primary-key look-up; counts the look-ups."""
+
+    def __init__(self, *accounts: Account) -> None:
+        self.rows = {(a.realm, a.username): a for a in accounts}
+        self.lookups = 0
+
+    def fetch(self, realm: str, username: str) -> Account | None:
+        self.lookups += 1
+        return self.rows.get((realm, username))
+
+
+def engine(accounts: Accounts, **kw: Any) -> tuple[Engine, ListLog]:
+    log = ListLog()
+    reg = kw.pop("registry", None) or registry()
+    return Engine(reg, AccountCache(accounts.fetch), log=log, **kw), log
