@@ -1,0 +1,49 @@
+# radiusgw: `make run` and `make test` do all the set-up on a fresh machine.
+VENV     := .venv
+PY       := $(VENV)/bin/python
+RADIUSGW := $(VENV)/bin/radiusgw
+DB       ?= radiusgw.db
+LISTEN   ?= 127.0.0.1
+# The Debian peers the tests talk to (radclient, FreeRADIUS, xl2tpd).
+PEERS    := /usr/bin/radclient /usr/sbin/freeradius /usr/sbin/xl2tpd
+
+.PHONY: run test venv peers lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Runs the gateway on the example realms with the embedded SQLite store, after creating the
+# example account alice@acme.example (password "wonderland") if it is not there yet.
+run: venv
+	$(RADIUSGW) check --realms realms
+	$(RADIUSGW) account add acme.example alice --password wonderland --framed-ip 10.0.0.5 \
+		--db $(DB) --realms realms --exist-ok
+	$(RADIUSGW) serve --realms realms --db $(DB) --listen $(LISTEN)
+
+peers:
+	@missing=""; for p in $(PEERS); do [ -x $$p ] || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing the Debian peers: freeradius freeradius-utils xl2tpd"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			freeradius freeradius-utils xl2tpd >/dev/null; \
+		systemctl stop freeradius xl2tpd >/dev/null 2>&1 || true; \
+	fi
+
+lint: venv
+	$(VENV)/bin/ruff check radiusgw tests bench
+	$(VENV)/bin/ruff format --check radiusgw tests bench
+	$(VENV)/bin/mypy
+
+test: venv peers lint
+	$(VENV)/bin/pytest -q
+
+bench: venv
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
