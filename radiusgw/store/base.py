@@ -36,6 +36,7 @@ class AccountRow:
     session_timeout: int | None = None
     idle_timeout: int | None = None
     class_: bytes | None = None
+    line: int | None = None  # where it came from (the CSV line), named in error messages
 
 
 @dataclass(frozen=True, slots=True)

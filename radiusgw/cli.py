@@ -1,0 +1,499 @@
+"""The ``radiusgw`` command (also ``python -m radiusgw``): thin click commands over the package.
+
+``serve`` builds one ``Settings`` and hands it to ``radiusgw.server.serve``; ``check`` reads the
+realm files; ``account`` manages the accounts of group realms (and of VPDN realms that
+authenticate) in the store. The commands and flags are the operator interface (interface.md):
+extend them, rename nothing.
+
+Rules:
+
+- An operator mistake ends as one sentence on stderr and a non-zero exit, never a traceback:
+  ``RadiusGwError`` and click's own errors exit 1, usage errors exit 2, and a ``ConfigError``
+  prints its problem lines (each naming the file and the key) and exits 1.
+- stdout carries results, one line per item; stderr carries errors and the progress bar, which
+  is drawn only when stderr is a terminal.
+- A password is never printed, not even in an error message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import ipaddress
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from radiusgw import __version__
+from radiusgw.config import check_directory, load_registry
+from radiusgw.config.model import Mode, Realm, Registry
+from radiusgw.errors import ConfigError, RadiusGwError, StoreError
+from radiusgw.server.settings import Settings
+from radiusgw.store import AccountRow, SqliteStore, open_store
+from radiusgw.store.sqlite import MAX_TIMEOUT
+
+DEFAULTS = Settings()  # one place for the defaults: ./realms, ./radiusgw.db, 0.0.0.0, 1812 ...
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+CSV_REQUIRED = ("username", "password")
+CSV_COLUMNS = (*CSV_REQUIRED, "framed_ip", "session_timeout", "idle_timeout")
+
+
+class ImportFileError(RadiusGwError):
+    """The CSV file of ``account import`` cannot be read as accounts."""
+
+
+class _Cli(click.Group):
+    """The root group; its ``main`` turns every operator mistake into one line on stderr."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        code = _run(
+            lambda: super(_Cli, self).main(
+                args,
+                prog_name,
+                complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _run(invoke: Callable[[], Any]) -> int:
+    try:
+        result = invoke()
+    except click.UsageError as exc:
+        hint = f" See '{exc.ctx.command_path} --help'." if exc.ctx is not None else ""
+        _fail(f"{exc.format_message()}{hint}")
+        return exc.exit_code
+    except click.ClickException as exc:
+        _fail(exc.format_message())
+        return exc.exit_code
+    except click.Abort:
+        _fail("aborted")
+        return 1
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        return 1
+    except RadiusGwError as exc:
+        _fail(str(exc))
+        return 1
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def _fail(sentence: str) -> None:
+    click.echo(f"error: {sentence}", err=True)
+
+
+# -- shared options ----------------------------------------------------------------------------
+
+_realms_option = click.option(
+    "--realms",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULTS.realms,
+    show_default=True,
+    help="Directory of realm files (*.toml).",
+)
+_db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULTS.db,
+    show_default=True,
+    help="The SQLite database of accounts and accounting.",
+)
+_key_option = click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The key that encrypts stored passwords (default: the --db path + '.key').",
+)
+
+
+def _check_ip(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an IPv4 or IPv6 address") from None
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+@click.group(cls=_Cli, name="radiusgw", context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="radiusgw")
+def cli() -> None:
+    """RADIUS/L2TP authentication-outsourcing gateway: group, proxy and VPDN realms."""
+
+
+@cli.command()
+@_realms_option
+@_db_option
+@click.option(
+    "--listen", default=DEFAULTS.listen, show_default=True, callback=_check_ip, help="Address."
+)
+@click.option(
+    "--auth-port", type=click.IntRange(0, 65535), default=DEFAULTS.auth_port, show_default=True
+)
+@click.option(
+    "--acct-port", type=click.IntRange(0, 65535), default=DEFAULTS.acct_port, show_default=True
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.workers,
+    show_default=True,
+    help="Worker processes sharing the ports.",
+)
+@_key_option
+@click.option("--access-log", is_flag=True, help="Log one line per request answered.")
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default=DEFAULTS.log_level,
+    show_default=True,
+)
+def serve(
+    realms: Path,
+    db: Path,
+    listen: str,
+    auth_port: int,
+    acct_port: int,
+    workers: int,
+    key_file: Path | None,
+    access_log: bool,
+    log_level: str,
+) -> int:
+    """Run the gateway in the foreground.
+
+    SIGTERM drains and exits 0; SIGHUP re-reads the realm files (an invalid set keeps the old).
+    """
+    from radiusgw.server import serve as run_gateway
+
+    settings = Settings(
+        realms=realms,
+        db=db,
+        key_file=key_file,
+        listen=listen,
+        auth_port=auth_port,
+        acct_port=acct_port,
+        workers=workers,
+        access_log=access_log,
+        log_level=log_level.lower(),
+    )
+    return run_gateway(settings)
+
+
+@cli.command()
+@_realms_option
+def check(realms: Path) -> int:
+    """Validate every realm file.
+
+    Prints one line per problem, naming the file and the key, and exits 1 if there is any.
+    """
+    problems = check_directory(realms)
+    if problems:
+        for problem in problems:
+            click.echo(problem)
+        return 1
+    registry = load_registry(realms)
+    click.echo(
+        f"{_count(len(registry.files), 'file')} valid: "
+        f"{_count(len(registry.contracts), 'contract')}, "
+        f"{_count(len(registry.realms), 'realm')}, "
+        f"{_count(len(registry.carriers), 'carrier')}"
+    )
+    return 0
+
+
+@cli.group()
+def account() -> None:
+    """Manage the accounts of group realms.
+
+    Also of VPDN realms with authenticate = true; proxy realms keep their accounts upstream.
+    """
+
+
+@account.command("add")
+@click.argument("realm")
+@click.argument("user")
+@click.option("--password", help="The password (asked for on a terminal when left out).")
+@_db_option
+@_realms_option
+@click.option("--framed-ip", help="Framed-IP-Address to hand out (IPv4).")
+@click.option("--session-timeout", type=click.IntRange(1, MAX_TIMEOUT), help="Seconds.")
+@click.option("--idle-timeout", type=click.IntRange(1, MAX_TIMEOUT), help="Seconds.")
+@click.option("--class", "class_", help="Class attribute to return (text).")
+@_key_option
+def account_add(
+    realm: str,
+    user: str,
+    password: str | None,
+    db: Path,
+    realms: Path,
+    framed_ip: str | None,
+    session_timeout: int | None,
+    idle_timeout: int | None,
+    class_: str | None,
+    key_file: Path | None,
+) -> None:
+    """Add one account to REALM."""
+    target = _account_realm(load_registry(realms), realm, realms)
+    if password is None:
+        if not sys.stdin.isatty():
+            raise click.UsageError("Missing option '--password'.")
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        assert password is not None
+    row = AccountRow(
+        username=user,
+        password=password,
+        framed_ip=framed_ip,
+        session_timeout=session_timeout,
+        idle_timeout=idle_timeout,
+        class_=None if class_ is None else class_.encode("utf-8"),
+    )
+    with _store(db, key_file) as store:
+        store.add_account(target.name, row, max_accounts=target.max_accounts)
+        count = store.count_accounts(target.name)
+    limit = "" if target.max_accounts is None else f" of {target.max_accounts}"
+    click.echo(f"added account {user!r} to realm {target.name!r} ({count}{limit} accounts)")
+
+
+@account.command("import")
+@click.argument("realm")
+@click.argument(
+    "csv_file",
+    metavar="FILE.csv",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+)
+@_db_option
+@_realms_option
+@_key_option
+def account_import(
+    realm: str, csv_file: Path, db: Path, realms: Path, key_file: Path | None
+) -> None:
+    """Add every account of FILE.csv to REALM, or none.
+
+    The header is username,password[,framed_ip] (session_timeout and idle_timeout may follow).
+    """
+    target = _account_realm(load_registry(realms), realm, realms)
+    with contextlib.ExitStack() as stack:
+        stream = stack.enter_context(csv_file.open(encoding="utf-8-sig", newline=""))
+        rows = _csv_rows(csv_file, stream)  # reads the header now: a bad one opens no database
+        progress: Callable[[int], None] | None = None
+        if _is_terminal(sys.stderr):
+            bar = stack.enter_context(
+                click.progressbar(
+                    length=max(1, _count_lines(csv_file) - 1), label="importing", file=sys.stderr
+                )
+            )
+
+            def progress(done: int) -> None:
+                bar.update(done - bar.pos)
+
+        store = stack.enter_context(_store(db, key_file))
+        try:
+            imported = store.import_accounts(
+                target.name, rows, max_accounts=target.max_accounts, progress=progress
+            )
+        except StoreError as exc:
+            raise type(exc)(f"{csv_file}: {exc}") from None
+    click.echo(f"imported {_count(imported, 'account')} into realm {target.name!r}")
+
+
+@account.command("list")
+@click.argument("realm")
+@_db_option
+@_key_option
+def account_list(realm: str, db: Path, key_file: Path | None) -> None:
+    """List the accounts of REALM.
+
+    One line per account: username, enabled or disabled, framed IP ('-' if none), tab-separated.
+    Never the password.
+    """
+    with _store(db, key_file, create=False) as store:
+        accounts = store.list_accounts(realm)
+    for a in accounts:
+        state = "enabled" if a.enabled else "disabled"
+        click.echo(f"{a.username}\t{state}\t{a.framed_ip or '-'}")
+    if not accounts:
+        click.echo(f"realm {realm.lower()!r} has no accounts", err=True)
+
+
+@account.command("disable")
+@click.argument("realm")
+@click.argument("user")
+@_db_option
+@_key_option
+def account_disable(realm: str, user: str, db: Path, key_file: Path | None) -> None:
+    """Refuse USER of REALM from now on.
+
+    A running gateway notices within its cache poll interval (a second or so).
+    """
+    with _store(db, key_file, create=False) as store:
+        store.set_enabled(realm, user, False)
+    click.echo(f"disabled account {user!r} in realm {realm.lower()!r}")
+
+
+@account.command("enable")
+@click.argument("realm")
+@click.argument("user")
+@_db_option
+@_key_option
+def account_enable(realm: str, user: str, db: Path, key_file: Path | None) -> None:
+    """Accept USER of REALM again."""
+    with _store(db, key_file, create=False) as store:
+        store.set_enabled(realm, user, True)
+    click.echo(f"enabled account {user!r} in realm {realm.lower()!r}")
+
+
+@account.command("remove")
+@click.argument("realm")
+@click.argument("user")
+@_db_option
+@_key_option
+def account_remove(realm: str, user: str, db: Path, key_file: Path | None) -> None:
+    """Delete USER of REALM."""
+    with _store(db, key_file, create=False) as store:
+        store.remove_account(realm, user)
+    click.echo(f"removed account {user!r} from realm {realm.lower()!r}")
+
+
+def main() -> None:
+    """The console script ``radiusgw``."""
+    cli.main(prog_name="radiusgw")
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _store(db: Path, key_file: Path | None, *, create: bool = True) -> SqliteStore:
+    return open_store(db, Settings(db=db, key_file=key_file).key_path, create=create)
+
+
+def _account_realm(registry: Registry, name: str, realms: Path) -> Realm:
+    """The realm whose accounts we keep: a group realm or a VPDN realm that authenticates."""
+    realm = registry.realms.get(name.lower())
+    if realm is None:
+        raise click.ClickException(f"realm {name!r} is not defined in any realm file in {realms}")
+    if realm.mode is Mode.PROXY:
+        raise click.ClickException(
+            f"realm {realm.name!r} ({realm.source}) is a proxy realm: its accounts live on the "
+            "customer's RADIUS servers, so the gateway keeps none"
+        )
+    if realm.mode is Mode.VPDN and not realm.authenticate:
+        raise click.ClickException(
+            f"realm {realm.name!r} ({realm.source}) is a VPDN realm with authenticate = false: "
+            "the gateway does not check its passwords, so it keeps no accounts"
+        )
+    return realm
+
+
+def _csv_rows(path: Path, stream: TextIO) -> Iterator[AccountRow]:
+    """Check the header at once; return the rows (read lazily), each with its line number."""
+    reader = csv.reader(stream)
+    header = [name.strip().lower() for name in _next_record(path, reader, 1) or []]
+    if not header:
+        raise ImportFileError(
+            f"{path} is empty: its first line must be the header username,password[,framed_ip]"
+        )
+    for name in header:
+        if name not in CSV_COLUMNS:
+            raise ImportFileError(
+                f"{path}: line 1: unknown column {name!r}; the columns are username, password "
+                "and optionally framed_ip, session_timeout, idle_timeout"
+            )
+        if header.count(name) > 1:
+            raise ImportFileError(f"{path}: line 1: column {name!r} appears twice")
+    missing = [name for name in CSV_REQUIRED if name not in header]
+    if missing:
+        raise ImportFileError(
+            f"{path}: line 1: the header lacks {' and '.join(missing)} "
+            "(it must be username,password[,framed_ip])"
+        )
+    return _records(path, reader, header)
+
+
+def _records(path: Path, reader: Any, header: list[str]) -> Iterator[AccountRow]:
+    # ``reader.line_num`` counts physical lines, so a quoted field spanning lines or a blank
+    # line does not shift the numbers the operator is shown.
+    while True:
+        line = reader.line_num + 1
+        fields = _next_record(path, reader, line)
+        if fields is None:
+            return
+        if not any(f.strip() for f in fields):
+            continue  # a blank line
+        if len(fields) != len(header):
+            raise ImportFileError(
+                f"{path}: line {line}: {len(fields)} fields where the header has "
+                f"{len(header)}; nothing was imported"
+            )
+        values = dict(zip(header, fields, strict=True))
+        yield AccountRow(
+            username=values["username"],
+            password=values["password"],
+            framed_ip=values.get("framed_ip", "").strip() or None,
+            session_timeout=_seconds(path, values, "session_timeout", line),
+            idle_timeout=_seconds(path, values, "idle_timeout", line),
+            line=line,
+        )
+
+
+def _next_record(path: Path, reader: Any, line: int) -> list[str] | None:
+    try:
+        return list(next(reader))
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        raise ImportFileError(
+            f"{path}: line {line}: not readable as CSV ({exc}); nothing was imported"
+        ) from None
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{path} is not UTF-8 text; save it as UTF-8 CSV") from None
+
+
+def _seconds(path: Path, values: dict[str, str], column: str, line: int) -> int | None:
+    text = values.get(column, "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ImportFileError(
+            f"{path}: line {line}: {column} {text!r} is not a whole number of seconds; "
+            "nothing was imported"
+        ) from None
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as stream:
+        return sum(1 for _ in stream)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

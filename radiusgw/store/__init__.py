@@ -1,0 +1,32 @@
+"""Account and accounting storage: the ``AccountStore`` Protocol and its SQLite default.
+
+``open_store`` is how the CLI and the server get a store; each thread that needs one opens its own
+(an SQLite connection belongs to one thread).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from radiusgw.store.base import Account, AccountingRecord, AccountRow, AccountStore, Change
+from radiusgw.store.secrets import PasswordCipher
+from radiusgw.store.sqlite import SqliteStore
+
+__all__ = [
+    "Account",
+    "AccountRow",
+    "AccountStore",
+    "AccountingRecord",
+    "Change",
+    "PasswordCipher",
+    "SqliteStore",
+    "open_store",
+]
+
+
+def open_store(db_path: Path | str, key_path: Path | str, *, create: bool = True) -> SqliteStore:
+    """Open the SQLite store at ``db_path`` with its password key at ``key_path``.
+
+    ``create=False`` refuses a database file that does not exist yet.
+    """
+    return SqliteStore(db_path, key_path, create=create)

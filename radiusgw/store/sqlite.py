@@ -1,0 +1,531 @@
+"""The embedded account and accounting store: one SQLite file shared by processes, one key file.
+
+Rules:
+
+- One ``SqliteStore`` is one connection and belongs to the thread that opened it (SQLite's rule,
+  enforced by ``sqlite3``). Several worker processes and CLI commands share the file: WAL lets
+  readers run beside the one writer, and a writer waits up to ``BUSY_TIMEOUT`` for the lock.
+- ``synchronous=FULL``: accounting is durable once ``write_accounting`` returns (第12条: accounting
+  data must never be lost). Every write is one ``BEGIN IMMEDIATE`` transaction, so a writer takes
+  the lock before it reads and never fails half-way on a lock upgrade.
+- The schema is created or migrated on open; its version is ``PRAGMA user_version``.
+- Realm names are stored lower case; usernames exactly as given. Passwords are sealed by
+  ``radiusgw.store.secrets`` and bound to their row (realm, username).
+- Every add/enable/disable/remove/import writes, in the same transaction, a row to
+  ``account_changes``: a running server polls ``changes_since`` to drop cached accounts. An
+  import writes one whole-realm row. Rows older than ``CHANGE_RETENTION`` are pruned as changes
+  are written.
+- The database keeps a sealed constant (``meta.key_check``), so a wrong key file is refused when
+  the store is opened, not at the first login; and a missing key file is never silently replaced
+  once passwords exist.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from radiusgw.errors import AccountLimitError, StoreError
+from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change
+from radiusgw.store.secrets import PasswordCipher
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's transaction to finish
+CHANGE_RETENTION = 3600.0  # seconds; a running server polls every second or so
+PROGRESS_EVERY = 5000  # rows between progress(n) calls of import_accounts
+
+# RFC 2865 §5.1: User-Name is at most 253 octets, and it carries "user@realm".
+MAX_USER_NAME = 253
+# RFC 2865 §5.2: User-Password hides at most 128 octets.
+MAX_PASSWORD = 128
+# RFC 2865 §5.25: one Class attribute carries at most 253 octets.
+MAX_CLASS = 253
+# RFC 2865 §5.27/§5.28: Session-Timeout and Idle-Timeout are 32-bit unsigned seconds.
+MAX_TIMEOUT = 2**32 - 1
+
+_SCHEMA_V1 = (
+    """CREATE TABLE accounts (
+        realm TEXT NOT NULL,
+        username TEXT NOT NULL,
+        password BLOB NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        framed_ip TEXT,
+        session_timeout INTEGER,
+        idle_timeout INTEGER,
+        class BLOB,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (realm, username)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE account_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        realm TEXT NOT NULL,
+        username TEXT
+    )""",
+    "CREATE INDEX account_changes_at ON account_changes (at)",
+    """CREATE TABLE accounting (
+        id INTEGER PRIMARY KEY,
+        received REAL NOT NULL,
+        nas_address TEXT NOT NULL,
+        realm TEXT,
+        username TEXT,
+        status_type INTEGER,
+        session_id TEXT,
+        packet BLOB NOT NULL
+    )""",
+    "CREATE INDEX accounting_realm_received ON accounting (realm, received)",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+)
+# _MIGRATIONS[n] takes a database from user_version n to n + 1.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1,)
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+_GET_ACCOUNT = (
+    "SELECT password, enabled, framed_ip, session_timeout, idle_timeout, class"
+    " FROM accounts WHERE realm = ? AND username = ?"
+)
+_INSERT_ACCOUNT = (
+    "INSERT INTO accounts (realm, username, password, enabled, framed_ip, session_timeout,"
+    " idle_timeout, class, created, updated) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_ACCOUNTING = (
+    "INSERT INTO accounting (received, nas_address, realm, username, status_type, session_id,"
+    " packet) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# The checked, non-secret columns of one account: framed_ip, session_timeout, idle_timeout, class.
+_Extras = tuple[str | None, int | None, int | None, bytes | None]
+
+
+class SqliteStore:
+    """``AccountStore`` on one SQLite file; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        key_path: Path | str,
+        *,
+        create: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Open (or, with ``create``, create) the database and its key file.
+
+        ``create=False`` refuses a missing database file: commands that only read or change
+        existing accounts should not leave an empty database behind after a mistyped path.
+        """
+        self.db_path = Path(db_path)
+        self.key_path = Path(key_path)
+        self._clock = clock
+        if str(db_path) != ":memory:":
+            if create:
+                _create_private_file(self.db_path)
+            elif not self.db_path.exists():
+                raise StoreError(f"the database {self.db_path} does not exist")
+        try:
+            self._conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        try:
+            with self._translated():
+                self._configure()
+                self._migrate()
+                self._cipher = self._open_cipher()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _configure(self) -> None:
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = FULL")
+        self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+
+    def _migrate(self) -> None:
+        if self._user_version() == SCHEMA_VERSION:
+            return
+        with self._transaction():
+            version = self._user_version()  # again, under the lock: another process may have won
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database {self.db_path} has schema version {version}, written by a "
+                    f"newer radiusgw; this one knows versions up to {SCHEMA_VERSION}"
+                )
+            if version == 0 and self._conn.execute("SELECT 1 FROM sqlite_master").fetchone():
+                raise StoreError(f"{self.db_path} is an SQLite database of something else")
+            for step in _MIGRATIONS[version:]:
+                for statement in step:
+                    self._conn.execute(statement)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _user_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _open_cipher(self) -> PasswordCipher:
+        check = self._key_check()
+        if check is not None and not self.key_path.exists():
+            raise StoreError(
+                f"the key file {self.key_path} is missing, but the database {self.db_path} was "
+                "set up with a key; restore that key file (a new key could not read its passwords)"
+            )
+        cipher = PasswordCipher.from_key_file(self.key_path, create=check is None)
+        if check is None:
+            with self._transaction():
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?)",
+                    (cipher.key_check(),),
+                )
+            check = self._key_check()  # another process may have sealed it first
+        if check is None or not cipher.matches(check):
+            raise StoreError(
+                f"the key file {self.key_path} does not match the database {self.db_path}: "
+                "its passwords were sealed with another key"
+            )
+        return cipher
+
+    def _key_check(self) -> bytes | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
+        return None if row is None else bytes(row[0])
+
+    # -- accounts ----------------------------------------------------------------------------
+
+    def add_account(self, realm: str, row: AccountRow, *, max_accounts: int | None) -> None:
+        realm = _realm(realm)
+        extras = _checked(realm, row)
+        sealed = self._cipher.encrypt(realm, row.username, row.password)
+        now = self._clock()
+        with self._transaction():
+            if self._exists(realm, row.username):
+                raise StoreError(f"account {row.username!r} already exists in realm {realm!r}")
+            if max_accounts is not None:
+                count = self._count(realm)
+                if count + 1 > max_accounts:
+                    raise AccountLimitError(
+                        f"realm {realm!r} allows {max_accounts} accounts "
+                        f"(max_accounts, 第7条); it has {count}"
+                    )
+            self._conn.execute(_INSERT_ACCOUNT, (realm, row.username, sealed, *extras, now, now))
+            self._record_change(realm, row.username, now)
+
+    def import_accounts(
+        self,
+        realm: str,
+        rows: Iterable[AccountRow],
+        *,
+        max_accounts: int | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Add every row or none; return how many were added.
+
+        The rows are checked and sealed first, outside any lock (that is most of the time);
+        then one short ``BEGIN IMMEDIATE`` transaction checks them against the store and inserts
+        them all, so the server's accounting writer is held up as little as possible.
+        ``progress(n)`` is told the number of rows handled so far. A refusal names the line
+        (``AccountRow.line``, else the row's position) and leaves the store unchanged.
+        """
+        realm = _realm(realm)
+        now = self._clock()
+        with self._translated():
+            before = self._count(realm)  # to stop early; checked again under the lock
+        values: list[tuple[Any, ...]] = []
+        where: list[str] = []
+        first_seen: dict[str, str] = {}
+        for index, row in enumerate(rows, start=1):
+            here = f"line {row.line}" if row.line is not None else f"row {index}"
+            try:
+                extras = _checked(realm, row)
+            except StoreError as exc:
+                raise StoreError(f"{here}: {exc}; nothing was imported") from None
+            if row.username in first_seen:
+                raise StoreError(
+                    f"{here}: account {row.username!r} appears twice in the input (first at "
+                    f"{first_seen[row.username]}); nothing was imported"
+                )
+            first_seen[row.username] = here
+            if max_accounts is not None and before + index > max_accounts:
+                raise _over_limit(here, realm, max_accounts, before)
+            sealed = self._cipher.encrypt(realm, row.username, row.password)
+            values.append((realm, row.username, sealed, *extras, now, now))
+            where.append(here)
+            if progress is not None and index % PROGRESS_EVERY == 0:
+                progress(index)
+        if not values:
+            return 0
+        with self._transaction():
+            existing = {
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT username FROM accounts WHERE realm = ?", (realm,)
+                )
+            }
+            for i, v in enumerate(values):
+                if v[1] in existing:
+                    raise StoreError(
+                        f"{where[i]}: account {v[1]!r} already exists in realm {realm!r}; "
+                        "nothing was imported"
+                    )
+            if max_accounts is not None and len(existing) + len(values) > max_accounts:
+                first_over = max(0, max_accounts - len(existing))
+                raise _over_limit(where[first_over], realm, max_accounts, len(existing))
+            self._conn.executemany(_INSERT_ACCOUNT, values)
+            self._record_change(realm, None, now)
+        if progress is not None:
+            progress(len(values))
+        return len(values)
+
+    def get_account(self, realm: str, username: str) -> Account | None:
+        # The server's hot path on a cache miss: one primary-key look-up; sqlite3 keeps the
+        # statement prepared in its per-connection cache.
+        realm = realm.lower()
+        try:
+            row = self._conn.execute(_GET_ACCOUNT, (realm, username)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        if row is None:
+            return None
+        return self._account(realm, username, row)
+
+    def list_accounts(self, realm: str) -> list[Account]:
+        realm = realm.lower()
+        with self._translated():
+            rows = self._conn.execute(
+                "SELECT username, password, enabled, framed_ip, session_timeout, idle_timeout,"
+                " class FROM accounts WHERE realm = ? ORDER BY username",
+                (realm,),
+            ).fetchall()
+        return [self._account(realm, r[0], r[1:]) for r in rows]
+
+    def count_accounts(self, realm: str) -> int:
+        with self._translated():
+            return self._count(realm.lower())
+
+    def set_enabled(self, realm: str, username: str, enabled: bool) -> None:
+        realm = realm.lower()
+        now = self._clock()
+        with self._transaction():
+            cur = self._conn.execute(
+                "UPDATE accounts SET enabled = ?, updated = ? WHERE realm = ? AND username = ?",
+                (int(enabled), now, realm, username),
+            )
+            if cur.rowcount == 0:
+                raise StoreError(f"there is no account {username!r} in realm {realm!r}")
+            self._record_change(realm, username, now)
+
+    def remove_account(self, realm: str, username: str) -> None:
+        realm = realm.lower()
+        now = self._clock()
+        with self._transaction():
+            cur = self._conn.execute(
+                "DELETE FROM accounts WHERE realm = ? AND username = ?", (realm, username)
+            )
+            if cur.rowcount == 0:
+                raise StoreError(f"there is no account {username!r} in realm {realm!r}")
+            self._record_change(realm, username, now)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def last_change(self) -> int:
+        """The highest change number ever issued (0 if none): AUTOINCREMENT never reuses one."""
+        with self._translated():
+            row = self._conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'account_changes'"
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def changes_since(self, seq: int) -> list[Change]:
+        """Changes numbered above ``seq``, oldest first (kept for ``CHANGE_RETENTION`` seconds)."""
+        with self._translated():
+            rows = self._conn.execute(
+                "SELECT seq, realm, username FROM account_changes WHERE seq > ? ORDER BY seq",
+                (seq,),
+            ).fetchall()
+        return [Change(int(s), r, u) for s, r, u in rows]
+
+    def oldest_change(self) -> int:
+        """The lowest change number still kept (0 if none).
+
+        A poller whose last seen number is below ``oldest_change() - 1`` missed pruned changes
+        and must forget everything it cached.
+        """
+        with self._translated():
+            row = self._conn.execute("SELECT MIN(seq) FROM account_changes").fetchone()
+        return 0 if row[0] is None else int(row[0])
+
+    # -- accounting --------------------------------------------------------------------------
+
+    def write_accounting(self, records: Sequence[AccountingRecord]) -> None:
+        """Insert ``records`` in one transaction and commit (durably) before returning."""
+        if not records:
+            return
+        values = [
+            (
+                r.received,
+                r.nas_address,
+                None if r.realm is None else r.realm.lower(),
+                r.username,
+                r.status_type,
+                r.session_id,
+                r.packet,
+            )
+            for r in records
+        ]
+        with self._transaction():
+            self._conn.executemany(_INSERT_ACCOUNTING, values)
+
+    def count_accounting(self) -> int:
+        with self._translated():
+            return int(self._conn.execute("SELECT COUNT(*) FROM accounting").fetchone()[0])
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _exists(self, realm: str, username: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM accounts WHERE realm = ? AND username = ?", (realm, username)
+        ).fetchone()
+        return row is not None
+
+    def _count(self, realm: str) -> int:
+        row = self._conn.execute("SELECT COUNT(*) FROM accounts WHERE realm = ?", (realm,))
+        return int(row.fetchone()[0])
+
+    def _record_change(self, realm: str, username: str | None, now: float) -> None:
+        self._conn.execute(
+            "INSERT INTO account_changes (at, realm, username) VALUES (?, ?, ?)",
+            (now, realm, username),
+        )
+        # Indexed on ``at``: deleting nothing costs one index probe.
+        self._conn.execute("DELETE FROM account_changes WHERE at < ?", (now - CHANGE_RETENTION,))
+
+    def _account(self, realm: str, username: str, row: Sequence[Any]) -> Account:
+        sealed, enabled, framed_ip, session_timeout, idle_timeout, class_ = row
+        return Account(
+            realm=realm,
+            username=username,
+            password=self._cipher.decrypt(realm, username, bytes(sealed)),
+            enabled=bool(enabled),
+            framed_ip=framed_ip,
+            session_timeout=session_timeout,
+            idle_timeout=idle_timeout,
+            class_=None if class_ is None else bytes(class_),
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._translated():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"the database {self.db_path} stayed locked by another process for more than "
+                f"{BUSY_TIMEOUT:g} s"
+            )
+        if "not a database" in text:
+            return StoreError(f"{self.db_path} is not an SQLite database")
+        return StoreError(f"the database {self.db_path} failed: {text}")
+
+
+def _over_limit(here: str, realm: str, max_accounts: int, existing: int) -> AccountLimitError:
+    room = max(0, max_accounts - existing)
+    return AccountLimitError(
+        f"{here}: realm {realm!r} allows {max_accounts} accounts (max_accounts, 第7条); "
+        f"it has {existing}, room for {room} more; nothing was imported"
+    )
+
+
+def _realm(realm: str) -> str:
+    name = realm.strip().lower()
+    if not name or name != realm.lower():
+        raise StoreError(f"{realm!r} is not a realm name")
+    return name
+
+
+def _checked(realm: str, row: AccountRow) -> _Extras:
+    """The row's optional columns, normalised; StoreError (one sentence) if any is unusable."""
+    name = row.username
+    if not name:
+        raise StoreError("the username is empty")
+    if _CONTROL.search(name):
+        raise StoreError(f"username {name!r} contains a control character")
+    if len(f"{name}@{realm}".encode()) > MAX_USER_NAME:
+        raise StoreError(
+            f"username {name!r} is too long: user@realm must fit in {MAX_USER_NAME} octets "
+            "(RFC 2865 §5.1)"
+        )
+    if not row.password:
+        raise StoreError(f"the password of {name!r} is empty")
+    if len(row.password.encode()) > MAX_PASSWORD:
+        raise StoreError(
+            f"the password of {name!r} is longer than {MAX_PASSWORD} octets (RFC 2865 §5.2)"
+        )
+    framed_ip = None
+    if row.framed_ip is not None:
+        try:
+            framed_ip = str(ipaddress.IPv4Address(row.framed_ip))
+        except ValueError:
+            raise StoreError(
+                f"framed_ip {row.framed_ip!r} of {name!r} is not an IPv4 address "
+                "(Framed-IP-Address, RFC 2865 §5.8)"
+            ) from None
+    for label, value in (
+        ("session_timeout", row.session_timeout),
+        ("idle_timeout", row.idle_timeout),
+    ):
+        if value is not None and not 1 <= value <= MAX_TIMEOUT:
+            raise StoreError(
+                f"{label} {value} of {name!r} is not between 1 and {MAX_TIMEOUT} seconds"
+            )
+    if row.class_ is not None and not 1 <= len(row.class_) <= MAX_CLASS:
+        raise StoreError(f"the class of {name!r} must be 1 to {MAX_CLASS} octets")
+    return framed_ip, row.session_timeout, row.idle_timeout, row.class_
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file as 0600 (SQLite gives its -wal and -shm files the same mode)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create the database {path}: {exc.strerror}") from None
+    os.close(fd)
