@@ -155,7 +155,9 @@ class Engine:
         username = user_name.decode("utf-8", "replace")
         target = self._router.route(nas, username, now)
         if isinstance(target, Refusal):
-            return self._reject(packet, nas, addr, proxy_states, target.reason, target.realm, username)
+            return self._reject(
+                packet, nas, addr, proxy_states, target.reason, target.realm, username
+            )
         if target.mode is Mode.GROUP:
             local = username[: username.rfind("@")]
             account = self.accounts.get(target.name, local)
@@ -181,8 +183,13 @@ class Engine:
         # Proxy and VPDN realms are answered by their own issues' modes; until a mode is
         # built here its realms are refused with a reason rather than silently dropped.
         return self._reject(
-            packet, nas, addr, proxy_states, f"{target.mode} mode is not served yet",
-            target.name, username,
+            packet,
+            nas,
+            addr,
+            proxy_states,
+            f"{target.mode} mode is not served yet",
+            target.name,
+            username,
         )
 
     def _reject(
@@ -210,15 +217,15 @@ class Engine:
         offset = packet.message_authenticator_offset
         if offset < 0:
             self.counters.dropped_missing_message_authenticator += 1
-            self.log.debug("dropped", client=addr[0], reason="Status-Server without Message-Authenticator")
+            self.log.debug(
+                "dropped", client=addr[0], reason="Status-Server without Message-Authenticator"
+            )
             return None
         if not crypto.message_authenticator_matches(packet.raw, offset, nas.secret):
             self._bad_authenticator(addr, "Status-Server Message-Authenticator does not match")
             return None
         self.counters.status_server += 1
-        return crypto.sign_response(
-            code, packet.identifier, packet.authenticator, b"", nas.secret
-        )
+        return crypto.sign_response(code, packet.identifier, packet.authenticator, b"", nas.secret)
 
     # -- the accounting port ------------------------------------------------------------
 
@@ -285,8 +292,11 @@ class Engine:
             if isinstance(target, Refusal):
                 # Kept (nothing acknowledged is lost) but counted against no realm.
                 self.log.info(
-                    "accounting-unrouted", client=addr[0], user=user_name,
-                    realm=realm_name(user_name), reason=target.reason,
+                    "accounting-unrouted",
+                    client=addr[0],
+                    user=user_name,
+                    realm=realm_name(user_name),
+                    reason=target.reason,
                 )
             else:
                 realm = target.name
@@ -300,8 +310,12 @@ class Engine:
             packet=raw,
         )
         reply = crypto.sign_response(
-            _ACCOUNTING_RESPONSE, packet.identifier, packet.authenticator,
-            _proxy_states(proxy_states), secret, message_authenticator=False,
+            _ACCOUNTING_RESPONSE,
+            packet.identifier,
+            packet.authenticator,
+            _proxy_states(proxy_states),
+            secret,
+            message_authenticator=False,
         )
         return AccountingAnswer(key, record, reply, addr)
 
@@ -333,4 +347,3 @@ class Engine:
     def _bad_authenticator(self, addr: Any, reason: str) -> None:
         self.counters.dropped_bad_authenticator += 1
         self.log.info("dropped", client=addr[0], reason=reason)
-

@@ -168,9 +168,7 @@ def sign_request(
     return header + auth + attributes
 
 
-def salt_encrypt(
-    plain: bytes, secret: bytes, request_authenticator: bytes, salt: bytes
-) -> bytes:
+def salt_encrypt(plain: bytes, secret: bytes, request_authenticator: bytes, salt: bytes) -> bytes:
     """RFC 2868 §3.5: salt(2, top bit set) + encrypt(len(1) + plain + zero padding).
 
     b(1) = MD5(S + R + A), c(1) = p(1) xor b(1); b(i) = MD5(S + c(i-1)). The tag octet, when the

@@ -9,6 +9,7 @@ too (each re-reads the realm files).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -56,10 +57,8 @@ def supervise(
         if sig in (signal.SIGTERM, signal.SIGINT):
             stopping = True
         for pid in list(children):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
@@ -68,9 +67,9 @@ def supervise(
 
     while children:
         pid, status = os.wait()  # retried after our signal handlers run (PEP 475)
-        index = children.pop(pid, None)
-        if index is None:
+        if pid not in children:
             continue
+        index = children.pop(pid)
         code = os.waitstatus_to_exitcode(status)
         if stopping:
             if code != 0:

@@ -95,7 +95,9 @@ class Worker:
             return
         self.engine.reload(registry)
         self.log.info(
-            "reloaded", contracts=len(registry.contracts), realms=len(registry.realms),
+            "reloaded",
+            contracts=len(registry.contracts),
+            realms=len(registry.realms),
             nas=len(registry.nas),
         )
 

@@ -50,8 +50,12 @@ def registry(*, acme_ends: dt.date | None = None, require_ma: bool = True) -> Re
     acme_realm = Realm("acme.example", Mode.GROUP, "acme", "acme.toml", max_accounts=10)
     globex_realm = Realm("globex.example", Mode.GROUP, "globex", "globex.toml", max_accounts=10)
     vpdn_realm = Realm(
-        "vpn.initech.example", Mode.VPDN, "initech", "initech.toml",
-        carrier=CarrierType.DOCOMO, lns=(Lns("192.0.2.10", b"tunnel"),),
+        "vpn.initech.example",
+        Mode.VPDN,
+        "initech",
+        "initech.toml",
+        carrier=CarrierType.DOCOMO,
+        lns=(Lns("192.0.2.10", b"tunnel"),),
     )
     contracts = {
         "acme": Contract("acme", "ACME", "acme.toml", ends=acme_ends, realms=(acme_realm,)),

@@ -26,17 +26,30 @@ NOW = time.time()
 ALICE = Account("acme.example", "alice", "wonderland", framed_ip="10.0.0.5", session_timeout=3600)
 
 
-def pap_request(user: str, password: bytes, secret: bytes, *, ident: int = 1,
-                ma: bool = True, extra: list[tuple[int, bytes]] | None = None) -> bytes:
+def pap_request(
+    user: str,
+    password: bytes,
+    secret: bytes,
+    *,
+    ident: int = 1,
+    ma: bool = True,
+    extra: list[tuple[int, bytes]] | None = None,
+) -> bytes:
     auth = os.urandom(16)
     attrs = [(1, user.encode()), (2, crypto.hide_password(password, secret, auth)), *(extra or [])]
     return crypto.sign_request(
-        Code.ACCESS_REQUEST, ident, encode_attributes(attrs), secret,
-        authenticator=auth, message_authenticator=ma,
+        Code.ACCESS_REQUEST,
+        ident,
+        encode_attributes(attrs),
+        secret,
+        authenticator=auth,
+        message_authenticator=ma,
     )
 
 
-def answer_of(raw: bytes | None, request: bytes, secret: bytes) -> tuple[int, dict[int, list[bytes]]]:
+def answer_of(
+    raw: bytes | None, request: bytes, secret: bytes
+) -> tuple[int, dict[int, list[bytes]]]:
     assert raw is not None
     request_auth = request[4:20]
     assert crypto.response_authenticator_matches(raw, secret, request_auth)
@@ -89,9 +102,12 @@ def test_chap_with_request_authenticator_and_with_chap_challenge() -> None:
         attrs = [(1, b"alice@acme.example"), (3, crypto.chap_password(7, b"wonderland", challenge))]
         if use_challenge:
             attrs.append((60, challenge))
-        req = crypto.sign_request(Code.ACCESS_REQUEST, 3, encode_attributes(attrs), b"acme-secret",
-                                  authenticator=auth)
-        assert answer_of(eng.on_auth(req, ACME_NAS, NOW), req, b"acme-secret")[0] == Code.ACCESS_ACCEPT
+        req = crypto.sign_request(
+            Code.ACCESS_REQUEST, 3, encode_attributes(attrs), b"acme-secret", authenticator=auth
+        )
+        assert (
+            answer_of(eng.on_auth(req, ACME_NAS, NOW), req, b"acme-secret")[0] == Code.ACCESS_ACCEPT
+        )
 
 
 def test_disabled_account_is_rejected() -> None:
@@ -211,8 +227,9 @@ def test_duplicate_window_is_five_seconds() -> None:
 
 def test_proxy_state_is_copied_in_order() -> None:
     eng, _ = engine(Accounts(ALICE))
-    req = pap_request("alice@acme.example", b"wonderland", b"acme-secret",
-                      extra=[(33, b"first"), (33, b"second")])
+    req = pap_request(
+        "alice@acme.example", b"wonderland", b"acme-secret", extra=[(33, b"first"), (33, b"second")]
+    )
     _, attrs = answer_of(eng.on_auth(req, ACME_NAS, NOW), req, b"acme-secret")
     assert attrs[Attr.PROXY_STATE] == [b"first", b"second"]
 
@@ -228,14 +245,17 @@ def test_status_server_is_answered_on_both_ports() -> None:
 
 def test_status_server_without_message_authenticator_is_dropped() -> None:
     eng, _ = engine(Accounts(ALICE))
-    req = crypto.sign_request(Code.STATUS_SERVER, 9, b"", b"acme-secret", message_authenticator=False)
+    req = crypto.sign_request(
+        Code.STATUS_SERVER, 9, b"", b"acme-secret", message_authenticator=False
+    )
     assert eng.on_auth(req, ACME_NAS, NOW) is None
 
 
 def accounting_request(secret: bytes, user: str = "alice@acme.example", status: int = 1) -> bytes:
     attrs = [(40, status.to_bytes(4, "big")), (1, user.encode()), (44, b"sess-1"), (33, b"ps")]
-    return crypto.sign_request(Code.ACCOUNTING_REQUEST, 5, encode_attributes(attrs), secret,
-                               message_authenticator=False)
+    return crypto.sign_request(
+        Code.ACCOUNTING_REQUEST, 5, encode_attributes(attrs), secret, message_authenticator=False
+    )
 
 
 def test_accounting_is_answered_only_after_the_record_is_durable() -> None:

@@ -55,7 +55,9 @@ def test_signed_response_carries_a_verifiable_message_authenticator() -> None:
     raw = crypto.sign_response(Code.ACCESS_REJECT, 9, ra, encode_attributes([(18, b"no")]), b"s")
     p = decode(raw)
     assert p.message_authenticator_offset > 0
-    assert crypto.response_message_authenticator_matches(raw, p.message_authenticator_offset, b"s", ra)
+    assert crypto.response_message_authenticator_matches(
+        raw, p.message_authenticator_offset, b"s", ra
+    )
     assert crypto.response_authenticator_matches(raw, b"s", ra)
     assert not crypto.response_message_authenticator_matches(
         raw, p.message_authenticator_offset, b"t", ra
@@ -72,7 +74,10 @@ def test_signed_request_message_authenticator_verifies_and_detects_tampering() -
 
 def test_accounting_request_authenticator_verifies_only_with_the_secret() -> None:
     raw = crypto.sign_request(
-        Code.ACCOUNTING_REQUEST, 1, encode_attributes([(40, (1).to_bytes(4, "big"))]), b"k",
+        Code.ACCOUNTING_REQUEST,
+        1,
+        encode_attributes([(40, (1).to_bytes(4, "big"))]),
+        b"k",
         message_authenticator=False,
     )
     assert crypto.accounting_request_matches(raw, b"k")
@@ -87,7 +92,9 @@ def test_chap_with_request_authenticator_as_challenge() -> None:
     assert not crypto.chap_matches(value[:16], challenge, b"secret-pw")
 
 
-@given(st.binary(max_size=128), st.binary(min_size=1, max_size=40), st.binary(min_size=16, max_size=16))
+@given(
+    st.binary(max_size=128), st.binary(min_size=1, max_size=40), st.binary(min_size=16, max_size=16)
+)
 def test_password_hiding_round_trips(pw: bytes, secret: bytes, ra: bytes) -> None:
     pw = pw.rstrip(b"\0")
     hidden = crypto.hide_password(pw, secret, ra)
@@ -100,7 +107,9 @@ def test_unhide_refuses_values_not_a_multiple_of_16() -> None:
     assert crypto.unhide_password(b"", b"s", bytes(16)) is None
 
 
-@given(st.binary(max_size=200), st.binary(min_size=1, max_size=40), st.binary(min_size=16, max_size=16))
+@given(
+    st.binary(max_size=200), st.binary(min_size=1, max_size=40), st.binary(min_size=16, max_size=16)
+)
 def test_salt_encryption_round_trips(plain: bytes, secret: bytes, ra: bytes) -> None:
     salt = crypto.SaltSource().next()
     value = crypto.salt_encrypt(plain, secret, ra, salt)
