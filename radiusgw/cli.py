@@ -241,6 +241,11 @@ def account() -> None:
 @click.option("--session-timeout", type=click.IntRange(1, MAX_TIMEOUT), help="Seconds.")
 @click.option("--idle-timeout", type=click.IntRange(1, MAX_TIMEOUT), help="Seconds.")
 @click.option("--class", "class_", help="Class attribute to return (text).")
+@click.option(
+    "--exist-ok",
+    is_flag=True,
+    help="Succeed without change when the account exists already (for scripts, `make run`).",
+)
 @_key_option
 def account_add(
     realm: str,
@@ -252,10 +257,16 @@ def account_add(
     session_timeout: int | None,
     idle_timeout: int | None,
     class_: str | None,
+    exist_ok: bool,
     key_file: Path | None,
 ) -> None:
     """Add one account to REALM."""
     target = _account_realm(load_registry(realms), realm, realms)
+    if exist_ok and Path(db).exists():
+        with _store(db, key_file) as store:
+            if store.get_account(target.name, user) is not None:
+                click.echo(f"account {user!r} exists in realm {target.name!r}; left as it is")
+                return
     if password is None:
         if not sys.stdin.isatty():
             raise click.UsageError("Missing option '--password'.")

@@ -472,3 +472,25 @@ def test_python_m_radiusgw_reports_an_operator_error_without_traceback(
     assert proc.stderr.startswith("error: realm 'nope.example' is not defined")
     assert "Traceback" not in proc.stderr
     assert "hunter2" not in proc.stderr
+
+
+def test_add_with_exist_ok_leaves_an_existing_account_unchanged(realms: Path, db: Path) -> None:
+    assert add(realms, db, "alice").exit_code == 0
+    again = run(
+        "account",
+        "add",
+        "acme.example",
+        "alice",
+        "--password",
+        "changed",
+        "--db",
+        db,
+        "--realms",
+        realms,
+        "--exist-ok",
+    )
+    assert again.exit_code == 0, again.output
+    assert "left as it is" in again.output
+    with open_store(db, Settings(db=db).key_path) as store:
+        account = store.get_account("acme.example", "alice")
+    assert account is not None and account.password != "changed"
