@@ -95,8 +95,15 @@ class Engine:
 
     # -- the authentication port --------------------------------------------------------
 
+    def _lookup_nas(self, source: str) -> Nas | None:
+        nas = self._nas.get(source)
+        if nas is None and source.startswith("::ffff:"):
+            # A dual-stack socket reports IPv4 senders as IPv4-mapped IPv6 (RFC 4291 §2.5.5.2).
+            nas = self._nas.get(source[7:])
+        return nas
+
     def on_auth(self, data: bytes, addr: Any, now: float) -> bytes | None:
-        nas = self._nas.get(addr[0])
+        nas = self._nas.get(addr[0]) or self._lookup_nas(addr[0])
         if nas is None:
             self._unknown_client(addr, now)
             return None
@@ -231,7 +238,7 @@ class Engine:
 
     def on_acct(self, data: bytes, addr: Any, now: float) -> bytes | AccountingAnswer | None:
         """An answer to send now, an ``AccountingAnswer`` to make durable first, or None."""
-        nas = self._nas.get(addr[0])
+        nas = self._nas.get(addr[0]) or self._lookup_nas(addr[0])
         if nas is None:
             self._unknown_client(addr, now)
             return None

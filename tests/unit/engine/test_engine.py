@@ -319,3 +319,10 @@ def test_account_cache_forgets_what_the_change_log_names() -> None:
     assert accounts.lookups == 3 and cache.last_seq == 7
     cache.apply([Change(8, "acme.example", None)])
     assert len(cache) == 0
+
+
+def test_ipv4_mapped_source_of_a_dual_stack_socket_finds_its_nas() -> None:
+    eng, _ = engine(Accounts(ALICE))
+    req = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
+    mapped = ("::ffff:" + ACME_NAS[0], ACME_NAS[1], 0, 0)
+    assert answer_of(eng.on_auth(req, mapped, NOW), req, b"acme-secret")[0] == Code.ACCESS_ACCEPT
