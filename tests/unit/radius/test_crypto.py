@@ -128,3 +128,10 @@ def test_salts_are_unique_within_a_packet() -> None:
     salts = [source.next() for _ in range(2000)]
     assert len(set(salts)) == 2000
     assert all(s[0] & 0x80 for s in salts)
+
+
+@given(st.binary(max_size=100), st.binary(max_size=300))
+def test_hmac_md5_agrees_with_the_standard_library(key: bytes, message: bytes) -> None:
+    import hmac
+
+    assert crypto.hmac_md5(key, message) == hmac.digest(key, message, "md5")
