@@ -20,7 +20,7 @@ from typing import Any
 from radiusgw.config.model import Mode, Nas, Registry
 from radiusgw.engine.counters import Counters
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
-from radiusgw.modes import group
+from radiusgw.modes import group, vpdn
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import DecodeError, Packet, decode
@@ -85,6 +85,10 @@ class Engine:
         self._acct_dedup = DuplicateCache(dedup_window)
         self._unknown_logged: dict[str, float] = {}
         self._reply_messages: dict[str, bytes] = {}
+        self.balancer = vpdn.Balancer()
+        # Fed by the edge: LNS health from the L2TP probes, live sessions per LNS.
+        self.lns_health: dict[tuple[str, int], vpdn.Health] = {}
+        self.lns_sessions: vpdn.SessionCount = lambda _realm, _index: 0
         self.reload(registry)
 
     def reload(self, registry: Registry) -> None:
@@ -165,7 +169,8 @@ class Engine:
             return self._reject(
                 packet, nas, addr, proxy_states, target.reason, target.realm, username
             )
-        if target.mode is Mode.GROUP:
+        mode = target.mode
+        if mode is Mode.GROUP or (mode is Mode.VPDN and target.authenticate):
             local = username[: username.rfind("@")]
             account = self.accounts.get(target.name, local)
             reason = group.check_credentials(
@@ -180,15 +185,28 @@ class Engine:
                 return self._reject(
                     packet, nas, addr, proxy_states, reason or "", target.name, username
                 )
-            self.counters.access_accepts += 1
-            if self.access_log:
-                self.log.info("access-accept", client=addr[0], realm=target.name, user=username)
-            attrs = account.reply + _proxy_states(proxy_states) if proxy_states else account.reply
-            return crypto.sign_response(
-                _ACCESS_ACCEPT, packet.identifier, packet.authenticator, attrs, secret
+            if mode is Mode.GROUP:
+                return self._accept(
+                    packet, nas, addr, proxy_states, account.reply, target.name, username
+                )
+        if mode is Mode.VPDN:
+            # RFC 2809: the LAC opens the tunnel; with authenticate = false the LNS checks the user.
+            offers = self.balancer.offers(target, self.lns_health, self.lns_sessions)
+            if isinstance(offers, str):
+                return self._reject(packet, nas, addr, proxy_states, offers, target.name, username)
+            attrs = vpdn.tunnel_attributes(offers, secret, packet.authenticator)
+            return self._accept(
+                packet,
+                nas,
+                addr,
+                proxy_states,
+                attrs,
+                target.name,
+                username,
+                lns=[o.lns.address for o in offers],
             )
-        # Proxy and VPDN realms are answered by their own issues' modes; until a mode is
-        # built here its realms are refused with a reason rather than silently dropped.
+        # Proxy realms are answered by the proxy mode (issue 3); until it is wired in here
+        # its realms are refused with a reason rather than silently dropped.
         return self._reject(
             packet,
             nas,
@@ -197,6 +215,26 @@ class Engine:
             f"{target.mode} mode is not served yet",
             target.name,
             username,
+        )
+
+    def _accept(
+        self,
+        packet: Packet,
+        nas: Nas,
+        addr: Any,
+        proxy_states: list[bytes],
+        attrs: bytes,
+        realm: str,
+        username: str,
+        **log_fields: Any,
+    ) -> bytes:
+        self.counters.access_accepts += 1
+        if self.access_log:
+            self.log.info("access-accept", client=addr[0], realm=realm, user=username, **log_fields)
+        if proxy_states:
+            attrs += _proxy_states(proxy_states)
+        return crypto.sign_response(
+            _ACCESS_ACCEPT, packet.identifier, packet.authenticator, attrs, nas.secret
         )
 
     def _reject(

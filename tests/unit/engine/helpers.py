@@ -21,6 +21,7 @@ from radiusgw.store.cache import AccountCache
 ACME_NAS = ("127.0.0.10", 40000)
 GLOBEX_NAS = ("127.0.0.11", 40001)
 LAC_D = ("127.0.0.20", 1701)
+LAC_K = ("127.0.0.21", 1701)
 STRANGER = ("127.0.0.99", 5555)
 
 
@@ -66,6 +67,7 @@ def registry(*, acme_ends: dt.date | None = None, require_ma: bool = True) -> Re
         ACME_NAS[0]: Nas(ACME_NAS[0], b"acme-secret", require_ma, None, contract_id="acme"),
         GLOBEX_NAS[0]: Nas(GLOBEX_NAS[0], b"globex-secret", True, None, contract_id="globex"),
         LAC_D[0]: Nas(LAC_D[0], b"lac-secret", True, None, carrier=CarrierType.DOCOMO),
+        LAC_K[0]: Nas(LAC_K[0], b"kddi-secret", True, None, carrier=CarrierType.KDDI),
     }
     realms = {r.name: r for r in (acme_realm, globex_realm, vpdn_realm)}
     return Registry(contracts=contracts, realms=realms, nas=nas)

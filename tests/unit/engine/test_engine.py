@@ -326,3 +326,27 @@ def test_ipv4_mapped_source_of_a_dual_stack_socket_finds_its_nas() -> None:
     req = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
     mapped = ("::ffff:" + ACME_NAS[0], ACME_NAS[1], 0, 0)
     assert answer_of(eng.on_auth(req, mapped, NOW), req, b"acme-secret")[0] == Code.ACCESS_ACCEPT
+
+
+def test_vpdn_realm_is_answered_to_its_carriers_lac_with_tunnel_attributes() -> None:
+    from tests.unit.engine.helpers import LAC_D
+
+    eng, _ = engine(Accounts(ALICE))
+    req = pap_request("anyone@vpn.initech.example", b"not-checked", b"lac-secret")
+    code, attrs = answer_of(eng.on_auth(req, LAC_D, NOW), req, b"lac-secret")
+    assert code == Code.ACCESS_ACCEPT
+    assert attrs[Attr.TUNNEL_SERVER_ENDPOINT] == [b"\x01192.0.2.10"]
+    password = attrs[Attr.TUNNEL_PASSWORD][0]
+    assert crypto.salt_decrypt(password[1:], b"lac-secret", req[4:20]) == b"tunnel"
+
+
+def test_vpdn_realm_asked_by_another_carriers_lac_is_rejected() -> None:
+    from tests.unit.engine.helpers import LAC_K
+
+    eng, _ = engine(Accounts(ALICE))
+    req = pap_request("anyone@vpn.initech.example", b"x", b"kddi-secret")
+    code, attrs = answer_of(eng.on_auth(req, LAC_K, NOW), req, b"kddi-secret")
+    assert (code, attrs[Attr.REPLY_MESSAGE]) == (
+        Code.ACCESS_REJECT,
+        [b"VPDN realm of carrier type D"],
+    )

@@ -1,0 +1,160 @@
+"""VPDN mode (第1条 VPDN, 第8条 負荷分散オプション): tunnel attributes that send the LAC to an LNS.
+
+RFC 2809 compulsory tunnelling: the carrier's LAC asks for ``user@realm``; the Access-Accept
+tells it where to open an L2TP tunnel. One tagged set of RFC 2868 attributes per LNS offered:
+Tunnel-Type = L2TP (§3.1), Tunnel-Medium-Type = IPv4/IPv6 (§3.2), Tunnel-Server-Endpoint (§3.3),
+Tunnel-Password (§3.5, salt-encrypted, salts unique within the packet), Tunnel-Preference (§3.8)
+and, where configured, Tunnel-Client-Auth-Id, Tunnel-Server-Auth-Id, Tunnel-Assignment-Id.
+Tags are 1..31 and never 0 (some LACs mishandle tag 0).
+
+Which LNS, in which order (``balance``):
+- ``none``: every usable LNS at its configured preference (ordered fail-over, lowest first);
+- ``lac``: every usable LNS at one equal preference, so the LAC spreads by its own metrics (§3.8);
+- ``round-robin`` / ``weighted`` / ``least-sessions``: the gateway picks one LNS and offers it at
+  the best preference, the other usable ones behind it as back-ups.
+
+An LNS is usable when its health is not known bad and it is below its ``max_sessions``. When no
+LNS is usable the realm either answers with its whole configured list (fail open,
+``on_all_down = "answer"``: better a slow failure at the LAC than a certain one) or rejects.
+
+Sans-I/O: health and session counts come in; the selection state (rotation, weights) lives in
+``Balancer``, one per worker.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from radiusgw.config.model import Balance, Lns, Realm
+from radiusgw.radius import crypto
+from radiusgw.radius.attributes import Attr
+
+TUNNEL_TYPE_L2TP = 3  # RFC 2868 §3.1
+MEDIUM_IPV4 = 1  # RFC 2868 §3.2 (Address Family Numbers)
+MEDIUM_IPV6 = 2
+MAX_TAG = 31  # RFC 2868 §3: tags 0x01-0x1F group the attributes of one tunnel
+
+
+class Health(StrEnum):
+    UNKNOWN = "unknown"  # not probed yet, or probing off: usable
+    UP = "up"
+    DOWN = "down"
+    SECRET_MISMATCH = "secret-mismatch"  # answers, but refuses our tunnel secret
+
+
+USABLE = frozenset({Health.UNKNOWN, Health.UP})
+
+ALL_FULL_OR_DOWN = "every LNS of the realm is down or full"
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    lns: Lns
+    preference: int
+
+
+# (realm name, LNS index) -> health / live sessions
+HealthView = Mapping[tuple[str, int], Health]
+SessionCount = Callable[[str, int], int]
+
+
+class Balancer:
+    """Per-worker selection state: round-robin positions and smooth weighted round-robin."""
+
+    __slots__ = ("_current_weight", "_next")
+
+    def __init__(self) -> None:
+        self._next: dict[str, int] = {}
+        self._current_weight: dict[tuple[str, int], int] = {}
+
+    def offers(self, realm: Realm, health: HealthView, sessions: SessionCount) -> list[Offer] | str:
+        """The LNS to offer, best first; or the reject reason."""
+        usable = [
+            i
+            for i, lns in enumerate(realm.lns)
+            if health.get((realm.name, i), Health.UNKNOWN) in USABLE
+            and (lns.max_sessions is None or sessions(realm.name, i) < lns.max_sessions)
+        ]
+        if not usable:
+            if realm.on_all_down == "reject":
+                return ALL_FULL_OR_DOWN
+            usable = list(range(len(realm.lns)))  # fail open, in configured order
+            return [Offer(realm.lns[i], realm.lns[i].preference) for i in usable]
+        balance = realm.balance
+        if balance is Balance.NONE:
+            chosen = sorted(usable, key=lambda i: (realm.lns[i].preference, i))
+            return [Offer(realm.lns[i], realm.lns[i].preference) for i in chosen]
+        if balance is Balance.LAC:
+            return [Offer(realm.lns[i], 1) for i in usable]
+        if balance is Balance.ROUND_ROBIN:
+            first = self._round_robin(realm.name, usable)
+        elif balance is Balance.WEIGHTED:
+            first = self._weighted(realm, usable)
+        else:  # least-sessions; ties go to the configured order
+            first = min(usable, key=lambda i: (sessions(realm.name, i), i))
+        rest = [i for i in usable if i != first]
+        start = rest.index(next((i for i in rest if i > first), rest[0])) if rest else 0
+        backups = rest[start:] + rest[:start]  # the next ones in rotation order
+        return [Offer(realm.lns[first], 1)] + [
+            Offer(realm.lns[i], n + 2) for n, i in enumerate(backups)
+        ]
+
+    def _round_robin(self, realm: str, usable: Sequence[int]) -> int:
+        position = self._next.get(realm, 0)
+        # The first usable LNS at or after the position, so a down LNS is skipped in turn.
+        first = next((i for i in usable if i >= position), usable[0])
+        self._next[realm] = first + 1
+        return first
+
+    def _weighted(self, realm: Realm, usable: Sequence[int]) -> int:
+        # Smooth weighted round-robin: each turn every usable LNS gains its weight; the one
+        # with the most is chosen and pays back the total. Spreads evenly, not in bursts.
+        total = 0
+        best = usable[0]
+        best_weight = None
+        for i in usable:
+            key = (realm.name, i)
+            weight = realm.lns[i].weight
+            current = self._current_weight.get(key, 0) + weight
+            self._current_weight[key] = current
+            total += weight
+            if best_weight is None or current > best_weight:
+                best, best_weight = i, current
+        self._current_weight[(realm.name, best)] -= total
+        return best
+
+
+def _tagged(attr_type: int, tag: int, value: bytes) -> bytes:
+    return bytes((attr_type, len(value) + 3, tag)) + value
+
+
+def _tagged_int(attr_type: int, tag: int, value: int) -> bytes:
+    # RFC 2868 §3.1: a tagged integer is the tag octet then a 3-octet value.
+    return bytes((attr_type, 6, tag)) + value.to_bytes(3, "big")
+
+
+def tunnel_attributes(
+    offers: Sequence[Offer], secret: bytes, request_authenticator: bytes
+) -> bytes:
+    """The RFC 2868 attributes of an Access-Accept, one tag per offered LNS."""
+    salts = crypto.SaltSource()
+    parts = []
+    for tag, offer in enumerate(offers[:MAX_TAG], start=1):
+        lns = offer.lns
+        medium = MEDIUM_IPV6 if ipaddress.ip_address(lns.address).version == 6 else MEDIUM_IPV4
+        parts.append(_tagged_int(Attr.TUNNEL_TYPE, tag, TUNNEL_TYPE_L2TP))
+        parts.append(_tagged_int(Attr.TUNNEL_MEDIUM_TYPE, tag, medium))
+        parts.append(_tagged(Attr.TUNNEL_SERVER_ENDPOINT, tag, lns.address.encode()))
+        hidden = crypto.salt_encrypt(lns.secret, secret, request_authenticator, salts.next())
+        parts.append(_tagged(Attr.TUNNEL_PASSWORD, tag, hidden))
+        parts.append(_tagged_int(Attr.TUNNEL_PREFERENCE, tag, offer.preference))
+        if lns.client_auth_id:
+            parts.append(_tagged(Attr.TUNNEL_CLIENT_AUTH_ID, tag, lns.client_auth_id.encode()))
+        if lns.server_auth_id:
+            parts.append(_tagged(Attr.TUNNEL_SERVER_AUTH_ID, tag, lns.server_auth_id.encode()))
+        if lns.assignment_id:
+            parts.append(_tagged(Attr.TUNNEL_ASSIGNMENT_ID, tag, lns.assignment_id.encode()))
+    return b"".join(parts)
