@@ -387,6 +387,49 @@ def account_remove(realm: str, user: str, db: Path, key_file: Path | None) -> No
     click.echo(f"removed account {user!r} from realm {realm.lower()!r}")
 
 
+@cli.group()
+def lns() -> None:
+    """The LNS of VPDN realms, as the L2TP health probes see them."""
+
+
+@lns.command("status")
+@_db_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def lns_status(db: Path, fmt: str) -> None:
+    """One line per probed LNS: realm, address, state, since when, and why."""
+    import datetime as dt
+    import json
+
+    from radiusgw.store.health import HealthTable
+
+    if not Path(db).exists():
+        raise click.ClickException(f"database {db} does not exist")
+    table = HealthTable(db)
+    try:
+        states = table.states()
+    finally:
+        table.close()
+    for s in states:
+        since = dt.datetime.fromtimestamp(s.changed_at, dt.UTC).isoformat(timespec="seconds")
+        if fmt == "json":
+            click.echo(
+                json.dumps(
+                    {
+                        "realm": s.realm,
+                        "lns": s.address,
+                        "port": s.port,
+                        "status": s.status,
+                        "since": since,
+                        "detail": s.detail,
+                    }
+                )
+            )
+        else:
+            click.echo(f"{s.realm}\t{s.address}:{s.port}\t{s.status}\tsince {since}\t{s.detail}")
+
+
 def main() -> None:
     """The console script ``radiusgw``."""
     cli.main(prog_name="radiusgw")

@@ -1,0 +1,73 @@
+"""LNS health as the probes last saw it, shared by every worker through the database.
+
+One worker probes (``radiusgw.server.lns_monitor``) and records each LNS's state here; every
+worker reads the table on its poll tick into its engine, so all workers answer from the same
+view and the LNS are probed once, not once per worker. Operators read it with
+``radiusgw lns status``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS lns_health (
+    realm TEXT NOT NULL,
+    lns_index INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    checked_at REAL NOT NULL,
+    changed_at REAL NOT NULL,
+    PRIMARY KEY (realm, lns_index)
+)"""
+
+
+@dataclass(frozen=True, slots=True)
+class LnsState:
+    realm: str
+    index: int
+    address: str
+    port: int
+    status: str  # radiusgw.modes.vpdn.Health values
+    detail: str
+    checked_at: float
+    changed_at: float
+
+
+class HealthTable:
+    """One connection, owned by one thread, like every store object."""
+
+    def __init__(self, db: Path | str) -> None:
+        self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(_SCHEMA)
+
+    def record(
+        self, realm: str, index: int, address: str, port: int, status: str, detail: str, now: float
+    ) -> bool:
+        """Store a probe's outcome; True when the status changed (or is new)."""
+        row = self._conn.execute(
+            "SELECT status, address, port, changed_at FROM lns_health"
+            " WHERE realm = ? AND lns_index = ?",
+            (realm, index),
+        ).fetchone()
+        changed = row is None or (row[0], row[1], row[2]) != (status, address, port)
+        changed_at = now if changed else row[3]
+        self._conn.execute(
+            "INSERT OR REPLACE INTO lns_health VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (realm, index, address, port, status, detail, now, changed_at),
+        )
+        return changed
+
+    def states(self) -> list[LnsState]:
+        rows = self._conn.execute(
+            "SELECT realm, lns_index, address, port, status, detail, checked_at, changed_at"
+            " FROM lns_health ORDER BY realm, lns_index"
+        ).fetchall()
+        return [LnsState(*row) for row in rows]
+
+    def close(self) -> None:
+        self._conn.close()
