@@ -306,3 +306,25 @@ def test_two_workers_share_one_nas_source_port(realms: Path, db: Path) -> None:
         per_worker = [e["access_requests"] for e in gw.wait_for("stopped", count=2)]
     assert sum(per_worker) == 200
     assert min(per_worker) > 40, per_worker  # spread by authenticator, not by 4-tuple
+
+
+def test_a_killed_worker_is_forked_again_and_its_share_is_answered(realms: Path, db: Path) -> None:
+    # 第12条: no single crash may stop answering. The supervisor keeps the dead worker's socket,
+    # so the requests the BPF program sends its way wait and are answered by its replacement.
+    with running_gateway(realms, db, workers=2) as gw:
+        victim = gw.wait_for("worker-ready", count=2)[0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        gw.wait_for("worker-died", pid=victim)
+        gw.wait_for("worker-ready", count=3)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(3)
+            for i in range(50):
+                s.sendto(
+                    pap("alice@acme.example", b"wonderland", b"acme-secret", ident=i),
+                    ("127.0.0.1", gw.auth_port),
+                )
+                assert decode(s.recv(4096)).code == Code.ACCESS_ACCEPT
+        assert gw.stop() == 0
+        per_worker = [e["access_requests"] for e in gw.wait_for("stopped", count=2)]
+    assert sum(per_worker) == 50 and min(per_worker) > 0
