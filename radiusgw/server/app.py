@@ -51,7 +51,9 @@ def serve(settings: Settings) -> int:
     )
 
     def run_one(index: int, auth: socket.socket, acct: socket.socket) -> int:
-        return run_worker(settings, registry, auth, acct, log.bind(worker=index, pid=os.getpid()))
+        return run_worker(
+            settings, registry, auth, acct, log.bind(worker=index, pid=os.getpid()), index
+        )
 
     if workers == 1:
         return run_one(0, auth_socks[0], acct_socks[0])

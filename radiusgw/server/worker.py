@@ -22,9 +22,11 @@ from radiusgw.config.model import Registry
 from radiusgw.engine import AccountingAnswer, Engine
 from radiusgw.errors import ConfigError
 from radiusgw.server.accounting_writer import AccountingWriter
+from radiusgw.server.lns_monitor import LnsMonitor, read_health
 from radiusgw.server.settings import Settings
 from radiusgw.store import open_store
 from radiusgw.store.cache import AccountCache
+from radiusgw.store.health import HealthTable
 
 COUNTERS_LOG_INTERVAL = 60.0
 
@@ -78,13 +80,16 @@ class _AcctProtocol(_AuthProtocol):
 
 
 class Worker:
-    def __init__(self, settings: Settings, registry: Registry, log: Any) -> None:
+    def __init__(self, settings: Settings, registry: Registry, log: Any, index: int = 0) -> None:
         self.settings = settings
+        self.index = index  # worker 0 also probes the LNS of VPDN realms
         self.log = log
         self.draining = False
         self.store = open_store(settings.db, settings.key_path)
         cache = AccountCache(self.store.get_account, last_seq=self.store.last_change())
         self.engine = Engine(registry, cache, log=log, access_log=settings.access_log)
+        self.health = HealthTable(settings.db)
+        self.engine.lns_health = read_health(self.health, registry)
         self.writer: AccountingWriter
 
     def reload(self) -> None:
@@ -101,14 +106,17 @@ class Worker:
             nas=len(registry.nas),
         )
 
-    async def _poll_account_changes(self) -> None:
-        cache = self.engine.accounts
+    async def _poll_store(self) -> None:
+        """Account changes into the cache, LNS health into the engine, every poll interval."""
+        engine = self.engine
+        cache = engine.accounts
         while True:
             await asyncio.sleep(self.settings.cache_poll_interval)
             try:
                 changes = self.store.changes_since(cache.last_seq)
+                engine.lns_health = read_health(self.health, engine.registry)
             except Exception as exc:  # a locked database must not stop the server
-                self.log.warning("account-poll-failed", error=str(exc))
+                self.log.warning("store-poll-failed", error=str(exc))
                 continue
             if changes:
                 cache.apply(changes)
@@ -140,9 +148,12 @@ class Worker:
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         tasks = [
-            asyncio.create_task(self._poll_account_changes()),
+            asyncio.create_task(self._poll_store()),
             asyncio.create_task(self._log_counters()),
         ]
+        if self.index == 0:
+            monitor = LnsMonitor(lambda: self.engine.registry, HealthTable(settings.db), self.log)
+            tasks.append(asyncio.create_task(monitor.run()))
         self.log.info("worker-ready")
         await stop.wait()
         # Drain: take no new requests; answer the accounting records already being written.
@@ -160,6 +171,7 @@ class Worker:
         auth_transport.close()
         acct_transport.close()
         self.store.close()
+        self.health.close()
         self.log.info("stopped", **self.engine.counters.snapshot())
         return 0
 
@@ -170,6 +182,7 @@ def run_worker(
     auth_sock: socket.socket,
     acct_sock: socket.socket,
     log: Any,
+    index: int = 0,
 ) -> int:
-    worker = Worker(settings, registry, log)
+    worker = Worker(settings, registry, log, index)
     return uvloop.run(worker.run(auth_sock, acct_sock))
