@@ -116,12 +116,15 @@ def running_xl2tpd(
     address: str = "127.0.0.1",
     hostname: str = "lns1",
     challenge: bool = True,
+    port: int | None = None,
 ) -> Iterator[Xl2tpd]:
-    """Start xl2tpd as LNS on a free high port; yield once it listens; stop it by PID."""
+    """Start xl2tpd as LNS on a free high port (or ``port``); yield once it listens; stop it
+    by PID."""
     require_xl2tpd()
     failures = []
+    fixed_port = port
     for _attempt in range(3):  # the free port can be taken between probing and binding it
-        port = free_udp_port(address)
+        port = fixed_port or free_udp_port(address)
         conf = write_config(
             directory, port, secret, address=address, hostname=hostname, challenge=challenge
         )
