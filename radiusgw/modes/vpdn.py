@@ -27,6 +27,7 @@ import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from radiusgw.config.model import Balance, Lns, Realm
 from radiusgw.radius import crypto
@@ -136,25 +137,38 @@ def _tagged_int(attr_type: int, tag: int, value: int) -> bytes:
     return bytes((attr_type, 6, tag)) + value.to_bytes(3, "big")
 
 
+@lru_cache(maxsize=8192)
+def _fixed_part(lns: Lns, tag: int, preference: int) -> bytes:
+    """Everything of one tunnel's attributes but the Tunnel-Password, encoded once."""
+    medium = MEDIUM_IPV6 if ipaddress.ip_address(lns.address).version == 6 else MEDIUM_IPV4
+    parts = [
+        _tagged_int(Attr.TUNNEL_TYPE, tag, TUNNEL_TYPE_L2TP),
+        _tagged_int(Attr.TUNNEL_MEDIUM_TYPE, tag, medium),
+        _tagged(Attr.TUNNEL_SERVER_ENDPOINT, tag, lns.address.encode()),
+        _tagged_int(Attr.TUNNEL_PREFERENCE, tag, preference),
+    ]
+    if lns.client_auth_id:
+        parts.append(_tagged(Attr.TUNNEL_CLIENT_AUTH_ID, tag, lns.client_auth_id.encode()))
+    if lns.server_auth_id:
+        parts.append(_tagged(Attr.TUNNEL_SERVER_AUTH_ID, tag, lns.server_auth_id.encode()))
+    if lns.assignment_id:
+        parts.append(_tagged(Attr.TUNNEL_ASSIGNMENT_ID, tag, lns.assignment_id.encode()))
+    return b"".join(parts)
+
+
 def tunnel_attributes(
     offers: Sequence[Offer], secret: bytes, request_authenticator: bytes
 ) -> bytes:
-    """The RFC 2868 attributes of an Access-Accept, one tag per offered LNS."""
+    """The RFC 2868 attributes of an Access-Accept, one tag per offered LNS.
+
+    Only the Tunnel-Password changes per request (it is salted and encrypted with the request's
+    authenticator); the rest of each tunnel's set is encoded once and reused.
+    """
     salts = crypto.SaltSource()
     parts = []
     for tag, offer in enumerate(offers[:MAX_TAG], start=1):
         lns = offer.lns
-        medium = MEDIUM_IPV6 if ipaddress.ip_address(lns.address).version == 6 else MEDIUM_IPV4
-        parts.append(_tagged_int(Attr.TUNNEL_TYPE, tag, TUNNEL_TYPE_L2TP))
-        parts.append(_tagged_int(Attr.TUNNEL_MEDIUM_TYPE, tag, medium))
-        parts.append(_tagged(Attr.TUNNEL_SERVER_ENDPOINT, tag, lns.address.encode()))
+        parts.append(_fixed_part(lns, tag, offer.preference))
         hidden = crypto.salt_encrypt(lns.secret, secret, request_authenticator, salts.next())
         parts.append(_tagged(Attr.TUNNEL_PASSWORD, tag, hidden))
-        parts.append(_tagged_int(Attr.TUNNEL_PREFERENCE, tag, offer.preference))
-        if lns.client_auth_id:
-            parts.append(_tagged(Attr.TUNNEL_CLIENT_AUTH_ID, tag, lns.client_auth_id.encode()))
-        if lns.server_auth_id:
-            parts.append(_tagged(Attr.TUNNEL_SERVER_AUTH_ID, tag, lns.server_auth_id.encode()))
-        if lns.assignment_id:
-            parts.append(_tagged(Attr.TUNNEL_ASSIGNMENT_ID, tag, lns.assignment_id.encode()))
     return b"".join(parts)

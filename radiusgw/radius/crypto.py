@@ -235,17 +235,18 @@ def salt_decrypt(value: bytes, secret: bytes, request_authenticator: bytes) -> b
 
 
 class SaltSource:
-    """Salts unique within one packet (RFC 2868 §3.5), random across packets."""
+    """Salts unique within one packet (RFC 2868 §3.5), random across packets.
 
-    __slots__ = ("_used",)
+    One random draw per packet, then the next values in turn (top bit kept set): unique for up
+    to 32,768 attributes, and a single getrandom call however many attributes need a salt.
+    """
+
+    __slots__ = ("_next",)
 
     def __init__(self) -> None:
-        self._used: set[bytes] = set()
+        self._next = int.from_bytes(os.urandom(2), "big")
 
     def next(self) -> bytes:
-        while True:
-            raw = os.urandom(2)
-            salt = bytes((raw[0] | 0x80, raw[1]))
-            if salt not in self._used:
-                self._used.add(salt)
-                return salt
+        value = self._next
+        self._next = (value + 1) & 0x7FFF
+        return (0x8000 | (value & 0x7FFF)).to_bytes(2, "big")
