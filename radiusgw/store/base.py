@@ -53,6 +53,21 @@ class AccountingRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SpoolEntry:
+    """One accounting request of a proxy realm held for its upstream (store-and-forward).
+
+    ``packet`` is the NAS's datagram as received; ``received`` its unix time, from which the
+    replay's Acct-Delay-Time grows (RFC 2866 §5.2). ``id`` orders the spool: replay goes by it.
+    """
+
+    id: int
+    realm: str
+    packet: bytes
+    nas_address: str
+    received: float
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """An account that changed; ``username`` None means every account of ``realm``."""
 
@@ -90,3 +105,25 @@ class AccountStore(Protocol):
     def write_accounting(self, records: Sequence[AccountingRecord]) -> None: ...
 
     def close(self) -> None: ...
+
+
+class SpoolStore(Protocol):
+    """The durable accounting spool of proxy realms (``radiusgw.proxy.spool`` decides its use).
+
+    An entry is durable when ``spool_accounting`` returns (the NAS may then be answered) and is
+    removed by ``unspool`` only once its upstream has acknowledged it: at-least-once delivery.
+    """
+
+    def spool_accounting(
+        self, realm: str, packet: bytes, nas_address: str, received: float
+    ) -> int: ...
+
+    def spool_accounting_many(
+        self, entries: Sequence[tuple[str, bytes, str, float]]
+    ) -> list[int]: ...
+
+    def spooled(self, realm: str, limit: int, *, after: int = 0) -> list[SpoolEntry]: ...
+
+    def unspool(self, ids: Iterable[int]) -> int: ...
+
+    def spool_counts(self) -> dict[str, int]: ...

@@ -9,12 +9,18 @@ Rules:
   data must never be lost). Every write is one ``BEGIN IMMEDIATE`` transaction, so a writer takes
   the lock before it reads and never fails half-way on a lock upgrade.
 - The schema is created or migrated on open; its version is ``PRAGMA user_version``.
+- The session tables (``radiusgw.store.sessions``) are created on open, and
+  ``write_accounting`` applies its records to them in the same transaction: the sessions
+  never disagree with the accounting that was acknowledged.
 - Realm names are stored lower case; usernames exactly as given. Passwords are sealed by
   ``radiusgw.store.secrets`` and bound to their row (realm, username).
 - Every add/enable/disable/remove/import writes, in the same transaction, a row to
   ``account_changes``: a running server polls ``changes_since`` to drop cached accounts. An
   import writes one whole-realm row. Rows older than ``CHANGE_RETENTION`` are pruned as changes
   are written.
+- The accounting spool of proxy realms (``proxy_spool``, schema version 2) is as durable as
+  accounting: an entry exists once ``spool_accounting`` returns, and ids only grow (AUTOINCREMENT),
+  so replaying by id replays in arrival order.
 - The database keeps a sealed constant (``meta.key_check``), so a wrong key file is refused when
   the store is opened, not at the first login; and a missing key file is never silently replaced
   once passwords exist.
@@ -34,10 +40,11 @@ from types import TracebackType
 from typing import Any
 
 from radiusgw.errors import AccountLimitError, StoreError
-from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change
+from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change, SpoolEntry
 from radiusgw.store.secrets import PasswordCipher
+from radiusgw.store.sessions import apply_records, ensure_schema
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's transaction to finish
 CHANGE_RETENTION = 3600.0  # seconds; a running server polls every second or so
 PROGRESS_EVERY = 5000  # rows between progress(n) calls of import_accounts
@@ -85,8 +92,21 @@ _SCHEMA_V1 = (
     "CREATE INDEX accounting_realm_received ON accounting (realm, received)",
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
 )
+# Version 2: the accounting spool of proxy realms (store-and-forward). AUTOINCREMENT so that an
+# id is never reused, even after the spool was emptied: replay order and a replayer's "after"
+# cursor both rest on ids only ever growing.
+_SCHEMA_V2 = (
+    """CREATE TABLE proxy_spool (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        realm TEXT NOT NULL,
+        nas_address TEXT NOT NULL,
+        received REAL NOT NULL,
+        packet BLOB NOT NULL
+    )""",
+    "CREATE INDEX proxy_spool_realm ON proxy_spool (realm, id)",
+)
 # _MIGRATIONS[n] takes a database from user_version n to n + 1.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1,)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2)
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 _GET_ACCOUNT = (
@@ -97,6 +117,7 @@ _INSERT_ACCOUNT = (
     "INSERT INTO accounts (realm, username, password, enabled, framed_ip, session_timeout,"
     " idle_timeout, class, created, updated) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_SPOOL = "INSERT INTO proxy_spool (realm, nas_address, received, packet) VALUES (?, ?, ?, ?)"
 _INSERT_ACCOUNTING = (
     "INSERT INTO accounting (received, nas_address, realm, username, status_type, session_id,"
     " packet) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -140,6 +161,7 @@ class SqliteStore:
             with self._translated():
                 self._configure()
                 self._migrate()
+                ensure_schema(self._conn)
                 self._cipher = self._open_cipher()
         except BaseException:
             self._conn.close()
@@ -379,7 +401,12 @@ class SqliteStore:
     # -- accounting --------------------------------------------------------------------------
 
     def write_accounting(self, records: Sequence[AccountingRecord]) -> None:
-        """Insert ``records`` in one transaction and commit (durably) before returning."""
+        """Insert ``records`` in one transaction and commit (durably) before returning.
+
+        The same transaction applies them to the session table (Start, Interim-Update, Stop,
+        Accounting-On/Off; ``radiusgw.store.sessions``), so a session change is durable
+        exactly when its record is.
+        """
         if not records:
             return
         values = [
@@ -396,10 +423,62 @@ class SqliteStore:
         ]
         with self._transaction():
             self._conn.executemany(_INSERT_ACCOUNTING, values)
+            apply_records(self._conn, records)
 
     def count_accounting(self) -> int:
         with self._translated():
             return int(self._conn.execute("SELECT COUNT(*) FROM accounting").fetchone()[0])
+
+    # -- the proxy accounting spool ----------------------------------------------------------
+
+    def spool_accounting(self, realm: str, packet: bytes, nas_address: str, received: float) -> int:
+        """Hold one accounting request for ``realm``'s upstream; durable on return; its id."""
+        return self.spool_accounting_many([(realm, packet, nas_address, received)])[0]
+
+    def spool_accounting_many(self, entries: Sequence[tuple[str, bytes, str, float]]) -> list[int]:
+        """Spool ``(realm, packet, nas_address, received)`` entries in one durable transaction.
+
+        One commit (one fsync with ``synchronous=FULL``) for the batch: the writer thread's way
+        to keep up with a NAS while the upstream is down. Ids grow in the order given.
+        """
+        ids: list[int] = []
+        if not entries:
+            return ids
+        with self._transaction():
+            for realm, packet, nas_address, received in entries:
+                cur = self._conn.execute(
+                    _INSERT_SPOOL, (realm.lower(), nas_address, received, packet)
+                )
+                ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def spooled(self, realm: str, limit: int, *, after: int = 0) -> list[SpoolEntry]:
+        """Up to ``limit`` entries of ``realm`` with an id above ``after``, oldest first."""
+        with self._translated():
+            rows = self._conn.execute(
+                "SELECT id, realm, packet, nas_address, received FROM proxy_spool"
+                " WHERE realm = ? AND id > ? ORDER BY id LIMIT ?",
+                (realm.lower(), after, limit),
+            ).fetchall()
+        return [SpoolEntry(int(i), r, bytes(p), n, float(t)) for i, r, p, n, t in rows]
+
+    def unspool(self, ids: Iterable[int]) -> int:
+        """Remove delivered entries in one durable transaction; how many were there."""
+        values = [(int(i),) for i in ids]
+        if not values:
+            return 0
+        with self._transaction():
+            before = self._conn.total_changes
+            self._conn.executemany("DELETE FROM proxy_spool WHERE id = ?", values)
+            return self._conn.total_changes - before
+
+    def spool_counts(self) -> dict[str, int]:
+        """Entries held per realm (what a restarted gateway has left to replay)."""
+        with self._translated():
+            rows = self._conn.execute(
+                "SELECT realm, COUNT(*) FROM proxy_spool GROUP BY realm"
+            ).fetchall()
+        return {r: int(n) for r, n in rows}
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -1,0 +1,463 @@
+"""The gateway's own RADIUS client towards every upstream: sans-I/O, time passed in.
+
+The edge owns N UDP sockets and calls four methods; everything else happens here:
+
+- ``forward(...)`` takes a verified NAS request and returns the datagrams to send;
+- ``receive(socket, datagram, source, now)`` takes whatever arrived on socket ``socket`` and
+  returns the requests it completed (the NAS reply ready to send);
+- ``next_timer()`` says when to call ``handle_timer(now)``, which retransmits, fails over, probes
+  and completes failed requests.
+
+Rules:
+- Identifiers (RFC 2865 §3) are per (source socket, destination): 256 outstanding per socket and
+  upstream, so N sockets carry 256 x N (``ids``).
+- A try that gets no verified answer within the server's ``response_window`` is retransmitted,
+  the same datagram with the same Identifier and authenticator (RFC 5080 §2.2.1), up to
+  ``retries`` times; then, or as soon as the server is DEAD, the request moves to the next server
+  the pool offers (a new Identifier and authenticator; for accounting, Acct-Delay-Time counts the
+  time spent, RFC 2866 §5.2). When no server is left it completes as failed, and the edge drops
+  or rejects per ``on_upstream_down`` (or spools, for accounting).
+- A NAS retransmission (same source, Identifier, Request Authenticator: RFC 5080 §2.2.2) of a
+  request still outstanding is not forwarded again; ``forward`` returns nothing for it and no
+  ``Completed`` either: the first copy's answer serves both.
+- An answer is used only after ``rewrite.nas_reply`` verified it; forged, tampered and late
+  answers are dropped and counted (``counters``), and the request keeps waiting for the real one.
+- Health (``upstream.Upstream``) learns from every try; state changes are queued for
+  ``pop_events()``; ``status()`` is the operators' snapshot.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field, fields
+from itertools import count
+from typing import Any, Generic, TypeVar
+
+from radiusgw.config.model import Realm, UpstreamServer
+from radiusgw.proxy import rewrite
+from radiusgw.proxy.events import Completed, Failure, Outgoing
+from radiusgw.proxy.ids import Identifiers
+from radiusgw.proxy.pool import Pool
+from radiusgw.proxy.upstream import (
+    Kind,
+    ProbeKind,
+    ServerState,
+    StateChange,
+    Upstream,
+    UpstreamStatus,
+)
+from radiusgw.radius.attributes import Code
+from radiusgw.radius.packet import Packet
+
+C = TypeVar("C")
+
+_ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
+_ACCOUNTING_REQUEST = int(Code.ACCOUNTING_REQUEST)
+
+
+@dataclass(slots=True)
+class ClientCounters:
+    forwarded: int = 0  # NAS requests taken
+    duplicates: int = 0  # NAS retransmissions of an outstanding request, not forwarded
+    sent: int = 0  # datagrams to upstreams, retransmissions and probes included
+    retransmitted: int = 0
+    failovers: int = 0  # a request moved to another server
+    answered: int = 0
+    failed: int = 0
+    probes_sent: int = 0
+    probes_answered: int = 0
+    dropped_bad_answer: int = 0  # did not verify: forged, tampered, wrong secret, malformed
+    dropped_unknown_answer: int = 0  # no try outstanding with that Identifier from that source
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True, eq=False)
+class _Request(Generic[C]):
+    """One NAS request being forwarded; identity-hashed."""
+
+    packet: Packet
+    nas_secret: bytes
+    pool: Pool
+    strip: bool
+    context: C
+    key: Hashable | None  # the NAS duplicate key, None for spool replays
+    proxy_state: bytes
+    extra_delay: float
+    started: float
+    tried: list[Upstream] = field(default_factory=list)
+    upstream: Upstream | None = None  # None: not waiting on any server
+    socket: int = 0
+    identifier: int = 0
+    tries: int = 0  # sends to the current server
+    datagram: bytes = b""
+    authenticator: bytes = b""
+    sent_at: float = 0.0
+    due: float = 0.0
+
+
+@dataclass(slots=True, eq=False)
+class _Probe:
+    upstream: Upstream
+    kind: ProbeKind
+    sent_at: float
+    socket: int = 0
+    identifier: int = 0
+    authenticator: bytes = b""
+    due: float | None = None  # None once answered or given up
+
+
+_Timer = _Request[C] | _Probe | Upstream
+
+
+class UpstreamClient(Generic[C]):
+    """See the module docstring. ``C`` is the edge's context type, handed back in ``Completed``."""
+
+    def __init__(self, sockets: int = 1, *, require_message_authenticator: bool = False) -> None:
+        self.require_message_authenticator = require_message_authenticator
+        self.counters = ClientCounters()
+        self._ids: Identifiers[_Request[C] | _Probe] = Identifiers(sockets)
+        self._by_nas: dict[Hashable, _Request[C]] = {}
+        self._on: dict[Upstream, set[_Request[C]]] = {}
+        self._pools: dict[tuple[str, Kind], Pool] = {}
+        self._upstreams: dict[tuple[Kind, UpstreamServer], Upstream] = {}
+        self._timers: list[tuple[float, int, _Timer[C]]] = []
+        self._seq = count()
+        self._ready: list[Completed[C]] = []
+        self._ready_at = 0.0
+        self._events: list[StateChange] = []
+        self._dead: list[Upstream] = []
+        self._proxy_prefix = os.urandom(4)
+        self._proxy_serial = 0
+
+    # -- the edge's calls ----------------------------------------------------------------
+
+    def forward(
+        self,
+        nas_packet: Packet,
+        nas_secret: bytes,
+        realm: Realm,
+        now: float,
+        context: C,
+        *,
+        source: Hashable | None,
+        extra_delay: float = 0.0,
+    ) -> list[Outgoing]:
+        """Start forwarding a verified Access-Request or Accounting-Request of ``realm``.
+
+        ``source`` is the NAS's (address, port): with the Identifier and Request Authenticator
+        it recognises a retransmission (None for spool replays, which are never duplicates).
+        ``extra_delay`` is added to Acct-Delay-Time (spool replays). A request that cannot even
+        start (every server down, not forwardable) completes as failed at the next
+        ``handle_timer``, which ``next_timer`` then makes due at once.
+        """
+        key = None
+        if source is not None:
+            key = (source, nas_packet.identifier, nas_packet.authenticator)
+            if key in self._by_nas:
+                self.counters.duplicates += 1
+                return []
+        self.counters.forwarded += 1
+        kind = Kind.ACCT if nas_packet.code == _ACCOUNTING_REQUEST else Kind.AUTH
+        pool = self.pool(realm, kind, now)
+        self._proxy_serial = (self._proxy_serial + 1) & 0xFFFFFFFF
+        proxy_state = self._proxy_prefix + self._proxy_serial.to_bytes(4, "big")
+        request = _Request(
+            nas_packet, nas_secret, pool, realm.strip, context, key, proxy_state, extra_delay, now
+        )
+        if key is not None:
+            self._by_nas[key] = request
+        if nas_packet.code not in (_ACCESS_REQUEST, _ACCOUNTING_REQUEST):
+            self._fail(request, Failure.UNFORWARDABLE, now, f"code {nas_packet.code}")
+            return []
+        return self._assign(request, now)
+
+    def receive(
+        self, socket: int, datagram: bytes, source: tuple[Any, ...], now: float
+    ) -> list[Completed[C]]:
+        """A datagram from ``source`` on socket ``socket``: the requests it completes."""
+        if len(datagram) < 20:
+            self.counters.dropped_bad_answer += 1
+            return []
+        item = self._ids.find(socket, source, datagram[1])
+        if item is None:
+            self.counters.dropped_unknown_answer += 1
+            return []
+        if isinstance(item, _Probe):
+            self._probe_answer(item, datagram, now)
+            return []
+        upstream = item.upstream
+        assert upstream is not None  # waiting requests always have one
+        reply = rewrite.nas_reply(
+            datagram,
+            upstream.server.secret,
+            item.authenticator,
+            item.packet,
+            item.nas_secret,
+            item.proxy_state,
+            require_message_authenticator=self.require_message_authenticator,
+        )
+        if reply is None:
+            self.counters.dropped_bad_answer += 1
+            return []
+        self._detach(item)
+        self._note(upstream, upstream.answered(now))
+        self._finish(item)
+        self.counters.answered += 1
+        return [Completed(item.context, reply, server=upstream.address)]
+
+    def next_timer(self) -> float | None:
+        """When ``handle_timer`` is next due (possibly already past), or None."""
+        if self._ready:
+            return self._ready_at
+        timers = self._timers
+        while timers and not self._current(timers[0][0], timers[0][2]):
+            heapq.heappop(timers)
+        return timers[0][0] if timers else None
+
+    def handle_timer(self, now: float) -> tuple[list[Outgoing], list[Completed[C]]]:
+        """Retransmit, fail over, probe and complete whatever is due at ``now``."""
+        out: list[Outgoing] = []
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            when, _, item = heapq.heappop(timers)
+            if not self._current(when, item):
+                continue
+            if isinstance(item, _Request):
+                self._request_timeout(item, now, out)
+            elif isinstance(item, _Probe):
+                self._probe_timeout(item, now)
+            else:
+                self._probe_due(item, now, out)
+        while self._dead:  # a DEAD server's requests do not wait for their own timers
+            upstream = self._dead.pop()
+            for request in sorted(self._on.get(upstream, ()), key=lambda r: r.due):
+                self._detach(request)
+                request.tried.append(upstream)
+                self.counters.failovers += 1
+                out.extend(self._assign(request, now))
+        done, self._ready = self._ready, []
+        return out, done
+
+    def pop_events(self) -> list[StateChange]:
+        """State changes since the last call, oldest first (log each one)."""
+        events, self._events = self._events, []
+        return events
+
+    # -- pools and operators -------------------------------------------------------------
+
+    def pool(self, realm: Realm, kind: Kind, now: float) -> Pool:
+        """The realm's pool for ``kind``, rebuilt when a reload changed its servers or policy."""
+        key = (realm.name, kind)
+        pool = self._pools.get(key)
+        if (
+            pool is not None
+            and pool.policy is realm.pool
+            and (pool.servers is realm.servers or pool.servers == realm.servers)
+        ):
+            return pool
+        upstreams = []
+        for server in realm.servers:
+            upstream = self._upstreams.get((kind, server))
+            if upstream is None:
+                upstream = self._upstreams[(kind, server)] = Upstream(server, kind, now)
+            upstreams.append(upstream)
+        pool = self._pools[key] = Pool(realm.servers, realm.pool, tuple(upstreams))
+        return pool
+
+    def realm_up(self, realm: Realm, kind: Kind, now: float) -> bool:
+        """Some server of the realm's ``kind`` pool is not DEAD (the spooler asks this)."""
+        return self.pool(realm, kind, now).up
+
+    def reload(self, realms: Iterable[Realm]) -> None:
+        """Forget pools and servers no proxy realm names any more (they are no longer probed).
+
+        Requests in flight to a forgotten server finish normally.
+        """
+        wanted = {(r.name, kind): r for r in realms for kind in Kind}
+        for name in [k for k in self._pools if k not in wanted]:
+            del self._pools[name]
+        servers = {(kind, s) for (_, kind), r in wanted.items() for s in r.servers}
+        for server in [k for k in self._upstreams if k not in servers]:
+            self._upstreams.pop(server).probe_due = None
+
+    def status(self) -> list[UpstreamStatus]:
+        return [u.status() for u in self._upstreams.values()]
+
+    @property
+    def outstanding(self) -> int:
+        """Tries waiting for an answer (requests and probes)."""
+        return len(self._ids)
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _assign(self, request: _Request[C], now: float) -> list[Outgoing]:
+        """Send ``request`` to the next server its pool offers, or complete it as failed."""
+        busy = False
+        while True:
+            upstream = request.pool.select(request.tried)
+            if upstream is None:
+                if busy:
+                    failure = Failure.BUSY
+                elif request.tried:
+                    failure = Failure.NO_ANSWER
+                else:
+                    failure = Failure.DOWN
+                self._fail(request, failure, now)
+                return []
+            slot = self._ids.take(upstream.address, request)
+            if slot is None:
+                busy = True
+                request.tried.append(upstream)
+                continue
+            socket, identifier = slot
+            try:
+                datagram, authenticator = rewrite.upstream_request(
+                    request.packet,
+                    request.nas_secret,
+                    upstream.server,
+                    strip=request.strip,
+                    identifier=identifier,
+                    proxy_state=request.proxy_state,
+                    extra_delay=request.extra_delay + (now - request.started),
+                )
+            except rewrite.RewriteError as exc:
+                self._ids.give_back(socket, upstream.address, identifier)
+                self._fail(request, Failure.UNFORWARDABLE, now, str(exc))
+                return []
+            request.upstream = upstream
+            request.socket, request.identifier = socket, identifier
+            request.datagram, request.authenticator = datagram, authenticator
+            request.tries = 1
+            self._on.setdefault(upstream, set()).add(request)
+            upstream.outstanding += 1
+            return [self._send(request, now)]
+
+    def _send(self, request: _Request[C], now: float) -> Outgoing:
+        upstream = request.upstream
+        assert upstream is not None
+        request.sent_at = now
+        request.due = now + upstream.server.response_window
+        self._push(request.due, request)
+        upstream.sent_count += 1
+        self.counters.sent += 1
+        return Outgoing(request.socket, upstream.address, request.datagram)
+
+    def _request_timeout(self, request: _Request[C], now: float, out: list[Outgoing]) -> None:
+        upstream = request.upstream
+        assert upstream is not None
+        self._note(upstream, upstream.missed(request.sent_at, now))
+        if upstream.state is not ServerState.DEAD and request.tries <= upstream.server.retries:
+            request.tries += 1
+            self.counters.retransmitted += 1
+            out.append(self._send(request, now))
+            return
+        self._detach(request)
+        request.tried.append(upstream)
+        self.counters.failovers += 1
+        out.extend(self._assign(request, now))
+
+    def _detach(self, request: _Request[C]) -> None:
+        """Stop waiting on the request's current server (answered, timed out, or server dead)."""
+        upstream = request.upstream
+        assert upstream is not None
+        self._ids.give_back(request.socket, upstream.address, request.identifier)
+        self._on[upstream].discard(request)
+        upstream.outstanding -= 1
+        request.upstream = None
+
+    def _finish(self, request: _Request[C]) -> None:
+        if request.key is not None:
+            self._by_nas.pop(request.key, None)
+
+    def _fail(self, request: _Request[C], failure: Failure, now: float, detail: str = "") -> None:
+        self._finish(request)
+        self.counters.failed += 1
+        if not self._ready:
+            self._ready_at = now
+        self._ready.append(Completed(request.context, None, failure, detail))
+
+    # -- probes --------------------------------------------------------------------------
+
+    def _probe_due(self, upstream: Upstream, now: float, out: list[Outgoing]) -> None:
+        upstream.probe_due = None
+        if upstream.server.status_check == "none":
+            self._note(upstream, upstream.revive_unchecked(now))
+            return
+        probe = _Probe(upstream, upstream.next_probe(), now)
+        slot = self._ids.take(upstream.address, probe)
+        if slot is None:  # every identifier busy: the server is answering something; try later
+            upstream.probe_due = now + upstream.server.response_window
+            self._push(upstream.probe_due, upstream)
+            return
+        probe.socket, probe.identifier = slot
+        secret = upstream.server.secret
+        if probe.kind is ProbeKind.STATUS_SERVER:
+            datagram, probe.authenticator = rewrite.status_server(secret, identifier=slot[1])
+        else:
+            datagram, probe.authenticator = rewrite.probe_request(
+                secret, identifier=slot[1], accounting=upstream.kind is Kind.ACCT
+            )
+        upstream.probe_sent(now)
+        probe.due = now + upstream.server.response_window
+        self._push(probe.due, probe)
+        self.counters.sent += 1
+        self.counters.probes_sent += 1
+        out.append(Outgoing(probe.socket, upstream.address, datagram))
+
+    def _probe_answer(self, probe: _Probe, datagram: bytes, now: float) -> None:
+        upstream = probe.upstream
+        codes = rewrite.ACCOUNTING_ANSWERS if upstream.kind is Kind.ACCT else rewrite.ACCESS_ANSWERS
+        # Any verified answer proves the server alive, a reject to the probe user included.
+        if (
+            rewrite.verify_answer(datagram, upstream.server.secret, probe.authenticator, codes)
+            is None
+        ):
+            self.counters.dropped_bad_answer += 1
+            return
+        self._end_probe(probe)
+        self.counters.probes_answered += 1
+        self._note(upstream, upstream.probe_answered(probe.kind, now))
+        self._reschedule(upstream)
+
+    def _probe_timeout(self, probe: _Probe, now: float) -> None:
+        self._end_probe(probe)
+        upstream = probe.upstream
+        self._note(upstream, upstream.probe_missed(probe.kind, probe.sent_at, now))
+        self._reschedule(upstream)
+
+    def _end_probe(self, probe: _Probe) -> None:
+        self._ids.give_back(probe.socket, probe.upstream.address, probe.identifier)
+        probe.due = None
+
+    # -- bookkeeping ---------------------------------------------------------------------
+
+    def _note(self, upstream: Upstream, change: StateChange | None) -> None:
+        if change is None:
+            return
+        self._events.append(change)
+        if change.new is ServerState.DEAD:
+            self._dead.append(upstream)
+        self._reschedule(upstream)
+
+    def _reschedule(self, upstream: Upstream) -> None:
+        # A server no realm names any more (``reload``) is no longer probed.
+        if self._upstreams.get((upstream.kind, upstream.server)) is not upstream:
+            return
+        if upstream.probe_due is not None and not upstream.probe_in_flight:
+            self._push(upstream.probe_due, upstream)
+
+    def _push(self, when: float, item: _Timer[C]) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), item))
+
+    @staticmethod
+    def _current(when: float, item: _Timer[C]) -> bool:
+        """Is this heap entry still meant? (Entries are never removed, only outdated.)"""
+        if isinstance(item, _Request):
+            return item.upstream is not None and item.due == when
+        if isinstance(item, _Probe):
+            return item.due == when
+        return item.probe_due == when and not item.probe_in_flight

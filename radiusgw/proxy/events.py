@@ -1,0 +1,42 @@
+"""What the upstream client hands the edge: datagrams to send and finished requests.
+
+Values only (frozen, slotted), as h11 and aioquic hand out events; ``Completed`` carries the edge's
+own context object back, typed by the client's ``C``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from radiusgw.proxy.ids import Destination
+
+C = TypeVar("C")
+
+
+class Failure(StrEnum):
+    """Why a request completed without an answer (one sentence for the log)."""
+
+    DOWN = "every server of the realm is down"
+    NO_ANSWER = "no server of the realm answered"
+    BUSY = "no identifier free towards any live server of the realm"
+    UNFORWARDABLE = "the request cannot be forwarded"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    socket: int  # index of the edge's source socket
+    address: Destination
+    datagram: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Completed(Generic[C]):
+    """A forwarded request is finished: ``reply`` for the NAS, or ``failure``."""
+
+    context: C
+    reply: bytes | None
+    failure: Failure | None = None
+    detail: str = ""
+    server: Destination | None = None  # who answered

@@ -1,0 +1,397 @@
+"""Proxy rewriting: a NAS request into an upstream request, an upstream answer into a NAS reply.
+
+Pure functions, bytes and values in, datagrams out; the caller picks identifiers and keeps the
+authenticators. A proxy is a server to the NAS and a client to the upstream, so every secret-bound
+value is translated from one hop to the other and nothing signed by one side is passed on as is.
+
+Upstream request (``upstream_request``):
+- Access-Request (RFC 2865 §4.1): a new random Request Authenticator (§3). User-Password is
+  un-hidden with the NAS's secret and Request Authenticator and hidden again with the upstream
+  secret and the new authenticator (§5.2). CHAP-Password passes through; when the NAS sent no
+  CHAP-Challenge its Request Authenticator was the challenge, so it is added as CHAP-Challenge
+  (§5.3), since our new authenticator would otherwise become the challenge. The NAS's
+  Message-Authenticator is dropped and a fresh one added (RFC 3579 §3.2).
+- Accounting-Request (RFC 2866 §4.1): the same attributes, Request Authenticator recomputed with
+  the upstream secret (§3); ``extra_delay`` seconds are added to Acct-Delay-Time (§5.2), created
+  when absent, for records replayed from the spool. A NAS Message-Authenticator is dropped.
+- With ``strip``, User-Name loses its realm: the text from the LAST '@' on.
+- The NAS's Proxy-State attributes stay in order and ours is appended after them (RFC 2865 §5.33).
+
+NAS reply (``nas_reply``): the upstream answer is verified before anything is read from it: the
+code must answer the request's code, the Response Authenticator must match (RFC 2865 §3, RFC 2866
+§3), and a Message-Authenticator, when present, must match (RFC 3579 §3.2). Anything that fails
+gives None. Then our Proxy-State is removed (the NAS's stay, in order), salt-encrypted attributes
+are decrypted with the upstream secret and authenticator and encrypted again for the NAS's secret
+and Request Authenticator with fresh salts unique in the packet: Tunnel-Password (RFC 2868 §3.5,
+tag octet first) and MS-MPPE-Send-Key / MS-MPPE-Recv-Key (RFC 2548 §2.4.2-3, Vendor-Specific 311,
+no tag). The reply is signed for the NAS with its Identifier; Access-Accept/Reject/Challenge carry
+a Message-Authenticator (RFC 3579 §3.2).
+
+Probes (RFC 5997): ``status_server`` and ``probe_request`` build the datagrams that check an
+upstream's health; ``verify_answer`` checks any answer to a request we signed.
+"""
+
+from __future__ import annotations
+
+from radiusgw.config.model import UpstreamServer
+from radiusgw.radius import crypto
+from radiusgw.radius.attributes import AcctStatusType, Attr, Code
+from radiusgw.radius.packet import (
+    DecodeError,
+    Packet,
+    as_integer,
+    decode,
+    encode_attributes,
+    integer,
+)
+
+PROBE_USER = b"radiusgw-probe"  # the user of status_check = "request" probes
+PROBE_PASSWORD = b"radiusgw-probe"
+NAS_IDENTIFIER = b"radiusgw"  # RFC 2865 §4.1: a request names its NAS (here: the gateway)
+MICROSOFT = (311).to_bytes(4, "big")  # RFC 2548 §2: Vendor-Id of the Microsoft attributes
+MS_MPPE_SEND_KEY = 16  # RFC 2548 §2.4.2
+MS_MPPE_RECV_KEY = 17  # RFC 2548 §2.4.3
+MAX_DELAY = 2**32 - 1  # Acct-Delay-Time is a 32-bit unsigned integer (RFC 2866 §5.2)
+
+_ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
+_ACCESS_ACCEPT = int(Code.ACCESS_ACCEPT)
+_ACCESS_REJECT = int(Code.ACCESS_REJECT)
+_ACCESS_CHALLENGE = int(Code.ACCESS_CHALLENGE)
+_ACCOUNTING_REQUEST = int(Code.ACCOUNTING_REQUEST)
+_ACCOUNTING_RESPONSE = int(Code.ACCOUNTING_RESPONSE)
+_STATUS_SERVER = int(Code.STATUS_SERVER)
+_USER_NAME = int(Attr.USER_NAME)
+_USER_PASSWORD = int(Attr.USER_PASSWORD)
+_CHAP_PASSWORD = int(Attr.CHAP_PASSWORD)
+_CHAP_CHALLENGE = int(Attr.CHAP_CHALLENGE)
+_PROXY_STATE = int(Attr.PROXY_STATE)
+_MESSAGE_AUTHENTICATOR = int(Attr.MESSAGE_AUTHENTICATOR)
+_ACCT_DELAY_TIME = int(Attr.ACCT_DELAY_TIME)
+_ACCT_STATUS_TYPE = int(Attr.ACCT_STATUS_TYPE)
+_ACCT_SESSION_ID = int(Attr.ACCT_SESSION_ID)
+_NAS_IDENTIFIER = int(Attr.NAS_IDENTIFIER)
+_TUNNEL_PASSWORD = int(Attr.TUNNEL_PASSWORD)
+_VENDOR_SPECIFIC = int(Attr.VENDOR_SPECIFIC)
+
+ACCESS_ANSWERS = frozenset((_ACCESS_ACCEPT, _ACCESS_REJECT, _ACCESS_CHALLENGE))  # RFC 2865 §4
+ACCOUNTING_ANSWERS = frozenset((_ACCOUNTING_RESPONSE,))  # RFC 2866 §4.2
+_ANSWERS = {_ACCESS_REQUEST: ACCESS_ANSWERS, _ACCOUNTING_REQUEST: ACCOUNTING_ANSWERS}
+
+Attributes = list[tuple[int, bytes]]
+
+
+class RewriteError(ValueError):
+    """The NAS request cannot be forwarded as it is; ``str()`` says why (remote data, not ours)."""
+
+
+def strip_realm(user_name: bytes) -> bytes:
+    """``user@realm`` -> ``user``: cut at the LAST '@', as the router matches realms.
+
+    A name that would be left empty is kept whole: User-Name is at least one octet (RFC 2865 §5.1).
+    """
+    at = user_name.rfind(b"@")
+    return user_name[:at] if at > 0 else user_name
+
+
+def upstream_request(
+    nas_packet: Packet,
+    nas_secret: bytes,
+    server: UpstreamServer,
+    *,
+    strip: bool,
+    identifier: int,
+    proxy_state: bytes,
+    extra_delay: float = 0.0,
+) -> tuple[bytes, bytes]:
+    """The datagram to send upstream and its Request Authenticator (to verify the answer with).
+
+    ``server`` is the realm's ``UpstreamServer`` (only its secret is read). Raises
+    ``RewriteError`` when the NAS request cannot be forwarded (a code other than Access-Request
+    and Accounting-Request, a malformed User-Password, or a result over 4096 octets).
+    """
+    code = nas_packet.code
+    try:
+        if code == _ACCESS_REQUEST:
+            return _access_request(
+                nas_packet, nas_secret, server.secret, strip, identifier, proxy_state
+            )
+        if code == _ACCOUNTING_REQUEST:
+            return _accounting_request(
+                nas_packet, server.secret, strip, identifier, proxy_state, extra_delay
+            )
+    except RewriteError:
+        raise
+    except ValueError as exc:  # sign_request: over 4096 octets (RFC 2865 §3)
+        raise RewriteError(str(exc)) from None
+    raise RewriteError(f"code {code} is not forwarded (only Access-Request and Accounting-Request)")
+
+
+def _access_request(
+    nas: Packet, nas_secret: bytes, secret: bytes, strip: bool, identifier: int, proxy_state: bytes
+) -> tuple[bytes, bytes]:
+    authenticator = crypto.new_authenticator()
+    out: Attributes = []
+    chap = challenge = False
+    for attr_type, value in nas.attributes:
+        if attr_type == _USER_NAME:
+            if strip:
+                value = strip_realm(value)
+        elif attr_type == _USER_PASSWORD:
+            plain = crypto.unhide_password(value, nas_secret, nas.authenticator)
+            if plain is None:
+                raise RewriteError(
+                    f"User-Password of {len(value)} octets is not 16..128 in steps of 16 "
+                    "(RFC 2865 §5.2)"
+                )
+            value = crypto.hide_password(plain, secret, authenticator)
+        elif attr_type == _MESSAGE_AUTHENTICATOR:
+            continue  # signed with the NAS's secret; a fresh one goes last (RFC 3579 §3.2)
+        elif attr_type == _CHAP_PASSWORD:
+            chap = True
+        elif attr_type == _CHAP_CHALLENGE:
+            challenge = True
+        out.append((attr_type, value))
+    if chap and not challenge:
+        # RFC 2865 §5.3: without CHAP-Challenge the Request Authenticator is the challenge; ours
+        # is new, so the NAS's must travel as CHAP-Challenge for the upstream to check the hash.
+        out.append((_CHAP_CHALLENGE, nas.authenticator))
+    out.append((_PROXY_STATE, proxy_state))  # RFC 2865 §5.33: ours after the NAS's
+    datagram = crypto.sign_request(
+        _ACCESS_REQUEST, identifier, encode_attributes(out), secret, authenticator=authenticator
+    )
+    return datagram, authenticator
+
+
+def _accounting_request(
+    nas: Packet, secret: bytes, strip: bool, identifier: int, proxy_state: bytes, extra: float
+) -> tuple[bytes, bytes]:
+    add = int(extra + 0.5) if extra > 0 else 0  # whole seconds (RFC 2866 §5.2)
+    out: Attributes = []
+    delayed = False
+    for attr_type, value in nas.attributes:
+        if attr_type == _USER_NAME:
+            if strip:
+                value = strip_realm(value)
+        elif attr_type == _MESSAGE_AUTHENTICATOR:
+            continue  # RFC 3579 defines none for accounting; the NAS's was for its secret
+        elif attr_type == _ACCT_DELAY_TIME and add and not delayed:
+            # A value that is not 4 octets is treated as 0 rather than forwarded broken.
+            value = integer(min((as_integer(value) or 0) + add, MAX_DELAY))
+            delayed = True
+        out.append((attr_type, value))
+    if add and not delayed:
+        out.append((_ACCT_DELAY_TIME, integer(min(add, MAX_DELAY))))
+    out.append((_PROXY_STATE, proxy_state))
+    # RFC 2866 §3: MD5(Code + Identifier + Length + 16 zero octets + Attributes + Secret).
+    datagram = crypto.sign_request(
+        _ACCOUNTING_REQUEST, identifier, encode_attributes(out), secret, message_authenticator=False
+    )
+    return datagram, datagram[4:20]
+
+
+def status_server(secret: bytes, *, identifier: int) -> tuple[bytes, bytes]:
+    """A Status-Server (RFC 5997 §3) and its Request Authenticator.
+
+    It must carry a Message-Authenticator (RFC 5997 §3); the same packet serves the
+    authentication port (answered with Access-Accept) and the accounting port (Accounting-Response).
+    """
+    attrs = encode_attributes([(_NAS_IDENTIFIER, NAS_IDENTIFIER)])
+    datagram = crypto.sign_request(_STATUS_SERVER, identifier, attrs, secret)
+    return datagram, datagram[4:20]
+
+
+def probe_request(secret: bytes, *, identifier: int, accounting: bool) -> tuple[bytes, bytes]:
+    """A real request, to probe a server that does not answer Status-Server.
+
+    Authentication: an Access-Request for ``radiusgw-probe`` (accept or reject, any verified
+    answer proves the server alive). Accounting: as FreeRADIUS does, an Accounting-Request Stop
+    for session ``radiusgw-probe``, so that a customer can recognise and ignore it.
+    """
+    if accounting:
+        attrs: Attributes = [
+            (_USER_NAME, PROBE_USER),
+            (_ACCT_STATUS_TYPE, integer(int(AcctStatusType.STOP))),
+            (_ACCT_SESSION_ID, PROBE_USER),
+            (_NAS_IDENTIFIER, NAS_IDENTIFIER),
+        ]
+        datagram = crypto.sign_request(
+            _ACCOUNTING_REQUEST,
+            identifier,
+            encode_attributes(attrs),
+            secret,
+            message_authenticator=False,
+        )
+        return datagram, datagram[4:20]
+    authenticator = crypto.new_authenticator()
+    attrs = [
+        (_USER_NAME, PROBE_USER),
+        (_USER_PASSWORD, crypto.hide_password(PROBE_PASSWORD, secret, authenticator)),
+        (_NAS_IDENTIFIER, NAS_IDENTIFIER),
+    ]
+    datagram = crypto.sign_request(
+        _ACCESS_REQUEST, identifier, encode_attributes(attrs), secret, authenticator=authenticator
+    )
+    return datagram, authenticator
+
+
+def verify_answer(
+    raw: bytes,
+    secret: bytes,
+    request_authenticator: bytes,
+    codes: frozenset[int],
+    *,
+    require_message_authenticator: bool = False,
+) -> Packet | None:
+    """The decoded answer if it is one of ``codes`` and authentic, else None.
+
+    Response Authenticator first (RFC 2865 §3, RFC 2866 §3: one MD5), then the
+    Message-Authenticator when present or required (RFC 3579 §3.2: HMAC-MD5 with the Request
+    Authenticator in place).
+    """
+    try:
+        answer = decode(raw)
+    except DecodeError:
+        return None
+    if answer.code not in codes:
+        return None
+    if not crypto.response_authenticator_matches(answer.raw, secret, request_authenticator):
+        return None
+    offset = answer.message_authenticator_offset
+    if offset >= 0:
+        if not crypto.response_message_authenticator_matches(
+            answer.raw, offset, secret, request_authenticator
+        ):
+            return None
+    elif require_message_authenticator:
+        return None
+    return answer
+
+
+def nas_reply(
+    upstream_raw: bytes,
+    server_secret: bytes,
+    upstream_request_authenticator: bytes,
+    nas_packet: Packet,
+    nas_secret: bytes,
+    our_proxy_state: bytes,
+    *,
+    require_message_authenticator: bool = False,
+) -> bytes | None:
+    """The upstream's answer, verified and translated into the reply for the NAS; None if unusable.
+
+    ``require_message_authenticator`` also refuses Access-* answers without one (BlastRADIUS
+    hardening); by default a missing one is accepted and a wrong one refused.
+    """
+    codes = _ANSWERS.get(nas_packet.code)
+    if codes is None:
+        return None
+    answer = verify_answer(
+        upstream_raw,
+        server_secret,
+        upstream_request_authenticator,
+        codes,
+        require_message_authenticator=require_message_authenticator and codes is ACCESS_ANSWERS,
+    )
+    if answer is None:
+        return None
+    attrs = list(answer.attributes)
+    # RFC 2865 §5.33: take out the Proxy-State we added (the last one with our value); the
+    # NAS's own stay where they are, in their order.
+    for i in range(len(attrs) - 1, -1, -1):
+        if attrs[i][0] == _PROXY_STATE and attrs[i][1] == our_proxy_state:
+            del attrs[i]
+            break
+    salts = crypto.SaltSource()
+    out: Attributes = []
+    for attr_type, value in attrs:
+        if attr_type == _MESSAGE_AUTHENTICATOR:
+            continue  # signed with the upstream secret; sign_response adds ours
+        if attr_type == _TUNNEL_PASSWORD:
+            translated = _tunnel_password(
+                value, server_secret, upstream_request_authenticator, nas_secret, nas_packet, salts
+            )
+            if translated is None:
+                return None
+            value = translated
+        elif attr_type == _VENDOR_SPECIFIC and value[:4] == MICROSOFT:
+            translated = _microsoft(
+                value, server_secret, upstream_request_authenticator, nas_secret, nas_packet, salts
+            )
+            if translated is None:
+                return None
+            value = translated
+        out.append((attr_type, value))
+    try:
+        return crypto.sign_response(
+            answer.code,
+            nas_packet.identifier,
+            nas_packet.authenticator,
+            encode_attributes(out),
+            nas_secret,
+            message_authenticator=answer.code in ACCESS_ANSWERS,
+        )
+    except ValueError:  # adding our Message-Authenticator passed 4096 octets (RFC 2865 §3)
+        return None
+
+
+def _resalt(
+    value: bytes,
+    secret: bytes,
+    authenticator: bytes,
+    nas_secret: bytes,
+    nas_packet: Packet,
+    salts: crypto.SaltSource,
+) -> bytes | None:
+    """Salt + cipher for the upstream hop -> salt + cipher for the NAS hop (RFC 2868 §3.5)."""
+    plain = crypto.salt_decrypt(value, secret, authenticator)
+    if plain is None:
+        return None
+    return crypto.salt_encrypt(plain, nas_secret, nas_packet.authenticator, salts.next())
+
+
+def _tunnel_password(
+    value: bytes,
+    secret: bytes,
+    authenticator: bytes,
+    nas_secret: bytes,
+    nas_packet: Packet,
+    salts: crypto.SaltSource,
+) -> bytes | None:
+    # RFC 2868 §3.5: Tag (always present for Tunnel-Password), Salt, String.
+    if len(value) < 1:
+        return None
+    body = _resalt(value[1:], secret, authenticator, nas_secret, nas_packet, salts)
+    return None if body is None else value[:1] + body
+
+
+def _microsoft(
+    value: bytes,
+    secret: bytes,
+    authenticator: bytes,
+    nas_secret: bytes,
+    nas_packet: Packet,
+    salts: crypto.SaltSource,
+) -> bytes | None:
+    """A Microsoft VSA (RFC 2548 §2: Vendor-Id, then type/length/value sub-attributes).
+
+    MS-MPPE-Send-Key and MS-MPPE-Recv-Key are salt-encrypted (§2.4.2-3, no tag) and translated;
+    other sub-attributes pass as they are. A VSA whose sub-attributes do not parse is passed
+    unchanged (it can hold no key we could read).
+    """
+    parts = [value[:4]]
+    pos, end = 4, len(value)
+    changed = False
+    while pos < end:
+        if pos + 2 > end or value[pos + 1] < 2 or pos + value[pos + 1] > end:
+            return value
+        sub_type, sub_end = value[pos], pos + value[pos + 1]
+        data = value[pos + 2 : sub_end]
+        if sub_type in (MS_MPPE_SEND_KEY, MS_MPPE_RECV_KEY):
+            body = _resalt(data, secret, authenticator, nas_secret, nas_packet, salts)
+            if body is None:
+                return None
+            data = body
+            changed = True
+        parts.append(bytes((sub_type, len(data) + 2)) + data)
+        pos = sub_end
+    return b"".join(parts) if changed else value
