@@ -2,8 +2,9 @@
 
 ``serve`` builds one ``Settings`` and hands it to ``radiusgw.server.serve``; ``check`` reads the
 realm files; ``account`` manages the accounts of group realms (and of VPDN realms that
-authenticate) in the store. The commands and flags are the operator interface (interface.md):
-extend them, rename nothing.
+authenticate) in the store; ``session list`` and ``usage`` read the session table kept from
+accounting (``radiusgw.store.sessions``). The commands and flags are the operator interface
+(interface.md): extend them, rename nothing.
 
 Rules:
 
@@ -19,7 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
+import io
 import ipaddress
+import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -33,6 +37,7 @@ from radiusgw.config.model import Mode, Realm, Registry
 from radiusgw.errors import ConfigError, RadiusGwError, StoreError
 from radiusgw.server.settings import Settings
 from radiusgw.store import AccountRow, SqliteStore, open_store
+from radiusgw.store.sessions import SessionTable, month_bounds
 from radiusgw.store.sqlite import MAX_TIMEOUT
 
 DEFAULTS = Settings()  # one place for the defaults: ./realms, ./radiusgw.db, 0.0.0.0, 1812 ...
@@ -430,6 +435,104 @@ def lns_status(db: Path, fmt: str) -> None:
             click.echo(f"{s.realm}\t{s.address}:{s.port}\t{s.status}\tsince {since}\t{s.detail}")
 
 
+@cli.group()
+def session() -> None:
+    """Sessions as accounting reports them (Start, Interim-Update, Stop)."""
+
+
+@session.command("list")
+@click.option("--realm", help="Only the sessions of this realm.")
+@_db_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def session_list(realm: str | None, db: Path, fmt: str) -> None:
+    """List live sessions, oldest first.
+
+    Text: user, realm, Acct-Session-Id, NAS address, LNS ('-' if none), start (ISO 8601, UTC),
+    input octets, output octets, tab-separated. JSON: one object per line with those and more.
+    """
+    table = _session_table(db)
+    try:
+        rows = table.live_sessions(realm)
+    finally:
+        table.close()
+    for s in rows:
+        start = _iso(s.start)
+        if fmt == "json":
+            click.echo(
+                json.dumps(
+                    {
+                        "user": s.username,
+                        "realm": s.realm,
+                        "acct_session_id": s.acct_session_id,
+                        "nas_address": s.nas_address,
+                        "nas_ip_address": s.nas_ip_address,
+                        "nas_identifier": s.nas_identifier,
+                        "lns": s.lns,
+                        "framed_ip": s.framed_ip,
+                        "start": start,
+                        "last_update": _iso(s.last_update),
+                        "session_time": s.session_time,
+                        "input_octets": s.input_octets,
+                        "output_octets": s.output_octets,
+                    }
+                )
+            )
+        else:
+            click.echo(
+                f"{s.username}\t{s.realm}\t{s.acct_session_id}\t{s.nas_address}\t{s.lns or '-'}"
+                f"\t{start}\t{s.input_octets}\t{s.output_octets}"
+            )
+    if not rows:
+        where = "" if realm is None else f" in realm {realm.lower()!r}"
+        click.echo(f"no live sessions{where}", err=True)
+
+
+def _check_month(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        month_bounds(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a month as YYYY-MM (e.g. 2025-03)") from None
+    return value
+
+
+@cli.command("usage")
+@click.option("--realm", required=True, help="The realm.")
+@click.option("--month", required=True, callback=_check_month, help="YYYY-MM, in UTC.")
+@_db_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+def usage_command(realm: str, month: str, db: Path, fmt: str) -> None:
+    """Sessions, session time and octets of REALM in a calendar month (UTC).
+
+    A session counts when it was up during the month; its time is the part inside the month; its
+    octets count in the month it ended (or, while live, was last reported).
+    """
+    table = _session_table(db)
+    try:
+        row = table.usage(realm, month)
+    finally:
+        table.close()
+    fields = {
+        "realm": row.realm,
+        "month": row.month,
+        "sessions": row.sessions,
+        "session_time_seconds": row.session_time_seconds,
+        "input_octets": row.input_octets,
+        "output_octets": row.output_octets,
+    }
+    if fmt == "json":
+        click.echo(json.dumps(fields))
+    else:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(fields)
+        writer.writerow(fields.values())
+        click.echo(out.getvalue(), nl=False)
+
+
 def main() -> None:
     """The console script ``radiusgw``."""
     cli.main(prog_name="radiusgw")
@@ -440,6 +543,16 @@ def main() -> None:
 
 def _store(db: Path, key_file: Path | None, *, create: bool = True) -> SqliteStore:
     return open_store(db, Settings(db=db, key_file=key_file).key_path, create=create)
+
+
+def _session_table(db: Path) -> SessionTable:
+    if not Path(db).exists():
+        raise click.ClickException(f"database {db} does not exist")
+    return SessionTable(db)
+
+
+def _iso(when: float) -> str:
+    return dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds")
 
 
 def _account_realm(registry: Registry, name: str, realms: Path) -> Realm:

@@ -42,7 +42,7 @@ from typing import Any
 from radiusgw.errors import AccountLimitError, StoreError
 from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change, SpoolEntry
 from radiusgw.store.secrets import PasswordCipher
-from radiusgw.store.sessions import apply_records, ensure_schema
+from radiusgw.store.sessions import apply_events, ensure_schema, session_events
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's transaction to finish
@@ -421,9 +421,10 @@ class SqliteStore:
             )
             for r in records
         ]
+        events = session_events(records)  # parsed before the lock: it holds only for the SQL
         with self._transaction():
             self._conn.executemany(_INSERT_ACCOUNTING, values)
-            apply_records(self._conn, records)
+            apply_events(self._conn, events)
 
     def count_accounting(self) -> int:
         with self._translated():

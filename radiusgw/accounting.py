@@ -1,0 +1,203 @@
+"""Accounting-Requests read into typed events, without I/O: what the session table works from.
+
+``parse`` takes a decoded Accounting-Request (``radiusgw.radius.packet.decode`` of the datagram
+kept in ``AccountingRecord.packet``) and returns an ``AccountingEvent``; ``from_record`` does the
+decoding too. They raise only ``AccountingError`` (a ``ValueError``) with the reason, for a
+request the session table cannot use; the record itself is stored whatever happens here.
+
+Rules:
+
+- The status type is Acct-Status-Type (RFC 2866 §5.1), including the tunnel types of RFC 2867
+  §4.1. A request without it, or with a value neither RFC defines, is an ``AccountingError``.
+- Octet counts are absolute counters since the session began: Acct-Input-Octets plus
+  Acct-Input-Gigawords × 2^32 (RFC 2869 §5.1), and the same for output (RFC 2869 §5.2).
+- The event happened at ``received - Acct-Delay-Time`` on this gateway's clock (RFC 2866 §5.2);
+  the NAS's own Event-Timestamp (RFC 2869 §5.3) is kept as it came, but not used for ordering,
+  because NAS clocks drift and every other time in the store is the gateway's.
+- The session's LNS is the first Tunnel-Server-Endpoint (RFC 2868 §3.3). Its first octet is a
+  tag when it is 0x00..0x1F and is then dropped; above 0x1F it is the first octet of the text.
+  An IP address is normalised as the realm files normalise LNS addresses, so the two compare.
+- The user is split at the last '@' as the router does: ``username`` is the part before it
+  (all of User-Name when there is no '@'); the realm is the one the router matched, passed in.
+- An attribute with a malformed value (an integer not 4 octets, an address of the wrong size)
+  is treated as absent: one bad attribute from a NAS must not lose the rest of the record.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from radiusgw.radius.attributes import AcctStatusType, Attr, Code
+from radiusgw.radius.packet import DecodeError, Packet, decode
+
+if TYPE_CHECKING:  # radiusgw.store imports this module (through sessions): no cycle at run time
+    from radiusgw.store.base import AccountingRecord
+
+GIGAWORD = 2**32  # RFC 2869 §5.1: one wrap of the 32-bit Acct-Input-Octets counter
+MAX_TAG = 0x1F  # RFC 2868 §3.3: a first octet up to 0x1F is a tag, not text
+
+# Status types after which the session is known to be running (or to have just ended).
+SESSION_TYPES = frozenset(
+    {AcctStatusType.START, AcctStatusType.INTERIM_UPDATE, AcctStatusType.STOP}
+)
+# RFC 2866 §5.1: Accounting-On/Off mean the NAS (re)started or is going down: its sessions ended.
+NAS_RESTART_TYPES = frozenset({AcctStatusType.ACCOUNTING_ON, AcctStatusType.ACCOUNTING_OFF})
+
+
+class AccountingError(ValueError):
+    """The request cannot be read as an accounting event; ``str()`` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountingEvent:
+    """One Accounting-Request, typed. Times are unix seconds on the gateway's clock."""
+
+    status: AcctStatusType
+    nas_address: str  # the datagram's source: the NAS as the gateway knows it
+    received: float
+    event_time: float  # received - Acct-Delay-Time
+    realm: str | None = None  # as routed (lower case); None when the router refused it
+    user_name: str | None = None  # User-Name as sent
+    username: str | None = None  # the part before the last '@'
+    session_id: str | None = None  # Acct-Session-Id (RFC 2866 §5.5)
+    nas_ip_address: str | None = None  # NAS-IP-Address or NAS-IPv6-Address (RFC 3162)
+    nas_identifier: str | None = None
+    input_octets: int = 0
+    output_octets: int = 0
+    session_time: int | None = None  # Acct-Session-Time, seconds (RFC 2866 §5.7)
+    terminate_cause: int | None = None  # Acct-Terminate-Cause (RFC 2866 §5.10)
+    interim_interval: int | None = None  # Acct-Interim-Interval, seconds (RFC 2869 §5.16)
+    lns: str | None = None  # Tunnel-Server-Endpoint, tag removed
+    framed_ip: str | None = None  # Framed-IP-Address
+    event_timestamp: int | None = None  # Event-Timestamp as the NAS stated it
+    delay: int = 0  # Acct-Delay-Time, seconds
+
+
+def from_record(record: AccountingRecord) -> AccountingEvent:
+    """The event of a stored record (the datagram is decoded again)."""
+    try:
+        packet = decode(record.packet)
+    except DecodeError as exc:
+        raise AccountingError(f"not a RADIUS packet: {exc}") from None
+    return parse(
+        packet, nas_address=record.nas_address, received=record.received, realm=record.realm
+    )
+
+
+def parse(
+    packet: Packet, *, nas_address: str, received: float, realm: str | None = None
+) -> AccountingEvent:
+    """Read an Accounting-Request (RFC 2866 §4.1); ``AccountingError`` if it has no usable type."""
+    if packet.code != Code.ACCOUNTING_REQUEST:
+        raise AccountingError(f"code {packet.code} is not an Accounting-Request")
+    ints: dict[int, int] = {}
+    texts: dict[int, bytes] = {}
+    for attr_type, value in packet.attributes:
+        if attr_type in _INTEGERS:
+            if len(value) == 4 and attr_type not in ints:
+                ints[attr_type] = int.from_bytes(value, "big")
+        elif attr_type in _FIRST_VALUE and attr_type not in texts:
+            texts[attr_type] = value
+    raw_status = ints.get(_STATUS)
+    if raw_status is None:
+        raise AccountingError("no Acct-Status-Type (RFC 2866 §5.1)")
+    try:
+        status = AcctStatusType(raw_status)
+    except ValueError:
+        raise AccountingError(f"Acct-Status-Type {raw_status} is not defined") from None
+    delay = ints.get(_DELAY, 0)
+    user_name = _text(texts.get(_USER_NAME))
+    return AccountingEvent(
+        status=status,
+        nas_address=nas_address,
+        received=received,
+        event_time=received - delay,
+        realm=None if realm is None else realm.lower(),
+        user_name=user_name,
+        username=None if user_name is None else local_part(user_name),
+        session_id=_text(texts.get(_SESSION_ID)),
+        nas_ip_address=_address(texts.get(_NAS_IP), 4) or _address(texts.get(_NAS_IPV6), 16),
+        nas_identifier=_text(texts.get(_NAS_IDENTIFIER)),
+        input_octets=ints.get(_IN, 0) + ints.get(_IN_GIGA, 0) * GIGAWORD,
+        output_octets=ints.get(_OUT, 0) + ints.get(_OUT_GIGA, 0) * GIGAWORD,
+        session_time=ints.get(_SESSION_TIME),
+        terminate_cause=ints.get(_TERMINATE_CAUSE),
+        interim_interval=ints.get(_INTERIM),
+        lns=tunnel_endpoint(texts.get(_SERVER_ENDPOINT)),
+        framed_ip=_address(texts.get(_FRAMED_IP), 4),
+        event_timestamp=ints.get(_EVENT_TIMESTAMP),
+        delay=delay,
+    )
+
+
+def local_part(user_name: str) -> str:
+    """The user without its realm: the text before the last '@' (all of it without one)."""
+    at = user_name.rfind("@")
+    return user_name if at < 0 else user_name[:at]
+
+
+def tunnel_endpoint(value: bytes | None) -> str | None:
+    """A Tunnel-Server-Endpoint value as text, its tag octet removed (RFC 2868 §3.3)."""
+    if not value:
+        return None
+    if value[0] <= MAX_TAG:
+        value = value[1:]
+    endpoint = value.decode("utf-8", "replace").strip()
+    if not endpoint:
+        return None
+    if endpoint.replace(".", "").isdigit():
+        return endpoint  # dotted IPv4 is already normal (ipaddress refuses leading zeros)
+    try:
+        return str(ipaddress.ip_address(endpoint))
+    except ValueError:
+        return endpoint  # RFC 2868 §3.3 allows a fully qualified domain name
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8", "replace")
+
+
+def _address(value: bytes | None, size: int) -> str | None:
+    if value is None or len(value) != size:
+        return None
+    if size == 4:
+        return f"{value[0]}.{value[1]}.{value[2]}.{value[3]}"  # what ipaddress gives, faster
+    return str(ipaddress.ip_address(value))
+
+
+_STATUS = int(Attr.ACCT_STATUS_TYPE)
+_DELAY = int(Attr.ACCT_DELAY_TIME)
+_IN = int(Attr.ACCT_INPUT_OCTETS)
+_OUT = int(Attr.ACCT_OUTPUT_OCTETS)
+_IN_GIGA = int(Attr.ACCT_INPUT_GIGAWORDS)
+_OUT_GIGA = int(Attr.ACCT_OUTPUT_GIGAWORDS)
+_SESSION_TIME = int(Attr.ACCT_SESSION_TIME)
+_TERMINATE_CAUSE = int(Attr.ACCT_TERMINATE_CAUSE)
+_INTERIM = int(Attr.ACCT_INTERIM_INTERVAL)
+_EVENT_TIMESTAMP = int(Attr.EVENT_TIMESTAMP)
+_USER_NAME = int(Attr.USER_NAME)
+_SESSION_ID = int(Attr.ACCT_SESSION_ID)
+_NAS_IP = int(Attr.NAS_IP_ADDRESS)
+_NAS_IPV6 = int(Attr.NAS_IPV6_ADDRESS)
+_NAS_IDENTIFIER = int(Attr.NAS_IDENTIFIER)
+_SERVER_ENDPOINT = int(Attr.TUNNEL_SERVER_ENDPOINT)
+_FRAMED_IP = int(Attr.FRAMED_IP_ADDRESS)
+_INTEGERS = frozenset(
+    {
+        _STATUS,
+        _DELAY,
+        _IN,
+        _OUT,
+        _IN_GIGA,
+        _OUT_GIGA,
+        _SESSION_TIME,
+        _TERMINATE_CAUSE,
+        _INTERIM,
+        _EVENT_TIMESTAMP,
+    }
+)
+_FIRST_VALUE = frozenset(
+    {_USER_NAME, _SESSION_ID, _NAS_IP, _NAS_IPV6, _NAS_IDENTIFIER, _SERVER_ENDPOINT, _FRAMED_IP}
+)

@@ -1,0 +1,536 @@
+"""Sessions from accounting, and admission against the session limits of 第14条2, in SQLite.
+
+Two tables in the gateway's database file, created here (``ensure_schema``) like the LNS health
+table: ``sessions`` (live and closed sessions) and ``session_reservations`` (slots held from an
+Access-Accept until the session's Start). ``SqliteStore.write_accounting`` parses its records with
+``session_events`` and runs ``apply_events`` inside its transaction, so the accounting rows and
+the session changes they cause are committed together, durably, before any Accounting-Response
+goes out (RFC 2866 §2).
+
+Session rules (records are taken in the order given; the NAS's counters are absolute):
+
+- A session is keyed by (NAS source address, Acct-Session-Id); only records with a routed realm,
+  a User-Name and an Acct-Session-Id count. A Start makes it live; an Interim-Update makes it live
+  too when its Start was lost; a Stop closes it (``closed_by`` 'stop'), keeping the row for usage.
+- Octets and session time only grow: every record takes the maximum of what is kept and what it
+  says, so a duplicate or late record never counts twice (RFC 2866 §5.3-§5.4, RFC 2869 §5.1).
+- A duplicate Start changes nothing, nor does any record after the session's Stop: it is final.
+- Accounting-On/Off (RFC 2866 §5.1: the NAS restarted) closes that NAS's live sessions that began
+  before it ('nas-restart'). Afterwards the NAS may reuse an Acct-Session-Id: a record of that
+  id dated after the restart starts a new session row.
+- ``expire_stale`` closes ('stale') a live session with no record for interim × factor seconds,
+  the interim being its own Acct-Interim-Interval or the default. A later Interim-Update of it
+  reopens it (the NAS says it is alive); a later Stop ends it properly.
+- RFC 2867 tunnel status types are stored as accounting but do not change sessions: the LAC
+  reports the user's session with Start/Interim/Stop as well, and counting both would double it.
+
+Admission rules (``SessionTable.admit``), exact across worker processes: one ``BEGIN IMMEDIATE``
+transaction evaluates its requests in order, so SQLite's single write lock serialises every
+process. A count is the live sessions plus the unexpired reservations of the realm, the realm's
+user, or the LNS (by address, across realms: one box). An admitted request under a limit gets a
+reservation, which the session's first record consumes in the write_accounting transaction (the
+oldest one of that realm and user, preferring the same LNS); unconsumed ones expire after their
+ttl and are deleted lazily. A request with no limit set is admitted without a reservation.
+
+Usage rule (``usage``, ``month_octets``), months in UTC: a session belongs to a month when its
+span [start, end] meets it, end being the stop of a closed session or the last update of a live
+one; its time in the month is the part of the span inside it. All of a session's octets belong
+to the month its end falls in, so a session running across months counts its octets where it
+ends (or, while live, where it was last reported).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from radiusgw.accounting import (
+    NAS_RESTART_TYPES,
+    SESSION_TYPES,
+    AccountingError,
+    AccountingEvent,
+    from_record,
+)
+from radiusgw.errors import StoreError
+from radiusgw.radius.attributes import AcctStatusType
+from radiusgw.store.base import AccountingRecord
+
+BUSY_TIMEOUT = 5.0  # seconds to wait for another process's write lock, as the store does
+STALE_FACTOR = 3  # issue 5: no update for interim × 3 means the session is gone
+_STOP, _RESTART, _STALE = "stop", "nas-restart", "stale"
+_RELEVANT = frozenset(int(t) for t in SESSION_TYPES | NAS_RESTART_TYPES)
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS sessions (
+        id INTEGER PRIMARY KEY,
+        nas_address TEXT NOT NULL,
+        acct_session_id TEXT NOT NULL,
+        realm TEXT NOT NULL,
+        username TEXT NOT NULL,
+        lns TEXT,
+        nas_ip_address TEXT,
+        nas_identifier TEXT,
+        framed_ip TEXT,
+        start REAL NOT NULL,
+        last_update REAL NOT NULL,
+        stop REAL,
+        live INTEGER NOT NULL,
+        closed_by TEXT,
+        input_octets INTEGER NOT NULL,
+        output_octets INTEGER NOT NULL,
+        session_time INTEGER NOT NULL,
+        interim_interval INTEGER,
+        terminate_cause INTEGER
+    )""",
+    "CREATE INDEX IF NOT EXISTS sessions_key ON sessions (nas_address, acct_session_id)",
+    "CREATE INDEX IF NOT EXISTS sessions_realm ON sessions (realm, live, stop)",
+    "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (realm, username, live)",
+    "CREATE INDEX IF NOT EXISTS sessions_lns ON sessions (lns, live)",
+    # Accounting-On/Off and expiry walk only live rows; the column never changes on an update.
+    "CREATE INDEX IF NOT EXISTS sessions_live ON sessions (nas_address) WHERE live = 1",
+    """CREATE TABLE IF NOT EXISTS session_reservations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        realm TEXT NOT NULL,
+        username TEXT NOT NULL,
+        lns TEXT,
+        created REAL NOT NULL,
+        expires REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS reservations_user ON session_reservations (realm, username)",
+    "CREATE INDEX IF NOT EXISTS reservations_lns ON session_reservations (lns)",
+    "CREATE INDEX IF NOT EXISTS reservations_expires ON session_reservations (expires)",
+)
+
+_COLUMNS = (
+    "id, realm, username, acct_session_id, nas_address, nas_ip_address, nas_identifier, lns,"
+    " framed_ip, start, last_update, stop, input_octets, output_octets, session_time,"
+    " interim_interval, terminate_cause, closed_by"
+)
+_INSERT = (
+    "INSERT INTO sessions (nas_address, acct_session_id, realm, username, lns, nas_ip_address,"
+    " nas_identifier, framed_ip, start, last_update, stop, live, closed_by, input_octets,"
+    " output_octets, session_time, interim_interval, terminate_cause)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Counters take the maximum; details keep the first value seen, the interim the latest.
+_MERGE = (
+    "UPDATE sessions SET input_octets = MAX(input_octets, ?), output_octets = MAX(output_octets,"
+    " ?), session_time = MAX(session_time, ?), last_update = MAX(last_update, ?),"
+    " interim_interval = COALESCE(?, interim_interval), lns = COALESCE(lns, ?),"
+    " framed_ip = COALESCE(framed_ip, ?), terminate_cause = COALESCE(?, terminate_cause)"
+    " WHERE id = ?"
+)
+_CONSUME = (
+    "DELETE FROM session_reservations WHERE id = (SELECT id FROM session_reservations"
+    " WHERE realm = ? AND username = ? AND expires > ? ORDER BY lns IS NOT ?, id LIMIT 1)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """One session; ``stop`` and ``closed_by`` ('stop', 'nas-restart', 'stale') None while live."""
+
+    id: int
+    realm: str
+    username: str  # without the realm
+    acct_session_id: str
+    nas_address: str
+    nas_ip_address: str | None
+    nas_identifier: str | None
+    lns: str | None
+    framed_ip: str | None
+    start: float
+    last_update: float
+    stop: float | None
+    input_octets: int
+    output_octets: int
+    session_time: int
+    interim_interval: int | None
+    terminate_cause: int | None
+    closed_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    realm: str
+    month: str  # YYYY-MM
+    sessions: int
+    session_time_seconds: int
+    input_octets: int
+    output_octets: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionRequest:
+    """A session about to be accepted; a limit of None is not checked."""
+
+    realm: str
+    username: str  # without the realm, as ``radiusgw.accounting.local_part`` gives it
+    lns: str | None = None
+    realm_max: int | None = None  # Realm.max_sessions
+    account_max: int | None = None  # Realm.max_sessions_per_account (Simultaneous-Use)
+    lns_max: int | None = None  # Lns.max_sessions
+    reservation_ttl: float = 60.0  # seconds for the NAS to send the Start
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionResult:
+    """Admitted, or refused with ``reason`` (for Reply-Message) naming the limit reached."""
+
+    admitted: bool
+    reason: str | None = None
+    reservation_id: int | None = None
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables and indexes if missing (each statement is idempotent)."""
+    for statement in SCHEMA:
+        conn.execute(statement)
+
+
+def session_events(records: Sequence[AccountingRecord]) -> list[AccountingEvent]:
+    """The events of ``records`` that the session rules use, in order; the rest are skipped.
+
+    Pure parsing: call it before taking the write lock, so that the transaction holds the lock
+    only for the SQL. A skipped record (garbage, no status type, a type that does not concern
+    sessions) is stored by the caller all the same.
+    """
+    events = []
+    for record in records:
+        if record.status_type not in _RELEVANT:
+            continue  # cheap: decided before the datagram is decoded again
+        try:
+            events.append(from_record(record))
+        except AccountingError:
+            continue
+    return events
+
+
+def apply_events(conn: sqlite3.Connection, events: Sequence[AccountingEvent]) -> int:
+    """Apply events inside the caller's transaction, in order; how many the rules used."""
+    return sum(apply_event(conn, event) for event in events)
+
+
+def apply_event(conn: sqlite3.Connection, event: AccountingEvent) -> bool:
+    """One event by the rules of the module docstring; False if the rules do not use it."""
+    if event.status in NAS_RESTART_TYPES:
+        conn.execute(
+            "UPDATE sessions SET live = 0, stop = ?, closed_by = ?"
+            " WHERE nas_address = ? AND live = 1 AND start <= ?",
+            (event.event_time, _RESTART, event.nas_address, event.event_time),
+        )
+        return True
+    if event.session_id is None or event.realm is None or event.username is None:
+        return False
+    row = conn.execute(
+        "SELECT id, closed_by, stop FROM sessions WHERE nas_address = ?"
+        " AND acct_session_id = ? ORDER BY id DESC LIMIT 1",
+        (event.nas_address, event.session_id),
+    ).fetchone()
+    if row is None or (row[1] == _RESTART and event.event_time > row[2]):
+        _insert(conn, event)
+        return True
+    session_id, closed_by, stop = row
+    if event.status == AcctStatusType.START or closed_by == _STOP:
+        return True  # a duplicate Start, or a record after the final Stop: nothing changes
+    conn.execute(
+        _MERGE,
+        (
+            event.input_octets,
+            event.output_octets,
+            event.session_time or 0,
+            event.event_time,
+            event.interim_interval or None,
+            event.lns,
+            event.framed_ip,
+            event.terminate_cause if event.status == AcctStatusType.STOP else None,
+            session_id,
+        ),
+    )
+    if event.status == AcctStatusType.STOP:
+        conn.execute(
+            "UPDATE sessions SET live = 0, stop = ?, closed_by = ? WHERE id = ?",
+            (event.event_time, _STOP, session_id),
+        )
+    elif (
+        event.status == AcctStatusType.INTERIM_UPDATE
+        and closed_by == _STALE
+        and event.event_time > stop
+    ):
+        conn.execute(
+            "UPDATE sessions SET live = 1, stop = NULL, closed_by = NULL WHERE id = ?",
+            (session_id,),
+        )
+    return True
+
+
+def _insert(conn: sqlite3.Connection, event: AccountingEvent) -> None:
+    """A new session row (closed at once for a Stop whose Start was lost), consuming a slot."""
+    assert event.session_id is not None and event.realm is not None
+    assert event.username is not None
+    session_time = event.session_time or 0
+    start = event.event_time - session_time if event.status != AcctStatusType.START else None
+    is_stop = event.status == AcctStatusType.STOP
+    conn.execute(
+        _INSERT,
+        (
+            event.nas_address,
+            event.session_id,
+            event.realm,
+            event.username,
+            event.lns,
+            event.nas_ip_address,
+            event.nas_identifier,
+            event.framed_ip,
+            event.event_time if start is None else start,
+            event.event_time,
+            event.event_time if is_stop else None,
+            0 if is_stop else 1,
+            _STOP if is_stop else None,
+            event.input_octets,
+            event.output_octets,
+            session_time,
+            event.interim_interval or None,
+            event.terminate_cause if is_stop else None,
+        ),
+    )
+    conn.execute(_CONSUME, (event.realm, event.username, event.received, event.lns))
+
+
+def month_bounds(month: str) -> tuple[float, float]:
+    """The unix times [start, end) of a 'YYYY-MM' month in UTC; ``ValueError`` if malformed."""
+    match = _MONTH.fullmatch(month)
+    if match is None:
+        raise ValueError(f"{month!r} is not a month as YYYY-MM")
+    year, number = int(match[1]), int(match[2])
+    first = dt.datetime(year, number, 1, tzinfo=dt.UTC)
+    after = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=dt.UTC)
+    return first.timestamp(), after.timestamp()
+
+
+def month_of(now: float) -> str:
+    """The 'YYYY-MM' (UTC) that the unix time ``now`` falls in."""
+    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m")
+
+
+class SessionTable:
+    """Admission, expiry and queries on their own connection, owned by one thread.
+
+    ``synchronous=NORMAL`` here: in WAL mode a commit still survives a killed process, and what
+    a power cut could lose is only reservations (they expire anyway) and stale closures (made
+    again on the next run). The session changes that come from accounting are committed by the
+    store's ``synchronous=FULL`` connection inside ``write_accounting``.
+    """
+
+    def __init__(self, db_path: Path | str) -> None:
+        self.db_path = Path(db_path)
+        try:
+            self._conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        try:
+            with self._translated():
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+                if self._conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    # The store creates and versions the file; tables made here first would
+                    # make it refuse the file as "a database of something else".
+                    raise StoreError(f"{self.db_path} is not a radiusgw database")
+                ensure_schema(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- admission ----------------------------------------------------------------------------
+
+    def admit(self, requests: Sequence[AdmissionRequest], now: float) -> list[AdmissionResult]:
+        """Decide ``requests`` in order in one write transaction; see the module docstring."""
+        with self._transaction():
+            self._conn.execute("DELETE FROM session_reservations WHERE expires <= ?", (now,))
+            return [self._admit(request, now) for request in requests]
+
+    def _admit(self, r: AdmissionRequest, now: float) -> AdmissionResult:
+        realm = r.realm.lower()
+        if r.realm_max is None and r.account_max is None and (r.lns is None or r.lns_max is None):
+            return AdmissionResult(True)
+        if r.realm_max is not None and self._count(now, realm=realm) >= r.realm_max:
+            return AdmissionResult(
+                False, f"realm session limit {r.realm_max} reached (max_sessions)"
+            )
+        if r.account_max is not None:
+            n = self._count(now, realm=realm, username=r.username)
+            if n >= r.account_max:
+                noun = "session" if n == 1 else "sessions"
+                return AdmissionResult(
+                    False, f"user already has {n} {noun} (max_sessions_per_account)"
+                )
+        if r.lns is not None and r.lns_max is not None and self._count(now, lns=r.lns) >= r.lns_max:
+            return AdmissionResult(False, f"LNS {r.lns} is full (max_sessions {r.lns_max})")
+        cur = self._conn.execute(
+            "INSERT INTO session_reservations (realm, username, lns, created, expires)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (realm, r.username, r.lns, now, now + r.reservation_ttl),
+        )
+        return AdmissionResult(True, reservation_id=cur.lastrowid)
+
+    def release(self, reservation_ids: Sequence[int]) -> int:
+        """Give back reservations whose Access-Accept was never sent; how many there were."""
+        with self._transaction():
+            before = self._conn.total_changes
+            self._conn.executemany(
+                "DELETE FROM session_reservations WHERE id = ?", [(i,) for i in reservation_ids]
+            )
+            return self._conn.total_changes - before
+
+    def _count(
+        self,
+        reserved_at: float | None,
+        *,
+        realm: str | None = None,
+        username: str | None = None,
+        lns: str | None = None,
+    ) -> int:
+        """Live sessions, plus reservations unexpired at ``reserved_at`` unless it is None."""
+        where: list[str] = []
+        args: list[object] = []
+        for column, value in (("realm", realm), ("username", username), ("lns", lns)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = " AND ".join(where) or "1"
+        n = self._conn.execute(f"SELECT COUNT(*) FROM sessions WHERE {sql} AND live = 1", args)
+        total = int(n.fetchone()[0])
+        if reserved_at is not None:
+            n = self._conn.execute(
+                f"SELECT COUNT(*) FROM session_reservations WHERE {sql} AND expires > ?",
+                [*args, reserved_at],
+            )
+            total += int(n.fetchone()[0])
+        return total
+
+    # -- expiry -------------------------------------------------------------------------------
+
+    def expire_stale(
+        self, now: float, default_interval: float, factor: float = STALE_FACTOR
+    ) -> list[SessionRow]:
+        """Close live sessions silent for interim × factor seconds; the rows as now closed."""
+        with self._transaction():
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM sessions WHERE live = 1"
+                " AND last_update + ? * COALESCE(interim_interval, ?) < ?",
+                (factor, default_interval, now),
+            ).fetchall()
+            self._conn.executemany(
+                "UPDATE sessions SET live = 0, stop = last_update, closed_by = ? WHERE id = ?",
+                [(_STALE, row[0]) for row in rows],
+            )
+        closed = (SessionRow(*row) for row in rows)
+        return [replace(r, stop=r.last_update, closed_by=_STALE) for r in closed]
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def live_sessions(self, realm: str | None = None) -> list[SessionRow]:
+        """Live sessions (of ``realm``), oldest first."""
+        where = "live = 1" if realm is None else "realm = ? AND live = 1"
+        args = () if realm is None else (realm.lower(),)
+        with self._translated():
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM sessions WHERE {where} ORDER BY start, id", args
+            ).fetchall()
+        return [SessionRow(*row) for row in rows]
+
+    def count_live(
+        self,
+        *,
+        realm: str | None = None,
+        username: str | None = None,
+        lns: str | None = None,
+        reserved_at: float | None = None,
+    ) -> int:
+        """Live sessions matching every filter given.
+
+        With ``reserved_at``, the reservations unexpired at that time count too: what admission
+        counts, and what a least-sessions balancer should see.
+        """
+        with self._translated():
+            return self._count(
+                reserved_at,
+                realm=None if realm is None else realm.lower(),
+                username=username,
+                lns=lns,
+            )
+
+    def usage(self, realm: str, month: str) -> UsageRow:
+        """Sessions, time and octets of ``realm`` in ``month`` ('YYYY-MM', UTC): module rule."""
+        first, after = month_bounds(month)
+        realm = realm.lower()
+        with self._translated():
+            rows = self._conn.execute(
+                "SELECT start, stop, input_octets, output_octets FROM sessions"
+                " WHERE realm = ? AND live = 0 AND stop >= ? AND start < ?"
+                " UNION ALL SELECT start, last_update, input_octets, output_octets FROM sessions"
+                " WHERE realm = ? AND live = 1 AND last_update >= ? AND start < ?",
+                (realm, first, after, realm, first, after),
+            ).fetchall()
+        sessions = seconds = octets_in = octets_out = 0
+        for start, end, input_octets, output_octets in rows:
+            sessions += 1
+            seconds += max(0, int(min(end, after) - max(start, first)))
+            if end < after:
+                octets_in += input_octets
+                octets_out += output_octets
+        return UsageRow(realm, month, sessions, seconds, octets_in, octets_out)
+
+    def month_octets(self, realm: str, now: float) -> int:
+        """Input plus output octets of ``realm`` in the month of ``now``: the traffic quota's."""
+        first, after = month_bounds(month_of(now))
+        with self._translated():
+            row = self._conn.execute(
+                "SELECT COALESCE(SUM(input_octets + output_octets), 0) FROM sessions"
+                " WHERE realm = ? AND ((live = 0 AND stop >= ? AND stop < ?)"
+                " OR (live = 1 AND last_update >= ? AND last_update < ?))",
+                (realm.lower(), first, after, first, after),
+            ).fetchone()
+        return int(row[0])
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._translated():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"the database {self.db_path} stayed locked by another process for more than "
+                f"{BUSY_TIMEOUT:g} s"
+            )
+        if "not a database" in text:
+            return StoreError(f"{self.db_path} is not an SQLite database")
+        return StoreError(f"the database {self.db_path} failed: {text}")
