@@ -10,7 +10,6 @@ new ones start. Only one worker runs the monitor; every worker reads the table.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +48,7 @@ class LnsMonitor:
         self._table = table
         self._log = log
         self._tasks: dict[Target, asyncio.Task[None]] = {}
+        self._stopping = False
 
     async def run(self) -> None:
         try:
@@ -56,11 +56,11 @@ class LnsMonitor:
                 self._reconcile()
                 await asyncio.sleep(RECONCILE_INTERVAL)
         finally:
+            self._stopping = True  # a probe that missed its cancellation still ends its loop
             for task in self._tasks.values():
                 task.cancel()
-            for task in self._tasks.values():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if self._tasks:
+                await asyncio.wait(self._tasks.values(), timeout=MAX_PROBE_TIMEOUT)
             self._table.close()
 
     def _reconcile(self) -> None:
@@ -77,7 +77,7 @@ class LnsMonitor:
     async def _probe_forever(self, target: Target, lns: Lns, interval: float) -> None:
         realm, index, address, port = target
         timeout = min(MAX_PROBE_TIMEOUT, max(2.0, interval))
-        while True:
+        while not self._stopping:
             result = await probe_lns(address, port, lns.secret, timeout=timeout)
             health = _HEALTH[result.status]
             if self._table.record(

@@ -160,8 +160,11 @@ async def _drive(
         wake_at = deadline if timer is None else min(timer, deadline)
         if wake_at > now:
             protocol.wakeup.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and the probe would then outlive its monitor.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(protocol.wakeup.wait(), wake_at - now)
+                async with asyncio.timeout(wake_at - now):
+                    await protocol.wakeup.wait()
         now = time.monotonic()
         if timer is not None and now >= timer:
             conn.handle_timer(now)
