@@ -5,6 +5,13 @@ reload), the router, the account cache, the duplicate cache and the counters. Th
 (``radiusgw.server``) only moves datagrams and runs the durable accounting writes.
 """
 
-from radiusgw.engine.core import AccountingAnswer, Engine
+from radiusgw.engine.core import (
+    AccountingAnswer,
+    Admission,
+    Deferred,
+    Engine,
+    ProxyAccounting,
+    ProxyAuth,
+)
 
-__all__ = ["AccountingAnswer", "Engine"]
+__all__ = ["AccountingAnswer", "Admission", "Deferred", "Engine", "ProxyAccounting", "ProxyAuth"]

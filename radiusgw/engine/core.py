@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from radiusgw.config.model import Mode, Nas, Registry
+from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.engine.counters import Counters
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
 from radiusgw.modes import group, vpdn
@@ -27,6 +27,7 @@ from radiusgw.radius.packet import DecodeError, Packet, decode
 from radiusgw.router import Refusal, Router, realm_name
 from radiusgw.store.base import AccountingRecord
 from radiusgw.store.cache import AccountCache
+from radiusgw.store.sessions import AdmissionRequest, AdmissionResult
 
 # Wire numbers bound once: no enum or dictionary look-up per packet.
 _ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
@@ -44,6 +45,7 @@ _REPLY_MESSAGE = int(Attr.REPLY_MESSAGE)
 _ACCT_STATUS_TYPE = int(Attr.ACCT_STATUS_TYPE)
 _ACCT_SESSION_ID = int(Attr.ACCT_SESSION_ID)
 
+QUOTA_REACHED = "monthly traffic quota reached"
 UNKNOWN_CLIENT_LOG_INTERVAL = 60.0  # log an unregistered source at most once a minute
 _UNKNOWN_CLIENT_MEMORY = 10_000  # bound on remembered sources under a spoofed flood
 
@@ -67,6 +69,47 @@ class AccountingAnswer:
     address: Any  # where the reply goes
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """An accept that waits for a session slot (第14条2): ``accept`` goes if admitted."""
+
+    key: Key
+    address: Any
+    request: AdmissionRequest
+    accept: bytes
+    packet: Packet
+    nas: Nas
+    proxy_states: tuple[bytes, ...]
+    realm: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyAuth:
+    """An Access-Request for a proxy realm: the proxy edge forwards it upstream."""
+
+    key: Key
+    address: Any
+    packet: Packet
+    nas: Nas
+    realm: Realm
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyAccounting:
+    """An Accounting-Request for a proxy realm: forwarded upstream, or spooled (never lost)."""
+
+    key: Key
+    address: Any
+    packet: Packet
+    nas: Nas
+    realm: Realm
+
+
+Deferred = Admission | ProxyAuth
+
+
 class Engine:
     def __init__(
         self,
@@ -76,6 +119,8 @@ class Engine:
         log: Any,
         access_log: bool = False,
         dedup_window: float = 5.0,
+        workers: int = 1,
+        reservation_ttl: float = 60.0,
     ) -> None:
         self.accounts = accounts
         self.counters = Counters()
@@ -89,6 +134,11 @@ class Engine:
         # Fed by the edge: LNS health from the L2TP probes, live sessions per LNS.
         self.lns_health: dict[tuple[str, int], vpdn.Health] = {}
         self.lns_sessions: vpdn.SessionCount = lambda _realm, _index: 0
+        # Realms whose monthly traffic quota is used up (第14条2), fed by the edge.
+        self.quota_reached: frozenset[str] = frozenset()
+        self.workers = max(1, workers)  # a NAS's rate_limit is shared by this many workers
+        self.reservation_ttl = reservation_ttl
+        self._buckets: dict[str, list[float]] = {}  # NAS address -> [tokens, last refill]
         self.reload(registry)
 
     def reload(self, registry: Registry) -> None:
@@ -106,7 +156,8 @@ class Engine:
             nas = self._nas.get(source[7:])
         return nas
 
-    def on_auth(self, data: bytes, addr: Any, now: float) -> bytes | None:
+    def on_auth(self, data: bytes, addr: Any, now: float) -> bytes | Deferred | None:
+        """The answer to send now, a ``Deferred`` the edge finishes, or None (dropped)."""
         nas = self._nas.get(addr[0]) or self._lookup_nas(addr[0])
         if nas is None:
             self._unknown_client(addr, now)
@@ -114,8 +165,13 @@ class Engine:
         key: Key = (addr, data[1] if len(data) > 1 else -1, data[4:20])
         answer = self._auth_dedup.get(key)
         if answer is not None:
+            if answer is PENDING:
+                self.counters.dropped_in_progress += 1
+                return None
             self.counters.duplicates += 1
             return answer
+        if nas.rate_limit is not None and not self._within_rate(nas, now):
+            return None
         try:
             packet = decode(data)
         except DecodeError as exc:
@@ -124,17 +180,19 @@ class Engine:
         code = packet.code
         if code == _ACCESS_REQUEST:
             self.counters.access_requests += 1
-            answer = self._access_request(packet, nas, addr, now)
-            if answer is not None:
-                self._auth_dedup.put(key, answer, now)
-            return answer
+            result = self._access_request(packet, nas, addr, now, key)
+            if result is not None:
+                self._auth_dedup.put(key, result if isinstance(result, bytes) else PENDING, now)
+            return result
         if code == _STATUS_SERVER:
             return self._status_server(packet, nas, addr, _ACCESS_ACCEPT)
         self.counters.dropped_unexpected_code += 1
         self.log.debug("dropped", client=addr[0], reason=f"code {code} on the auth port")
         return None
 
-    def _access_request(self, packet: Packet, nas: Nas, addr: Any, now: float) -> bytes | None:
+    def _access_request(
+        self, packet: Packet, nas: Nas, addr: Any, now: float, key: Key
+    ) -> bytes | Deferred | None:
         secret = nas.secret
         offset = packet.message_authenticator_offset
         if offset >= 0:
@@ -186,8 +244,8 @@ class Engine:
                     packet, nas, addr, proxy_states, reason or "", target.name, username
                 )
             if mode is Mode.GROUP:
-                return self._accept(
-                    packet, nas, addr, proxy_states, account.reply, target.name, username
+                return self._admit(
+                    key, packet, nas, addr, proxy_states, account.reply, target, username, None
                 )
         if mode is Mode.VPDN:
             # RFC 2809: the LAC opens the tunnel; with authenticate = false the LNS checks the user.
@@ -195,27 +253,116 @@ class Engine:
             if isinstance(offers, str):
                 return self._reject(packet, nas, addr, proxy_states, offers, target.name, username)
             attrs = vpdn.tunnel_attributes(offers, secret, packet.authenticator)
-            return self._accept(
-                packet,
-                nas,
-                addr,
-                proxy_states,
-                attrs,
-                target.name,
-                username,
-                lns=[o.lns.address for o in offers],
+            return self._admit(
+                key, packet, nas, addr, proxy_states, attrs, target, username, offers[0].lns
             )
-        # Proxy realms are answered by the proxy mode (issue 3); until it is wired in here
-        # its realms are refused with a reason rather than silently dropped.
-        return self._reject(
-            packet,
-            nas,
-            addr,
-            proxy_states,
-            f"{target.mode} mode is not served yet",
-            target.name,
-            username,
+        # Proxy realms: the proxy edge forwards to the customer's servers (第1条 プロキシ).
+        return ProxyAuth(key, addr, packet, nas, target, username)
+
+    def _admit(
+        self,
+        key: Key,
+        packet: Packet,
+        nas: Nas,
+        addr: Any,
+        proxy_states: list[bytes],
+        attrs: bytes,
+        realm: Realm,
+        username: str,
+        lns: Lns | None,
+    ) -> bytes | Admission:
+        """Accept now, or after a session slot is reserved when the realm has limits."""
+        if realm.name in self.quota_reached:
+            return self._reject(
+                packet, nas, addr, proxy_states, QUOTA_REACHED, realm.name, username
+            )
+        lns_max = lns.max_sessions if lns is not None else None
+        if realm.max_sessions is None and realm.max_sessions_per_account is None and not lns_max:
+            log_fields = {"lns": lns.address} if lns is not None else {}
+            return self._accept(
+                packet, nas, addr, proxy_states, attrs, realm.name, username, **log_fields
+            )
+        request = AdmissionRequest(
+            realm.name,
+            username[: username.rfind("@")],
+            lns.address if lns is not None else None,
+            realm.max_sessions,
+            realm.max_sessions_per_account,
+            lns_max,
+            self.reservation_ttl,
         )
+        if proxy_states:
+            attrs += _proxy_states(proxy_states)
+        accept = crypto.sign_response(
+            _ACCESS_ACCEPT, packet.identifier, packet.authenticator, attrs, nas.secret
+        )
+        return Admission(
+            key, addr, request, accept, packet, nas, tuple(proxy_states), realm.name, username
+        )
+
+    def admitted(self, pending: Admission, result: AdmissionResult) -> bytes:
+        """The answer once the session store has decided; copies now get it too."""
+        if result.admitted:
+            self.counters.access_accepts += 1
+            if self.access_log:
+                self.log.info(
+                    "access-accept",
+                    client=pending.address[0],
+                    realm=pending.realm,
+                    user=pending.username,
+                    lns=pending.request.lns,
+                )
+            answer = pending.accept
+        else:
+            answer = self._reject(
+                pending.packet,
+                pending.nas,
+                pending.address,
+                list(pending.proxy_states),
+                result.reason or "session limit reached",
+                pending.realm,
+                pending.username,
+            )
+        self._auth_dedup.complete(pending.key, answer)
+        return answer
+
+    def complete_auth(self, key: Key, answer: bytes | None) -> None:
+        """A deferred request's answer (None: none will be sent, so a retry is new work)."""
+        if answer is None:
+            self._auth_dedup.forget(key)
+        else:
+            self._auth_dedup.complete(key, answer)
+
+    def reject_deferred(self, pending: ProxyAuth, reason: str) -> bytes:
+        """An Access-Reject for a deferred request (a proxy realm whose servers are down)."""
+        proxy_states = pending.packet.get_all(_PROXY_STATE)
+        answer = self._reject(
+            pending.packet,
+            pending.nas,
+            pending.address,
+            proxy_states,
+            reason,
+            pending.realm.name,
+            pending.username,
+        )
+        self._auth_dedup.complete(pending.key, answer)
+        return answer
+
+    def _within_rate(self, nas: Nas, now: float) -> bool:
+        """Token bucket per NAS (第14条2): requests above ``rate_limit``/s are dropped, and the
+        NAS retries. Each worker holds its share; the BPF program spreads a NAS evenly."""
+        rate = (nas.rate_limit or 0) / self.workers
+        bucket = self._buckets.get(nas.address)
+        if bucket is None:
+            bucket = self._buckets[nas.address] = [rate, now]
+        tokens = min(rate, bucket[0] + (now - bucket[1]) * rate)  # burst: one second's worth
+        bucket[1] = now
+        if tokens < 1.0:
+            bucket[0] = tokens
+            self.counters.dropped_rate_limited += 1
+            return False
+        bucket[0] = tokens - 1.0
+        return True
 
     def _accept(
         self,

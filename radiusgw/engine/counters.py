@@ -23,6 +23,7 @@ class Counters:
     dropped_missing_message_authenticator: int = 0  # required by the client's registration
     dropped_unexpected_code: int = 0  # a code this port does not serve
     dropped_in_progress: int = 0  # copy of a request still being processed
+    dropped_rate_limited: int = 0  # above the NAS's rate_limit (第14条2)
 
     def snapshot(self) -> dict[str, int]:
         return asdict(self)

@@ -1,9 +1,12 @@
 """One worker: an event loop serving the auth and accounting sockets it was given.
 
 The only asyncio in the package besides the supervisor. It moves datagrams between the sockets
-and ``radiusgw.engine.Engine``, runs the accounting writer, polls the store's change log into the
-account cache, and handles SIGHUP (reload the realm files; an invalid set keeps the old one) and
-SIGTERM (stop taking requests, finish the durable writes in flight and answer them, exit 0).
+and ``radiusgw.engine.Engine`` and finishes what the engine defers: accounting records go to the
+writer thread and are answered once durable; accepts that need a session slot go to the
+admission thread (第14条2). It polls the store (account changes, LNS health, live sessions per
+LNS, monthly traffic), and handles SIGHUP (reload the realm files; an invalid set keeps the old
+one) and SIGTERM (stop taking requests, finish the work in flight and answer it, exit 0).
+Worker 0 also probes the LNS and closes stale sessions.
 """
 
 from __future__ import annotations
@@ -18,17 +21,20 @@ from typing import Any
 import uvloop
 
 from radiusgw.config import load_registry
-from radiusgw.config.model import Registry
-from radiusgw.engine import AccountingAnswer, Engine
+from radiusgw.config.model import Mode, Registry
+from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAuth
 from radiusgw.errors import ConfigError
-from radiusgw.server.accounting_writer import AccountingWriter
+from radiusgw.server.batches import BatchThread
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
 from radiusgw.server.settings import Settings
-from radiusgw.store import open_store
+from radiusgw.store import SqliteStore, open_store
 from radiusgw.store.cache import AccountCache
 from radiusgw.store.health import HealthTable
+from radiusgw.store.sessions import AdmissionResult, SessionTable
 
 COUNTERS_LOG_INTERVAL = 60.0
+USAGE_POLL_INTERVAL = 5.0  # how often quotas and LNS loads are re-read
+STALE_SWEEP_INTERVAL = 60.0
 
 
 class _AuthProtocol(asyncio.DatagramProtocol):
@@ -43,12 +49,19 @@ class _AuthProtocol(asyncio.DatagramProtocol):
         worker = self.worker
         if worker.draining:
             return
-        answer = worker.engine.on_auth(data, addr, time.time())
-        if answer is not None and self.transport is not None:
-            self.transport.sendto(answer, addr)
+        result = worker.engine.on_auth(data, addr, time.time())
+        if result is None:
+            return
+        if isinstance(result, bytes):
+            if self.transport is not None:
+                self.transport.sendto(result, addr)
+        elif isinstance(result, Admission):
+            worker.admission.submit(result)
+        else:
+            worker.proxy_auth(result)
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors from a NAS that went away
-        self.worker.log.debug("socket-error", port="auth", error=str(exc))
+        self.worker.log.debug("socket-error", error=str(exc))
 
 
 class _AcctProtocol(_AuthProtocol):
@@ -63,34 +76,66 @@ class _AcctProtocol(_AuthProtocol):
             if self.transport is not None:
                 self.transport.sendto(result, addr)
         else:
-            worker.writer.submit(result)
-
-    def written(self, batch: list[AccountingAnswer]) -> None:
-        engine = self.worker.engine
-        transport = self.transport
-        for answer in batch:
-            engine.accounting_done(answer)
-            if transport is not None:
-                transport.sendto(answer.reply, answer.address)
-
-    def failed(self, batch: list[AccountingAnswer], exc: BaseException) -> None:
-        self.worker.log.error("accounting-write-failed", records=len(batch), error=str(exc))
-        for answer in batch:
-            self.worker.engine.accounting_failed(answer)
+            worker.accounting.submit(result)
 
 
 class Worker:
     def __init__(self, settings: Settings, registry: Registry, log: Any, index: int = 0) -> None:
         self.settings = settings
-        self.index = index  # worker 0 also probes the LNS of VPDN realms
+        self.index = index
         self.log = log
         self.draining = False
         self.store = open_store(settings.db, settings.key_path)
         cache = AccountCache(self.store.get_account, last_seq=self.store.last_change())
-        self.engine = Engine(registry, cache, log=log, access_log=settings.access_log)
+        self.engine = Engine(
+            registry, cache, log=log, access_log=settings.access_log, workers=settings.workers
+        )
         self.health = HealthTable(settings.db)
+        self.sessions = SessionTable(settings.db)
         self.engine.lns_health = read_health(self.health, registry)
-        self.writer: AccountingWriter
+        self._lns_load: dict[tuple[str, int], int] = {}
+        self.engine.lns_sessions = lambda realm, index: self._lns_load.get((realm, index), 0)
+        self.auth: _AuthProtocol
+        self.acct: _AcctProtocol
+        self.accounting: BatchThread[SqliteStore, AccountingAnswer]
+        self.admission: BatchThread[SessionTable, Admission]
+
+    # -- deferred work ------------------------------------------------------------------
+
+    def _send_auth(self, answer: bytes, address: Any) -> None:
+        if self.auth.transport is not None:
+            self.auth.transport.sendto(answer, address)
+
+    def _written(self, batch: list[AccountingAnswer], _result: Any) -> None:
+        engine = self.engine
+        transport = self.acct.transport
+        for answer in batch:
+            engine.accounting_done(answer)
+            if transport is not None:
+                transport.sendto(answer.reply, answer.address)
+
+    def _write_failed(self, batch: list[AccountingAnswer], exc: BaseException) -> None:
+        self.log.error("accounting-write-failed", records=len(batch), error=str(exc))
+        for answer in batch:
+            self.engine.accounting_failed(answer)
+
+    def _admitted(self, batch: list[Admission], results: list[AdmissionResult]) -> None:
+        for pending, result in zip(batch, results, strict=True):
+            self._send_auth(self.engine.admitted(pending, result), pending.address)
+
+    def _admission_failed(self, batch: list[Admission], exc: BaseException) -> None:
+        # No answer: the NAS retries, and the retry is decided afresh.
+        self.log.error("admission-failed", requests=len(batch), error=str(exc))
+        for pending in batch:
+            self.engine.complete_auth(pending.key, None)
+
+    def proxy_auth(self, pending: ProxyAuth) -> None:
+        # The proxy edge (issue 3) forwards these upstream; until it is wired in, a proxy realm
+        # is refused with a reason rather than left unanswered.
+        answer = self.engine.reject_deferred(pending, "proxy mode is not served yet")
+        self._send_auth(answer, pending.address)
+
+    # -- periodic work ------------------------------------------------------------------
 
     def reload(self) -> None:
         try:
@@ -107,19 +152,63 @@ class Worker:
         )
 
     async def _poll_store(self) -> None:
-        """Account changes into the cache, LNS health into the engine, every poll interval."""
+        """Account changes into the cache and LNS health into the engine, every poll interval;
+        quotas and LNS loads every few seconds."""
         engine = self.engine
         cache = engine.accounts
+        last_usage = 0.0
         while True:
             await asyncio.sleep(self.settings.cache_poll_interval)
             try:
                 changes = self.store.changes_since(cache.last_seq)
+                if changes:
+                    cache.apply(changes)
                 engine.lns_health = read_health(self.health, engine.registry)
+                now = time.time()
+                if now - last_usage >= USAGE_POLL_INTERVAL:
+                    last_usage = now
+                    self._read_usage(now)
             except Exception as exc:  # a locked database must not stop the server
                 self.log.warning("store-poll-failed", error=str(exc))
+
+    def _read_usage(self, now: float) -> None:
+        registry = self.engine.registry
+        reached = set()
+        load: dict[tuple[str, int], int] = {}
+        for realm in registry.realms.values():
+            if realm.traffic_quota is not None:
+                used = self.sessions.month_octets(realm.name, now)
+                if used >= realm.traffic_quota:
+                    reached.add(realm.name)
+            if realm.mode is Mode.VPDN:
+                for index, lns in enumerate(realm.lns):
+                    load[(realm.name, index)] = self.sessions.count_live(
+                        lns=lns.address, reserved_at=now
+                    )
+        newly = reached - self.engine.quota_reached
+        for name in sorted(newly):
+            self.log.info("quota-reached", realm=name)
+        self.engine.quota_reached = frozenset(reached)
+        self._lns_load = load
+
+    async def _expire_stale_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(STALE_SWEEP_INTERVAL)
+            try:
+                closed = self.sessions.expire_stale(
+                    time.time(), self.settings.default_interim_interval
+                )
+            except Exception as exc:
+                self.log.warning("stale-sweep-failed", error=str(exc))
                 continue
-            if changes:
-                cache.apply(changes)
+            for row in closed:
+                self.log.info(
+                    "session-stale",
+                    realm=row.realm,
+                    user=row.username,
+                    nas=row.nas_address,
+                    session_id=row.acct_session_id,
+                )
 
     async def _log_counters(self) -> None:
         last: dict[str, int] = {}
@@ -130,19 +219,36 @@ class Worker:
                 self.log.info("counters", **snapshot)
                 last = snapshot
 
+    # -- lifecycle ----------------------------------------------------------------------
+
     async def run(self, auth_sock: socket.socket, acct_sock: socket.socket) -> int:
         loop = asyncio.get_running_loop()
-        auth_transport, _ = await loop.create_datagram_endpoint(
+        settings = self.settings
+        auth_transport, self.auth = await loop.create_datagram_endpoint(
             lambda: _AuthProtocol(self), sock=auth_sock
         )
-        acct_transport, acct = await loop.create_datagram_endpoint(
+        acct_transport, self.acct = await loop.create_datagram_endpoint(
             lambda: _AcctProtocol(self), sock=acct_sock
         )
-        settings = self.settings
-        self.writer = AccountingWriter(
-            lambda: open_store(settings.db, settings.key_path), loop, acct.written, acct.failed
+        self.accounting = BatchThread(
+            "accounting-writer",
+            lambda: open_store(settings.db, settings.key_path),
+            lambda store, batch: store.write_accounting([a.record for a in batch]),
+            loop,
+            self._written,
+            self._write_failed,
         )
-        self.writer.start()
+        self.admission = BatchThread(
+            "admission",
+            lambda: SessionTable(settings.db),
+            lambda table, batch: table.admit([p.request for p in batch], time.time()),
+            loop,
+            self._admitted,
+            self._admission_failed,
+        )
+        threads = (self.accounting, self.admission)
+        for thread in threads:
+            thread.start()
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -154,24 +260,36 @@ class Worker:
         if self.index == 0:
             monitor = LnsMonitor(lambda: self.engine.registry, HealthTable(settings.db), self.log)
             tasks.append(asyncio.create_task(monitor.run()))
+            tasks.append(asyncio.create_task(self._expire_stale_sessions()))
         self.log.info("worker-ready")
         await stop.wait()
-        # Drain: take no new requests; answer the accounting records already being written.
+        # Drain: take no new requests; finish and answer the work already in flight.
         self.draining = True
-        self.log.info("draining", accounting_in_flight=self.writer.outstanding)
+        in_flight = {
+            "accounting": self.accounting.outstanding,
+            "admission": self.admission.outstanding,
+        }
+        self.log.info("draining", **in_flight)
         try:
-            await asyncio.wait_for(self.writer.wait_idle(), settings.drain_timeout)
+            async with asyncio.timeout(settings.drain_timeout):
+                for thread in threads:
+                    await thread.wait_idle()
         except TimeoutError:
-            self.log.error("drain-timeout", accounting_in_flight=self.writer.outstanding)
+            self.log.error(
+                "drain-timeout",
+                accounting=self.accounting.outstanding,
+                admission=self.admission.outstanding,
+            )
         for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.writer.stop()
+        await asyncio.wait(tasks, timeout=settings.drain_timeout)
+        for thread in threads:
+            thread.stop()
         auth_transport.close()
         acct_transport.close()
-        self.store.close()
-        self.health.close()
+        for resource in (self.store, self.health, self.sessions):
+            with contextlib.suppress(Exception):
+                resource.close()
         self.log.info("stopped", **self.engine.counters.snapshot())
         return 0
 

@@ -12,10 +12,9 @@ from pathlib import Path
 from pyrad.client import Client
 from pyrad.packet import AccessAccept, AccessRequest
 
-from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Code
 from radiusgw.radius.dictionary import load_dictionary
-from radiusgw.radius.packet import decode, encode_attributes
+from radiusgw.radius.packet import decode
 from tests.integration.gateway import (
     ACME,
     Gateway,
@@ -24,31 +23,9 @@ from tests.integration.gateway import (
     running_gateway,
     write_realms,
 )
+from tests.integration.nas import pap, send_raw
 
 PAP_ALICE = 'User-Name = "alice@acme.example"\nUser-Password = "wonderland"\n'
-
-
-def send_raw(
-    port: int, data: bytes, *, source: str = "127.0.0.1", timeout: float = 1.0
-) -> bytes | None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((source, 0))
-        s.settimeout(timeout)
-        s.sendto(data, ("127.0.0.1", port))
-        try:
-            return s.recv(4096)
-        except TimeoutError:
-            return None
-
-
-def pap(user: str, password: bytes, secret: bytes, *, ma: bool = True, ident: int = 1) -> bytes:
-    auth = os.urandom(16)
-    attrs = encode_attributes(
-        [(1, user.encode()), (2, crypto.hide_password(password, secret, auth))]
-    )
-    return crypto.sign_request(
-        Code.ACCESS_REQUEST, ident, attrs, secret, authenticator=auth, message_authenticator=ma
-    )
 
 
 def test_radclient_pap_accept_with_framed_ip(gateway: Gateway) -> None:
