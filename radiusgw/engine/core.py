@@ -421,7 +421,9 @@ class Engine:
 
     # -- the accounting port ------------------------------------------------------------
 
-    def on_acct(self, data: bytes, addr: Any, now: float) -> bytes | AccountingAnswer | None:
+    def on_acct(
+        self, data: bytes, addr: Any, now: float
+    ) -> bytes | AccountingAnswer | ProxyAccounting | None:
         """An answer to send now, an ``AccountingAnswer`` to make durable first, or None."""
         nas = self._nas.get(addr[0]) or self._lookup_nas(addr[0])
         if nas is None:
@@ -454,7 +456,7 @@ class Engine:
 
     def _accounting_request(
         self, packet: Packet, nas: Nas, addr: Any, key: Key, now: float
-    ) -> AccountingAnswer | None:
+    ) -> AccountingAnswer | ProxyAccounting | None:
         raw = packet.raw
         secret = nas.secret
         if not crypto.accounting_request_matches(raw, secret):
@@ -490,6 +492,9 @@ class Engine:
                     realm=realm_name(user_name),
                     reason=target.reason,
                 )
+            elif target.mode is Mode.PROXY:
+                # The customer's server keeps these (第1条 プロキシ); the edge forwards or spools.
+                return ProxyAccounting(key, addr, packet, nas, target)
             else:
                 realm = target.name
         record = AccountingRecord(
@@ -515,6 +520,28 @@ class Engine:
         """The record is durable: its reply may go, and copies now get it too."""
         self.counters.accounting_responses += 1
         self._acct_dedup.complete(answer.key, answer.reply)
+
+    def complete_acct(self, key: Key, answer: bytes | None) -> None:
+        """A proxied accounting request's answer (None: none sent, the NAS retries)."""
+        if answer is None:
+            self._acct_dedup.forget(key)
+        else:
+            self.counters.accounting_responses += 1
+            self._acct_dedup.complete(key, answer)
+
+    @staticmethod
+    def accounting_response(pending: ProxyAccounting) -> bytes:
+        """The gateway's own Accounting-Response to a record it spooled durably (RFC 2866 §2):
+        signed with the NAS's secret, its Proxy-State echoed (RFC 2865 §5.33)."""
+        packet = pending.packet
+        return crypto.sign_response(
+            _ACCOUNTING_RESPONSE,
+            packet.identifier,
+            packet.authenticator,
+            _proxy_states(packet.get_all(_PROXY_STATE)),
+            pending.nas.secret,
+            message_authenticator=False,
+        )
 
     def accounting_failed(self, answer: AccountingAnswer) -> None:
         """The write failed: no answer, so the NAS retries and nothing is lost."""

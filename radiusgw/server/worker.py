@@ -22,10 +22,11 @@ import uvloop
 
 from radiusgw.config import load_registry
 from radiusgw.config.model import Mode, Registry
-from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAuth
+from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
 from radiusgw.errors import ConfigError
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
+from radiusgw.server.proxy_edge import ProxyEdge
 from radiusgw.server.settings import Settings
 from radiusgw.store import SqliteStore, open_store
 from radiusgw.store.cache import AccountCache
@@ -58,7 +59,7 @@ class _AuthProtocol(asyncio.DatagramProtocol):
         elif isinstance(result, Admission):
             worker.admission.submit(result)
         else:
-            worker.proxy_auth(result)
+            worker.proxy.auth(result)
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors from a NAS that went away
         self.worker.log.debug("socket-error", error=str(exc))
@@ -75,6 +76,8 @@ class _AcctProtocol(_AuthProtocol):
         if isinstance(result, bytes):
             if self.transport is not None:
                 self.transport.sendto(result, addr)
+        elif isinstance(result, ProxyAccounting):
+            worker.proxy.acct(result)
         else:
             worker.accounting.submit(result)
 
@@ -99,6 +102,7 @@ class Worker:
         self.acct: _AcctProtocol
         self.accounting: BatchThread[SqliteStore, AccountingAnswer]
         self.admission: BatchThread[SessionTable, Admission]
+        self.proxy: ProxyEdge
 
     # -- deferred work ------------------------------------------------------------------
 
@@ -129,11 +133,9 @@ class Worker:
         for pending in batch:
             self.engine.complete_auth(pending.key, None)
 
-    def proxy_auth(self, pending: ProxyAuth) -> None:
-        # The proxy edge (issue 3) forwards these upstream; until it is wired in, a proxy realm
-        # is refused with a reason rather than left unanswered.
-        answer = self.engine.reject_deferred(pending, "proxy mode is not served yet")
-        self._send_auth(answer, pending.address)
+    def _send_acct(self, answer: bytes, address: Any) -> None:
+        if self.acct.transport is not None:
+            self.acct.transport.sendto(answer, address)
 
     # -- periodic work ------------------------------------------------------------------
 
@@ -144,6 +146,7 @@ class Worker:
             self.log.error("reload-refused", problems=exc.problems, kept="previous realm files")
             return
         self.engine.reload(registry)
+        self.proxy.reload(registry)
         self.log.info(
             "reloaded",
             contracts=len(registry.contracts),
@@ -249,6 +252,15 @@ class Worker:
         threads = (self.accounting, self.admission)
         for thread in threads:
             thread.start()
+        self.proxy = ProxyEdge(
+            self.engine,
+            lambda: open_store(settings.db, settings.key_path),
+            self._send_auth,
+            self._send_acct,
+            self.log,
+            replayer=self.index == 0,  # one process replays the spool, in order
+        )
+        await self.proxy.start()
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -272,6 +284,7 @@ class Worker:
         self.log.info("draining", **in_flight)
         try:
             async with asyncio.timeout(settings.drain_timeout):
+                await self.proxy.drain(settings.drain_timeout)
                 for thread in threads:
                     await thread.wait_idle()
         except TimeoutError:
@@ -283,6 +296,7 @@ class Worker:
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks, timeout=settings.drain_timeout)
+        await self.proxy.close()
         for thread in threads:
             thread.stop()
         auth_transport.close()

@@ -248,25 +248,36 @@ def test_kill_9_under_accounting_load_loses_no_acknowledged_record(tmp_path: Pat
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             s.setblocking(False)
-            for n in range(2000):  # a window of up to 256 records in flight, then kill -9
-                session = f"load-{n}"
-                request = accounting(
-                    "u0@acme.example",
-                    SECRET,
-                    AcctStatusType.INTERIM_UPDATE,
-                    session,
-                    ident=n % 256,
-                )
-                sent.setdefault(n % 256, []).append((session, request[4:20]))
-                s.sendto(request, ("127.0.0.1", gw.acct_port))
-                if n % 64 == 63:
-                    time.sleep(0.002)
-                    collect(s)
+            n = 0
+            deadline = time.monotonic() + 20
+
+            def send_burst() -> None:
+                nonlocal n
+                for _ in range(64):
+                    session = f"load-{n}"
+                    request = accounting(
+                        "u0@acme.example",
+                        SECRET,
+                        AcctStatusType.INTERIM_UPDATE,
+                        session,
+                        ident=n % 256,
+                    )
+                    sent.setdefault(n % 256, []).append((session, request[4:20]))
+                    s.sendto(request, ("127.0.0.1", gw.acct_port))
+                    n += 1
+
+            # Load until several hundred records are acknowledged, then kill -9 with a burst
+            # in flight: some of it written and answered, some not.
+            while len(acknowledged) < 300 and time.monotonic() < deadline:
+                send_burst()
+                time.sleep(0.002)
+                collect(s)
+            send_burst()
             os.kill(gw.process.pid, signal.SIGKILL)
             time.sleep(0.3)
             collect(s)  # answers sent before the kill
         gw.process.wait()
-    assert len(acknowledged) > 100
+    assert len(acknowledged) >= 300, f"only {len(acknowledged)} acknowledged of {n}"
     # Restart: everything acknowledged is in the store.
     with running_gateway(realms, db), sqlite3.connect(db) as conn:
         kept = {row[0] for row in conn.execute("SELECT session_id FROM accounting")}
