@@ -533,6 +533,53 @@ def usage_command(realm: str, month: str, db: Path, fmt: str) -> None:
         click.echo(out.getvalue(), nl=False)
 
 
+@cli.group()
+def proxy() -> None:
+    """The customer RADIUS servers of proxy realms, as the gateway sees them."""
+
+
+@proxy.command("status")
+@_db_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def proxy_status(db: Path, fmt: str) -> None:
+    """One line per upstream server and port kind (per worker): state, since, traffic."""
+    import datetime as dt
+    import json
+
+    from radiusgw.store.upstreams import UpstreamTable
+
+    if not Path(db).exists():
+        raise click.ClickException(f"database {db} does not exist")
+    table = UpstreamTable(db)
+    try:
+        rows = table.rows()
+    finally:
+        table.close()
+    for r in rows:
+        since = dt.datetime.fromtimestamp(r.since, dt.UTC).isoformat(timespec="seconds")
+        if fmt == "json":
+            fields = {
+                "server": r.address,
+                "port": r.port,
+                "kind": r.kind,
+                "state": r.state,
+                "since": since,
+                "worker": r.worker,
+                "outstanding": r.outstanding,
+                "sent": r.sent,
+                "answered": r.answered,
+                "unanswered": r.unanswered,
+            }
+            click.echo(json.dumps(fields))
+        else:
+            click.echo(
+                f"{r.address}:{r.port}\t{r.kind}\t{r.state}\tsince {since}\tworker {r.worker}"
+                f"\tsent {r.sent} answered {r.answered} unanswered {r.unanswered}"
+            )
+
+
 def main() -> None:
     """The console script ``radiusgw``."""
     cli.main(prog_name="radiusgw")

@@ -33,9 +33,11 @@ from radiusgw.proxy.spool import Replay, Route, Spooler
 from radiusgw.proxy.upstream import Kind
 from radiusgw.server.batches import BatchThread
 from radiusgw.store import SqliteStore
+from radiusgw.store.upstreams import UpstreamTable
 
 SOURCE_SOCKETS = 4
 REPLAY_TICK = 1.0
+STATUS_PUBLISH_INTERVAL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,8 @@ class ProxyEdge:
         log: Any,
         *,
         replayer: bool,
+        worker: int = 0,
+        status_table: UpstreamTable | None = None,
     ) -> None:
         self.engine = engine
         self.log = log
@@ -85,6 +89,10 @@ class ProxyEdge:
         self._send_auth = send_auth
         self._send_acct = send_acct
         self._replayer = replayer
+        self._worker = worker
+        self._status_table = status_table
+        self._status_task: asyncio.Task[None] | None = None
+        self._status_dirty = True
         self.client: UpstreamClient[_Context] = UpstreamClient(SOURCE_SOCKETS)
         self.spooler = Spooler()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -119,6 +127,8 @@ class ProxyEdge:
         )
         self._spool_writer.start()
         self.reload(self.engine.registry)
+        if self._status_table is not None:
+            self._status_task = asyncio.create_task(self._publish_status())
         if self._replayer:
             counts = await self._on_spool_thread(lambda store: store.spool_counts())
             self.spooler.restore(counts)
@@ -137,9 +147,12 @@ class ProxyEdge:
                 self.log.error("spool-drain-timeout", outstanding=self._spool_writer.outstanding)
 
     async def close(self) -> None:
-        if self._replay_task is not None:
-            self._replay_task.cancel()
-            await asyncio.wait([self._replay_task], timeout=5)
+        for task in (self._replay_task, self._status_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task], timeout=5)
+        if self._status_table is not None:
+            self._status_table.close()
         if self._timer is not None:
             self._timer.cancel()
         for transport in self._transports:
@@ -328,6 +341,22 @@ class ProxyEdge:
             held=round(replay.extra_delay, 3),
         )
 
+    async def _publish_status(self) -> None:
+        """This worker's view of its upstreams, for ``radiusgw proxy status``."""
+        assert self._status_table is not None
+        last = 0.0
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.time()
+            if not self._status_dirty and now - last < STATUS_PUBLISH_INTERVAL:
+                continue
+            self._status_dirty = False
+            last = now
+            try:
+                self._status_table.publish(self._worker, self.client.status(), now, self._now())
+            except Exception as exc:  # a locked database must not stop the server
+                self.log.warning("upstream-status-failed", error=str(exc))
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _now(self) -> float:
@@ -341,6 +370,7 @@ class ProxyEdge:
     def _after(self) -> None:
         """Log state changes and keep the timer armed at the client's next deadline."""
         for change in self.client.pop_events():
+            self._status_dirty = True
             self.log.info(
                 "upstream-state",
                 server=change.address,

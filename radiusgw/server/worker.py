@@ -32,6 +32,7 @@ from radiusgw.store import SqliteStore, open_store
 from radiusgw.store.cache import AccountCache
 from radiusgw.store.health import HealthTable
 from radiusgw.store.sessions import AdmissionResult, SessionTable
+from radiusgw.store.upstreams import UpstreamTable
 
 COUNTERS_LOG_INTERVAL = 60.0
 USAGE_POLL_INTERVAL = 5.0  # how often quotas and LNS loads are re-read
@@ -259,6 +260,8 @@ class Worker:
             self._send_acct,
             self.log,
             replayer=self.index == 0,  # one process replays the spool, in order
+            worker=self.index,
+            status_table=UpstreamTable(settings.db),
         )
         await self.proxy.start()
         stop = asyncio.Event()

@@ -13,7 +13,13 @@ from pathlib import Path
 
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from tests.integration.freeradius import FreeRadius, free_udp_ports, running_freeradius
-from tests.integration.gateway import Gateway, radclient, running_gateway, write_realms
+from tests.integration.gateway import (
+    Gateway,
+    radclient,
+    radiusgw,
+    running_gateway,
+    write_realms,
+)
 from tests.integration.nas import accounting, answer, pap
 
 UPSTREAM_SECRET = "upstream-secret"
@@ -121,6 +127,12 @@ def test_failover_when_the_first_server_stops_and_return_when_it_is_back(tmp_pat
             assert r.code == "Access-Accept", r.output  # answered by the second, in one NAS try
             assert time.monotonic() - started < 4
             gw.wait_for("upstream-state", port=first.auth_port, new="dead", timeout=10)
+            # Operators see it too.
+            deadline = time.monotonic() + 8
+            line = f"127.0.0.1:{first.auth_port}\tauth\tdead"
+            while line not in radiusgw("proxy", "status", "--db", str(gw.db)).stdout:
+                assert time.monotonic() < deadline, "proxy status does not show the dead server"
+                time.sleep(0.5)
             # The first comes back on the same ports: probed with Status-Server and revived.
             upstream(stack, tmp_path, "first", auth_port=first.auth_port, acct_port=first.acct_port)
             gw.wait_for("upstream-state", port=first.auth_port, new="alive", timeout=15)

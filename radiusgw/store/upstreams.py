@@ -1,0 +1,90 @@
+"""The upstream RADIUS servers of proxy realms as the gateway sees them, for operators.
+
+Each worker learns its upstreams' health from its own traffic and probes; it writes its view
+here every few seconds and on every state change, so ``radiusgw proxy status`` shows the state,
+since when, and the traffic of every customer server, per worker.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from radiusgw.proxy.upstream import UpstreamStatus
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS upstream_status (
+    worker INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    since REAL NOT NULL,
+    outstanding INTEGER NOT NULL,
+    sent INTEGER NOT NULL,
+    answered INTEGER NOT NULL,
+    unanswered INTEGER NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (worker, address, port, kind)
+)"""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRow:
+    worker: int
+    address: str
+    port: int
+    kind: str
+    state: str
+    since: float  # unix time
+    outstanding: int
+    sent: int
+    answered: int
+    unanswered: int
+    updated: float
+
+
+class UpstreamTable:
+    """One connection, owned by one thread."""
+
+    def __init__(self, db: Path | str) -> None:
+        self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(_SCHEMA)
+
+    def publish(
+        self, worker: int, statuses: Iterable[UpstreamStatus], now: float, monotonic_now: float
+    ) -> None:
+        """Replace this worker's rows; ``since`` comes in loop time and is stored as unix time."""
+        rows = [
+            (
+                worker,
+                s.address,
+                s.port,
+                str(s.kind),
+                str(s.state),
+                now - (monotonic_now - s.since),
+                s.outstanding,
+                s.sent,
+                s.answered,
+                s.unanswered,
+                now,
+            )
+            for s in statuses
+        ]
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.execute("DELETE FROM upstream_status WHERE worker = ?", (worker,))
+            self._conn.executemany(
+                "INSERT INTO upstream_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def rows(self) -> list[UpstreamRow]:
+        result = self._conn.execute(
+            "SELECT * FROM upstream_status ORDER BY address, port, kind, worker"
+        ).fetchall()
+        return [UpstreamRow(*row) for row in result]
+
+    def close(self) -> None:
+        self._conn.close()
