@@ -236,3 +236,20 @@ def _dir(tmp_path: Path, name: str) -> Path:
     directory = tmp_path / name
     directory.mkdir()
     return directory
+
+
+def test_weighted_distribution_over_1000_answers(tmp_path: Path) -> None:
+    # Probing off (the LNS need not exist): the choice alone is under test.
+    realms = write_realms(
+        tmp_path / "realms",
+        carriers=CARRIERS,
+        initech=vpdn_contract(
+            [("127.0.0.11", 1701, "a"), ("127.0.0.12", 1701, "b")], balance="weighted"
+        ).replace("probe_interval = 1", "probe_interval = 0"),
+    )
+    text = (realms / "initech.toml").read_text()
+    text = text.replace('secret = "b"', 'secret = "b"\nweight = 3')
+    (realms / "initech.toml").write_text(text)
+    with running_gateway(realms, tmp_path / "gw.db") as gw:
+        firsts = [endpoints(gw)[0] for _ in range(1000)]
+    assert firsts.count("127.0.0.11") == 250 and firsts.count("127.0.0.12") == 750
