@@ -14,7 +14,7 @@ answer the request's Proxy-State attributes in order (RFC 2865 §5.33).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
@@ -82,6 +82,7 @@ class Admission:
     proxy_states: tuple[bytes, ...]
     realm: str
     username: str
+    excluded: frozenset[str] = frozenset()  # LNS found full at admission: offer the others
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +301,16 @@ class Engine:
             key, addr, request, accept, packet, nas, tuple(proxy_states), realm.name, username
         )
 
-    def admitted(self, pending: Admission, result: AdmissionResult) -> bytes:
-        """The answer once the session store has decided; copies now get it too."""
+    def admitted(self, pending: Admission, result: AdmissionResult) -> bytes | Admission:
+        """The answer once the session store has decided; copies now get it too.
+
+        When the LNS offered first turned out full (another worker filled it since the loads
+        were last read), the request is offered again without it: an Admission to decide anew.
+        """
+        if not result.admitted and result.lns_full and pending.request.lns is not None:
+            retry = self._reoffer(pending, pending.excluded | {pending.request.lns})
+            if retry is not None:
+                return retry
         if result.admitted:
             self.counters.access_accepts += 1
             if self.access_log:
@@ -325,6 +334,33 @@ class Engine:
             )
         self._auth_dedup.complete(pending.key, answer)
         return answer
+
+    def _reoffer(self, pending: Admission, excluded: frozenset[str]) -> Admission | None:
+        realm = self.registry.realms.get(pending.realm)
+        if realm is None or realm.mode is not Mode.VPDN:
+            return None
+        kept = [i for i, lns in enumerate(realm.lns) if lns.address not in excluded]
+        if not kept:
+            return None
+        narrowed = replace(realm, lns=tuple(realm.lns[i] for i in kept))
+        health = {
+            (realm.name, n): self.lns_health.get((realm.name, i), vpdn.Health.UNKNOWN)
+            for n, i in enumerate(kept)
+        }
+        load = self.lns_sessions
+        offers = self.balancer.offers(narrowed, health, lambda r, n: load(r, kept[n]))
+        if isinstance(offers, str):
+            return None
+        packet = pending.packet
+        attrs = vpdn.tunnel_attributes(offers, pending.nas.secret, packet.authenticator)
+        if pending.proxy_states:
+            attrs += _proxy_states(list(pending.proxy_states))
+        accept = crypto.sign_response(
+            _ACCESS_ACCEPT, packet.identifier, packet.authenticator, attrs, pending.nas.secret
+        )
+        first = offers[0].lns
+        request = replace(pending.request, lns=first.address, lns_max=first.max_sessions)
+        return replace(pending, request=request, accept=accept, excluded=excluded)
 
     def complete_auth(self, key: Key, answer: bytes | None) -> None:
         """A deferred request's answer (None: none will be sent, so a retry is new work)."""

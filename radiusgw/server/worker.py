@@ -35,7 +35,7 @@ from radiusgw.store.sessions import AdmissionResult, SessionTable
 from radiusgw.store.upstreams import UpstreamTable
 
 COUNTERS_LOG_INTERVAL = 60.0
-USAGE_POLL_INTERVAL = 5.0  # how often quotas and LNS loads are re-read
+USAGE_POLL_INTERVAL = 2.0  # how often quotas and LNS loads are re-read
 STALE_SWEEP_INTERVAL = 60.0
 
 
@@ -126,7 +126,11 @@ class Worker:
 
     def _admitted(self, batch: list[Admission], results: list[AdmissionResult]) -> None:
         for pending, result in zip(batch, results, strict=True):
-            self._send_auth(self.engine.admitted(pending, result), pending.address)
+            answer = self.engine.admitted(pending, result)
+            if isinstance(answer, Admission):  # its LNS filled up meanwhile: try the next one
+                self.admission.submit(answer)
+            else:
+                self._send_auth(answer, pending.address)
 
     def _admission_failed(self, batch: list[Admission], exc: BaseException) -> None:
         # No answer: the NAS retries, and the retry is decided afresh.

@@ -186,6 +186,7 @@ class AdmissionResult:
     admitted: bool
     reason: str | None = None
     reservation_id: int | None = None
+    lns_full: bool = False  # refused only because the LNS is full: another LNS may do
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
@@ -375,7 +376,9 @@ class SessionTable:
                     False, f"user already has {n} {noun} (max_sessions_per_account)"
                 )
         if r.lns is not None and r.lns_max is not None and self._count(now, lns=r.lns) >= r.lns_max:
-            return AdmissionResult(False, f"LNS {r.lns} is full (max_sessions {r.lns_max})")
+            return AdmissionResult(
+                False, f"LNS {r.lns} is full (max_sessions {r.lns_max})", lns_full=True
+            )
         cur = self._conn.execute(
             "INSERT INTO session_reservations (realm, username, lns, created, expires)"
             " VALUES (?, ?, ?, ?, ?)",

@@ -253,3 +253,17 @@ def test_weighted_distribution_over_1000_answers(tmp_path: Path) -> None:
     with running_gateway(realms, tmp_path / "gw.db") as gw:
         firsts = [endpoints(gw)[0] for _ in range(1000)]
     assert firsts.count("127.0.0.11") == 250 and firsts.count("127.0.0.12") == 750
+
+
+def test_a_full_lns_is_never_chosen_and_the_next_one_is_offered(tmp_path: Path) -> None:
+    contract = vpdn_contract(
+        [("127.0.0.11", 1701, "a"), ("127.0.0.12", 1701, "b")], balance="least-sessions"
+    ).replace("probe_interval = 1", "probe_interval = 0")
+    contract = contract.replace('secret = "a"', 'secret = "a"\nmax_sessions = 1')
+    realms = write_realms(tmp_path / "realms", carriers=CARRIERS, initech=contract)
+    with running_gateway(realms, tmp_path / "gw.db") as gw:
+        first = endpoints(gw)
+        assert first[0] == "127.0.0.11"  # both empty: the first in order
+        # At once, before any load is re-read: the reservation fills 127.0.0.11 exactly.
+        for _ in range(3):
+            assert endpoints(gw) == ["127.0.0.12"]
