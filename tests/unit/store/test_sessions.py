@@ -448,7 +448,7 @@ def test_per_lns_limit_counts_across_realms(store: SqliteStore, table: SessionTa
     write(store, record(START, at=T0, lns=LNS, realm="other.example", user="x@other.example"))
     assert table.admit([limit(lns=LNS, lns_max=2)], T0)[0].admitted
     refused = table.admit([limit(lns=LNS, lns_max=2, username="bob")], T0)[0]
-    assert refused == AdmissionResult(False, f"LNS {LNS} is full (max_sessions 2)")
+    assert refused == AdmissionResult(False, f"LNS {LNS} is full (max_sessions 2)", lns_full=True)
     assert table.admit([limit(lns="192.0.2.11", lns_max=2)], T0)[0].admitted
     assert table.count_live(lns=LNS) == 1
     assert table.count_live(lns=LNS, reserved_at=T0) == 2
