@@ -23,8 +23,9 @@ import uvloop
 from radiusgw.config import load_registry
 from radiusgw.config.model import Mode, Registry
 from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
-from radiusgw.errors import ConfigError
+from radiusgw.errors import ConfigError, RadiusGwError
 from radiusgw.server.batches import BatchThread
+from radiusgw.server.disconnect import DisconnectSender
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
 from radiusgw.server.proxy_edge import ProxyEdge
 from radiusgw.server.settings import Settings
@@ -104,6 +105,7 @@ class Worker:
         self.accounting: BatchThread[SqliteStore, AccountingAnswer]
         self.admission: BatchThread[SessionTable, Admission]
         self.proxy: ProxyEdge
+        self.disconnects: DisconnectSender | None = None  # worker 0: RFC 5176 on quota
 
     # -- deferred work ------------------------------------------------------------------
 
@@ -198,6 +200,26 @@ class Worker:
             self.log.info("quota-reached", realm=name)
         self.engine.quota_reached = frozenset(reached)
         self._lns_load = load
+        if self.disconnects is not None:
+            for name in sorted(reached):
+                self._disconnect_realm(name)
+
+    def _disconnect_realm(self, realm: str) -> None:
+        """第14条2: a realm over its quota loses its live sessions where the NAS takes a
+        Disconnect-Request (RFC 5176); every poll again, for sessions that started meanwhile
+        (the sender skips those already asked or answered)."""
+        assert self.disconnects is not None
+        registry = self.engine.registry
+        for row in self.sessions.live_sessions(realm):
+            nas = registry.nas.get(row.nas_address)
+            if nas is None or not nas.coa_port:
+                continue
+            try:
+                self.disconnects.disconnect_session(row, coa_port=nas.coa_port, secret=nas.secret)
+            except RadiusGwError as exc:
+                self.log.warning(
+                    "disconnect-refused", session_id=row.acct_session_id, error=str(exc)
+                )
 
     async def _expire_stale_sessions(self) -> None:
         while True:
@@ -280,6 +302,8 @@ class Worker:
             monitor = LnsMonitor(lambda: self.engine.registry, HealthTable(settings.db), self.log)
             tasks.append(asyncio.create_task(monitor.run()))
             tasks.append(asyncio.create_task(self._expire_stale_sessions()))
+            self.disconnects = DisconnectSender(self.log)
+            self.disconnects.start()
         self.log.info("worker-ready")
         await stop.wait()
         # Drain: take no new requests; finish and answer the work already in flight.
@@ -304,6 +328,8 @@ class Worker:
             task.cancel()
         await asyncio.wait(tasks, timeout=settings.drain_timeout)
         await self.proxy.close()
+        if self.disconnects is not None:
+            await self.disconnects.close(drain=0.0)
         for thread in threads:
             thread.stop()
         auth_transport.close()

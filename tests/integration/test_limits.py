@@ -282,3 +282,47 @@ def test_kill_9_under_accounting_load_loses_no_acknowledged_record(tmp_path: Pat
     with running_gateway(realms, db), sqlite3.connect(db) as conn:
         kept = {row[0] for row in conn.execute("SELECT session_id FROM accounting")}
     assert acknowledged <= kept, sorted(acknowledged - kept)[:5]
+
+
+def test_quota_crossing_sends_disconnect_request_to_the_nas_coa_port(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as coa:
+        coa.bind(("127.0.0.1", 0))
+        coa.settimeout(15)
+        contract = LIMITED.replace(
+            'secret = "acme-secret"\n',
+            f'secret = "acme-secret"\ncoa_port = {coa.getsockname()[1]}\n',
+        )
+        realms = write_realms(tmp_path / "realms", acme=contract)
+        db = tmp_path / "gw.db"
+        radiusgw(
+            "account",
+            "add",
+            "quota.example",
+            "q",
+            "--password",
+            "pw",
+            "--db",
+            str(db),
+            "--realms",
+            str(realms),
+        )
+        with running_gateway(realms, db) as gw:
+            assert login(gw.auth_port, "q@quota.example")[0] == Code.ACCESS_ACCEPT
+            acct(gw.acct_port, "q@quota.example", AcctStatusType.START, "over-1")
+            acct(
+                gw.acct_port,
+                "q@quota.example",
+                AcctStatusType.INTERIM_UPDATE,
+                "over-1",
+                octets=(900_000, 300_000),
+            )
+            raw, source = coa.recvfrom(4096)  # the Disconnect-Request, at the NAS's CoA port
+            request = decode(raw)
+            assert request.code == Code.DISCONNECT_REQUEST
+            assert crypto.accounting_request_matches(raw, SECRET)  # RFC 5176 §2.3
+            assert request.get(Attr.ACCT_SESSION_ID) == b"over-1"
+            ack = crypto.sign_response(
+                Code.DISCONNECT_ACK, request.identifier, request.authenticator, b"", SECRET
+            )
+            coa.sendto(ack, source)
+            gw.wait_for("disconnect-ack", session_id="over-1")
