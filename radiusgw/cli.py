@@ -175,6 +175,14 @@ def cli() -> None:
     default=DEFAULTS.log_level,
     show_default=True,
 )
+@click.option(
+    "--interim-interval",
+    type=click.FloatRange(min=1),
+    default=DEFAULTS.default_interim_interval,
+    show_default=True,
+    help="Seconds; a session silent for 3 times its Acct-Interim-Interval (this when the NAS "
+    "sent none) is closed as stale.",
+)
 def serve(
     realms: Path,
     db: Path,
@@ -185,6 +193,7 @@ def serve(
     key_file: Path | None,
     access_log: bool,
     log_level: str,
+    interim_interval: float,
 ) -> int:
     """Run the gateway in the foreground.
 
@@ -202,6 +211,7 @@ def serve(
         workers=workers,
         access_log=access_log,
         log_level=log_level.lower(),
+        default_interim_interval=interim_interval,
     )
     return run_gateway(settings)
 
