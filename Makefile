@@ -42,8 +42,10 @@ lint: venv
 test: venv peers lint
 	$(VENV)/bin/pytest -q
 
-bench: venv
-	$(PY) -m bench.run
+# Side by side with FreeRADIUS (bench/run.py): needs cc, the peers, and matplotlib for the chart.
+bench: venv peers
+	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,9 +1,10 @@
 """FreeRADIUS 3.2 (Debian) as a real RADIUS server on loopback: the customer's server behind a
 proxy realm, and the performance peer.
 
-Its whole configuration lives in a temp directory (never /etc): one virtual server listening on
-127.0.0.1 high ports, ``pap``/``chap``/``files`` for authentication, ``detail`` for accounting.
-Stopped by its own PID.
+Its whole configuration lives in a temp directory (never /etc), written by
+``bench.freeradius_conf.write_config`` (shared with the benchmark): one virtual server listening
+on 127.0.0.1 high ports, ``pap``/``chap``/``files`` for authentication, ``detail`` for
+accounting. Stopped by its own PID.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from bench.freeradius_conf import write_config
 
 FREERADIUS = "/usr/sbin/freeradius"
 READY = "Ready to process requests"
@@ -56,112 +58,6 @@ def free_udp_ports(count: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
-
-
-def write_config(
-    directory: Path, *, secret: str, users: str, auth_port: int, acct_port: int, threads: int = 8
-) -> Path:
-    raddb = directory / "raddb"
-    for sub in ("raddb", "logs", "run", "acct"):
-        (directory / sub).mkdir(parents=True, exist_ok=True)
-    (raddb / "users").write_text(textwrap.dedent(users))
-    (raddb / "radiusd.conf").write_text(
-        textwrap.dedent(f"""\
-        prefix = /usr
-        exec_prefix = /usr
-        sysconfdir = /etc
-        localstatedir = {directory}
-        sbindir = /usr/sbin
-        logdir = {directory}/logs
-        raddbdir = {raddb}
-        radacctdir = {directory}/acct
-        name = freeradius
-        confdir = ${{raddbdir}}
-        modconfdir = ${{confdir}}/mods-config
-        run_dir = {directory}/run
-        db_dir = {directory}
-        libdir = /usr/lib/freeradius
-        pidfile = ${{run_dir}}/radiusd.pid
-        max_request_time = 30
-        cleanup_delay = 5
-        max_requests = 262144
-        hostname_lookups = no
-        log {{
-          destination = stdout
-          colourise = no
-          auth = no
-        }}
-        security {{
-          allow_core_dumps = no
-          max_attributes = 200
-          reject_delay = 0
-          status_server = yes
-        }}
-        thread pool {{
-          start_servers = {threads}
-          max_servers = {threads}
-          min_spare_servers = 1
-          max_spare_servers = {threads}
-          max_requests_per_server = 0
-        }}
-        client local {{
-          ipaddr = 127.0.0.1
-          secret = {secret}
-          require_message_authenticator = no
-        }}
-        modules {{
-          pap {{
-          }}
-          chap {{
-          }}
-          files {{
-            filename = {raddb}/users
-          }}
-          detail {{
-            filename = {directory}/acct/detail
-            permissions = 0600
-            header = "%t"
-          }}
-          always ok {{
-            rcode = ok
-          }}
-        }}
-        server default {{
-          listen {{
-            type = auth
-            ipaddr = 127.0.0.1
-            port = {auth_port}
-          }}
-          listen {{
-            type = acct
-            ipaddr = 127.0.0.1
-            port = {acct_port}
-          }}
-          authorize {{
-            chap
-            files
-            pap
-          }}
-          authenticate {{
-            Auth-Type PAP {{
-              pap
-            }}
-            Auth-Type CHAP {{
-              chap
-            }}
-          }}
-          preacct {{
-          }}
-          accounting {{
-            detail
-            ok
-          }}
-          post-auth {{
-          }}
-        }}
-        """)
-    )
-    return raddb
 
 
 def require_freeradius() -> None:

@@ -1,0 +1,197 @@
+"""A FreeRADIUS 3.2 (Debian) configuration under a directory of its own: never /etc.
+
+One virtual server on 127.0.0.1 high ports, ``pap``/``chap``/``files`` for authentication,
+``detail`` for accounting, and optionally proxy realms (``suffix`` realm module, one home
+server per realm). Shared by the integration tests (FreeRADIUS as the customer's server behind a
+proxy realm) and the benchmark (FreeRADIUS as the performance peer, and as the upstream of the
+proxy scenario), so that both run the same server the same way.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class HomeRealm:
+    """A realm FreeRADIUS proxies to one home server (``realm NAME { auth_pool ... }``)."""
+
+    name: str
+    address: str
+    auth_port: int
+    acct_port: int
+    secret: str
+
+
+def _clients(secret: str, clients: Mapping[str, str]) -> str:
+    # The first client is 127.0.0.1 with the server's secret; ``clients`` adds others
+    # (address -> secret), e.g. a carrier's LAC sending from 127.0.0.2.
+    entries = {"127.0.0.1": secret, **clients}
+    return "".join(
+        f"""
+        client c{n} {{
+          ipaddr = {address}
+          secret = {client_secret}
+          require_message_authenticator = no
+        }}"""
+        for n, (address, client_secret) in enumerate(entries.items())
+    )
+
+
+def _proxy(realms: Sequence[HomeRealm]) -> str:
+    if not realms:
+        return "proxy_requests = no\n"
+    text = "proxy_requests = yes\nproxy server {\n  default_fallback = no\n}\n"
+    for n, r in enumerate(realms):
+        # RFC 5080 §2.2.2 / FreeRADIUS defaults, but no status checks: the upstream is local
+        # and always up, and a check would add traffic the gateway does not send.
+        text += textwrap.dedent(f"""\
+            home_server home{n} {{
+              type = auth+acct
+              ipaddr = {r.address}
+              port = {r.auth_port}
+              secret = {r.secret}
+              response_window = 20
+              zombie_period = 40
+              revive_interval = 120
+              status_check = none
+              max_outstanding = 65536
+            }}
+            home_server_pool pool{n} {{
+              type = fail-over
+              home_server = home{n}
+            }}
+            realm {r.name} {{
+              auth_pool = pool{n}
+              acct_pool = pool{n}
+            }}
+            """)
+    return text
+
+
+def write_config(
+    directory: Path,
+    *,
+    secret: str,
+    users: str,
+    auth_port: int,
+    acct_port: int,
+    threads: int = 8,
+    clients: Mapping[str, str] | None = None,
+    proxy_realms: Sequence[HomeRealm] = (),
+) -> Path:
+    """Write radiusd.conf and the ``files`` users file under ``directory``; return raddb.
+
+    Start it with ``freeradius -f -d <raddb> -n radiusd -l stdout``. Accounting goes to
+    ``<directory>/acct/detail``.
+    """
+    raddb = directory / "raddb"
+    for sub in ("raddb", "logs", "run", "acct"):
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    (raddb / "users").write_text(textwrap.dedent(users))
+    # With proxy realms, ``suffix`` first sets Proxy-To-Realm for user@realm (and strips it).
+    suffix = "suffix\n            " if proxy_realms else ""
+    (raddb / "radiusd.conf").write_text(
+        textwrap.dedent(f"""\
+        prefix = /usr
+        exec_prefix = /usr
+        sysconfdir = /etc
+        localstatedir = {directory}
+        sbindir = /usr/sbin
+        logdir = {directory}/logs
+        raddbdir = {raddb}
+        radacctdir = {directory}/acct
+        name = freeradius
+        confdir = ${{raddbdir}}
+        modconfdir = ${{confdir}}/mods-config
+        run_dir = {directory}/run
+        db_dir = {directory}
+        libdir = /usr/lib/freeradius
+        pidfile = ${{run_dir}}/radiusd.pid
+        max_request_time = 30
+        cleanup_delay = 5
+        max_requests = 262144
+        hostname_lookups = no
+        log {{
+          destination = stdout
+          colourise = no
+          auth = no
+        }}
+        security {{
+          allow_core_dumps = no
+          max_attributes = 200
+          reject_delay = 0
+          status_server = yes
+        }}
+        thread pool {{
+          start_servers = {threads}
+          max_servers = {threads}
+          min_spare_servers = 1
+          max_spare_servers = {threads}
+          max_requests_per_server = 0
+        }}""")
+        + _clients(secret, clients or {})
+        + "\n"
+        + _proxy(proxy_realms)
+        + textwrap.dedent(f"""\
+        modules {{
+          pap {{
+          }}
+          chap {{
+          }}
+          files {{
+            filename = {raddb}/users
+          }}
+          detail {{
+            filename = {directory}/acct/detail
+            permissions = 0600
+            header = "%t"
+          }}
+          always ok {{
+            rcode = ok
+          }}
+          realm suffix {{
+            format = suffix
+            delimiter = "@"
+          }}
+        }}
+        server default {{
+          listen {{
+            type = auth
+            ipaddr = 127.0.0.1
+            port = {auth_port}
+          }}
+          listen {{
+            type = acct
+            ipaddr = 127.0.0.1
+            port = {acct_port}
+          }}
+          authorize {{
+            {suffix}chap
+            files
+            pap
+          }}
+          authenticate {{
+            Auth-Type PAP {{
+              pap
+            }}
+            Auth-Type CHAP {{
+              chap
+            }}
+          }}
+          preacct {{
+            {suffix}
+          }}
+          accounting {{
+            detail
+            ok
+          }}
+          post-auth {{
+          }}
+        }}
+        """)
+    )
+    return raddb

@@ -1,0 +1,341 @@
+"""What a benchmark run reports: the machine and versions, the table, RESULTS.md, the chart.
+
+Everything here is computed from the results dictionary that ``bench.run`` builds; nothing is
+typed in by hand. The chart needs matplotlib (``pip install '.[bench]'``); without it the run
+still writes the JSON and the Markdown.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.servers import FREERADIUS
+
+SERVERS = (("gateway", "gateway"), ("freeradius", "FreeRADIUS"))
+
+
+def _first_line(args: list[str]) -> str:
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    return lines[0].strip() if lines else "unknown"
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+    models = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    mhz = re.findall(r"^cpu MHz\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    mem = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    return {
+        "cpu": models[0] if models else platform.processor(),
+        "cpu_mhz": mhz[0] if mhz else None,
+        "nproc": _first_line(["nproc"]),
+        "memory_gb": round(int(mem.group(1)) / 1024 / 1024, 1) if mem else None,
+        "kernel": platform.release(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def versions() -> dict[str, str]:
+    def dist(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    commit = _first_line(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(
+        ["git", "-C", str(Path(__file__).parent), "status", "--porcelain", "--", "radiusgw"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return {
+        "radiusgw": f"{dist('radiusgw')} (git {commit}{', radiusgw/ modified' if dirty else ''})",
+        "python": sys.version.split()[0],
+        "uvloop": dist("uvloop"),
+        "pyrad": dist("pyrad"),
+        "FreeRADIUS": _first_line([FREERADIUS, "-v"]).split(",")[0].split("Version ")[-1],
+        "cc": _first_line(["cc", "--version"]).removeprefix("cc "),
+    }
+
+
+def _rate(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def _scenario_rows(results: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for s in results.get("scenarios", []):
+        if not s["available"]:
+            why = "; ".join(f"{k}: {v}" for k, v in s["reasons"].items())
+            rows.append([s["title"], "not available", "", "", "", "", "", "", why])
+            continue
+        for key, name in SERVERS:
+            r = s[key]
+            rounds = " / ".join(_rate(x["answered_per_s"]) for x in r["rounds"])
+            bad = []
+            if r["invalid"]:
+                bad.append(f"{r['invalid']} invalid")
+            if r["rejects"] and s["key"] != "acct":
+                bad.append(f"{r['rejects']} rejects")
+            rows.append(
+                [
+                    s["title"] if key == "gateway" else "",
+                    name,
+                    _rate(r["answered_per_s"]),
+                    f"{r['p50_ms']:.2f}",
+                    f"{r['p99_ms']:.2f}",
+                    f"{r['p999_ms']:.2f}",
+                    str(r["timeouts"]) + (f" ({', '.join(bad)})" if bad else ""),
+                    f"{r.get('foreign_cores', 0):.2f}",
+                    f"**{s['ratio']:.2f}**" if key == "gateway" else f"rounds: {rounds}",
+                ]
+            )
+            if key == "gateway":
+                rows[-1][-1] += f"; rounds: {rounds}"
+    return rows
+
+
+def _signing_note(results: dict[str, Any]) -> str:
+    """How many Access answers each server signed with a Message-Authenticator: work that one
+    server does and the other may not (RFC 3579 §3.2 makes it optional outside EAP)."""
+    shares = []
+    for key, name in SERVERS:
+        signed = answered = 0
+        for s in results.get("scenarios", []):
+            if s["available"] and s["key"] != "acct":
+                for r in s[key]["rounds"]:
+                    signed += r["with_message_authenticator"]
+                    answered += r["accepts"] + r["rejects"]
+        if answered:
+            shares.append(f"{name} {100 * signed / answered:.0f} %")
+    if not shares:
+        return ""
+    return (
+        "Access-Accepts carrying a Message-Authenticator (one more HMAC-MD5 per answer): "
+        + ", ".join(shares)
+        + ".\n"
+    )
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+SCENARIO_HEADER = [
+    "scenario",
+    "server",
+    "answered/s",
+    "p50 ms",
+    "p99 ms",
+    "p99.9 ms",
+    "timeouts",
+    "other CPU",
+    "gateway/FreeRADIUS",
+]
+
+
+def table(results: dict[str, Any]) -> str:
+    """The scenario table as plain text, for the terminal."""
+    rows = [SCENARIO_HEADER, *_scenario_rows(results)]
+    widths = [max(len(r[i].replace("*", "")) for r in rows) for i in range(len(rows[0]) - 1)]
+    out = []
+    for r in rows:
+        cells = [r[i].replace("*", "").ljust(widths[i]) for i in range(len(widths))]
+        out.append("  ".join(cells) + "  " + r[-1].replace("*", ""))
+    c = results.get("ceiling")
+    if c:
+        out.append(f"load tool ceiling (do-nothing responder): {_rate(c['answered_per_s'])}/s")
+    return "\n".join(out)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m, v, st = results["machine"], results["versions"], results["settings"]
+    parts = [
+        "# Benchmark results\n",
+        "Produced by `python -m bench.run` (`make bench`); do not edit by hand, run it again.\n",
+        f"- date: {results['date']} (the run took {results.get('elapsed_s', 0):.0f} s)",
+        f"- machine: {m['cpu']}, `nproc` = {m['nproc']}, {m['memory_gb']} GB, Linux "
+        f"{m['kernel']}; load average at start {m['load_average_at_start']}. The load tool, "
+        "the gateway and FreeRADIUS share these cores.",
+        "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
+        f"- load: bench/radload.c, closed loop, {st['window']} requests in flight over "
+        f"{st['sockets']} UDP sockets (an Identifier is reused only after ~{st['sockets'] * 256:,} "
+        f"requests); {st['warmup_s']:g} s warm-up then {st['duration_s']:g} s "
+        f"measured per run; {st['rounds']} rounds, gateway and FreeRADIUS alternating "
+        "(A B A B); each figure is the mean of the rounds, timeouts their sum. Every answer is "
+        "verified (Response Authenticator, Message-Authenticator, and the reply's "
+        "Framed-IP-Address or both Tunnel-Server-Endpoints).",
+        f"- servers: gateway with --workers {st['gateway_workers']}; FreeRADIUS with "
+        f"{st['freeradius_threads']} threads; proxy scenario: both proxy to one upstream "
+        "FreeRADIUS on the same machine; accounting: the gateway answers once the record is "
+        "committed to SQLite (synchronous=FULL, batched), FreeRADIUS once it is appended to "
+        "its `detail` file (no fsync).",
+        "",
+        "## Side by side\n",
+        '"other CPU": cores used by processes outside the benchmark during the run (the '
+        "worst round; /proc/stat less our processes). Above ~0.2 the machine was shared and "
+        "that row's figures are low.\n",
+        _md_table(SCENARIO_HEADER, _scenario_rows(results)),
+        _signing_note(results),
+        "![rate and latency per scenario](results.png)\n",
+    ]
+    c = results.get("ceiling")
+    if c:
+        best = max(
+            (
+                r["answered_per_s"]
+                for s in results.get("scenarios", [])
+                if s["available"]
+                for key, _ in SERVERS
+                for r in s[key]["rounds"]
+            ),
+            default=0.0,
+        )
+        times = f", {c['answered_per_s'] / best:.1f}x the best single round above" if best else ""
+        parts += [
+            "## The load tool's ceiling\n",
+            f"radload against its do-nothing responder (group PAP requests, every answer "
+            f"verified, same window and sockets): **{_rate(c['answered_per_s'])} answered/s**"
+            f"{times}; p50 {c['p50_ms']:.2f} ms, p99 {c['p99_ms']:.2f} ms, timeouts "
+            f"{c['timeouts']}, invalid {c['invalid']}.\n",
+        ]
+    if results.get("open_loop"):
+        titles = {s["key"]: s["title"] for s in results.get("scenarios", [])}
+        rows = [
+            [
+                titles.get(r["scenario"], r["scenario"]),
+                dict(SERVERS)[r["server"]],
+                _rate(r["offered_per_s"]),
+                _rate(r["answered_per_s"]),
+                str(r["timeouts"]),
+                str(r["skipped"]),
+                f"{r['p99_ms']:.2f}",
+                f"{r['p999_ms']:.2f}",
+            ]
+            for r in results["open_loop"]
+        ]
+        parts += [
+            "## Open loop at 80 % of each server's own rate\n",
+            f"{st['open_loop_s']:g} s per server at a fixed offered rate; a timeout or a "
+            "skipped request (no free Identifier) is loss.\n",
+            _md_table(
+                [
+                    "scenario",
+                    "server",
+                    "offered/s",
+                    "answered/s",
+                    "timeouts",
+                    "skipped",
+                    "p99 ms",
+                    "p99.9 ms",
+                ],
+                rows,
+            ),
+        ]
+    if results.get("workers"):
+        rows = [
+            [
+                str(r["workers"]),
+                _rate(r["answered_per_s"]),
+                f"{r['p50_ms']:.2f}",
+                f"{r['p99_ms']:.2f}",
+                str(r["timeouts"]),
+            ]
+            for r in results["workers"]
+        ]
+        parts += [
+            "## Gateway workers (group PAP, one run each)\n",
+            _md_table(["--workers", "answered/s", "p50 ms", "p99 ms", "timeouts"], rows),
+        ]
+    if results.get("codec"):
+        rows = [
+            [
+                r["case"],
+                f"{r['radiusgw_us']:.2f}",
+                f"{r['pyrad_us']:.2f}",
+                f"{r['speedup']:.1f}x",
+            ]
+            for r in results["codec"]
+        ]
+        parts += [
+            "## Codec micro-benchmark (bench/codec.py)\n",
+            "Best of 5 repeats, µs per operation, same packets both ways, results cross-checked.\n",
+            _md_table(["operation", "radiusgw µs", "pyrad µs", "pyrad / radiusgw"], rows),
+        ]
+    return "\n".join(parts)
+
+
+def chart(results: dict[str, Any], path: Path) -> bool:
+    """Rate and latency percentiles per scenario, both servers side by side; False without
+    matplotlib."""
+    try:
+        import matplotlib
+        import matplotlib.ticker
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = [s for s in results.get("scenarios", []) if s["available"]]
+    missing = [s["title"] for s in results.get("scenarios", []) if not s["available"]]
+    if not rows:
+        return False
+    titles = [s["title"] for s in rows]
+    x = list(range(len(rows)))
+    colours = {"gateway": "#1f77b4", "freeradius": "#d62728"}
+    fig, (ax_rate, ax_lat) = plt.subplots(1, 2, figsize=(14, 5.5))
+    width = 0.38
+    for n, (key, name) in enumerate(SERVERS):
+        offset = (n - 0.5) * width
+        rates = [s[key]["answered_per_s"] for s in rows]
+        bars = ax_rate.bar([i + offset for i in x], rates, width, label=name, color=colours[key])
+        ax_rate.bar_label(bars, labels=[f"{r / 1000:.1f}k" for r in rates], fontsize=8)
+    c = results.get("ceiling")
+    title = "answered per second (closed loop)"
+    if c:
+        title += f"\nload tool ceiling: {c['answered_per_s'] / 1000:.0f}k/s"
+    ax_rate.set_title(title)
+    ax_rate.set_xticks(x, titles, rotation=20, ha="right")
+    ax_rate.set_ylabel("answered/s")
+    ax_rate.legend()
+    # Latency: for each scenario, p50 / p99 / p99.9 of each server, as grouped bars.
+    marks = (("p50_ms", "p50", 1.0), ("p99_ms", "p99", 0.65), ("p999_ms", "p99.9", 0.35))
+    group = 0.8
+    step = group / (len(SERVERS) * len(marks))
+    for n, (key, name) in enumerate(SERVERS):
+        for m, (field, label, alpha) in enumerate(marks):
+            offset = -group / 2 + step * (n * len(marks) + m) + step / 2
+            ax_lat.bar(
+                [i + offset for i in x],
+                [s[key][field] for s in rows],
+                step,
+                color=colours[key],
+                alpha=alpha,
+                label=f"{name} {label}",
+            )
+    ax_lat.set_yscale("log")
+    ax_lat.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax_lat.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax_lat.set_title("latency percentiles (ms, log scale)")
+    ax_lat.set_xticks(x, titles, rotation=20, ha="right")
+    ax_lat.legend(fontsize=7, ncol=2)
+    note = f"{results['date']}, {results['machine']['cpu']}, {results['machine']['nproc']} cores"
+    if missing:
+        note += "; not available: " + ", ".join(missing)
+    fig.suptitle(f"radiusgw vs FreeRADIUS ({note})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -1,0 +1,374 @@
+"""The processes of a benchmark run: the gateway, FreeRADIUS, the do-nothing responder, radload.
+
+Everything listens on 127.0.0.1 (ports from the kernel or from a probe of free ports) and every
+process started here is registered with a ``Processes`` set that stops each by its own PID
+(SIGTERM, then SIGKILL after a grace period), also on Ctrl-C or an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.freeradius_conf import HomeRealm, write_config
+
+BENCH = Path(__file__).resolve().parent
+OUT = BENCH / "out"
+RADLOAD_SOURCE = BENCH / "radload.c"
+RADLOAD = OUT / "radload"
+FREERADIUS = "/usr/sbin/freeradius"
+FREERADIUS_READY = "Ready to process requests"
+CFLAGS = ("-O2", "-Wall", "-Wextra")
+
+
+class BenchError(RuntimeError):
+    """A step of the benchmark could not run; the message says which and why."""
+
+
+def build_radload() -> Path:
+    """Compile bench/radload.c into bench/out/radload unless the binary is newer."""
+    if RADLOAD.exists() and RADLOAD.stat().st_mtime >= RADLOAD_SOURCE.stat().st_mtime:
+        return RADLOAD
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise BenchError("no C compiler (cc) to build bench/radload.c")
+    OUT.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [cc, *CFLAGS, "-o", str(RADLOAD), str(RADLOAD_SOURCE), "-lm"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0 or proc.stderr.strip():
+        RADLOAD.unlink(missing_ok=True)
+        raise BenchError(f"cc could not build bench/radload.c cleanly:\n{proc.stderr}")
+    return RADLOAD
+
+
+def free_udp_ports(count: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class Processes:
+    """The processes this run started, stopped one by one by PID, newest first."""
+
+    def __init__(self) -> None:
+        self._procs: list[subprocess.Popen[Any]] = []
+
+    def add(self, proc: subprocess.Popen[Any]) -> None:
+        self._procs.append(proc)
+
+    def stop(self, proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if proc in self._procs:
+            self._procs.remove(proc)
+
+    def pids(self) -> set[int]:
+        return {p.pid for p in self._procs if p.poll() is None}
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self._procs)):
+            self.stop(proc)
+
+
+@dataclass
+class Server:
+    """A running RADIUS server: its ports, its process, where its log goes."""
+
+    name: str
+    auth_port: int
+    acct_port: int
+    process: subprocess.Popen[Any]
+    log_tail: deque[str]
+
+    def port(self, kind: str) -> int:
+        return self.acct_port if kind == "acct" else self.auth_port
+
+
+def start_freeradius(
+    procs: Processes,
+    directory: Path,
+    *,
+    secret: str,
+    users: str,
+    clients: Mapping[str, str] | None = None,
+    proxy_realms: Sequence[HomeRealm] = (),
+    threads: int = 8,
+    name: str = "FreeRADIUS",
+) -> Server:
+    """FreeRADIUS in the foreground with its config under ``directory``; returns when ready."""
+    if not os.access(FREERADIUS, os.X_OK):
+        raise BenchError(f"{FREERADIUS} is missing (Debian package freeradius; `make peers`)")
+    auth_port, acct_port = free_udp_ports(2)
+    raddb = write_config(
+        directory,
+        secret=secret,
+        users=users,
+        auth_port=auth_port,
+        acct_port=acct_port,
+        threads=threads,
+        clients=clients,
+        proxy_realms=proxy_realms,
+    )
+    log_path = directory / "freeradius.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [FREERADIUS, "-f", "-d", str(raddb), "-n", "radiusd", "-l", "stdout"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    procs.add(proc)
+    deadline = time.monotonic() + 15
+    while FREERADIUS_READY not in log_path.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise BenchError(f"{name} did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.05)
+    return Server(name, auth_port, acct_port, proc, deque([str(log_path)], maxlen=1))
+
+
+def start_gateway(
+    procs: Processes, realms: Path, db: Path, *, workers: int, timeout: float = 30.0
+) -> Server:
+    """``python -m radiusgw serve`` on 127.0.0.1 port 0; the ports come from its log line."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "radiusgw",
+            "serve",
+            *("--realms", str(realms), "--db", str(db)),
+            *("--listen", "127.0.0.1", "--auth-port", "0", "--acct-port", "0"),
+            *("--workers", str(workers)),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    procs.add(proc)
+    tail: deque[str] = deque(maxlen=60)
+    events: list[dict[str, Any]] = []
+    cv = threading.Condition()
+
+    def read() -> None:
+        # Keeps reading to the end, so that the pipe never fills and blocks the gateway.
+        assert proc.stderr is not None
+        with proc.stderr:
+            for line in proc.stderr:
+                with cv:
+                    tail.append(line)
+                    try:
+                        event = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if isinstance(event, dict):
+                        events.append(event)
+                        cv.notify_all()
+        with cv:
+            cv.notify_all()
+
+    reader = threading.Thread(target=read, name=f"gateway-{proc.pid}", daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    with cv:
+        while True:
+            serving = [e for e in events if e.get("event") == "serving"]
+            ready = [e for e in events if e.get("event") == "worker-ready"]
+            if serving and len(ready) >= workers:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0 or proc.poll() is not None or not reader.is_alive():
+                raise BenchError("the gateway did not start:\n" + "".join(tail))
+            cv.wait(min(left, 0.2))
+    ports = serving[0]
+    return Server(
+        f"gateway ({workers} worker{'s' if workers > 1 else ''})",
+        int(ports["auth_port"]),
+        int(ports["acct_port"]),
+        proc,
+        tail,
+    )
+
+
+def start_responder(procs: Processes, radload: Path, secret: str) -> Server:
+    """radload's do-nothing responder: answers every request, correctly signed, at once."""
+    proc = subprocess.Popen(
+        [str(radload), "--responder", "--listen", "127.0.0.1", "--port", "0", "--secret", secret],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    procs.add(proc)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    try:
+        port = int(json.loads(line)["port"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BenchError(f"the responder did not start: {line!r}") from exc
+    return Server("do-nothing responder", port, port, proc, deque(maxlen=1))
+
+
+def radiusgw_cli(*args: str) -> str:
+    """Run one ``radiusgw`` command (the operator's CLI); its stdout, or BenchError."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "radiusgw", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        raise BenchError(
+            f"radiusgw {' '.join(args[:2])} failed: {(proc.stderr or proc.stdout).strip()}"
+        )
+    return proc.stdout
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """One radload run: what to send, where, for how long."""
+
+    port: int
+    secret: str
+    mode: str  # pap | chap | vpdn | acct
+    user: str
+    password: str = "wonderland"
+    bind: str = "127.0.0.1"
+    duration: float = 10.0
+    warmup: float = 1.0
+    window: int = 128
+    sockets: int = 8
+    timeout: float = 2.0
+    rate: float = 0.0  # > 0: open loop at this offered rate
+    expect_attr: str | None = None  # "TYPE:MIN" that every Access-Accept must carry
+
+
+def run_load(radload: Path, load: Load, *, label: str, progress: bool) -> dict[str, Any]:
+    """Run radload once; its JSON result. Progress goes straight to our stderr."""
+    args = [
+        str(radload),
+        *("--port", str(load.port), "--secret", load.secret, "--mode", load.mode),
+        *("--user", load.user, "--password", load.password, "--bind", load.bind),
+        *("--duration", str(load.duration), "--warmup", str(load.warmup)),
+        *("--window", str(load.window), "--sockets", str(load.sockets)),
+        *("--timeout", str(load.timeout), "--label", label),
+    ]
+    if load.rate > 0:
+        args += ["--rate", str(load.rate)]
+    if load.expect_attr:
+        args += ["--expect-attr", load.expect_attr]
+    if progress:
+        args.append("--progress")
+    limit = load.duration + load.warmup + 30
+    proc = subprocess.run(
+        args, stdout=subprocess.PIPE, stderr=None, text=True, timeout=limit, check=False
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"radload exited {proc.returncode}: {proc.stdout.strip()}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def _tree_jiffies(roots: set[int]) -> int:
+    """CPU jiffies (user + system, all threads) of ``roots`` and their children."""
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        rest = raw.rsplit(")", 1)[1].split()
+        stats[int(entry.name)] = (int(rest[1]), int(rest[11]) + int(rest[12]))
+    return sum(cpu for pid, (ppid, cpu) in stats.items() if pid in roots or ppid in roots)
+
+
+class CpuMeter:
+    """How much CPU the machine spent outside this benchmark while a run went on.
+
+    Everything shares two cores here; when another process (a test suite, a build) takes CPU,
+    the figures of that run are lower than the machine can do. Measured as all busy CPU time
+    (/proc/stat) minus that of our servers and their children and of radload, in cores.
+    """
+
+    def __init__(self, roots: set[int]) -> None:
+        self.roots = roots
+        self.hz = os.sysconf("SC_CLK_TCK")
+
+    def start(self) -> None:
+        self._busy = _busy_jiffies()[0]
+        self._ours = _tree_jiffies(self.roots)
+        self._children = _children_cpu()
+        self._t = time.monotonic()
+
+    def foreign_cores(self) -> float:
+        elapsed = max(time.monotonic() - self._t, 1e-3)
+        busy = (_busy_jiffies()[0] - self._busy) / self.hz
+        ours = (_tree_jiffies(self.roots) - self._ours) / self.hz
+        radload = _children_cpu() - self._children
+        return round(max(0.0, busy - ours - radload) / elapsed, 2)
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def foreign_load(seconds: float = 0.5) -> float:
+    """Cores busy over ``seconds`` while our servers are idle: other processes' load."""
+    before, t = _busy_jiffies()[0], time.monotonic()
+    time.sleep(seconds)
+    return (_busy_jiffies()[0] - before) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t)
+
+
+def wait_quiet(limit: float, threshold: float = 0.2) -> tuple[float, float]:
+    """Wait up to ``limit`` s for other processes to use under ``threshold`` cores.
+
+    Returns (seconds waited, the last load seen). Our servers are idle between runs, so what is
+    busy then is someone else's.
+    """
+    start = time.monotonic()
+    while True:
+        seen = foreign_load()
+        waited = time.monotonic() - start
+        if seen < threshold or waited >= limit:
+            return round(waited, 1), round(seen, 2)

@@ -1,0 +1,93 @@
+"""The benchmark's load tool (bench/radload.c) against real servers, briefly: its answers verify.
+
+No timing assertions: these only show that what radload counts as answered is what a real
+server (FreeRADIUS 3.2) and the do-nothing responder send, and that a wrong secret is caught.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.servers import Load, Processes, build_radload, run_load, start_responder
+from tests.integration.freeradius import FreeRadius, running_freeradius
+
+pytestmark = pytest.mark.peers
+
+SECRET = "bench-test-secret"
+USERS = """\
+alice@group.bench Cleartext-Password := "wonderland"
+\tFramed-IP-Address = 10.0.0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def radload() -> Path:
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc) to build bench/radload.c")
+    return build_radload()
+
+
+@pytest.fixture(scope="module")
+def freeradius(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeRadius]:
+    directory = tmp_path_factory.mktemp("freeradius")
+    with running_freeradius(directory, secret=SECRET, users=USERS, threads=2) as fr:
+        yield fr
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    procs = Processes()
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+
+
+def _load(port: int, mode: str, secret: str = SECRET, expect_attr: str | None = None) -> Load:
+    return Load(
+        port=port,
+        secret=secret,
+        mode=mode,
+        user="alice@group.bench",
+        duration=0.3,
+        warmup=0,
+        window=16,
+        sockets=2,
+        timeout=0.3,
+        expect_attr=expect_attr,
+    )
+
+
+def test_radload_answers_verify_against_freeradius(radload: Path, freeradius: FreeRadius) -> None:
+    for mode in ("pap", "chap"):
+        load = _load(freeradius.auth_port, mode, expect_attr="8:1")  # Framed-IP-Address
+        r = run_load(radload, load, label=mode, progress=False)
+        assert r["accepts"] > 0, r
+        assert r["invalid"] == r["rejects"] == r["timeouts"] == 0, r
+    r = run_load(radload, _load(freeradius.acct_port, "acct"), label="acct", progress=False)
+    assert r["acct_responses"] > 0 and r["invalid"] == r["timeouts"] == 0, r
+    detail = freeradius.detail()
+    starts = detail.count("Acct-Status-Type = Start")
+    stops = detail.count("Acct-Status-Type = Stop")
+    assert starts > 0 and 0 < stops <= starts
+
+
+def test_radload_counts_answers_signed_with_another_secret_as_invalid(
+    radload: Path, freeradius: FreeRadius
+) -> None:
+    load = _load(freeradius.auth_port, "pap", secret="not-the-secret")
+    r = run_load(radload, load, label="wrong secret", progress=False)
+    # FreeRADIUS drops the requests (bad Message-Authenticator) or answers signed with its own
+    # secret; either way radload counts no answer.
+    assert r["accepts"] == r["rejects"] == 0, r
+
+
+def test_radload_drives_the_responder(radload: Path, processes: Processes) -> None:
+    responder = start_responder(processes, radload, SECRET)
+    for mode in ("pap", "acct"):
+        r = run_load(radload, _load(responder.auth_port, mode), label=mode, progress=False)
+        assert r["answered"] > 0 and r["invalid"] == r["timeouts"] == 0, r
