@@ -13,9 +13,10 @@ Which LNS, in which order (``balance``):
 - ``round-robin`` / ``weighted`` / ``least-sessions``: the gateway picks one LNS and offers it at
   the best preference, the other usable ones behind it as back-ups.
 
-An LNS is usable when its health is not known bad and it is below its ``max_sessions``. When no
-LNS is usable the realm either answers with its whole configured list (fail open,
-``on_all_down = "answer"``: better a slow failure at the LAC than a certain one) or rejects.
+An LNS is usable when its health is not known bad and it is below its ``max_sessions``. When the
+answering LNS are all full the LAC gets a reject that says so; when every LNS is down the realm
+answers with its configured list (fail open, ``on_all_down = "answer"``: better a slow failure
+at the LAC than a certain one), leaving out any known to be full, or rejects.
 
 Sans-I/O: health and session counts come in; the selection state (rotation, weights) lives in
 ``Balancer``, one per worker.
@@ -48,7 +49,8 @@ class Health(StrEnum):
 
 USABLE = frozenset({Health.UNKNOWN, Health.UP})
 
-ALL_FULL_OR_DOWN = "every LNS of the realm is down or full"
+ALL_FULL = "every LNS of the realm is full (max_sessions)"
+ALL_DOWN = "every LNS of the realm is down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +75,27 @@ class Balancer:
 
     def offers(self, realm: Realm, health: HealthView, sessions: SessionCount) -> list[Offer] | str:
         """The LNS to offer, best first; or the reject reason."""
-        usable = [
+
+        def full(i: int) -> bool:
+            limit = realm.lns[i].max_sessions
+            return limit is not None and sessions(realm.name, i) >= limit
+
+        healthy = [
             i
-            for i, lns in enumerate(realm.lns)
+            for i in range(len(realm.lns))
             if health.get((realm.name, i), Health.UNKNOWN) in USABLE
-            and (lns.max_sessions is None or sessions(realm.name, i) < lns.max_sessions)
         ]
+        usable = [i for i in healthy if not full(i)]
         if not usable:
+            if healthy:  # answering, but every one of them is at its max_sessions
+                return ALL_FULL
             if realm.on_all_down == "reject":
-                return ALL_FULL_OR_DOWN
-            usable = list(range(len(realm.lns)))  # fail open, in configured order
-            return [Offer(realm.lns[i], realm.lns[i].preference) for i in usable]
+                return ALL_DOWN
+            # Fail open: the configured list in order, but never an LNS known to be full.
+            fallback = [i for i in range(len(realm.lns)) if not full(i)]
+            if not fallback:
+                return ALL_FULL
+            return [Offer(realm.lns[i], realm.lns[i].preference) for i in fallback]
         balance = realm.balance
         if balance is Balance.NONE:
             chosen = sorted(usable, key=lambda i: (realm.lns[i].preference, i))

@@ -58,10 +58,20 @@ def registry(*, acme_ends: dt.date | None = None, require_ma: bool = True) -> Re
         carrier=CarrierType.DOCOMO,
         lns=(Lns("192.0.2.10", b"tunnel"),),
     )
+    vpdn_auth = Realm(
+        "auth.initech.example",
+        Mode.VPDN,
+        "initech",
+        "initech.toml",
+        carrier=CarrierType.DOCOMO,
+        authenticate=True,
+        max_accounts=10,
+        lns=(Lns("192.0.2.20", b"tunnel-2"),),
+    )
     contracts = {
         "acme": Contract("acme", "ACME", "acme.toml", ends=acme_ends, realms=(acme_realm,)),
         "globex": Contract("globex", "Globex", "globex.toml", realms=(globex_realm,)),
-        "initech": Contract("initech", "Initech", "initech.toml", realms=(vpdn_realm,)),
+        "initech": Contract("initech", "Initech", "initech.toml", realms=(vpdn_realm, vpdn_auth)),
     }
     nas = {
         ACME_NAS[0]: Nas(ACME_NAS[0], b"acme-secret", require_ma, None, contract_id="acme"),
@@ -69,7 +79,7 @@ def registry(*, acme_ends: dt.date | None = None, require_ma: bool = True) -> Re
         LAC_D[0]: Nas(LAC_D[0], b"lac-secret", True, None, carrier=CarrierType.DOCOMO),
         LAC_K[0]: Nas(LAC_K[0], b"kddi-secret", True, None, carrier=CarrierType.KDDI),
     }
-    realms = {r.name: r for r in (acme_realm, globex_realm, vpdn_realm)}
+    realms = {r.name: r for r in (acme_realm, globex_realm, vpdn_realm, vpdn_auth)}
     return Registry(contracts=contracts, realms=realms, nas=nas)
 
 

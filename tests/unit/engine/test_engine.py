@@ -350,3 +350,16 @@ def test_vpdn_realm_asked_by_another_carriers_lac_is_rejected() -> None:
         Code.ACCESS_REJECT,
         [b"VPDN realm of carrier type D"],
     )
+
+
+def test_vpdn_realm_with_authenticate_checks_the_password_first() -> None:
+    from tests.unit.engine.helpers import LAC_D
+
+    taro = Account("auth.initech.example", "taro", "secret-pw")
+    eng, _ = engine(Accounts(taro))
+    good = pap_request("taro@auth.initech.example", b"secret-pw", b"lac-secret")
+    code, attrs = answer_of(eng.on_auth(good, LAC_D, NOW), good, b"lac-secret")
+    assert code == Code.ACCESS_ACCEPT and attrs[Attr.TUNNEL_SERVER_ENDPOINT] == [b"\x01192.0.2.20"]
+    bad = pap_request("taro@auth.initech.example", b"guess", b"lac-secret")
+    code, attrs = answer_of(eng.on_auth(bad, LAC_D, NOW), bad, b"lac-secret")
+    assert code == Code.ACCESS_REJECT and Attr.TUNNEL_PASSWORD not in attrs

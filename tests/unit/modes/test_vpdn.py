@@ -7,7 +7,8 @@ import pytest
 
 from radiusgw.config.model import Balance, CarrierType, Lns, Mode, Realm
 from radiusgw.modes.vpdn import (
-    ALL_FULL_OR_DOWN,
+    ALL_DOWN,
+    ALL_FULL,
     Balancer,
     Health,
     Offer,
@@ -116,7 +117,21 @@ def test_all_down_fails_open_with_the_configured_list() -> None:
 def test_all_down_rejects_when_the_realm_says_so() -> None:
     health = {("vpn.example", i): Health.DOWN for i in range(3)}
     r = realm(Balance.ROUND_ROBIN, on_all_down="reject")
-    assert Balancer().offers(r, health, no_sessions) == ALL_FULL_OR_DOWN
+    assert Balancer().offers(r, health, no_sessions) == ALL_DOWN
+
+
+def test_every_answering_lns_full_is_a_reject_that_says_so() -> None:
+    full = (Lns("192.0.2.10", b"a", max_sessions=2), Lns("192.0.2.11", b"b", max_sessions=2))
+    health = {("vpn.example", 1): Health.DOWN}
+    assert Balancer().offers(realm(Balance.NONE, full), health, lambda _r, _i: 2) == ALL_FULL
+    assert Balancer().offers(realm(Balance.NONE, full), {}, lambda _r, _i: 2) == ALL_FULL
+
+
+def test_failing_open_leaves_out_a_full_lns() -> None:
+    lns = (Lns("192.0.2.10", b"a", max_sessions=1), Lns("192.0.2.11", b"b"))
+    health = {("vpn.example", 0): Health.DOWN, ("vpn.example", 1): Health.DOWN}
+    offers = Balancer().offers(realm(Balance.NONE, lns), health, lambda _r, i: 1 - i)
+    assert offers == [Offer(lns[1], 1)]
 
 
 def test_tunnel_attributes_are_tagged_and_the_password_decrypts() -> None:
