@@ -75,6 +75,8 @@ GROUP, PROXY, VPDN = "group.bench", "proxy.bench", "vpdn.bench"
 FRAMED_IP_ADDRESS = 8
 TUNNEL_SERVER_ENDPOINT = 67
 REPLY_MESSAGE = 18
+# A run during which other processes used more than this many cores (of 2) is run again.
+BUSY_CORES = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,8 +315,23 @@ def main(argv: list[str] | None = None) -> int:
         default=20.0,
         help="before each run, wait up to this long for other processes to leave the CPU",
     )
+    ap.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help=f"runs again (keeping the quietest) when others took over {BUSY_CORES} cores",
+    )
     ap.add_argument("--no-codec", action="store_true", help="skip the codec micro-benchmark")
+    ap.add_argument(
+        "--report",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="only write RESULTS.md and results.png again from a saved run's results.json",
+    )
     a = ap.parse_args(argv)
+    if a.report is not None:
+        write_reports(json.loads(a.report.read_text()))
+        return 0
     try:
         scenarios = [BY_KEY[k.strip()] for k in a.scenario.split(",") if k.strip()]
     except KeyError as exc:
@@ -342,14 +359,21 @@ def main(argv: list[str] | None = None) -> int:
         procs.stop_all()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    log("wrote bench/out/results.json")
+    write_reports(results)
+    return 0
+
+
+def write_reports(results: dict[str, Any]) -> None:
+    """The table on stdout, bench/RESULTS.md, and bench/results.png (with matplotlib)."""
     (BENCH / "RESULTS.md").write_text(report.markdown(results))
     chart = report.chart(results, BENCH / "results.png")
     print(report.table(results))
-    log(
-        "wrote bench/out/results.json, bench/RESULTS.md"
-        + (", bench/results.png" if chart else " (no chart: pip install '.[bench]')")
+    print(
+        "wrote bench/RESULTS.md"
+        + (", bench/results.png" if chart else " (no chart: pip install '.[bench]')"),
+        file=sys.stderr,
     )
-    return 0
 
 
 def _run(
@@ -377,6 +401,8 @@ def _run(
             "freeradius_threads": a.freeradius_threads,
             "open_loop_s": a.open_loop,
             "quiet_wait_s": a.quiet_wait,
+            "retries": a.retries,
+            "busy_cores": BUSY_CORES,
         },
     }
     if not a.no_codec:
@@ -397,15 +423,24 @@ def _run(
             sockets=a.sockets,
             expect_attr=scenario.expect_attr,
         )
-        waited, seen = wait_quiet(a.quiet_wait)
-        if waited >= a.quiet_wait > 0:
-            log(f"  other processes use {seen:.2f} cores; running anyway")
-        meter = CpuMeter(procs.pids())
-        meter.start()
-        result = run_load(radload, replace(spec, **kw), label=label, progress=tty)
-        result["foreign_cores"] = meter.foreign_cores()
-        result["waited_for_quiet_s"] = waited
-        return result
+        best: dict[str, Any] | None = None
+        for attempt in range(1, a.retries + 2):
+            waited, seen = wait_quiet(a.quiet_wait)
+            if waited >= a.quiet_wait > 0:
+                log(f"  other processes use {seen:.2f} cores; running anyway")
+            meter = CpuMeter(procs.pids())
+            meter.start()
+            result = run_load(radload, replace(spec, **kw), label=label, progress=tty)
+            result["foreign_cores"] = meter.foreign_cores()
+            result["waited_for_quiet_s"] = waited
+            result["attempt"] = attempt
+            if best is None or result["foreign_cores"] < best["foreign_cores"]:
+                best = result
+            if result["foreign_cores"] <= BUSY_CORES:
+                break
+            log(f"  {label}: other processes took {result['foreign_cores']:.2f} cores; again")
+        assert best is not None
+        return best
 
     with tempfile.TemporaryDirectory(prefix="radiusgw-bench-") as tmp:
         work = Path(tmp)
@@ -518,7 +553,8 @@ def _run(
             sweep_rows.append(r)
             log(
                 f"group PAP, gateway --workers {workers}: {r['answered_per_s']:,.0f}/s  "
-                f"p99 {r['p99_ms']:.2f} ms  timeouts {r['timeouts']}"
+                f"p99 {r['p99_ms']:.2f} ms  timeouts {r['timeouts']}  "
+                f"other CPU {r['foreign_cores']:.2f}"
             )
             procs.stop(gw.process)
         results["workers"] = sweep_rows
