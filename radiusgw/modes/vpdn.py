@@ -48,6 +48,13 @@ class Health(StrEnum):
 
 
 USABLE = frozenset({Health.UNKNOWN, Health.UP})
+_UNKNOWN = Health.UNKNOWN
+_NONE, _LAC, _ROUND_ROBIN, _WEIGHTED = (
+    Balance.NONE,
+    Balance.LAC,
+    Balance.ROUND_ROBIN,
+    Balance.WEIGHTED,
+)
 
 ALL_FULL = "every LNS of the realm is full (max_sessions)"
 ALL_DOWN = "every LNS of the realm is down"
@@ -74,46 +81,59 @@ class Balancer:
         self._current_weight: dict[tuple[str, int], int] = {}
 
     def offers(self, realm: Realm, health: HealthView, sessions: SessionCount) -> list[Offer] | str:
-        """The LNS to offer, best first; or the reject reason."""
+        """The LNS to offer, best first; or the reject reason.
 
-        def full(i: int) -> bool:
-            limit = realm.lns[i].max_sessions
-            return limit is not None and sessions(realm.name, i) >= limit
-
-        healthy = [
-            i
-            for i in range(len(realm.lns))
-            if health.get((realm.name, i), Health.UNKNOWN) in USABLE
-        ]
-        usable = [i for i in healthy if not full(i)]
+        On the hot path of every VPDN answer: plain loops, enum members bound at module level.
+        """
+        name = realm.name
+        lns = realm.lns
+        indexes = range(len(lns))
+        if health:
+            healthy = [i for i in indexes if health.get((name, i), _UNKNOWN) in USABLE]
+        else:
+            healthy = list(indexes)
+        usable = healthy
+        if any(x.max_sessions is not None for x in lns):
+            usable = [i for i in healthy if not self._full(realm, i, sessions)]
         if not usable:
             if healthy:  # answering, but every one of them is at its max_sessions
                 return ALL_FULL
             if realm.on_all_down == "reject":
                 return ALL_DOWN
             # Fail open: the configured list in order, but never an LNS known to be full.
-            fallback = [i for i in range(len(realm.lns)) if not full(i)]
+            fallback = [i for i in indexes if not self._full(realm, i, sessions)]
             if not fallback:
                 return ALL_FULL
-            return [Offer(realm.lns[i], realm.lns[i].preference) for i in fallback]
+            return [Offer(lns[i], lns[i].preference) for i in fallback]
         balance = realm.balance
-        if balance is Balance.NONE:
-            chosen = sorted(usable, key=lambda i: (realm.lns[i].preference, i))
-            return [Offer(realm.lns[i], realm.lns[i].preference) for i in chosen]
-        if balance is Balance.LAC:
-            return [Offer(realm.lns[i], 1) for i in usable]
-        if balance is Balance.ROUND_ROBIN:
-            first = self._round_robin(realm.name, usable)
-        elif balance is Balance.WEIGHTED:
+        if balance is _ROUND_ROBIN:
+            first = self._round_robin(name, usable)
+        elif balance is _NONE:
+            chosen = sorted(usable, key=lambda i: (lns[i].preference, i))
+            return [Offer(lns[i], lns[i].preference) for i in chosen]
+        elif balance is _LAC:
+            return [Offer(lns[i], 1) for i in usable]
+        elif balance is _WEIGHTED:
             first = self._weighted(realm, usable)
         else:  # least-sessions; ties go to the configured order
-            first = min(usable, key=lambda i: (sessions(realm.name, i), i))
-        rest = [i for i in usable if i != first]
-        start = rest.index(next((i for i in rest if i > first), rest[0])) if rest else 0
-        backups = rest[start:] + rest[:start]  # the next ones in rotation order
-        return [Offer(realm.lns[first], 1)] + [
-            Offer(realm.lns[i], n + 2) for n, i in enumerate(backups)
-        ]
+            first = min(usable, key=lambda i: (sessions(name, i), i))
+        offers = [Offer(lns[first], 1)]
+        # The others behind it, in rotation order after the chosen one.
+        preference = 2
+        for i in usable:
+            if i > first:
+                offers.append(Offer(lns[i], preference))
+                preference += 1
+        for i in usable:
+            if i < first:
+                offers.append(Offer(lns[i], preference))
+                preference += 1
+        return offers
+
+    @staticmethod
+    def _full(realm: Realm, index: int, sessions: SessionCount) -> bool:
+        limit = realm.lns[index].max_sessions
+        return limit is not None and sessions(realm.name, index) >= limit
 
     def _round_robin(self, realm: str, usable: Sequence[int]) -> int:
         position = self._next.get(realm, 0)
