@@ -407,42 +407,36 @@ def lns() -> None:
     """The LNS of VPDN realms, as the L2TP health probes see them."""
 
 
-@lns.command("status")
-@_db_option
-@click.option(
+_format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+
+
+@lns.command("status")
+@_db_option
+@_format_option
 def lns_status(db: Path, fmt: str) -> None:
     """One line per probed LNS: realm, address, state, since when, and why."""
-    import datetime as dt
-    import json
-
     from radiusgw.store.health import HealthTable
 
-    if not Path(db).exists():
-        raise click.ClickException(f"database {db} does not exist")
-    table = HealthTable(db)
+    table = HealthTable(_existing(db))
     try:
         states = table.states()
     finally:
         table.close()
-    for s in states:
-        since = dt.datetime.fromtimestamp(s.changed_at, dt.UTC).isoformat(timespec="seconds")
-        if fmt == "json":
-            click.echo(
-                json.dumps(
-                    {
-                        "realm": s.realm,
-                        "lns": s.address,
-                        "port": s.port,
-                        "status": s.status,
-                        "since": since,
-                        "detail": s.detail,
-                    }
-                )
-            )
-        else:
-            click.echo(f"{s.realm}\t{s.address}:{s.port}\t{s.status}\tsince {since}\t{s.detail}")
+    _print_rows(
+        [
+            {
+                "realm": s.realm,
+                "lns": f"{s.address}:{s.port}",
+                "status": s.status,
+                "since": _iso(s.changed_at),
+                "detail": s.detail,
+            }
+            for s in states
+        ],
+        fmt,
+    )
 
 
 @cli.group()
@@ -550,44 +544,48 @@ def proxy() -> None:
 
 @proxy.command("status")
 @_db_option
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@_format_option
 def proxy_status(db: Path, fmt: str) -> None:
     """One line per upstream server and port kind (per worker): state, since, traffic."""
-    import datetime as dt
-    import json
-
     from radiusgw.store.upstreams import UpstreamTable
 
-    if not Path(db).exists():
-        raise click.ClickException(f"database {db} does not exist")
-    table = UpstreamTable(db)
+    table = UpstreamTable(_existing(db))
     try:
         rows = table.rows()
     finally:
         table.close()
-    for r in rows:
-        since = dt.datetime.fromtimestamp(r.since, dt.UTC).isoformat(timespec="seconds")
-        if fmt == "json":
-            fields = {
-                "server": r.address,
-                "port": r.port,
+    _print_rows(
+        [
+            {
+                "server": f"{r.address}:{r.port}",
                 "kind": r.kind,
                 "state": r.state,
-                "since": since,
+                "since": _iso(r.since),
                 "worker": r.worker,
                 "outstanding": r.outstanding,
                 "sent": r.sent,
                 "answered": r.answered,
                 "unanswered": r.unanswered,
             }
-            click.echo(json.dumps(fields))
+            for r in rows
+        ],
+        fmt,
+    )
+
+
+def _existing(db: Path) -> Path:
+    if not Path(db).exists():
+        raise click.ClickException(f"database {db} does not exist")
+    return db
+
+
+def _print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
+    """JSON: one object per line; text: the values, tab-separated, in the same order."""
+    for row in rows:
+        if fmt == "json":
+            click.echo(json.dumps(row))
         else:
-            click.echo(
-                f"{r.address}:{r.port}\t{r.kind}\t{r.state}\tsince {since}\tworker {r.worker}"
-                f"\tsent {r.sent} answered {r.answered} unanswered {r.unanswered}"
-            )
+            click.echo("\t".join(str(v) for v in row.values()))
 
 
 def main() -> None:
@@ -603,9 +601,7 @@ def _store(db: Path, key_file: Path | None, *, create: bool = True) -> SqliteSto
 
 
 def _session_table(db: Path) -> SessionTable:
-    if not Path(db).exists():
-        raise click.ClickException(f"database {db} does not exist")
-    return SessionTable(db)
+    return SessionTable(_existing(db))
 
 
 def _iso(when: float) -> str:
