@@ -44,6 +44,9 @@ SESSION_TYPES = frozenset(
 )
 # RFC 2866 §5.1: Accounting-On/Off mean the NAS (re)started or is going down: its sessions ended.
 NAS_RESTART_TYPES = frozenset({AcctStatusType.ACCOUNTING_ON, AcctStatusType.ACCOUNTING_OFF})
+# The Acct-Status-Type values, as plain ints, whose events the session table uses: the engine
+# parses these once, on receipt, so that the accounting writer does not decode them again.
+EVENT_TYPES = frozenset(int(t) for t in SESSION_TYPES | NAS_RESTART_TYPES)
 
 
 class AccountingError(ValueError):
@@ -76,7 +79,9 @@ class AccountingEvent:
 
 
 def from_record(record: AccountingRecord) -> AccountingEvent:
-    """The event of a stored record (the datagram is decoded again)."""
+    """The event of a stored record: the one the engine parsed, else the datagram decoded again."""
+    if record.event is not None:
+        return record.event
     try:
         packet = decode(record.packet)
     except DecodeError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from radiusgw.accounting import EVENT_TYPES, parse
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.engine.counters import Counters
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
@@ -533,6 +534,13 @@ class Engine:
                 return ProxyAccounting(key, addr, packet, nas, target)
             else:
                 realm = target.name
+        # Parsed here, once, from the packet already decoded: the writer thread then only
+        # runs the SQL (and holds the GIL the event loop needs for less time).
+        event = (
+            parse(packet, nas_address=addr[0], received=now, realm=realm)
+            if status in EVENT_TYPES
+            else None
+        )
         record = AccountingRecord(
             received=now,
             nas_address=addr[0],
@@ -541,6 +549,7 @@ class Engine:
             status_type=status,
             session_id=session_id,
             packet=raw,
+            event=event,
         )
         reply = crypto.sign_response(
             _ACCOUNTING_RESPONSE,

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # radiusgw.accounting imports this module's types only for checking too
+    from radiusgw.accounting import AccountingEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,9 @@ class AccountingRecord:
     status_type: int | None  # Acct-Status-Type
     session_id: str | None  # Acct-Session-Id
     packet: bytes  # the datagram as received
+    # The request as the session rules read it (``radiusgw.accounting.parse``), when the engine
+    # parsed it on receipt; None: the writer decodes ``packet`` itself if its type needs it.
+    event: AccountingEvent | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from radiusgw.accounting import (
+    EVENT_TYPES,
     NAS_RESTART_TYPES,
-    SESSION_TYPES,
     AccountingError,
     AccountingEvent,
     from_record,
@@ -63,7 +63,8 @@ from radiusgw.store.base import AccountingRecord
 BUSY_TIMEOUT = 5.0  # seconds to wait for another process's write lock, as the store does
 STALE_FACTOR = 3  # issue 5: no update for interim × 3 means the session is gone
 _STOP, _RESTART, _STALE = "stop", "nas-restart", "stale"
-_RELEVANT = frozenset(int(t) for t in SESSION_TYPES | NAS_RESTART_TYPES)
+_START_TYPE = int(AcctStatusType.START)
+_STOP_TYPE = int(AcctStatusType.STOP)
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 SCHEMA = (
@@ -116,15 +117,41 @@ _INSERT = (
     "INSERT INTO sessions (nas_address, acct_session_id, realm, username, lns, nas_ip_address,"
     " nas_identifier, framed_ip, start, last_update, stop, live, closed_by, input_octets,"
     " output_octets, session_time, interim_interval, terminate_cause)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# Counters take the maximum; details keep the first value seen, the interim the latest.
+# The statements of one session event take one parameter row (``_row``), numbered:
+# ?1 nas_address, ?2 acct_session_id, ?3 realm, ?4 username, ?5 lns, ?6 nas_ip_address,
+# ?7 nas_identifier, ?8 framed_ip, ?9 start, ?10 event time, ?11 stop, ?12 live, ?13 closed_by
+# ('stop' for a Stop, else NULL), ?14 input_octets, ?15 output_octets, ?16 session_time,
+# ?17 interim_interval, ?18 terminate_cause (a Stop's, else NULL).
+_LATEST = (
+    "SELECT {} FROM sessions WHERE nas_address = ?1 AND acct_session_id = ?2"
+    " ORDER BY id DESC LIMIT 1"
+)
+# A new row when the key has none, or its latest was closed by a NAS restart before the event.
+_RESTARTED_BEFORE = _LATEST.format(f"closed_by IS '{_RESTART}' AND stop < ?10")
+_INSERT_NEW = (
+    f"{_INSERT} SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+    f" ?17, ?18 WHERE COALESCE(({_RESTARTED_BEFORE}), 1)"
+)
+# Otherwise the latest row, unless it is final (stopped): counters take the maximum; details
+# keep the first value seen, the interim the latest; a Stop closes it; an Interim-Update after
+# its stale closure reopens it. Every right-hand side reads the row as it was (SQL UPDATE).
+# On a row ``_INSERT_NEW`` has just made from the same event, this changes nothing.
+_REOPEN = f"(?13 IS NULL AND closed_by IS '{_STALE}' AND ?10 > stop)"
 _MERGE = (
-    "UPDATE sessions SET input_octets = MAX(input_octets, ?), output_octets = MAX(output_octets,"
-    " ?), session_time = MAX(session_time, ?), last_update = MAX(last_update, ?),"
-    " interim_interval = COALESCE(?, interim_interval), lns = COALESCE(lns, ?),"
-    " framed_ip = COALESCE(framed_ip, ?), terminate_cause = COALESCE(?, terminate_cause)"
-    " WHERE id = ?"
+    "UPDATE sessions SET input_octets = MAX(input_octets, ?14),"
+    " output_octets = MAX(output_octets, ?15), session_time = MAX(session_time, ?16),"
+    " last_update = MAX(last_update, ?10), interim_interval = COALESCE(?17, interim_interval),"
+    " lns = COALESCE(lns, ?5), framed_ip = COALESCE(framed_ip, ?8),"
+    " terminate_cause = COALESCE(?18, terminate_cause),"
+    f" live = CASE WHEN ?13 IS NOT NULL THEN 0 WHEN {_REOPEN} THEN 1 ELSE live END,"
+    f" stop = CASE WHEN ?13 IS NOT NULL THEN ?10 WHEN {_REOPEN} THEN NULL ELSE stop END,"
+    f" closed_by = CASE WHEN ?13 IS NOT NULL THEN ?13 WHEN {_REOPEN} THEN NULL ELSE closed_by END"
+    f" WHERE id = ({_LATEST.format('id')}) AND closed_by IS NOT '{_STOP}'"
+)
+_RESTART_NAS = (
+    "UPDATE sessions SET live = 0, stop = ?, closed_by = ?"
+    " WHERE nas_address = ? AND live = 1 AND start <= ?"
 )
 _CONSUME = (
     "DELETE FROM session_reservations WHERE id = (SELECT id FROM session_reservations"
@@ -198,110 +225,111 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 def session_events(records: Sequence[AccountingRecord]) -> list[AccountingEvent]:
     """The events of ``records`` that the session rules use, in order; the rest are skipped.
 
-    Pure parsing: call it before taking the write lock, so that the transaction holds the lock
-    only for the SQL. A skipped record (garbage, no status type, a type that does not concern
-    sessions) is stored by the caller all the same.
+    A record carries its event when the engine parsed it on receipt; one without is decoded
+    here, before the caller takes the write lock, so that the lock is held only for the SQL.
+    A skipped record (garbage, no status type, a type that does not concern sessions) is
+    stored by the caller all the same.
     """
     events = []
     for record in records:
-        if record.status_type not in _RELEVANT:
+        if record.status_type not in EVENT_TYPES:
             continue  # cheap: decided before the datagram is decoded again
-        try:
-            events.append(from_record(record))
-        except AccountingError:
-            continue
+        event = record.event
+        if event is None:
+            try:
+                event = from_record(record)
+            except AccountingError:
+                continue
+        events.append(event)
     return events
 
 
 def apply_events(conn: sqlite3.Connection, events: Sequence[AccountingEvent]) -> int:
-    """Apply events inside the caller's transaction, in order; how many the rules used."""
-    return sum(apply_event(conn, event) for event in events)
+    """Apply events inside the caller's transaction as if one by one, in order; how many the
+    rules used.
+
+    Set-wise, without a round trip per event: the events are cut into runs in which no two
+    share a session key and none is an Accounting-On/Off. Within a run an event reads and
+    writes only its own key's rows (and reservations, consumed in order), so running every
+    event's ``_INSERT_NEW`` and then every event's ``_MERGE`` gives what one by one would.
+    """
+    # Read under the caller's write lock: no reservation can appear before the commit.
+    consume = conn.execute("SELECT EXISTS (SELECT 1 FROM session_reservations)").fetchone()[0]
+    run: list[AccountingEvent] = []
+    keys: set[tuple[str, str]] = set()
+    used = 0
+    for event in events:
+        if event.status in NAS_RESTART_TYPES:
+            _apply_run(conn, run, consume)
+            run.clear()
+            keys.clear()
+            time = event.event_time
+            conn.execute(_RESTART_NAS, (time, _RESTART, event.nas_address, time))
+            used += 1
+        elif (
+            event.session_id is not None and event.realm is not None and event.username is not None
+        ):
+            key = (event.nas_address, event.session_id)
+            if key in keys:
+                _apply_run(conn, run, consume)
+                run.clear()
+                keys.clear()
+            keys.add(key)
+            run.append(event)
+            used += 1
+    _apply_run(conn, run, consume)
+    return used
 
 
-def apply_event(conn: sqlite3.Connection, event: AccountingEvent) -> bool:
-    """One event by the rules of the module docstring; False if the rules do not use it."""
-    if event.status in NAS_RESTART_TYPES:
-        conn.execute(
-            "UPDATE sessions SET live = 0, stop = ?, closed_by = ?"
-            " WHERE nas_address = ? AND live = 1 AND start <= ?",
-            (event.event_time, _RESTART, event.nas_address, event.event_time),
-        )
-        return True
-    if event.session_id is None or event.realm is None or event.username is None:
-        return False
-    row = conn.execute(
-        "SELECT id, closed_by, stop FROM sessions WHERE nas_address = ?"
-        " AND acct_session_id = ? ORDER BY id DESC LIMIT 1",
-        (event.nas_address, event.session_id),
-    ).fetchone()
-    if row is None or (row[1] == _RESTART and event.event_time > row[2]):
-        _insert(conn, event)
-        return True
-    session_id, closed_by, stop = row
-    if event.status == AcctStatusType.START or closed_by == _STOP:
-        return True  # a duplicate Start, or a record after the final Stop: nothing changes
-    conn.execute(
-        _MERGE,
-        (
-            event.input_octets,
-            event.output_octets,
-            event.session_time or 0,
-            event.event_time,
-            event.interim_interval or None,
-            event.lns,
-            event.framed_ip,
-            event.terminate_cause if event.status == AcctStatusType.STOP else None,
-            session_id,
-        ),
-    )
-    if event.status == AcctStatusType.STOP:
-        conn.execute(
-            "UPDATE sessions SET live = 0, stop = ?, closed_by = ? WHERE id = ?",
-            (event.event_time, _STOP, session_id),
-        )
-    elif (
-        event.status == AcctStatusType.INTERIM_UPDATE
-        and closed_by == _STALE
-        and event.event_time > stop
-    ):
-        conn.execute(
-            "UPDATE sessions SET live = 1, stop = NULL, closed_by = NULL WHERE id = ?",
-            (session_id,),
-        )
-    return True
+def _apply_run(conn: sqlite3.Connection, run: Sequence[AccountingEvent], consume: bool) -> None:
+    """Session events of distinct keys, none a NAS restart: see ``apply_events``."""
+    if not run:
+        return
+    rows = []
+    merges = []  # a duplicate Start changes nothing: only Interim-Updates and Stops merge
+    for event in run:
+        row = _row(event)
+        rows.append(row)
+        if event.status != _START_TYPE:
+            merges.append(row)
+    if consume:
+        for event, row in zip(run, rows, strict=True):
+            if conn.execute(_INSERT_NEW, row).rowcount:  # a new session takes its slot
+                conn.execute(_CONSUME, (event.realm, event.username, event.received, event.lns))
+    else:
+        conn.executemany(_INSERT_NEW, rows)
+    conn.executemany(_MERGE, merges)
 
 
-def _insert(conn: sqlite3.Connection, event: AccountingEvent) -> None:
-    """A new session row (closed at once for a Stop whose Start was lost), consuming a slot."""
-    assert event.session_id is not None and event.realm is not None
-    assert event.username is not None
+def _row(event: AccountingEvent) -> tuple[object, ...]:
+    """The parameters ?1..?18 of ``_INSERT_NEW`` and ``_MERGE`` for one session event."""
+    time = event.event_time
     session_time = event.session_time or 0
-    start = event.event_time - session_time if event.status != AcctStatusType.START else None
-    is_stop = event.status == AcctStatusType.STOP
-    conn.execute(
-        _INSERT,
-        (
-            event.nas_address,
-            event.session_id,
-            event.realm,
-            event.username,
-            event.lns,
-            event.nas_ip_address,
-            event.nas_identifier,
-            event.framed_ip,
-            event.event_time if start is None else start,
-            event.event_time,
-            event.event_time if is_stop else None,
-            0 if is_stop else 1,
-            _STOP if is_stop else None,
-            event.input_octets,
-            event.output_octets,
-            session_time,
-            event.interim_interval or None,
-            event.terminate_cause if is_stop else None,
-        ),
+    start = time if event.status == _START_TYPE else time - session_time
+    stop = closed_by = cause = None
+    live = 1
+    if event.status == _STOP_TYPE:  # a Stop whose Start was lost makes a row closed at once
+        stop, live, closed_by, cause = time, 0, _STOP, event.terminate_cause
+    return (
+        event.nas_address,
+        event.session_id,
+        event.realm,
+        event.username,
+        event.lns,
+        event.nas_ip_address,
+        event.nas_identifier,
+        event.framed_ip,
+        start,
+        time,
+        stop,
+        live,
+        closed_by,
+        event.input_octets,
+        event.output_octets,
+        session_time,
+        event.interim_interval or None,
+        cause,
     )
-    conn.execute(_CONSUME, (event.realm, event.username, event.received, event.lns))
 
 
 def month_bounds(month: str) -> tuple[float, float]:

@@ -352,6 +352,35 @@ def test_month_bounds_and_month_of_in_utc() -> None:
 # -- the store hook ----------------------------------------------------------------------------
 
 
+def test_one_batch_changes_sessions_as_its_records_one_by_one(tmp_path: Path) -> None:
+    # Repeated keys, a NAS restart between, a reservation to consume: every cut of the set-wise
+    # write (apply_events) must agree with the records written one at a time.
+    records = [
+        record(START, sid="a", at=T0, lns=LNS),
+        record(INTERIM, sid="b", at=T0 + 5, octets=(5, 5), time=5),
+        record(INTERIM, sid="a", at=T0 + 10, octets=(10, 20), time=10, interim=60),
+        record(AcctStatusType.ACCOUNTING_ON, sid=None, at=T0 + 20),
+        record(INTERIM, sid="a", at=T0 + 15, octets=(15, 25), time=15),  # dated before it
+        record(START, sid="a", at=T0 + 30, user="bob@acme.example"),  # the id reused after it
+        record(STOP, sid="a", at=T0 + 90, octets=(7, 8), time=60, user="bob@acme.example"),
+        record(START, sid="a", at=T0 + 95),  # after the final Stop: nothing
+        record(STOP, sid="c", at=T0 + 40, octets=(1, 2), time=40),  # its Start lost
+        record(START, sid="c", at=T0),
+    ]
+    tables = []
+    for name, batches in (("one", [records]), ("each", [[r] for r in records])):
+        path = tmp_path / f"{name}.db"
+        with open_store(path, Path(f"{path}.key")) as s:
+            table = SessionTable(path)
+            table.admit([limit(5, username="bob")], T0)
+            table.close()
+            for batch in batches:
+                s.write_accounting(batch)
+        tables.append((all_rows(path), reservations(path)))
+    assert tables[0] == tables[1]
+    assert len(tables[0][0]) == 4 and tables[0][1] == 0
+
+
 def test_session_changes_roll_back_with_their_accounting(
     db: Path, store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
