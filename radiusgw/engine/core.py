@@ -158,20 +158,31 @@ class Engine:
             nas = self._nas.get(source[7:])
         return nas
 
-    def on_auth(self, data: bytes, addr: Any, now: float) -> bytes | Deferred | None:
-        """The answer to send now, a ``Deferred`` the edge finishes, or None (dropped)."""
+    def _first_checks(
+        self, data: bytes, addr: Any, now: float, dedup: DuplicateCache
+    ) -> tuple[Nas, Key] | bytes | None:
+        """Checks 1 and 2 of both ports: (NAS, key) for new work, the cached answer of a
+        retransmission, or None when the datagram is dropped."""
         nas = self._nas.get(addr[0]) or self._lookup_nas(addr[0])
         if nas is None:
             self._unknown_client(addr, now)
             return None
         key: Key = (addr, data[1] if len(data) > 1 else -1, data[4:20])
-        answer = self._auth_dedup.get(key)
-        if answer is not None:
-            if answer is PENDING:
-                self.counters.dropped_in_progress += 1
-                return None
-            self.counters.duplicates += 1
-            return answer
+        answer = dedup.get(key)
+        if answer is None:
+            return nas, key
+        if answer is PENDING:  # the first copy is still being processed
+            self.counters.dropped_in_progress += 1
+            return None
+        self.counters.duplicates += 1
+        return answer
+
+    def on_auth(self, data: bytes, addr: Any, now: float) -> bytes | Deferred | None:
+        """The answer to send now, a ``Deferred`` the edge finishes, or None (dropped)."""
+        first = self._first_checks(data, addr, now, self._auth_dedup)
+        if not isinstance(first, tuple):
+            return first
+        nas, key = first
         if nas.rate_limit is not None and not self._within_rate(nas, now):
             return None
         try:
@@ -462,18 +473,10 @@ class Engine:
         self, data: bytes, addr: Any, now: float
     ) -> bytes | AccountingAnswer | ProxyAccounting | None:
         """An answer to send now, an ``AccountingAnswer`` to make durable first, or None."""
-        nas = self._nas.get(addr[0]) or self._lookup_nas(addr[0])
-        if nas is None:
-            self._unknown_client(addr, now)
-            return None
-        key: Key = (addr, data[1] if len(data) > 1 else -1, data[4:20])
-        answer = self._acct_dedup.get(key)
-        if answer is not None:
-            if answer is PENDING:
-                self.counters.dropped_in_progress += 1
-                return None
-            self.counters.duplicates += 1
-            return answer
+        first = self._first_checks(data, addr, now, self._acct_dedup)
+        if not isinstance(first, tuple):
+            return first
+        nas, key = first
         try:
             packet = decode(data)
         except DecodeError as exc:
