@@ -9,6 +9,7 @@ proxy scenario), so that both run the same server the same way.
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -195,3 +196,20 @@ def write_config(
         """)
     )
     return raddb
+
+
+FREERADIUS = "/usr/sbin/freeradius"
+
+
+def launch(raddb: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """FreeRADIUS in the foreground on the config ``write_config`` made, logging to a file.
+
+    The caller waits for "Ready to process requests" in the log and stops it by its PID.
+    """
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [FREERADIUS, "-f", "-d", str(raddb), "-n", "radiusd", "-l", "stdout"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.servers import FREERADIUS
+from bench.freeradius_conf import FREERADIUS
 
 SERVERS = (("gateway", "gateway"), ("freeradius", "FreeRADIUS"))
 

@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.freeradius_conf import HomeRealm, write_config
+from bench.freeradius_conf import FREERADIUS, HomeRealm, launch, write_config
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
 RADLOAD_SOURCE = BENCH / "radload.c"
 RADLOAD = OUT / "radload"
-FREERADIUS = "/usr/sbin/freeradius"
 FREERADIUS_READY = "Ready to process requests"
 CFLAGS = ("-O2", "-Wall", "-Wextra")
 
@@ -140,13 +139,7 @@ def start_freeradius(
         proxy_realms=proxy_realms,
     )
     log_path = directory / "freeradius.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [FREERADIUS, "-f", "-d", str(raddb), "-n", "radiusd", "-l", "stdout"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    proc = launch(raddb, log_path)
     procs.add(proc)
     deadline = time.monotonic() + 15
     while FREERADIUS_READY not in log_path.read_text(errors="replace"):

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.freeradius_conf import write_config
+from bench.freeradius_conf import FREERADIUS, launch, write_config
 
-FREERADIUS = "/usr/sbin/freeradius"
 READY = "Ready to process requests"
 
 
@@ -88,13 +87,7 @@ def running_freeradius(
         threads=threads,
     )
     log_path = directory / "freeradius.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [FREERADIUS, "-f", "-d", str(raddb), "-n", "radiusd", "-l", "stdout"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    process = launch(raddb, log_path)
     try:
         deadline = time.monotonic() + 15
         while READY not in log_path.read_text(errors="replace"):
