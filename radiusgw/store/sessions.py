@@ -44,8 +44,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -59,8 +58,8 @@ from radiusgw.accounting import (
 from radiusgw.errors import StoreError
 from radiusgw.radius.attributes import AcctStatusType
 from radiusgw.store.base import AccountingRecord
+from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection
 
-BUSY_TIMEOUT = 5.0  # seconds to wait for another process's write lock, as the store does
 STALE_FACTOR = 3  # issue 5: no update for interim × 3 means the session is gone
 _STOP, _RESTART, _STALE = "stop", "nas-restart", "stale"
 _START_TYPE = int(AcctStatusType.START)
@@ -348,7 +347,7 @@ def month_of(now: float) -> str:
     return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m")
 
 
-class SessionTable:
+class SessionTable(SqliteConnection):
     """Admission, expiry and queries on their own connection, owned by one thread.
 
     ``synchronous=NORMAL`` here: in WAL mode a commit still survives a killed process, and what
@@ -535,33 +534,3 @@ class SessionTable:
         return int(row[0])
 
     # -- helpers ------------------------------------------------------------------------------
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._translated():
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise self._error(exc) from None
-
-    def _error(self, exc: sqlite3.Error) -> StoreError:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            return StoreError(
-                f"the database {self.db_path} stayed locked by another process for more than "
-                f"{BUSY_TIMEOUT:g} s"
-            )
-        if "not a database" in text:
-            return StoreError(f"{self.db_path} is not an SQLite database")
-        return StoreError(f"the database {self.db_path} failed: {text}")

@@ -43,11 +43,11 @@ from typing import Any
 
 from radiusgw.errors import AccountLimitError, StoreError
 from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change, SpoolEntry
+from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection
 from radiusgw.store.secrets import PasswordCipher
 from radiusgw.store.sessions import apply_events, ensure_schema, session_events
 
 SCHEMA_VERSION = 2
-BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's transaction to finish
 CHANGE_RETENTION = 3600.0  # seconds; a running server polls every second or so
 PROGRESS_EVERY = 5000  # rows between progress(n) calls of import_accounts
 
@@ -131,7 +131,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _Extras = tuple[str | None, int | None, int | None, bytes | None]
 
 
-class SqliteStore:
+class SqliteStore(SqliteConnection):
     """``AccountStore`` on one SQLite file; see the module docstring for the rules."""
 
     def __init__(
@@ -544,36 +544,6 @@ class SqliteStore:
             idle_timeout=idle_timeout,
             class_=None if class_ is None else bytes(class_),
         )
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._translated():
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise self._error(exc) from None
-
-    def _error(self, exc: sqlite3.Error) -> StoreError:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            return StoreError(
-                f"the database {self.db_path} stayed locked by another process for more than "
-                f"{BUSY_TIMEOUT:g} s"
-            )
-        if "not a database" in text:
-            return StoreError(f"{self.db_path} is not an SQLite database")
-        return StoreError(f"the database {self.db_path} failed: {text}")
 
 
 def _over_limit(here: str, realm: str, max_accounts: int, existing: int) -> AccountLimitError:

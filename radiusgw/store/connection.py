@@ -1,0 +1,55 @@
+"""What every SQLite-backed store object shares: its transactions and its error sentences.
+
+One connection, owned by one thread, opened in autocommit mode (``isolation_level=None``), so
+transactions are explicit: ``BEGIN IMMEDIATE`` takes the write lock before the first read, and
+a writer never fails half-way on a lock upgrade. SQLite's errors become one ``StoreError``
+sentence that names the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from radiusgw.errors import StoreError
+
+BUSY_TIMEOUT = 5.0  # seconds a writer waits for another process's transaction to finish
+
+
+class SqliteConnection:
+    """Mixin: the subclass sets ``db_path`` and ``_conn``."""
+
+    db_path: Path
+    _conn: sqlite3.Connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._translated():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"the database {self.db_path} stayed locked by another process for more than "
+                f"{BUSY_TIMEOUT:g} s"
+            )
+        if "not a database" in text:
+            return StoreError(f"{self.db_path} is not an SQLite database")
+        return StoreError(f"the database {self.db_path} failed: {text}")
