@@ -4,6 +4,13 @@ A request is the same when it comes from the same source address and port with t
 Identifier and Request Authenticator within the window (5 s). The first answer is replayed
 without processing again; while the first copy is still being processed (an accounting record
 waiting for its durable write), copies are dropped, so a record is never written twice.
+
+Expiry is paid in small pieces: each new request removes at most ``EXPIRE_PER_PUT`` expired
+entries. After an idle spell the whole previous burst is expired at once otherwise (tens of
+thousands of entries: a stall of tens of milliseconds for the first request). Entries leave at
+up to that many times the arrival rate, so the backlog is gone after a small fraction of the
+previous burst's requests; until then an entry may outlive the window, which only means a very
+late retransmission still gets its first answer.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ from __future__ import annotations
 from collections import deque
 
 PENDING = b""  # marker: seen, answer not ready yet
+
+EXPIRE_PER_PUT = 16
 
 Key = tuple[tuple[str, int], int, bytes]  # (source address, port), Identifier, Authenticator
 
@@ -30,7 +39,7 @@ class DuplicateCache:
     def put(self, key: Key, answer: bytes, now: float) -> None:
         self._answers[key] = answer
         self._expiry.append((now + self.window, key))
-        self.expire(now)
+        self.expire(now, EXPIRE_PER_PUT)
 
     def complete(self, key: Key, answer: bytes) -> None:
         """The answer of a PENDING request; it keeps the expiry set when it arrived."""
@@ -40,12 +49,15 @@ class DuplicateCache:
     def forget(self, key: Key) -> None:
         self._answers.pop(key, None)
 
-    def expire(self, now: float) -> None:
+    def expire(self, now: float, limit: int | None = None) -> None:
+        """Remove entries expired at ``now``: all of them, or at most ``limit``."""
         expiry = self._expiry
         answers = self._answers
-        while expiry and expiry[0][0] <= now:
+        left = len(expiry) if limit is None else limit
+        while left and expiry and expiry[0][0] <= now:
             _, key = expiry.popleft()
             answers.pop(key, None)
+            left -= 1
 
     def __len__(self) -> int:
         return len(self._answers)
