@@ -24,6 +24,7 @@ class Counters:
     dropped_unexpected_code: int = 0  # a code this port does not serve
     dropped_in_progress: int = 0  # copy of a request still being processed
     dropped_rate_limited: int = 0  # above the NAS's rate_limit (第14条2)
+    dropped_overload: int = 0  # accounting while the store is too far behind (NAS retries)
 
     def snapshot(self) -> dict[str, int]:
         return asdict(self)

@@ -24,5 +24,11 @@ class Settings:
     default_interim_interval: float = 600.0
 
     @property
+    def journal_dir(self) -> Path:
+        """The workers' accounting journals (``radiusgw.store.journal``), beside the database."""
+        # Not "<db>-journal": that is the name of SQLite's own rollback journal.
+        return Path(f"{self.db}.journal")
+
+    @property
     def key_path(self) -> Path:
         return self.key_file if self.key_file is not None else Path(f"{self.db}.key")

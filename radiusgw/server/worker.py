@@ -25,12 +25,13 @@ from radiusgw.config import load_registry
 from radiusgw.config.model import Mode, Registry
 from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
 from radiusgw.errors import ConfigError, RadiusGwError
+from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.disconnect import DisconnectSender
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
 from radiusgw.server.proxy_edge import ProxyEdge
 from radiusgw.server.settings import Settings
-from radiusgw.store import SqliteStore, open_store
+from radiusgw.store import open_store
 from radiusgw.store.cache import AccountCache
 from radiusgw.store.health import HealthTable
 from radiusgw.store.sessions import AdmissionResult, SessionTable
@@ -60,7 +61,7 @@ class _AuthProtocol(asyncio.DatagramProtocol):
             if self.transport is not None:
                 self.transport.sendto(result, addr)
         elif isinstance(result, Admission):
-            worker.admission.submit(result)
+            worker.admit(result)
         else:
             worker.proxy.auth(result)
 
@@ -72,6 +73,9 @@ class _AcctProtocol(_AuthProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         worker = self.worker
         if worker.draining:
+            return
+        if worker.accounting.full:  # the store is far behind: shed load, the NAS retries
+            worker.engine.counters.dropped_overload += 1
             return
         result = worker.engine.on_acct(data, addr, time.time())
         if result is None:
@@ -103,7 +107,7 @@ class Worker:
         self.engine.lns_sessions = lambda realm, index: self._lns_load.get((realm, index), 0)
         self.auth: _AuthProtocol
         self.acct: _AcctProtocol
-        self.accounting: BatchThread[SqliteStore, AccountingAnswer]
+        self.accounting: AccountingPipeline
         self.admission: BatchThread[SessionTable, Admission]
         self.proxy: ProxyEdge
         self.disconnects: DisconnectSender | None = None  # worker 0: RFC 5176 on quota
@@ -114,7 +118,7 @@ class Worker:
         if self.auth.transport is not None:
             self.auth.transport.sendto(answer, address)
 
-    def _written(self, batch: list[AccountingAnswer], _result: Any) -> None:
+    def _written(self, batch: list[AccountingAnswer]) -> None:
         engine = self.engine
         transport = self.acct.transport
         for answer in batch:
@@ -127,11 +131,15 @@ class Worker:
         for answer in batch:
             self.engine.accounting_failed(answer)
 
+    def admit(self, pending: Admission) -> None:
+        """Decide ``pending`` after the accounting this worker acknowledged is applied."""
+        self.accounting.after_applied(lambda: self.admission.submit(pending))
+
     def _admitted(self, batch: list[Admission], results: list[AdmissionResult]) -> None:
         for pending, result in zip(batch, results, strict=True):
             answer = self.engine.admitted(pending, result)
             if isinstance(answer, Admission):  # its LNS filled up meanwhile: try the next one
-                self.admission.submit(answer)
+                self.admit(answer)
             else:
                 self._send_auth(answer, pending.address)
 
@@ -255,19 +263,26 @@ class Worker:
     async def run(self, auth_sock: socket.socket, acct_sock: socket.socket) -> int:
         loop = asyncio.get_running_loop()
         settings = self.settings
+        self.accounting = AccountingPipeline(
+            settings.journal_dir,
+            self.index,
+            lambda: open_store(settings.db, settings.key_path),
+            loop,
+            self.log,
+            self._written,
+            self._write_failed,
+        )
+        # Before serving: what an earlier run acknowledged but had not yet applied.
+        replayed = self.accounting.replay(
+            self.store, adopt_from=settings.workers if self.index == 0 else None
+        )
+        if replayed:
+            self.log.info("journal-replayed", records=replayed, journal=str(settings.journal_dir))
         auth_transport, self.auth = await loop.create_datagram_endpoint(
             lambda: _AuthProtocol(self), sock=auth_sock
         )
         acct_transport, self.acct = await loop.create_datagram_endpoint(
             lambda: _AcctProtocol(self), sock=acct_sock
-        )
-        self.accounting = BatchThread(
-            "accounting-writer",
-            lambda: open_store(settings.db, settings.key_path),
-            lambda store, batch: store.write_accounting([a.record for a in batch]),
-            loop,
-            self._written,
-            self._write_failed,
         )
         self.admission = BatchThread(
             "admission",
@@ -277,9 +292,8 @@ class Worker:
             self._admitted,
             self._admission_failed,
         )
-        threads = (self.accounting, self.admission)
-        for thread in threads:
-            thread.start()
+        self.accounting.start()
+        self.admission.start()
         self.proxy = ProxyEdge(
             self.engine,
             lambda: open_store(settings.db, settings.key_path),
@@ -323,8 +337,8 @@ class Worker:
         try:
             async with asyncio.timeout(settings.drain_timeout):
                 await self.proxy.drain(settings.drain_timeout)
-                for thread in threads:
-                    await thread.wait_idle()
+                await self.accounting.wait_idle()
+                await self.admission.wait_idle()
         except TimeoutError:
             self.log.error(
                 "drain-timeout",
@@ -337,8 +351,8 @@ class Worker:
         await self.proxy.close()
         if self.disconnects is not None:
             await self.disconnects.close(drain=0.0)
-        for thread in threads:
-            thread.stop()
+        self.accounting.stop()
+        self.admission.stop()
         auth_transport.close()
         acct_transport.close()
         for resource in (self.store, self.health, self.sessions):

@@ -11,8 +11,11 @@ Rules:
 - The schema is created or migrated on open; its version is ``PRAGMA user_version``.
 - The session tables (``radiusgw.store.sessions``) are created on open, and
   ``write_accounting`` applies its records to them in the same transaction: the sessions
-  never disagree with the accounting that was acknowledged. The accounting writers of the
-  worker processes queue for it on a ``flock`` of ``<database>.lock`` (``_writers_lock``).
+  never disagree with the accounting rows. A running server acknowledges accounting once it
+  is in its journal (``radiusgw.store.journal``) and applies it here a moment later, with the
+  journal position in the same transaction (``journal_positions``, schema version 3), so a
+  record is applied exactly once. The accounting writers of the worker processes queue for
+  the write lock on a ``flock`` of ``<database>.lock`` (``_writers_lock``).
 - Realm names are stored lower case; usernames exactly as given. Passwords are sealed by
   ``radiusgw.store.secrets`` and bound to their row (realm, username).
 - Every add/enable/disable/remove/import writes, in the same transaction, a row to
@@ -44,10 +47,11 @@ from typing import Any
 from radiusgw.errors import AccountLimitError, StoreError
 from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change, SpoolEntry
 from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection
+from radiusgw.store.journal import Position
 from radiusgw.store.secrets import PasswordCipher
 from radiusgw.store.sessions import apply_events, ensure_schema, session_events
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CHANGE_RETENTION = 3600.0  # seconds; a running server polls every second or so
 PROGRESS_EVERY = 5000  # rows between progress(n) calls of import_accounts
 
@@ -107,8 +111,16 @@ _SCHEMA_V2 = (
     )""",
     "CREATE INDEX proxy_spool_realm ON proxy_spool (realm, id)",
 )
+# Version 3: how far each accounting journal has been applied (radiusgw.store.journal).
+_SCHEMA_V3 = (
+    """CREATE TABLE journal_positions (
+        name TEXT PRIMARY KEY,
+        segment INTEGER NOT NULL,
+        offset INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+)
 # _MIGRATIONS[n] takes a database from user_version n to n + 1.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 _GET_ACCOUNT = (
@@ -406,14 +418,17 @@ class SqliteStore(SqliteConnection):
 
     # -- accounting --------------------------------------------------------------------------
 
-    def write_accounting(self, records: Sequence[AccountingRecord]) -> None:
+    def write_accounting(
+        self, records: Sequence[AccountingRecord], journal: tuple[str, Position] | None = None
+    ) -> None:
         """Insert ``records`` in one transaction and commit (durably) before returning.
 
         The same transaction applies them to the session table (Start, Interim-Update, Stop,
         Accounting-On/Off; ``radiusgw.store.sessions``), so a session change is durable
-        exactly when its record is.
+        exactly when its record is; and, with ``journal`` (name, position), records that
+        journal's position as applied.
         """
-        if not records:
+        if not records and journal is None:
             return
         values = [
             (
@@ -431,6 +446,21 @@ class SqliteStore(SqliteConnection):
         with self._writers_lock(), self._transaction():
             self._conn.executemany(_INSERT_ACCOUNTING, values)
             apply_events(self._conn, events)
+            if journal is not None:
+                name, (segment, offset) = journal
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO journal_positions (name, segment, offset)"
+                    " VALUES (?, ?, ?)",
+                    (name, segment, offset),
+                )
+
+    def journal_position(self, name: str) -> Position | None:
+        """How far journal ``name`` has been applied; None if never."""
+        with self._translated():
+            row = self._conn.execute(
+                "SELECT segment, offset FROM journal_positions WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None else Position(int(row[0]), int(row[1]))
 
     @contextmanager
     def _writers_lock(self) -> Iterator[None]:

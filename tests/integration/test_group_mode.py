@@ -15,6 +15,7 @@ from pyrad.packet import AccessAccept, AccessRequest
 from radiusgw.radius.attributes import Code
 from radiusgw.radius.dictionary import load_dictionary
 from radiusgw.radius.packet import decode
+from radiusgw.store import journal
 from tests.integration.gateway import (
     ACME,
     Gateway,
@@ -185,11 +186,26 @@ def test_accounting_is_acknowledged_and_kept(gateway: Gateway) -> None:
         'Acct-Session-Id = "sess-42"\nNAS-IP-Address = 127.0.0.1\n',
     )
     assert r.code == "Accounting-Response", r.output
-    with sqlite3.connect(gateway.db) as conn:
-        rows = conn.execute(
-            "SELECT realm, username, status_type, session_id FROM accounting"
-        ).fetchall()
-    assert ("acme.example", "alice@acme.example", 1, "sess-42") in rows
+    # Acknowledged means journalled (fdatasync'd) already...
+    journalled = [
+        (rec.realm, rec.username, rec.status_type, rec.session_id)
+        for name in journal.names(Path(f"{gateway.db}.journal"))
+        for records, _ in journal.read(Path(f"{gateway.db}.journal"), name, None)
+        for rec in records
+    ]
+    wanted = ("acme.example", "alice@acme.example", 1, "sess-42")
+    assert wanted in journalled
+    # ...and the store has it a moment later (the applier's next transaction).
+    deadline = time.monotonic() + 5
+    while True:
+        with sqlite3.connect(gateway.db) as conn:
+            rows = conn.execute(
+                "SELECT realm, username, status_type, session_id FROM accounting"
+            ).fetchall()
+        if wanted in rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert wanted in rows
 
 
 def test_sighup_reloads_and_an_invalid_set_keeps_the_old_one(

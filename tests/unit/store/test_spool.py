@@ -87,6 +87,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db: Path) -> None:
         s.add_account(REALM, AccountRow("bob", "pw"), max_accounts=None)
     raw = sqlite3.connect(db)  # make it what version 1 left behind
     raw.execute("DROP TABLE proxy_spool")
+    raw.execute("DROP TABLE journal_positions")
     raw.execute("PRAGMA user_version = 1")
     raw.commit()
     raw.close()
@@ -97,6 +98,6 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db: Path) -> None:
         assert [e.id for e in s.spooled(REALM, 1)] == [entry]
     raw = sqlite3.connect(db)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 3
     finally:
         raw.close()

@@ -1,0 +1,191 @@
+"""A worker's accounting path: the journal answers, the store follows (RFC 2866 §2).
+
+Two threads, each taking whatever is queued as one batch:
+
+- the journal writer appends the batch to this worker's journal (``radiusgw.store.journal``)
+  and fdatasyncs once; then the event loop sends the Accounting-Responses. Nothing here is
+  shared with the other workers, so their fsyncs run side by side.
+- the applier writes the journalled batches to the SQLite store (accounting rows, sessions,
+  the journal position) in one transaction per backlog, under the writers' lock. The session
+  table therefore follows the acknowledgements by one such transaction, usually a few
+  milliseconds. Limits stay exact: a new session's Start consumes the reservation its
+  Access-Accept made (第14条2), so a late Start never frees a slot; a late Stop only keeps
+  one taken a moment longer. Within a worker, ``after_applied`` orders an admission after
+  every record this worker has acknowledged (a user who logs out and in again through the
+  same worker always finds the slot free).
+
+A failed store transaction (the database locked by a long operator command, a full disk) is
+retried every ``RETRY_INTERVAL`` seconds, holding the batches behind it: a later position must
+never be recorded past a batch that is not in the store. Stopped meanwhile, the worker leaves
+them in the journal, and the next start applies them.
+
+When the applier is ``MAX_BACKLOG`` records behind, new requests are dropped unanswered (the
+NAS retries later), so a slow disk bounds memory instead of exhausting it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from radiusgw.engine import AccountingAnswer
+from radiusgw.errors import StoreError
+from radiusgw.server.batches import BatchThread
+from radiusgw.store import journal
+from radiusgw.store.base import AccountingRecord
+from radiusgw.store.journal import JournalWriter, Position
+from radiusgw.store.sqlite import SqliteStore
+
+MAX_BACKLOG = 200_000  # records acknowledged but not yet in the store
+RETRY_INTERVAL = 1.0
+_NAME = re.compile(r"acct-(\d+)")
+
+Applied = tuple[list[AccountingRecord], Position]
+
+
+def journal_name(index: int) -> str:
+    return f"acct-{index}"
+
+
+class AccountingPipeline:
+    def __init__(
+        self,
+        directory: Path,
+        index: int,
+        open_store: Callable[[], SqliteStore],
+        loop: asyncio.AbstractEventLoop,
+        log: Any,
+        on_written: Callable[[list[AccountingAnswer]], None],
+        on_failed: Callable[[list[AccountingAnswer], BaseException], None],
+    ) -> None:
+        self.directory = directory
+        self.name = journal_name(index)
+        self._log = log
+        self._on_written = on_written
+        self.backlog = 0  # records journalled, not yet applied
+        self._acknowledged = 0  # records journalled since start
+        self._applied_count = 0  # of those, records in the store
+        self._waiting: deque[tuple[int, Callable[[], None]]] = deque()
+        self._stopping = threading.Event()
+        self._pruned_below = 0
+        # Opened here, in the event loop's thread: a journal that cannot be written stops the
+        # worker at start, with the reason, instead of failing its first Accounting-Request.
+        journal_writer = JournalWriter(directory, self.name)
+        self.writer: BatchThread[JournalWriter, AccountingAnswer] = BatchThread(
+            "accounting-journal",
+            lambda: journal_writer,
+            lambda writer, batch: writer.append([a.record for a in batch]),
+            loop,
+            self._journalled,
+            on_failed,
+        )
+        self.applier: BatchThread[SqliteStore, Applied] = BatchThread(
+            "accounting-applier",
+            open_store,
+            self._apply,
+            loop,
+            self._applied,
+            self._apply_failed,
+        )
+
+    def replay(self, store: SqliteStore, adopt_from: int | None = None) -> int:
+        """Apply this worker's journal (and, with ``adopt_from``, the journals of worker
+        indexes from there up: a previous run had more workers); before serving."""
+        count = journal.replay(store, self.directory, self.name)
+        if adopt_from is not None:
+            for name in journal.names(self.directory):
+                match = _NAME.fullmatch(name)
+                if match is not None and int(match[1]) >= adopt_from:
+                    count += journal.replay(store, self.directory, name)
+        return count
+
+    def start(self) -> None:
+        self.writer.start()
+        self.applier.start()
+
+    @property
+    def full(self) -> bool:
+        return self.backlog >= MAX_BACKLOG
+
+    def submit(self, answer: AccountingAnswer) -> None:
+        self.writer.submit(answer)
+
+    def after_applied(self, then: Callable[[], None]) -> None:
+        """Call ``then`` once every record acknowledged so far is in the store (now if so)."""
+        if self._applied_count >= self._acknowledged:
+            then()
+        else:
+            self._waiting.append((self._acknowledged, then))
+
+    def _release(self) -> None:
+        waiting = self._waiting
+        while waiting and waiting[0][0] <= self._applied_count:
+            waiting.popleft()[1]()
+
+    @property
+    def outstanding(self) -> int:
+        return self.writer.outstanding + self.backlog
+
+    async def wait_idle(self) -> None:
+        await self.writer.wait_idle()
+        await self.applier.wait_idle()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.writer.stop()
+        self.applier.stop()
+
+    # -- the journal writer's results (event loop) -------------------------------------------
+
+    def _journalled(self, batch: list[AccountingAnswer], position: Position) -> None:
+        self._on_written(batch)
+        records = [a.record for a in batch]
+        self.backlog += len(records)
+        self._acknowledged += len(records)
+        self.applier.submit((records, position))
+
+    # -- the applier (its thread, then the event loop) ---------------------------------------
+
+    def _apply(self, store: SqliteStore, batch: list[Applied]) -> Position:
+        records = [r for records, _ in batch for r in records]
+        position = batch[-1][1]
+        while True:
+            try:
+                store.write_accounting(records, (self.name, position))
+                break
+            except StoreError as exc:
+                if self._stopping.is_set():
+                    raise
+                self._log.error(
+                    "accounting-apply-failed", records=len(records), error=str(exc), retry_s=1
+                )
+                if self._stopping.wait(RETRY_INTERVAL):
+                    raise
+        if position.segment > self._pruned_below:
+            # Applied durably (synchronous=FULL) up to this segment: the older ones go.
+            journal.prune(self.directory, self.name, position.segment)
+            self._pruned_below = position.segment
+        return position
+
+    def _applied(self, batch: list[Applied], _position: Position) -> None:
+        count = sum(len(records) for records, _ in batch)
+        self.backlog -= count
+        self._applied_count += count
+        self._release()
+
+    def _apply_failed(self, batch: list[Applied], exc: BaseException) -> None:
+        count = sum(len(records) for records, _ in batch)
+        self.backlog -= count
+        self._applied_count += count  # stopping: waiters go ahead rather than hang
+        self._release()
+        self._log.error(
+            "accounting-apply-stopped",
+            records=sum(len(records) for records, _ in batch),
+            error=str(exc),
+            kept=f"in the journal {self.directory}; applied at the next start",
+        )

@@ -1,0 +1,293 @@
+"""The accounting journal: acknowledged records on disk before the SQLite store has them.
+
+RFC 2866 §2 lets the server answer an Accounting-Request once the record is safely kept. The
+journal is what keeps it: each worker appends its records to its own file and fdatasyncs once
+per batch, with no lock shared between processes, then answers. The records reach the store
+(accounting rows and the session table) a moment later, applied by the worker's applier in
+large transactions that also record how far into the journal they got. This is FreeRADIUS's
+"buffered-sql" pattern (detail file first, SQL after), with the fsync it leaves out.
+
+Files: ``<directory>/<name>.<segment>``, segment numbers growing. A worker starts a new segment
+whenever it opens its journal and when one passes ``SEGMENT_BYTES``. A position (segment,
+offset) names the end of a batch; the store keeps the last applied one per journal name in the
+same transaction as the records, so a record is applied exactly once across any crash.
+
+Record layout (little-endian): body length u32, CRC-32 of the body u32, then the body:
+received f64, Acct-Status-Type i64 (-1: none), the lengths (u16, 0xFFFF for None) of the
+NAS address, routed realm, User-Name and Acct-Session-Id, the packet's length u16, then those
+strings (UTF-8) and the datagram as received. A torn or corrupt record ends its segment: it can
+only be the last write before a crash, which was never acknowledged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from radiusgw.accounting import EVENT_TYPES, AccountingError, parse
+from radiusgw.errors import StoreError
+from radiusgw.radius.packet import DecodeError, decode
+from radiusgw.store.base import AccountingRecord
+
+SEGMENT_BYTES = 64 * 1024 * 1024
+_HEAD = struct.Struct("<II")  # body length, CRC-32 of the body
+_FIXED = struct.Struct("<dqHHHHH")  # received, status, 4 string lengths, packet length
+_NONE = 0xFFFF
+_MAX_BODY = _FIXED.size + 4 * 0xFFFE + 0xFFFF
+
+
+class JournalError(StoreError):
+    """The journal cannot be written or read; the message names the file."""
+
+
+class Position(NamedTuple):
+    """The end of a batch in a journal: records before it are in the store once applied."""
+
+    segment: int
+    offset: int
+
+
+def encode(records: Sequence[AccountingRecord]) -> bytes:
+    """The journal bytes of ``records``, in order."""
+    out = []
+    for r in records:
+        fields = [
+            None if s is None else s.encode()
+            for s in (r.nas_address, r.realm, r.username, r.session_id)
+        ]
+        status = -1 if r.status_type is None else r.status_type
+        lengths = [_NONE if f is None else len(f) for f in fields]
+        body = b"".join(
+            (
+                _FIXED.pack(r.received, status, *lengths, len(r.packet)),
+                *(f for f in fields if f is not None),
+                r.packet,
+            )
+        )
+        out.append(_HEAD.pack(len(body), zlib.crc32(body)))
+        out.append(body)
+    return b"".join(out)
+
+
+def _decode_body(body: bytes) -> AccountingRecord:
+    received, status, *lengths = _FIXED.unpack_from(body)
+    packet_length = lengths.pop()
+    at = _FIXED.size
+    texts: list[str | None] = []
+    for length in lengths:
+        if length == _NONE:
+            texts.append(None)
+        else:
+            texts.append(body[at : at + length].decode())
+            at += length
+    packet = body[at : at + packet_length]
+    nas_address, realm, username, session_id = texts
+    assert nas_address is not None  # always written
+    status_type = None if status < 0 else status
+    record = AccountingRecord(
+        received=received,
+        nas_address=nas_address,
+        realm=realm,
+        username=username,
+        status_type=status_type,
+        session_id=session_id,
+        packet=packet,
+    )
+    if status_type in EVENT_TYPES:
+        # The event the engine parsed on receipt, parsed again: the session rules need it.
+        try:
+            event = parse(decode(packet), nas_address=nas_address, received=received, realm=realm)
+        except (DecodeError, AccountingError):
+            return record
+        return replace(record, event=event)
+    return record
+
+
+# -- segment files --------------------------------------------------------------------------
+
+
+def segments(directory: Path, name: str) -> list[tuple[int, Path]]:
+    """The segment files of journal ``name``, oldest first."""
+    pattern = re.compile(re.escape(name) + r"\.(\d+)")
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise JournalError(
+            f"cannot list the journal directory {directory}: {exc.strerror}"
+        ) from None
+    found = []
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        if match is not None:
+            found.append((int(match[1]), directory / entry))
+    return sorted(found)
+
+
+def names(directory: Path) -> list[str]:
+    """The journal names that have segment files in ``directory``."""
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted({entry.rpartition(".")[0] for entry in entries if "." in entry})
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)  # a new or removed segment survives a power cut only with its directory
+    finally:
+        os.close(fd)
+
+
+class JournalWriter:
+    """Appends batches to one journal; owned by one thread of one process.
+
+    Opening starts a new segment after every existing one, so a segment is only ever written
+    by one writer and a torn tail of a crashed one stays at its end.
+    """
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.directory = directory
+        self.name = name
+        self._fd = -1
+        self._offset = 0
+        self.segment = 0
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot create the journal directory {directory}: {exc.strerror}"
+            ) from None
+        existing = segments(directory, name)
+        self._open(existing[-1][0] + 1 if existing else 1)
+
+    @property
+    def path(self) -> Path:
+        return self.directory / f"{self.name}.{self.segment:012d}"
+
+    def _open(self, segment: int) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self.segment = segment
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            _fsync_directory(self.directory)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot create the journal segment {self.path}: {exc.strerror}"
+            ) from None
+        self._offset = 0
+
+    def append(self, records: Sequence[AccountingRecord]) -> Position:
+        """Write ``records`` and fdatasync; their end position once they are durable."""
+        data = encode(records)
+        if self._fd < 0 or (self._offset + len(data) > SEGMENT_BYTES and self._offset > 0):
+            self._open(self.segment + 1)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            # Nothing of this batch is acknowledged. Cut the file back so that the next batch
+            # is not written after a torn one; failing that, the next batch opens a segment.
+            try:
+                os.ftruncate(self._fd, self._offset)
+            except OSError:
+                os.close(self._fd)
+                self._fd = -1
+            raise JournalError(f"cannot write the journal {self.path}: {exc.strerror}") from None
+        self._offset += len(data)
+        return Position(self.segment, self._offset)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read(
+    directory: Path, name: str, after: Position | None, batch: int = 2000
+) -> Iterator[tuple[list[AccountingRecord], Position]]:
+    """Batches of the records of journal ``name`` after position ``after`` (None: all), each
+    with the position of its end. A torn or corrupt record ends its segment (module rule)."""
+    for segment, path in segments(directory, name):
+        if after is not None and segment < after.segment:
+            continue  # applied: kept only until pruned
+        start = after.offset if after is not None and segment == after.segment else 0
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise JournalError(f"cannot read the journal segment {path}: {exc.strerror}") from None
+        records: list[AccountingRecord] = []
+        at = start
+        while at + _HEAD.size <= len(data):
+            length, crc = _HEAD.unpack_from(data, at)
+            body = data[at + _HEAD.size : at + _HEAD.size + length]
+            if length > _MAX_BODY or len(body) < length or zlib.crc32(body) != crc:
+                break
+            try:
+                records.append(_decode_body(body))
+            except (struct.error, UnicodeDecodeError, ValueError):
+                break
+            at += _HEAD.size + length
+            if len(records) >= batch:
+                yield records, Position(segment, at)
+                records = []
+        if records:
+            yield records, Position(segment, at)
+
+
+def prune(directory: Path, name: str, before: int) -> int:
+    """Remove the segments of ``name`` numbered below ``before`` (all applied); how many."""
+    removed = 0
+    for segment, path in segments(directory, name):
+        if segment < before:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise JournalError(
+                    f"cannot remove the journal segment {path}: {exc.strerror}"
+                ) from None
+            removed += 1
+    if removed:
+        _fsync_directory(directory)
+    return removed
+
+
+class JournalStore(Protocol):
+    def write_accounting(
+        self, records: Sequence[AccountingRecord], journal: tuple[str, Position] | None = None
+    ) -> None: ...
+
+    def journal_position(self, name: str) -> Position | None: ...
+
+
+def replay(store: JournalStore, directory: Path, name: str) -> int:
+    """Apply what journal ``name`` holds beyond its stored position; how many records.
+
+    Run by the journal's owner before it writes again (or, for a journal nobody owns any
+    more, by the worker that adopts it). Segments wholly applied are removed after.
+    """
+    position = store.journal_position(name)
+    count = 0
+    for records, end in read(directory, name, position):
+        store.write_accounting(records, (name, end))
+        count += len(records)
+        position = end
+    if position is not None:
+        prune(directory, name, position.segment)
+    return count

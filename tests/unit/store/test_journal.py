@@ -1,0 +1,149 @@
+"""The accounting journal (radiusgw.store.journal): an acknowledged record is applied once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from radiusgw.radius import crypto
+from radiusgw.radius.attributes import AcctStatusType, Code
+from radiusgw.radius.packet import encode_attributes
+from radiusgw.store import AccountingRecord, SqliteStore, journal, open_store
+from radiusgw.store.journal import JournalError, JournalWriter, Position
+
+NAS = "198.51.100.7"
+REALM = "acme.example"
+
+
+def record(
+    n: int, status: int = AcctStatusType.START, realm: str | None = REALM
+) -> AccountingRecord:
+    session = f"s{n}"
+    attrs = encode_attributes(
+        [
+            (40, int(status).to_bytes(4, "big")),
+            (44, session.encode()),
+            (1, f"user{n}@{REALM}".encode()),
+        ]
+    )
+    raw = crypto.sign_request(
+        Code.ACCOUNTING_REQUEST, n % 256, attrs, b"secret", message_authenticator=False
+    )
+    return AccountingRecord(
+        received=1_700_000_000.0 + n,
+        nas_address=NAS,
+        realm=realm,
+        username=f"user{n}@{REALM}",
+        status_type=int(status),
+        session_id=session,
+        packet=raw,
+    )
+
+
+def everything(directory: Path, name: str, after: Position | None = None) -> list[AccountingRecord]:
+    return [r for records, _ in journal.read(directory, name, after) for r in records]
+
+
+_FIELDS = ("received", "nas_address", "realm", "username", "status_type", "session_id", "packet")
+
+
+def same(a: AccountingRecord, b: AccountingRecord) -> bool:
+    """Equal in every stored field (the event is parsed again on reading)."""
+    return all(getattr(a, f) == getattr(b, f) for f in _FIELDS)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    return open_store(tmp_path / "gw.db", tmp_path / "gw.key")
+
+
+def test_records_read_back_as_written_with_their_event(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path, "acct-0")
+    written = [record(1), record(2, AcctStatusType.STOP), record(3, realm=None)]
+    end = writer.append(written)
+    read = list(journal.read(tmp_path, "acct-0", None))
+    assert len(read) == 1 and read[0][1] == end
+    assert all(same(a, b) for a, b in zip(written, read[0][0], strict=True))
+    assert read[0][0][0].event is not None and read[0][0][0].event.session_id == "s1"
+    assert read[0][0][2].realm is None
+
+
+def test_reading_after_a_position_skips_what_it_covers(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path, "acct-0")
+    first = writer.append([record(1), record(2)])
+    writer.append([record(3)])
+    assert [r.session_id for r in everything(tmp_path, "acct-0", first)] == ["s3"]
+
+
+def test_a_new_writer_starts_a_new_segment_and_reading_spans_them(tmp_path: Path) -> None:
+    JournalWriter(tmp_path, "acct-0").append([record(1)])
+    second = JournalWriter(tmp_path, "acct-0")
+    end = second.append([record(2)])
+    assert end.segment == 2
+    assert [r.session_id for r in everything(tmp_path, "acct-0")] == ["s1", "s2"]
+    assert journal.names(tmp_path) == ["acct-0"]
+
+
+def test_a_torn_tail_ends_its_segment_and_the_next_segment_is_still_read(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path, "acct-0")
+    writer.append([record(1)])
+    writer.append([record(2)])
+    writer.close()
+    path = journal.segments(tmp_path, "acct-0")[0][1]
+    path.write_bytes(path.read_bytes()[:-5])  # the crash cut the last write short
+    JournalWriter(tmp_path, "acct-0").append([record(3)])
+    assert [r.session_id for r in everything(tmp_path, "acct-0")] == ["s1", "s3"]
+
+
+def test_a_corrupt_record_is_not_read(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path, "acct-0")
+    writer.append([record(1), record(2)])
+    writer.close()
+    path = journal.segments(tmp_path, "acct-0")[0][1]
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # a flipped bit inside the second record's packet
+    path.write_bytes(bytes(data))
+    assert [r.session_id for r in everything(tmp_path, "acct-0")] == ["s1"]
+
+
+def test_replay_applies_once_and_prunes_applied_segments(
+    tmp_path: Path, store: SqliteStore
+) -> None:
+    directory = tmp_path / "journal"
+    JournalWriter(directory, "acct-0").append([record(1), record(2)])
+    JournalWriter(directory, "acct-0").append([record(3)])
+    assert journal.replay(store, directory, "acct-0") == 3
+    assert store.count_accounting() == 3
+    assert store.journal_position("acct-0") == Position(
+        2, journal.segments(directory, "acct-0")[0][1].stat().st_size
+    )
+    assert [n for n, _ in journal.segments(directory, "acct-0")] == [2]  # segment 1 pruned
+    assert journal.replay(store, directory, "acct-0") == 0  # a second start applies nothing
+    assert store.count_accounting() == 3
+    JournalWriter(directory, "acct-0").append([record(4)])
+    assert journal.replay(store, directory, "acct-0") == 1
+    assert store.count_accounting() == 4
+
+
+def test_the_position_commits_with_the_records(tmp_path: Path, store: SqliteStore) -> None:
+    store.write_accounting([record(1)], ("acct-3", Position(7, 120)))
+    assert store.journal_position("acct-3") == Position(7, 120)
+    assert store.journal_position("acct-4") is None
+
+
+def test_replayed_sessions_follow_the_session_rules(tmp_path: Path, store: SqliteStore) -> None:
+    directory = tmp_path / "journal"
+    JournalWriter(directory, "acct-0").append(
+        [record(1), record(2), record(1, AcctStatusType.STOP)]
+    )
+    journal.replay(store, directory, "acct-0")
+    table = store._conn.execute("SELECT acct_session_id, live FROM sessions ORDER BY id").fetchall()
+    assert table == [("s1", 0), ("s2", 1)]
+
+
+def test_an_unwritable_directory_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(JournalError, match=str(blocker)):
+        JournalWriter(blocker / "journal", "acct-0")
