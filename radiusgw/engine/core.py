@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from radiusgw.accounting import EVENT_TYPES, parse
+from radiusgw.accounting import EVENT_TYPES, first_values, parse
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.engine.counters import Counters
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
@@ -60,7 +60,7 @@ def _proxy_states(states: list[bytes]) -> bytes:
     return b"".join(bytes((_PROXY_STATE, len(v) + 2)) + v for v in states)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
 class AccountingAnswer:
     """An accounting request to make durable before ``reply`` may be sent (RFC 2866 §2)."""
 
@@ -509,17 +509,17 @@ class Engine:
             # In an Accounting-Request the authenticator field counts as zeros for the HMAC.
             self._bad_authenticator(addr, "Message-Authenticator does not match")
             return None
-        user_name = session_id = status = None
-        proxy_states: list[bytes] = []
-        for attr_type, value in packet.attributes:
-            if attr_type == _USER_NAME:
-                user_name = value.decode("utf-8", "replace")
-            elif attr_type == _ACCT_STATUS_TYPE and len(value) == 4:
-                status = int.from_bytes(value, "big")
-            elif attr_type == _ACCT_SESSION_ID:
-                session_id = value.decode("utf-8", "replace")
-            elif attr_type == _PROXY_STATE:
-                proxy_states.append(value)
+        first = first_values(packet)  # one C-level pass; parse below reads it too
+        get = first.get
+        value = get(_USER_NAME)
+        user_name = None if value is None else value.decode("utf-8", "replace")
+        value = get(_ACCT_STATUS_TYPE)
+        status = int.from_bytes(value, "big") if value is not None and len(value) == 4 else None
+        value = get(_ACCT_SESSION_ID)
+        session_id = None if value is None else value.decode("utf-8", "replace")
+        proxy_states = (
+            [v for t, v in packet.attributes if t == _PROXY_STATE] if _PROXY_STATE in first else []
+        )
         realm: str | None = None
         if user_name is not None:
             target = self._router.route(nas, user_name, now)
@@ -540,7 +540,7 @@ class Engine:
         # Parsed here, once, from the packet already decoded: the writer thread then only
         # runs the SQL (and holds the GIL the event loop needs for less time).
         event = (
-            parse(packet, nas_address=addr[0], received=now, realm=realm)
+            parse(packet, nas_address=addr[0], received=now, realm=realm, first=first)
             if status in EVENT_TYPES
             else None
         )

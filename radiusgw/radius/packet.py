@@ -27,7 +27,9 @@ class DecodeError(ValueError):
     """The datagram is not a valid RADIUS packet; ``str()`` says why."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per datagram, and a frozen dataclass's __init__ (object.__setattr__
+# per field) cost 2 µs more per decode. Treat it as read-only.
+@dataclass(slots=True)
 class Packet:
     code: int
     identifier: int

@@ -42,7 +42,7 @@ class AccountRow:
     line: int | None = None  # where it came from (the CSV line), named in error messages
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
 class AccountingRecord:
     """One accounting request as received (RFC 2866), kept whole so nothing is lost."""
 
