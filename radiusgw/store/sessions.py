@@ -113,40 +113,54 @@ _COLUMNS = (
     " interim_interval, terminate_cause, closed_by"
 )
 _INSERT = (
-    "INSERT INTO sessions (nas_address, acct_session_id, realm, username, lns, nas_ip_address,"
-    " nas_identifier, framed_ip, start, last_update, stop, live, closed_by, input_octets,"
-    " output_octets, session_time, interim_interval, terminate_cause)"
+    "INSERT INTO sessions (id, nas_address, acct_session_id, realm, username, lns,"
+    " nas_ip_address, nas_identifier, framed_ip, start, last_update, stop, live, closed_by,"
+    " input_octets, output_octets, session_time, interim_interval, terminate_cause)"
 )
-# The statements of one session event take one parameter row (``_row``), numbered:
-# ?1 nas_address, ?2 acct_session_id, ?3 realm, ?4 username, ?5 lns, ?6 nas_ip_address,
-# ?7 nas_identifier, ?8 framed_ip, ?9 start, ?10 event time, ?11 stop, ?12 live, ?13 closed_by
-# ('stop' for a Stop, else NULL), ?14 input_octets, ?15 output_octets, ?16 session_time,
-# ?17 interim_interval, ?18 terminate_cause (a Stop's, else NULL).
-_LATEST = (
-    "SELECT {} FROM sessions WHERE nas_address = ?1 AND acct_session_id = ?2"
-    " ORDER BY id DESC LIMIT 1"
+# One statement (``_UPSERT``) per session event, on the accounting writer's hot path, where
+# the cost is sqlite3's per-row step and per-parameter binding rather than SQLite's b-trees:
+# so one statement, not an insert and an update, and 15 parameters (``_params``), numbered:
+# ?1 status, ?2 nas_address, ?3 acct_session_id, ?4 realm, ?5 username, ?6 lns,
+# ?7 nas_ip_address, ?8 nas_identifier, ?9 framed_ip, ?10 event time, ?11 input_octets,
+# ?12 output_octets, ?13 session_time (0 if absent), ?14 interim_interval, ?15 terminate_cause.
+# None is never bound: sqlite3 binds it only after a failed adapter look-up, several times the
+# cost of an int. An absent value is bound as 0 (``_NONE``; SQL never finds an integer equal
+# to a text, and an interim of 0 means absent too) or, for a terminate cause, as -1 (the
+# attribute is unsigned), and NULLIF turns it back into NULL.
+_NONE = 0
+# The event merges into its key's latest row, unless there is none or a NAS restart closed
+# it before the event: then the row id is NULL and the event inserts a new row (a Stop whose
+# Start was lost makes it closed at once).
+_ROW_ID = (
+    f"(SELECT CASE WHEN NOT COALESCE(closed_by IS '{_RESTART}' AND stop < ?10, 1) THEN id END"
+    " FROM sessions WHERE nas_address = ?2 AND acct_session_id = ?3 ORDER BY id DESC LIMIT 1)"
 )
-# A new row when the key has none, or its latest was closed by a NAS restart before the event.
-_RESTARTED_BEFORE = _LATEST.format(f"closed_by IS '{_RESTART}' AND stop < ?10")
-_INSERT_NEW = (
-    f"{_INSERT} SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-    f" ?17, ?18 WHERE COALESCE(({_RESTARTED_BEFORE}), 1)"
+# Merging, unless the row is final (stopped) or the event a duplicate Start: counters take
+# the maximum; details keep the first value seen, the interim the latest; a Stop closes it; an
+# Interim-Update after its stale closure reopens it. Every right-hand side reads the row as it
+# was; ``excluded`` is the row the event would have made.
+_REOPEN = (
+    f"(excluded.closed_by IS NULL AND closed_by IS '{_STALE}' AND excluded.last_update > stop)"
 )
-# Otherwise the latest row, unless it is final (stopped): counters take the maximum; details
-# keep the first value seen, the interim the latest; a Stop closes it; an Interim-Update after
-# its stale closure reopens it. Every right-hand side reads the row as it was (SQL UPDATE).
-# On a row ``_INSERT_NEW`` has just made from the same event, this changes nothing.
-_REOPEN = f"(?13 IS NULL AND closed_by IS '{_STALE}' AND ?10 > stop)"
-_MERGE = (
-    "UPDATE sessions SET input_octets = MAX(input_octets, ?14),"
-    " output_octets = MAX(output_octets, ?15), session_time = MAX(session_time, ?16),"
-    " last_update = MAX(last_update, ?10), interim_interval = COALESCE(?17, interim_interval),"
-    " lns = COALESCE(lns, ?5), framed_ip = COALESCE(framed_ip, ?8),"
-    " terminate_cause = COALESCE(?18, terminate_cause),"
-    f" live = CASE WHEN ?13 IS NOT NULL THEN 0 WHEN {_REOPEN} THEN 1 ELSE live END,"
-    f" stop = CASE WHEN ?13 IS NOT NULL THEN ?10 WHEN {_REOPEN} THEN NULL ELSE stop END,"
-    f" closed_by = CASE WHEN ?13 IS NOT NULL THEN ?13 WHEN {_REOPEN} THEN NULL ELSE closed_by END"
-    f" WHERE id = ({_LATEST.format('id')}) AND closed_by IS NOT '{_STOP}'"
+_UPSERT = (
+    f"{_INSERT} VALUES ({_ROW_ID}, ?2, ?3, ?4, ?5, NULLIF(?6, 0), NULLIF(?7, 0), NULLIF(?8, 0),"
+    f" NULLIF(?9, 0), CASE ?1 WHEN {_START_TYPE} THEN ?10 ELSE ?10 - ?13 END, ?10,"
+    f" CASE ?1 WHEN {_STOP_TYPE} THEN ?10 END, ?1 <> {_STOP_TYPE},"
+    f" CASE ?1 WHEN {_STOP_TYPE} THEN '{_STOP}' END, ?11, ?12, ?13, NULLIF(?14, 0),"
+    f" CASE ?1 WHEN {_STOP_TYPE} THEN NULLIF(?15, -1) END)"
+    " ON CONFLICT (id) DO UPDATE SET input_octets = MAX(input_octets, excluded.input_octets),"
+    " output_octets = MAX(output_octets, excluded.output_octets),"
+    " session_time = MAX(session_time, excluded.session_time),"
+    " last_update = MAX(last_update, excluded.last_update),"
+    " interim_interval = COALESCE(excluded.interim_interval, interim_interval),"
+    " lns = COALESCE(lns, excluded.lns), framed_ip = COALESCE(framed_ip, excluded.framed_ip),"
+    " terminate_cause = COALESCE(excluded.terminate_cause, terminate_cause),"
+    f" live = CASE WHEN excluded.closed_by IS NOT NULL THEN 0 WHEN {_REOPEN} THEN 1 ELSE live END,"
+    " stop = CASE WHEN excluded.closed_by IS NOT NULL THEN excluded.last_update"
+    f" WHEN {_REOPEN} THEN NULL ELSE stop END,"
+    " closed_by = CASE WHEN excluded.closed_by IS NOT NULL THEN excluded.closed_by"
+    f" WHEN {_REOPEN} THEN NULL ELSE closed_by END"
+    f" WHERE ?1 <> {_START_TYPE} AND closed_by IS NOT '{_STOP}'"
 )
 _RESTART_NAS = (
     "UPDATE sessions SET live = 0, stop = ?, closed_by = ?"
@@ -154,7 +168,8 @@ _RESTART_NAS = (
 )
 _CONSUME = (
     "DELETE FROM session_reservations WHERE id = (SELECT id FROM session_reservations"
-    " WHERE realm = ? AND username = ? AND expires > ? ORDER BY lns IS NOT ?, id LIMIT 1)"
+    " WHERE realm = ? AND username = ? AND expires > ?"
+    " ORDER BY lns IS NOT NULLIF(?, 0), id LIMIT 1)"
 )
 
 
@@ -247,11 +262,13 @@ def apply_events(conn: sqlite3.Connection, events: Sequence[AccountingEvent]) ->
     """Apply events inside the caller's transaction as if one by one, in order; how many the
     rules used.
 
-    Set-wise, without a round trip per event: the events are cut into runs in which no two
-    share a session key and none is an Accounting-On/Off. Within a run an event reads and
-    writes only its own key's rows (and reservations, consumed in order), so running every
-    event's ``_INSERT_NEW`` and then every event's ``_MERGE`` gives what one by one would.
+    Without a round trip per event: the events are cut into runs in which no two share a
+    session key and none is an Accounting-On/Off, and a run is one ``executemany`` of
+    ``_UPSERT``, which takes its events in order as one by one would. Distinct keys let the
+    run's new rows name the events that made them, which then consume their reservations.
     """
+    if not events:
+        return 0
     # Read under the caller's write lock: no reservation can appear before the commit.
     consume = conn.execute("SELECT EXISTS (SELECT 1 FROM session_reservations)").fetchone()[0]
     run: list[AccountingEvent] = []
@@ -284,51 +301,49 @@ def _apply_run(conn: sqlite3.Connection, run: Sequence[AccountingEvent], consume
     """Session events of distinct keys, none a NAS restart: see ``apply_events``."""
     if not run:
         return
-    rows = []
-    merges = []  # a duplicate Start changes nothing: only Interim-Updates and Stops merge
-    for event in run:
-        row = _row(event)
-        rows.append(row)
-        if event.status != _START_TYPE:
-            merges.append(row)
-    if consume:
-        for event, row in zip(run, rows, strict=True):
-            if conn.execute(_INSERT_NEW, row).rowcount:  # a new session takes its slot
-                conn.execute(_CONSUME, (event.realm, event.username, event.received, event.lns))
-    else:
-        conn.executemany(_INSERT_NEW, rows)
-    conn.executemany(_MERGE, merges)
+    if not consume:
+        conn.executemany(_UPSERT, [_params(event) for event in run])
+        return
+    # SQLite gives a new row the largest id + 1 (below 2**63 - 1: ~9e18 sessions), so the rows
+    # after the largest are the run's new sessions, in event order; no two events of a run
+    # share a key, so each row names the event that made it.
+    last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM sessions").fetchone()[0]
+    conn.executemany(_UPSERT, [_params(event) for event in run])
+    made = {(event.nas_address, event.session_id): event for event in run}
+    new = conn.execute(
+        "SELECT nas_address, acct_session_id FROM sessions WHERE id > ? ORDER BY id", (last,)
+    )
+    taken = [made[key] for key in new.fetchall()]
+    conn.executemany(  # each new session takes a slot, in event order
+        _CONSUME, [(e.realm, e.username, e.received, _text_param(e.lns)) for e in taken]
+    )
 
 
-def _row(event: AccountingEvent) -> tuple[object, ...]:
-    """The parameters ?1..?18 of ``_INSERT_NEW`` and ``_MERGE`` for one session event."""
-    time = event.event_time
-    session_time = event.session_time or 0
-    start = time if event.status == _START_TYPE else time - session_time
-    stop = closed_by = cause = None
-    live = 1
-    if event.status == _STOP_TYPE:  # a Stop whose Start was lost makes a row closed at once
-        stop, live, closed_by, cause = time, 0, _STOP, event.terminate_cause
+def _params(event: AccountingEvent) -> tuple[object, ...]:
+    """The parameters of ``_UPSERT`` for one session event; no None among them."""
+    cause = event.terminate_cause
     return (
+        int(event.status),
         event.nas_address,
         event.session_id,
         event.realm,
         event.username,
-        event.lns,
-        event.nas_ip_address,
-        event.nas_identifier,
-        event.framed_ip,
-        start,
-        time,
-        stop,
-        live,
-        closed_by,
+        _text_param(event.lns),
+        _text_param(event.nas_ip_address),
+        _text_param(event.nas_identifier),
+        _text_param(event.framed_ip),
+        event.event_time,
         event.input_octets,
         event.output_octets,
-        session_time,
-        event.interim_interval or None,
-        cause,
+        event.session_time or 0,
+        event.interim_interval or _NONE,
+        -1 if cause is None else cause,
     )
+
+
+def _text_param(text: str | None) -> str | int:
+    """A text to bind, ``_NONE`` for None (see ``_UPSERT``)."""
+    return _NONE if text is None else text
 
 
 def month_bounds(month: str) -> tuple[float, float]:
