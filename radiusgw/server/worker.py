@@ -2,7 +2,7 @@
 
 The only asyncio in the package besides the supervisor. It moves datagrams between the sockets
 and ``radiusgw.engine.Engine`` and finishes what the engine defers: accounting records go to the
-writer thread and are answered once durable; accepts that need a session slot go to the
+journal and are answered once durable (``radiusgw.server.accounting``); accepts that need a session slot go to the
 admission thread (第14条2). It polls the store (account changes, LNS health, live sessions per
 LNS, monthly traffic), and handles SIGHUP (reload the realm files; an invalid set keeps the old
 one) and SIGTERM (stop taking requests, finish the work in flight and answer it, exit 0).
