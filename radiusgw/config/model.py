@@ -74,6 +74,11 @@ class Lns:
     server_auth_id: str | None = None
     assignment_id: str | None = None
 
+    def __hash__(self) -> int:
+        # A VPDN answer looks its encoded tunnel attributes up by LNS; the generated hash
+        # hashed all nine fields on every look-up. Equal objects still hash equal.
+        return hash((self.address, self.port, self.secret))
+
 
 @dataclass(frozen=True, slots=True)
 class Realm:

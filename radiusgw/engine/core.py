@@ -219,19 +219,15 @@ class Engine:
                 "dropped", client=addr[0], reason="Message-Authenticator required but missing"
             )
             return None
-        user_name = user_password = chap_password = chap_challenge = None
-        proxy_states: list[bytes] = []
-        for attr_type, value in packet.attributes:
-            if attr_type == _USER_NAME:
-                user_name = value
-            elif attr_type == _USER_PASSWORD:
-                user_password = value
-            elif attr_type == _CHAP_PASSWORD:
-                chap_password = value
-            elif attr_type == _CHAP_CHALLENGE:
-                chap_challenge = value
-            elif attr_type == _PROXY_STATE:
-                proxy_states.append(value)
+        first = dict(reversed(packet.attributes))  # each type's first value, built in C
+        get = first.get
+        user_name = get(_USER_NAME)
+        user_password = get(_USER_PASSWORD)
+        chap_password = get(_CHAP_PASSWORD)
+        chap_challenge = get(_CHAP_CHALLENGE)
+        proxy_states = (
+            [v for t, v in packet.attributes if t == _PROXY_STATE] if _PROXY_STATE in first else []
+        )
         if user_name is None:
             return self._reject(packet, nas, addr, proxy_states, "no User-Name", None, "")
         username = user_name.decode("utf-8", "replace")
@@ -291,9 +287,10 @@ class Engine:
             )
         lns_max = lns.max_sessions if lns is not None else None
         if realm.max_sessions is None and realm.max_sessions_per_account is None and not lns_max:
-            log_fields = {"lns": lns.address} if lns is not None else {}
+            if lns is None or not self.access_log:
+                return self._accept(packet, nas, addr, proxy_states, attrs, realm.name, username)
             return self._accept(
-                packet, nas, addr, proxy_states, attrs, realm.name, username, **log_fields
+                packet, nas, addr, proxy_states, attrs, realm.name, username, lns=lns.address
             )
         request = AdmissionRequest(
             realm.name,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import random
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -205,6 +206,9 @@ def salt_encrypt(plain: bytes, secret: bytes, request_authenticator: bytes, salt
     """
     if len(salt) != 2 or not salt[0] & 0x80:
         raise ValueError("salt is 2 octets with the most significant bit set (RFC 2868 §3.5)")
+    if len(plain) < 16:  # one block, the usual tunnel secret: no loop, no list
+        block = bytes((len(plain),)) + plain + bytes(15 - len(plain))
+        return salt + _xor16(block, md5(secret + request_authenticator + salt).digest())
     data = bytes((len(plain),)) + plain
     data += bytes(-len(data) % 16)
     out = [salt]
@@ -234,17 +238,24 @@ def salt_decrypt(value: bytes, secret: bytes, request_authenticator: bytes) -> b
     return plain[1 : 1 + size]
 
 
+_salts = random.Random(os.urandom(16))
+_salt_draw = _salts.getrandbits
+os.register_at_fork(after_in_child=lambda: _salts.seed(os.urandom(16)))  # workers differ
+
+
 class SaltSource:
     """Salts unique within one packet (RFC 2868 §3.5), random across packets.
 
-    One random draw per packet, then the next values in turn (top bit kept set): unique for up
-    to 32,768 attributes, and a single getrandom call however many attributes need a salt.
+    One draw per packet, then the next values in turn (top bit kept set): unique for up to
+    32,768 attributes. The draw is from ``random`` (seeded from the OS at start), not a
+    getrandom call per packet: the salt travels in clear and only has to differ (§3.5); the
+    secrecy is the shared secret's.
     """
 
     __slots__ = ("_next",)
 
     def __init__(self) -> None:
-        self._next = int.from_bytes(os.urandom(2), "big")
+        self._next = _salt_draw(15)
 
     def next(self) -> bytes:
         value = self._next

@@ -1,12 +1,12 @@
 """One worker: an event loop serving the auth and accounting sockets it was given.
 
 The only asyncio in the package besides the supervisor. It moves datagrams between the sockets
-and ``radiusgw.engine.Engine`` and finishes what the engine defers: accounting records go to the
-journal and are answered once durable (``radiusgw.server.accounting``); accepts that need a session slot go to the
-admission thread (第14条2). It polls the store (account changes, LNS health, live sessions per
-LNS, monthly traffic), and handles SIGHUP (reload the realm files; an invalid set keeps the old
-one) and SIGTERM (stop taking requests, finish the work in flight and answer it, exit 0).
-Worker 0 also probes the LNS and closes stale sessions.
+and ``radiusgw.engine.Engine`` and finishes what the engine defers: accounting records go to
+the journal and are answered once durable (``radiusgw.server.accounting``); accepts that need
+a session slot go to the admission thread (第14条2). It polls the store (account changes, LNS
+health, live sessions per LNS, monthly traffic), and handles SIGHUP (reload the realm files; an
+invalid set keeps the old one) and SIGTERM (stop taking requests, finish the work in flight
+and answer it, exit 0). Worker 0 also probes the LNS and closes stale sessions.
 """
 
 from __future__ import annotations
