@@ -180,8 +180,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"- servers: gateway with --workers {st['gateway_workers']}; FreeRADIUS with "
         f"{st['freeradius_threads']} threads; proxy scenario: both proxy to one upstream "
         "FreeRADIUS on the same machine; accounting: the gateway answers once the record is "
-        "committed to SQLite (synchronous=FULL, batched), FreeRADIUS once it is appended to "
-        "its `detail` file (no fsync).",
+        "in its journal (fdatasync per batch) and stores it in SQLite with the session table "
+        "right after (synchronous=FULL), FreeRADIUS once it is appended to its `detail` file "
+        "(no fsync, no session table).",
         "",
         "## Side by side\n",
         '"other CPU": cores used by processes outside the benchmark during the run (the '
