@@ -71,14 +71,29 @@ HealthView = Mapping[tuple[str, int], Health]
 SessionCount = Callable[[str, int], int]
 
 
+_FIXED_MAX = 4096
+
+
 class Balancer:
     """Per-worker selection state: round-robin positions and smooth weighted round-robin."""
 
-    __slots__ = ("_current_weight", "_next")
+    __slots__ = ("_current_weight", "_fixed", "_next")
 
     def __init__(self) -> None:
         self._next: dict[str, int] = {}
         self._current_weight: dict[tuple[str, int], int] = {}
+        # balance "none" and "lac" give the same offers for the same usable LNS: built once.
+        # Keyed by the realm's name, LNS and the usable indexes, so a reload that changes the
+        # LNS list never gets an old answer. Bounded: cleared when it grows past _FIXED_MAX.
+        self._fixed: dict[tuple[str, tuple[Lns, ...], tuple[int, ...]], list[Offer]] = {}
+
+    @staticmethod
+    def _static_offers(realm: Realm, usable: list[int]) -> list[Offer]:
+        lns = realm.lns
+        if realm.balance is _LAC:  # equal preference: the LAC picks (RFC 2868 §3.8)
+            return [Offer(lns[i], 1) for i in usable]
+        chosen = sorted(usable, key=lambda i: (lns[i].preference, i))
+        return [Offer(lns[i], lns[i].preference) for i in chosen]
 
     def offers(self, realm: Realm, health: HealthView, sessions: SessionCount) -> list[Offer] | str:
         """The LNS to offer, best first; or the reject reason.
@@ -106,13 +121,16 @@ class Balancer:
                 return ALL_FULL
             return [Offer(lns[i], lns[i].preference) for i in fallback]
         balance = realm.balance
+        if balance is _NONE or balance is _LAC:
+            key = (name, lns, tuple(usable))
+            fixed = self._fixed.get(key)
+            if fixed is None:
+                if len(self._fixed) >= _FIXED_MAX:
+                    self._fixed.clear()
+                fixed = self._fixed[key] = self._static_offers(realm, usable)
+            return fixed
         if balance is _ROUND_ROBIN:
             first = self._round_robin(name, usable)
-        elif balance is _NONE:
-            chosen = sorted(usable, key=lambda i: (lns[i].preference, i))
-            return [Offer(lns[i], lns[i].preference) for i in chosen]
-        elif balance is _LAC:
-            return [Offer(lns[i], 1) for i in usable]
         elif balance is _WEIGHTED:
             first = self._weighted(realm, usable)
         else:  # least-sessions; ties go to the configured order
