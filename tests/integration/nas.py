@@ -23,8 +23,16 @@ def send_raw(
             return None
 
 
-def pap(user: str, password: bytes, secret: bytes, *, ma: bool = True, ident: int = 1) -> bytes:
-    auth = os.urandom(16)
+def pap(
+    user: str,
+    password: bytes,
+    secret: bytes,
+    *,
+    ma: bool = True,
+    ident: int = 1,
+    authenticator: bytes | None = None,
+) -> bytes:
+    auth = os.urandom(16) if authenticator is None else authenticator
     attrs = encode_attributes(
         [(1, user.encode()), (2, crypto.hide_password(password, secret, auth))]
     )

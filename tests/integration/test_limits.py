@@ -130,15 +130,16 @@ def test_accounting_on_clears_the_nas_sessions(tmp_path: Path) -> None:
 def test_limits_are_exact_across_two_workers(tmp_path: Path) -> None:
     realms, db = setup(tmp_path)
     with running_gateway(realms, db, workers=2) as gw:
-        # Six different users ask at once from one source port; the BPF program spreads them.
+        # Six different users ask at once from one source port. The BPF program spreads them by
+        # the authenticator's first four octets modulo 2: chosen so that each worker gets three.
         codes = []
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             s.settimeout(3)
             for n in range(6):
-                s.sendto(
-                    pap(f"u{n}@acme.example", b"pw", SECRET, ident=n), ("127.0.0.1", gw.auth_port)
-                )
+                auth = (n % 2).to_bytes(4, "big") + os.urandom(12)
+                request = pap(f"u{n}@acme.example", b"pw", SECRET, ident=n, authenticator=auth)
+                s.sendto(request, ("127.0.0.1", gw.auth_port))
             for _ in range(6):
                 codes.append(decode(s.recv(4096)).code)
         assert codes.count(Code.ACCESS_ACCEPT) == 3 and codes.count(Code.ACCESS_REJECT) == 3
