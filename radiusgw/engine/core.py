@@ -86,7 +86,7 @@ class Admission:
     excluded: frozenset[str] = frozenset()  # LNS found full at admission: offer the others
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
 class ProxyAuth:
     """An Access-Request for a proxy realm: the proxy edge forwards it upstream."""
 

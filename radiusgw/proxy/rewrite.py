@@ -37,10 +37,13 @@ from radiusgw.config.model import UpstreamServer
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from radiusgw.radius.packet import (
+    HEADER_LENGTH,
+    MAX_LENGTH,
     DecodeError,
     Packet,
     as_integer,
     decode,
+    encode,
     encode_attributes,
     integer,
 )
@@ -77,6 +80,8 @@ ACCESS_ANSWERS = frozenset((_ACCESS_ACCEPT, _ACCESS_REJECT, _ACCESS_CHALLENGE)) 
 ACCOUNTING_ANSWERS = frozenset((_ACCOUNTING_RESPONSE,))  # RFC 2866 §4.2
 _ANSWERS = {_ACCESS_REQUEST: ACCESS_ANSWERS, _ACCOUNTING_REQUEST: ACCOUNTING_ANSWERS}
 
+_CHAP_CHALLENGE_HEADER = bytes((_CHAP_CHALLENGE, 18))  # its value: a Request Authenticator
+
 Attributes = list[tuple[int, bytes]]
 
 
@@ -102,10 +107,13 @@ def upstream_request(
     identifier: int,
     proxy_state: bytes,
     extra_delay: float = 0.0,
+    authenticator: bytes | None = None,
 ) -> tuple[bytes, bytes]:
     """The datagram to send upstream and its Request Authenticator (to verify the answer with).
 
-    ``server`` is the realm's ``UpstreamServer`` (only its secret is read). Raises
+    ``server`` is the realm's ``UpstreamServer`` (only its secret is read). ``authenticator``
+    is the new Request Authenticator of an Access-Request (16 random octets, RFC 2865 §3),
+    drawn here when not given. Raises
     ``RewriteError`` when the NAS request cannot be forwarded (a code other than Access-Request
     and Accounting-Request, a malformed User-Password, or a result over 4096 octets).
     """
@@ -113,7 +121,7 @@ def upstream_request(
     try:
         if code == _ACCESS_REQUEST:
             return _access_request(
-                nas_packet, nas_secret, server.secret, strip, identifier, proxy_state
+                nas_packet, nas_secret, server.secret, strip, identifier, proxy_state, authenticator
             )
         if code == _ACCOUNTING_REQUEST:
             return _accounting_request(
@@ -127,15 +135,30 @@ def upstream_request(
 
 
 def _access_request(
-    nas: Packet, nas_secret: bytes, secret: bytes, strip: bool, identifier: int, proxy_state: bytes
+    nas: Packet,
+    nas_secret: bytes,
+    secret: bytes,
+    strip: bool,
+    identifier: int,
+    proxy_state: bytes,
+    authenticator: bytes | None,
 ) -> tuple[bytes, bytes]:
-    authenticator = crypto.new_authenticator()
-    out: Attributes = []
+    if authenticator is None:
+        authenticator = crypto.new_authenticator()
+    # The NAS's attributes are copied from its datagram as runs of wire octets; only the few
+    # that change are re-encoded (this is the per-request hot path of proxy mode).
+    raw = nas.raw or encode(nas)
+    parts: list[bytes] = []
+    start = pos = HEADER_LENGTH  # ``start``: the run of attributes not yet copied
     chap = challenge = False
     for attr_type, value in nas.attributes:
+        end = pos + 2 + len(value)
         if attr_type == _USER_NAME:
             if strip:
-                value = strip_realm(value)
+                name = strip_realm(value)
+                if len(name) != len(value):
+                    parts += (raw[start:pos], bytes((_USER_NAME, len(name) + 2)), name)
+                    start = end
         elif attr_type == _USER_PASSWORD:
             plain = crypto.unhide_password(value, nas_secret, nas.authenticator)
             if plain is None:
@@ -143,21 +166,27 @@ def _access_request(
                     f"User-Password of {len(value)} octets is not 16..128 in steps of 16 "
                     "(RFC 2865 §5.2)"
                 )
-            value = crypto.hide_password(plain, secret, authenticator)
+            hidden = crypto.hide_password(plain, secret, authenticator)
+            parts += (raw[start:pos], bytes((_USER_PASSWORD, len(hidden) + 2)), hidden)
+            start = end
         elif attr_type == _MESSAGE_AUTHENTICATOR:
-            continue  # signed with the NAS's secret; a fresh one goes last (RFC 3579 §3.2)
+            # Signed with the NAS's secret; a fresh one goes last (RFC 3579 §3.2).
+            parts.append(raw[start:pos])
+            start = end
         elif attr_type == _CHAP_PASSWORD:
             chap = True
         elif attr_type == _CHAP_CHALLENGE:
             challenge = True
-        out.append((attr_type, value))
+        pos = end
+    parts.append(raw[start:pos])
     if chap and not challenge:
         # RFC 2865 §5.3: without CHAP-Challenge the Request Authenticator is the challenge; ours
         # is new, so the NAS's must travel as CHAP-Challenge for the upstream to check the hash.
-        out.append((_CHAP_CHALLENGE, nas.authenticator))
-    out.append((_PROXY_STATE, proxy_state))  # RFC 2865 §5.33: ours after the NAS's
+        parts += (_CHAP_CHALLENGE_HEADER, nas.authenticator)
+    # RFC 2865 §5.33: ours after the NAS's.
+    parts += (bytes((_PROXY_STATE, len(proxy_state) + 2)), proxy_state)
     datagram = crypto.sign_request(
-        _ACCESS_REQUEST, identifier, encode_attributes(out), secret, authenticator=authenticator
+        _ACCESS_REQUEST, identifier, b"".join(parts), secret, authenticator=authenticator
     )
     return datagram, authenticator
 
@@ -285,19 +314,102 @@ def nas_reply(
     codes = _ANSWERS.get(nas_packet.code)
     if codes is None:
         return None
-    answer = verify_answer(
-        upstream_raw,
-        server_secret,
-        upstream_request_authenticator,
-        codes,
-        require_message_authenticator=require_message_authenticator and codes is ACCESS_ANSWERS,
-    )
-    if answer is None:
+    # One walk over the datagram with the checks of ``decode`` (RFC 2865 §3), noting what the
+    # translation needs, instead of a Packet: this runs once per proxied request.
+    received = len(upstream_raw)
+    if received < HEADER_LENGTH:
         return None
+    length = (upstream_raw[2] << 8) | upstream_raw[3]
+    if length < HEADER_LENGTH or length > MAX_LENGTH or length > received:
+        return None
+    raw = upstream_raw if length == received else upstream_raw[:length]
+    code = raw[0]
+    if code not in codes:
+        return None
+    drop: list[int] = []  # where the attributes not passed on start: Message-Authenticators
+    ma_offset = ours = -1
+    salted = False
+    pos = HEADER_LENGTH
+    while pos < length:
+        if pos + 2 > length:
+            return None
+        end = pos + raw[pos + 1]
+        if end < pos + 2 or end > length:
+            return None
+        attr_type = raw[pos]
+        if attr_type == _MESSAGE_AUTHENTICATOR:
+            # Signed with the upstream secret; sign_response adds ours.
+            drop.append(pos)
+            if ma_offset < 0:
+                ma_offset = pos + 2
+        elif attr_type == _PROXY_STATE:
+            # RFC 2865 §5.33: take out the Proxy-State we added (the last one with our value);
+            # the NAS's own stay where they are, in their order.
+            if raw[pos + 2 : end] == our_proxy_state:
+                ours = pos
+        elif attr_type == _TUNNEL_PASSWORD or (
+            attr_type == _VENDOR_SPECIFIC and raw[pos + 2 : pos + 6] == MICROSOFT
+        ):
+            salted = True
+        pos = end
+    # RFC 2865 §3, RFC 2866 §3: the Response Authenticator; RFC 3579 §3.2 the Message-Authenticator.
+    if not crypto.response_authenticator_matches(
+        raw, server_secret, upstream_request_authenticator
+    ):
+        return None
+    if ma_offset >= 0:
+        if not crypto.response_message_authenticator_matches(
+            raw, ma_offset, server_secret, upstream_request_authenticator
+        ):
+            return None
+    elif require_message_authenticator and codes is ACCESS_ANSWERS:
+        return None
+    if salted:
+        attributes = _translate(
+            decode(raw),
+            our_proxy_state,
+            server_secret,
+            upstream_request_authenticator,
+            nas_secret,
+            nas_packet,
+        )
+        if attributes is None:
+            return None
+    else:
+        if ours >= 0:
+            drop.append(ours)
+            drop.sort()
+        parts = []
+        start = HEADER_LENGTH
+        for cut in drop:
+            parts.append(raw[start:cut])
+            start = cut + raw[cut + 1]
+        parts.append(raw[start:])
+        attributes = b"".join(parts)
+    try:
+        return crypto.sign_response(
+            code,
+            nas_packet.identifier,
+            nas_packet.authenticator,
+            attributes,
+            nas_secret,
+            message_authenticator=code in ACCESS_ANSWERS,
+        )
+    except ValueError:  # adding our Message-Authenticator passed 4096 octets (RFC 2865 §3)
+        return None
+
+
+def _translate(
+    answer: Packet,
+    our_proxy_state: bytes,
+    server_secret: bytes,
+    upstream_request_authenticator: bytes,
+    nas_secret: bytes,
+    nas_packet: Packet,
+) -> bytes | None:
+    """The attributes of a verified answer that carries salt-encrypted ones, for the NAS."""
     attrs = list(answer.attributes)
-    # RFC 2865 §5.33: take out the Proxy-State we added (the last one with our value); the
-    # NAS's own stay where they are, in their order.
-    for i in range(len(attrs) - 1, -1, -1):
+    for i in range(len(attrs) - 1, -1, -1):  # RFC 2865 §5.33, as in ``nas_reply``
         if attrs[i][0] == _PROXY_STATE and attrs[i][1] == our_proxy_state:
             del attrs[i]
             break
@@ -305,7 +417,7 @@ def nas_reply(
     out: Attributes = []
     for attr_type, value in attrs:
         if attr_type == _MESSAGE_AUTHENTICATOR:
-            continue  # signed with the upstream secret; sign_response adds ours
+            continue
         if attr_type == _TUNNEL_PASSWORD:
             translated = _tunnel_password(
                 value, server_secret, upstream_request_authenticator, nas_secret, nas_packet, salts
@@ -321,17 +433,7 @@ def nas_reply(
                 return None
             value = translated
         out.append((attr_type, value))
-    try:
-        return crypto.sign_response(
-            answer.code,
-            nas_packet.identifier,
-            nas_packet.authenticator,
-            encode_attributes(out),
-            nas_secret,
-            message_authenticator=answer.code in ACCESS_ANSWERS,
-        )
-    except ValueError:  # adding our Message-Authenticator passed 4096 octets (RFC 2865 §3)
-        return None
+    return encode_attributes(out)
 
 
 def _resalt(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -40,22 +39,8 @@ REPLAY_TICK = 1.0
 STATUS_PUBLISH_INTERVAL = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Auth:
-    pending: ProxyAuth
-
-
-@dataclass(frozen=True, slots=True)
-class _Acct:
-    pending: ProxyAccounting
-
-
-@dataclass(frozen=True, slots=True)
-class _Replayed:
-    replay: Replay
-
-
-_Context = _Auth | _Acct | _Replayed
+# What a forwarded request completes: the engine's own objects, no wrapper built per request.
+_Context = ProxyAuth | ProxyAccounting | Replay
 
 
 class _UpstreamProtocol(asyncio.DatagramProtocol):
@@ -170,14 +155,13 @@ class ProxyEdge:
     # -- from the NAS --------------------------------------------------------------------
 
     def auth(self, pending: ProxyAuth) -> None:
-        now = self._now()
         self._send(
             self.client.forward(
                 pending.packet,
                 pending.nas.secret,
                 pending.realm,
-                now,
-                _Auth(pending),
+                self._now(),
+                pending,
                 source=pending.address,
             )
         )
@@ -196,7 +180,7 @@ class ProxyEdge:
                 pending.nas.secret,
                 realm,
                 self._now(),
-                _Acct(pending),
+                pending,
                 source=pending.address,
             )
         )
@@ -219,8 +203,8 @@ class ProxyEdge:
         engine = self.engine
         for item in done:
             context = item.context
-            if isinstance(context, _Auth):
-                pending = context.pending
+            if isinstance(context, ProxyAuth):
+                pending = context
                 if item.reply is not None:
                     engine.complete_auth(pending.key, item.reply)
                     self._send_auth(item.reply, pending.address)
@@ -240,8 +224,8 @@ class ProxyEdge:
                     )
                 else:
                     engine.complete_auth(pending.key, None)  # silence: the NAS fails over
-            elif isinstance(context, _Acct):
-                record = context.pending
+            elif isinstance(context, ProxyAccounting):
+                record = context
                 if item.reply is not None:
                     engine.complete_acct(record.key, item.reply)
                     self._send_acct(item.reply, record.address)
@@ -251,7 +235,7 @@ class ProxyEdge:
                     assert self._spool_writer is not None
                     self._spool_writer.submit(record)
             else:
-                replay = context.replay
+                replay = context
                 if item.reply is not None:
                     task = asyncio.create_task(self._unspool(replay))
                     self._background.add(task)
@@ -319,7 +303,7 @@ class ProxyEdge:
                 secret,
                 realm,
                 self._now(),
-                _Replayed(replay),
+                replay,
                 source=None,
                 extra_delay=replay.extra_delay,
             )
