@@ -33,6 +33,9 @@ upstream's health; ``verify_answer`` checks any answer to a request we signed.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
 from radiusgw.config.model import UpstreamServer
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
@@ -47,6 +50,14 @@ from radiusgw.radius.packet import (
     encode_attributes,
     integer,
 )
+
+if TYPE_CHECKING:
+    from hashlib import md5
+else:
+    try:
+        from _md5 import md5  # as radiusgw.radius.crypto: cheaper than OpenSSL's at these sizes
+    except ImportError:
+        from hashlib import md5
 
 PROBE_USER = b"radiusgw-probe"  # the user of status_check = "request" probes
 PROBE_PASSWORD = b"radiusgw-probe"
@@ -80,7 +91,8 @@ ACCESS_ANSWERS = frozenset((_ACCESS_ACCEPT, _ACCESS_REJECT, _ACCESS_CHALLENGE)) 
 ACCOUNTING_ANSWERS = frozenset((_ACCOUNTING_RESPONSE,))  # RFC 2866 §4.2
 _ANSWERS = {_ACCESS_REQUEST: ACCESS_ANSWERS, _ACCOUNTING_REQUEST: ACCOUNTING_ANSWERS}
 
-_CHAP_CHALLENGE_HEADER = bytes((_CHAP_CHALLENGE, 18))  # its value: a Request Authenticator
+_CHAP_CHALLENGE_HEADER = bytes((_CHAP_CHALLENGE, 18))
+_PASSWORD16_HEADER = bytes((_USER_PASSWORD, 18))  # its value: a Request Authenticator
 
 Attributes = list[tuple[int, bytes]]
 
@@ -160,6 +172,12 @@ def _access_request(
                     parts += (raw[start:pos], bytes((_USER_NAME, len(name) + 2)), name)
                     start = end
         elif attr_type == _USER_PASSWORD:
+            if len(value) == 16:  # the usual password, one block: re-hidden with one XOR
+                hidden = _rehide16(value, nas_secret, nas.authenticator, secret, authenticator)
+                parts += (raw[start:pos], _PASSWORD16_HEADER, hidden)
+                start = end
+                pos = end
+                continue
             plain = crypto.unhide_password(value, nas_secret, nas.authenticator)
             if plain is None:
                 raise RewriteError(
@@ -189,6 +207,31 @@ def _access_request(
         _ACCESS_REQUEST, identifier, b"".join(parts), secret, authenticator=authenticator
     )
     return datagram, authenticator
+
+
+@lru_cache(maxsize=1024)
+def _md5_of(secret: bytes) -> Any:
+    """MD5 state after ``secret``: the prefix of every RFC 2865 §5.2 block key, once per secret."""
+    return md5(secret)
+
+
+def _rehide16(
+    hidden: bytes, nas_secret: bytes, nas_authenticator: bytes, secret: bytes, authenticator: bytes
+) -> bytes:
+    """A one-block User-Password from the NAS hop to the upstream hop (RFC 2865 §5.2).
+
+    p = c xor MD5(S_nas + RA_nas) and c' = p xor MD5(S + RA): the padded block itself never
+    needs its zeros stripped and put back (the result is what unhide then hide give).
+    """
+    theirs = _md5_of(nas_secret).copy()
+    theirs.update(nas_authenticator)
+    ours = _md5_of(secret).copy()
+    ours.update(authenticator)
+    return (
+        int.from_bytes(hidden, "big")
+        ^ int.from_bytes(theirs.digest(), "big")
+        ^ int.from_bytes(ours.digest(), "big")
+    ).to_bytes(16, "big")
 
 
 def _accounting_request(
