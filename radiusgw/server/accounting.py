@@ -9,13 +9,12 @@
   and forth between it and the loop.
 - The applier thread takes whatever is queued as one batch and writes it to the SQLite store
   (accounting rows, sessions, the journal position) in one transaction, under the writers'
-  lock. The session
-  table therefore follows the acknowledgements by one such transaction, usually a few
-  milliseconds. Limits stay exact: a new session's Start consumes the reservation its
-  Access-Accept made (第14条2), so a late Start never frees a slot; a late Stop only keeps
-  one taken a moment longer. Within a worker, ``after_applied`` orders an admission after
-  every record this worker has acknowledged (a user who logs out and in again through the
-  same worker always finds the slot free).
+  lock, at most every ``APPLY_INTERVAL`` (0.1 s). The session table therefore follows the
+  acknowledgements by up to that and one transaction. Limits stay exact: a new session's
+  Start consumes the reservation its Access-Accept made (第14条2), so a late Start never
+  frees a slot; a late Stop only keeps one taken a moment longer. Within a worker,
+  ``after_applied`` orders an admission after every record this worker has acknowledged (a
+  user who logs out and in again through the same worker always finds the slot free).
 
 A failed store transaction (the database locked by a long operator command, a full disk) is
 retried every ``RETRY_INTERVAL`` seconds, holding the batches behind it: a later position must
@@ -31,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +46,11 @@ from radiusgw.store.sqlite import SqliteStore
 
 MAX_BACKLOG = 200_000  # records acknowledged but not yet in the store
 RETRY_INTERVAL = 1.0
+# The applier commits at most this often; what arrives meanwhile joins the next transaction.
+# Committing whatever was queued, at once, meant hundreds of small fsync'd transactions a second
+# rewriting the same index pages: at 8,000 records/s open loop on 4 workers, p99 80 ms and
+# 1.7 s (2,130 lost) against 16 and 25 ms (none lost) with this pause (two runs each).
+APPLY_INTERVAL = 0.1
 _NAME = re.compile(r"acct-(\d+)")
 
 Applied = tuple[list[AccountingRecord], Position]
@@ -157,6 +162,7 @@ class AccountingPipeline:
     # -- the applier (its thread, then the event loop) ---------------------------------------
 
     def _apply(self, store: SqliteStore, batch: list[Applied]) -> Position:
+        started = time.monotonic()
         records = [r for records, _ in batch for r in records]
         position = batch[-1][1]
         while True:
@@ -175,6 +181,8 @@ class AccountingPipeline:
             # Applied durably (synchronous=FULL) up to this segment: the older ones go.
             journal.prune(self.directory, self.name, position.segment)
             self._pruned_below = position.segment
+        if APPLY_INTERVAL:  # what arrives meanwhile waits in the queue: the next batch
+            time.sleep(max(0.0, started + APPLY_INTERVAL - time.monotonic()))
         return position
 
     def _applied(self, batch: list[Applied], _position: Position) -> None:
