@@ -95,11 +95,6 @@ def from_record(record: AccountingRecord) -> AccountingEvent:
     )
 
 
-def first_values(packet: Packet) -> dict[int, bytes]:
-    """Each attribute type's first value: built once per request, read by engine and ``parse``."""
-    return dict(reversed(packet.attributes))
-
-
 def parse(
     packet: Packet,
     *,
@@ -110,12 +105,12 @@ def parse(
 ) -> AccountingEvent:
     """Read an Accounting-Request (RFC 2866 §4.1); ``AccountingError`` if it has no usable type.
 
-    ``first`` is ``first_values(packet)`` when the caller has it already.
+    ``first`` is ``packet.first_values()`` when the caller has it already.
     """
     if packet.code != Code.ACCOUNTING_REQUEST:
         raise AccountingError(f"code {packet.code} is not an Accounting-Request")
     if first is None:
-        first = first_values(packet)
+        first = packet.first_values()
     get = first.get
     ints: dict[int, int] = {}
     for attr_type in _INTEGERS.intersection(first):

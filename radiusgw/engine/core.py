@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from radiusgw.accounting import EVENT_TYPES, first_values, parse
+from radiusgw.accounting import EVENT_TYPES, parse
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.engine.counters import Counters
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
@@ -54,6 +54,13 @@ _UNKNOWN_CLIENT_MEMORY = 10_000  # bound on remembered sources under a spoofed f
 def _reply_message(reason: str) -> bytes:
     value = reason.encode("utf-8")[:253]
     return bytes((_REPLY_MESSAGE, len(value) + 2)) + value
+
+
+def _proxy_states_of(packet: Packet, first: dict[int, bytes]) -> list[bytes]:
+    """Every Proxy-State, in order (RFC 2865 §5.33); no walk when there is none."""
+    if _PROXY_STATE not in first:
+        return []
+    return [v for t, v in packet.attributes if t == _PROXY_STATE]
 
 
 def _proxy_states(states: list[bytes]) -> bytes:
@@ -219,15 +226,13 @@ class Engine:
                 "dropped", client=addr[0], reason="Message-Authenticator required but missing"
             )
             return None
-        first = dict(reversed(packet.attributes))  # each type's first value, built in C
+        first = packet.first_values()
         get = first.get
         user_name = get(_USER_NAME)
         user_password = get(_USER_PASSWORD)
         chap_password = get(_CHAP_PASSWORD)
         chap_challenge = get(_CHAP_CHALLENGE)
-        proxy_states = (
-            [v for t, v in packet.attributes if t == _PROXY_STATE] if _PROXY_STATE in first else []
-        )
+        proxy_states = _proxy_states_of(packet, first)
         if user_name is None:
             return self._reject(packet, nas, addr, proxy_states, "no User-Name", None, "")
         username = user_name.decode("utf-8", "replace")
@@ -506,7 +511,7 @@ class Engine:
             # In an Accounting-Request the authenticator field counts as zeros for the HMAC.
             self._bad_authenticator(addr, "Message-Authenticator does not match")
             return None
-        first = first_values(packet)  # one C-level pass; parse below reads it too
+        first = packet.first_values()  # parse below reads it too
         get = first.get
         value = get(_USER_NAME)
         user_name = None if value is None else value.decode("utf-8", "replace")
@@ -514,9 +519,7 @@ class Engine:
         status = int.from_bytes(value, "big") if value is not None and len(value) == 4 else None
         value = get(_ACCT_SESSION_ID)
         session_id = None if value is None else value.decode("utf-8", "replace")
-        proxy_states = (
-            [v for t, v in packet.attributes if t == _PROXY_STATE] if _PROXY_STATE in first else []
-        )
+        proxy_states = _proxy_states_of(packet, first)
         realm: str | None = None
         if user_name is not None:
             target = self._router.route(nas, user_name, now)

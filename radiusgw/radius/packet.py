@@ -47,6 +47,11 @@ class Packet:
                 return v
         return None
 
+    def first_values(self) -> dict[int, bytes]:
+        """Each attribute type's first value, built in one C-level pass: for a caller that
+        reads several types (cheaper than several ``get`` walks)."""
+        return dict(reversed(self.attributes))
+
     def get_all(self, attr_type: int) -> list[bytes]:
         """Every value of ``attr_type`` in wire order (Proxy-State, Class, Reply-Message)."""
         return [v for t, v in self.attributes if t == attr_type]

@@ -122,13 +122,13 @@ class AccountingPipeline:
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
+        records = [a.record for a in batch]
         try:
-            position = self._journal.append([a.record for a in batch])
+            position = self._journal.append(records)
         except JournalError as exc:
             self._on_failed(batch, exc)  # nothing acknowledged: the NAS retries
             return
         self._on_written(batch)
-        records = [a.record for a in batch]
         self.backlog += len(records)
         self._acknowledged += len(records)
         self.applier.submit((records, position))
