@@ -19,6 +19,7 @@ view for operators (``radiusgw proxy status``).
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -31,6 +32,7 @@ from radiusgw.proxy.events import Completed, Outgoing
 from radiusgw.proxy.spool import Replay, Route, Spooler
 from radiusgw.proxy.upstream import Kind
 from radiusgw.server.batches import BatchThread
+from radiusgw.server.datagrams import DatagramSocket
 from radiusgw.store import SqliteStore
 from radiusgw.store.upstreams import UpstreamTable
 
@@ -41,18 +43,6 @@ STATUS_PUBLISH_INTERVAL = 5.0
 
 # What a forwarded request completes: the engine's own objects, no wrapper built per request.
 _Context = ProxyAuth | ProxyAccounting | Replay
-
-
-class _UpstreamProtocol(asyncio.DatagramProtocol):
-    def __init__(self, edge: ProxyEdge, index: int) -> None:
-        self.edge = edge
-        self.index = index
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.edge.received(self.index, data, addr)
-
-    def error_received(self, exc: Exception) -> None:  # ICMP unreachable: timers handle it
-        self.edge.log.debug("upstream-socket-error", error=str(exc))
 
 
 class ProxyEdge:
@@ -81,7 +71,7 @@ class ProxyEdge:
         self.client: UpstreamClient[_Context] = UpstreamClient(SOURCE_SOCKETS)
         self.spooler = Spooler()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._transports: list[asyncio.DatagramTransport] = []
+        self._sockets: list[DatagramSocket] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._spool_writer: BatchThread[SqliteStore, ProxyAccounting] | None = None
@@ -96,10 +86,13 @@ class ProxyEdge:
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         for index in range(SOURCE_SOCKETS):
-            transport, _ = await loop.create_datagram_endpoint(
-                partial(_UpstreamProtocol, self, index), local_addr=("0.0.0.0", 0)
-            )
-            self._transports.append(transport)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind(("0.0.0.0", 0))
+            except OSError:
+                sock.close()
+                raise
+            self._sockets.append(DatagramSocket(loop, sock, partial(self.received, index)))
         self._spool_writer = BatchThread(
             "spool-writer",
             self._open_store,
@@ -140,8 +133,8 @@ class ProxyEdge:
             self._status_table.close()
         if self._timer is not None:
             self._timer.cancel()
-        for transport in self._transports:
-            transport.close()
+        for sock in self._sockets:
+            sock.close()
         if self._spool_writer is not None:
             self._spool_writer.stop()
         if self._spool_store is not None:
@@ -349,7 +342,7 @@ class ProxyEdge:
 
     def _send(self, outgoing: list[Outgoing]) -> None:
         for out in outgoing:
-            self._transports[out.socket].sendto(out.datagram, out.address)
+            self._sockets[out.socket].sendto(out.datagram, out.address)
 
     def _after(self) -> None:
         """Log state changes and keep the timer armed at the client's next deadline."""

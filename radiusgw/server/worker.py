@@ -27,6 +27,7 @@ from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
 from radiusgw.errors import ConfigError, RadiusGwError
 from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.batches import BatchThread
+from radiusgw.server.datagrams import DatagramSocket
 from radiusgw.server.disconnect import DisconnectSender
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
 from radiusgw.server.proxy_edge import ProxyEdge
@@ -40,53 +41,6 @@ from radiusgw.store.upstreams import UpstreamTable
 COUNTERS_LOG_INTERVAL = 60.0
 USAGE_POLL_INTERVAL = 2.0  # how often quotas and LNS loads are re-read
 STALE_SWEEP_INTERVAL = 60.0
-
-
-class _AuthProtocol(asyncio.DatagramProtocol):
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        worker = self.worker
-        if worker.draining:
-            return
-        result = worker.engine.on_auth(data, addr, time.time())
-        if result is None:
-            return
-        if isinstance(result, bytes):
-            if self.transport is not None:
-                self.transport.sendto(result, addr)
-        elif isinstance(result, Admission):
-            worker.admit(result)
-        else:
-            worker.proxy.auth(result)
-
-    def error_received(self, exc: Exception) -> None:  # ICMP errors from a NAS that went away
-        self.worker.log.debug("socket-error", error=str(exc))
-
-
-class _AcctProtocol(_AuthProtocol):
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        worker = self.worker
-        if worker.draining:
-            return
-        if worker.accounting.full:  # the store is far behind: shed load, the NAS retries
-            worker.engine.counters.dropped_overload += 1
-            return
-        result = worker.engine.on_acct(data, addr, time.time())
-        if result is None:
-            return
-        if isinstance(result, bytes):
-            if self.transport is not None:
-                self.transport.sendto(result, addr)
-        elif isinstance(result, ProxyAccounting):
-            worker.proxy.acct(result)
-        else:
-            worker.accounting.submit(result)
 
 
 class Worker:
@@ -105,26 +59,55 @@ class Worker:
         self.engine.lns_health = read_health(self.health, registry)
         self._lns_load: dict[tuple[str, int], int] = {}
         self.engine.lns_sessions = lambda realm, index: self._lns_load.get((realm, index), 0)
-        self.auth: _AuthProtocol
-        self.acct: _AcctProtocol
+        self.auth: DatagramSocket
+        self.acct: DatagramSocket
         self.accounting: AccountingPipeline
         self.admission: BatchThread[SessionTable, Admission]
         self.proxy: ProxyEdge
         self.disconnects: DisconnectSender | None = None  # worker 0: RFC 5176 on quota
 
+    # -- requests -----------------------------------------------------------------------
+
+    def _on_auth(self, data: bytes, address: Any) -> None:
+        if self.draining:
+            return
+        result = self.engine.on_auth(data, address, time.time())
+        if result is None:
+            return
+        if isinstance(result, bytes):
+            self.auth.sendto(result, address)
+        elif isinstance(result, Admission):
+            self.admit(result)
+        else:
+            self.proxy.auth(result)
+
+    def _on_acct(self, data: bytes, address: Any) -> None:
+        if self.draining:
+            return
+        if self.accounting.full:  # the store is far behind: shed load, the NAS retries
+            self.engine.counters.dropped_overload += 1
+            return
+        result = self.engine.on_acct(data, address, time.time())
+        if result is None:
+            return
+        if isinstance(result, bytes):
+            self.acct.sendto(result, address)
+        elif isinstance(result, ProxyAccounting):
+            self.proxy.acct(result)
+        else:
+            self.accounting.submit(result)
+
     # -- deferred work ------------------------------------------------------------------
 
     def _send_auth(self, answer: bytes, address: Any) -> None:
-        if self.auth.transport is not None:
-            self.auth.transport.sendto(answer, address)
+        self.auth.sendto(answer, address)
 
     def _written(self, batch: list[AccountingAnswer]) -> None:
         engine = self.engine
-        transport = self.acct.transport
+        send = self.acct.sendto
         for answer in batch:
             engine.accounting_done(answer)
-            if transport is not None:
-                transport.sendto(answer.reply, answer.address)
+            send(answer.reply, answer.address)
 
     def _write_failed(self, batch: list[AccountingAnswer], exc: BaseException) -> None:
         self.log.error("accounting-write-failed", records=len(batch), error=str(exc))
@@ -150,8 +133,7 @@ class Worker:
             self.engine.complete_auth(pending.key, None)
 
     def _send_acct(self, answer: bytes, address: Any) -> None:
-        if self.acct.transport is not None:
-            self.acct.transport.sendto(answer, address)
+        self.acct.sendto(answer, address)
 
     # -- periodic work ------------------------------------------------------------------
 
@@ -278,12 +260,8 @@ class Worker:
         )
         if replayed:
             self.log.info("journal-replayed", records=replayed, journal=str(settings.journal_dir))
-        auth_transport, self.auth = await loop.create_datagram_endpoint(
-            lambda: _AuthProtocol(self), sock=auth_sock
-        )
-        acct_transport, self.acct = await loop.create_datagram_endpoint(
-            lambda: _AcctProtocol(self), sock=acct_sock
-        )
+        self.auth = DatagramSocket(loop, auth_sock, self._on_auth)
+        self.acct = DatagramSocket(loop, acct_sock, self._on_acct)
         self.admission = BatchThread(
             "admission",
             lambda: SessionTable(settings.db),
@@ -353,12 +331,16 @@ class Worker:
             await self.disconnects.close(drain=0.0)
         self.accounting.stop()
         self.admission.stop()
-        auth_transport.close()
-        acct_transport.close()
+        self.auth.close()
+        self.acct.close()
         for resource in (self.store, self.health, self.sessions):
             with contextlib.suppress(Exception):
                 resource.close()
-        self.log.info("stopped", **self.engine.counters.snapshot())
+        self.log.info(
+            "stopped",
+            **self.engine.counters.snapshot(),
+            send_failures=self.auth.send_failures + self.acct.send_failures,
+        )
         return 0
 
 
