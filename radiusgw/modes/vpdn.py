@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from hashlib import md5
 
 from radiusgw.config.model import Balance, Lns, Realm
 from radiusgw.radius import crypto
@@ -188,8 +189,10 @@ def _tagged_int(attr_type: int, tag: int, value: int) -> bytes:
 
 
 @lru_cache(maxsize=8192)
-def _fixed_part(lns: Lns, tag: int, preference: int) -> bytes:
-    """Everything of one tunnel's attributes but the Tunnel-Password, encoded once."""
+def _tunnel_template(lns: Lns, tag: int, preference: int) -> tuple[bytes, int | None]:
+    """One tunnel's attributes encoded once, up to the Tunnel-Password's salt; and, for a
+    tunnel secret under 16 octets (the usual case), its one padded plaintext block
+    (RFC 2868 §3.5: length octet, secret, zeros) as an integer to XOR with."""
     medium = MEDIUM_IPV6 if ipaddress.ip_address(lns.address).version == 6 else MEDIUM_IPV4
     parts = [
         _tagged_int(Attr.TUNNEL_TYPE, tag, TUNNEL_TYPE_L2TP),
@@ -203,7 +206,14 @@ def _fixed_part(lns: Lns, tag: int, preference: int) -> bytes:
         parts.append(_tagged(Attr.TUNNEL_SERVER_AUTH_ID, tag, lns.server_auth_id.encode()))
     if lns.assignment_id:
         parts.append(_tagged(Attr.TUNNEL_ASSIGNMENT_ID, tag, lns.assignment_id.encode()))
-    return b"".join(parts)
+    secret = lns.secret
+    cipher_length = (len(secret) + 1 + 15) // 16 * 16
+    # type, length, tag; then the salt (2) and the cipher text follow per answer
+    parts.append(bytes((Attr.TUNNEL_PASSWORD, 3 + 2 + cipher_length, tag)))
+    block = None
+    if cipher_length == 16:
+        block = int.from_bytes(bytes((len(secret),)) + secret + bytes(15 - len(secret)), "big")
+    return b"".join(parts), block
 
 
 def tunnel_attributes(
@@ -212,13 +222,22 @@ def tunnel_attributes(
     """The RFC 2868 attributes of an Access-Accept, one tag per offered LNS.
 
     Only the Tunnel-Password changes per request (it is salted and encrypted with the request's
-    authenticator); the rest of each tunnel's set is encoded once and reused.
+    authenticator); the rest of each tunnel's set is encoded once and reused. A one-block
+    secret is encrypted inline: b(1) = MD5(S + R + A), c(1) = p(1) xor b(1) (§3.5), one MD5
+    and one XOR (timeit, best of 7 over 4 alternating runs: this function 5.9 -> 4.3 µs for
+    2 LNS, VPDN ``on_auth`` 22.6 -> 20.5 µs).
     """
     salts = crypto.SaltSource()
     parts = []
+    keyed = secret + request_authenticator
     for tag, offer in enumerate(offers[:MAX_TAG], start=1):
         lns = offer.lns
-        parts.append(_fixed_part(lns, tag, offer.preference))
-        hidden = crypto.salt_encrypt(lns.secret, secret, request_authenticator, salts.next())
-        parts.append(_tagged(Attr.TUNNEL_PASSWORD, tag, hidden))
+        head, block = _tunnel_template(lns, tag, offer.preference)
+        salt = salts.next()
+        if block is None:
+            hidden = crypto.salt_encrypt(lns.secret, secret, request_authenticator, salt)
+            parts.append(head + hidden)
+        else:
+            pad = int.from_bytes(md5(keyed + salt).digest(), "big")
+            parts.append(head + salt + (block ^ pad).to_bytes(16, "big"))
     return b"".join(parts)
