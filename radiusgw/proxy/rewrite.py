@@ -24,7 +24,8 @@ gives None. Then our Proxy-State is removed (the NAS's stay, in order), salt-enc
 are decrypted with the upstream secret and authenticator and encrypted again for the NAS's secret
 and Request Authenticator with fresh salts unique in the packet: Tunnel-Password (RFC 2868 §3.5,
 tag octet first) and MS-MPPE-Send-Key / MS-MPPE-Recv-Key (RFC 2548 §2.4.2-3, Vendor-Specific 311,
-no tag). The reply is signed for the NAS with its Identifier; Access-Accept/Reject/Challenge carry
+no tag); MS-CHAP-MPPE-Keys (§2.4.1), hidden like User-Password, is decrypted and hidden again the
+same way. The reply is signed for the NAS with its Identifier; Access-Accept/Reject/Challenge carry
 a Message-Authenticator (RFC 3579 §3.2).
 
 Probes (RFC 5997): ``status_server`` and ``probe_request`` build the datagrams that check an
@@ -63,6 +64,7 @@ PROBE_USER = b"radiusgw-probe"  # the user of status_check = "request" probes
 PROBE_PASSWORD = b"radiusgw-probe"
 NAS_IDENTIFIER = b"radiusgw"  # RFC 2865 §4.1: a request names its NAS (here: the gateway)
 MICROSOFT = (311).to_bytes(4, "big")  # RFC 2548 §2: Vendor-Id of the Microsoft attributes
+MS_CHAP_MPPE_KEYS = 12  # RFC 2548 §2.4.1 (MS-CHAP v1)
 MS_MPPE_SEND_KEY = 16  # RFC 2548 §2.4.2
 MS_MPPE_RECV_KEY = 17  # RFC 2548 §2.4.3
 MAX_DELAY = 2**32 - 1  # Acct-Delay-Time is a 32-bit unsigned integer (RFC 2866 §5.2)
@@ -519,9 +521,10 @@ def _microsoft(
 ) -> bytes | None:
     """A Microsoft VSA (RFC 2548 §2: Vendor-Id, then type/length/value sub-attributes).
 
-    MS-MPPE-Send-Key and MS-MPPE-Recv-Key are salt-encrypted (§2.4.2-3, no tag) and translated;
-    other sub-attributes pass as they are. A VSA whose sub-attributes do not parse is passed
-    unchanged (it can hold no key we could read).
+    MS-MPPE-Send-Key and MS-MPPE-Recv-Key are salt-encrypted (§2.4.2-3, no tag) and
+    MS-CHAP-MPPE-Keys is hidden like User-Password (§2.4.1, RFC 2865 §5.2); all three are
+    translated. Other sub-attributes pass as they are. A VSA whose sub-attributes do not parse
+    is passed unchanged (it can hold no key we could read).
     """
     parts = [value[:4]]
     pos, end = 4, len(value)
@@ -536,6 +539,12 @@ def _microsoft(
             if body is None:
                 return None
             data = body
+            changed = True
+        elif sub_type == MS_CHAP_MPPE_KEYS:
+            keys = crypto.unhide_blocks(data, secret, authenticator)
+            if keys is None:
+                return None
+            data = crypto.hide_blocks(keys, nas_secret, nas_packet.authenticator)
             changed = True
         parts.append(bytes((sub_type, len(data) + 2)) + data)
         pos = sub_end

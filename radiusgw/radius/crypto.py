@@ -64,35 +64,55 @@ def _xor16(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(16, "big")
 
 
-def hide_password(password: bytes, secret: bytes, authenticator: bytes) -> bytes:
-    """RFC 2865 §5.2: pad to 16n (max 128), c(i) = p(i) xor MD5(S + c(i-1)), c(0)=RA."""
-    if len(password) > 128:
-        raise ValueError("User-Password is at most 128 octets (RFC 2865 §5.2)")
-    # An empty password still takes one block of padding.
-    padded = password + bytes(-len(password) % 16 if password else 16)
+def hide_blocks(plain: bytes, secret: bytes, authenticator: bytes) -> bytes:
+    """The cipher of RFC 2865 §5.2 on 16n octets as they are: c(i) = p(i) xor MD5(S + c(i-1)),
+    c(0) = RA. Also the encryption of MS-CHAP-MPPE-Keys (RFC 2548 §2.4.1)."""
+    if len(plain) % 16:
+        raise ValueError("the RFC 2865 §5.2 cipher takes a multiple of 16 octets")
     out = []
     last = authenticator
-    for i in range(0, len(padded), 16):
-        block = _xor16(padded[i : i + 16], md5(secret + last).digest())
+    for i in range(0, len(plain), 16):
+        block = _xor16(plain[i : i + 16], md5(secret + last).digest())
         out.append(block)
         last = block
     return b"".join(out)
 
 
-def unhide_password(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | None:
-    """Reverse of ``hide_password``; None when the value is not a multiple of 16 octets."""
+def unhide_blocks(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | None:
+    """Reverse of ``hide_blocks``, every octet kept; None when not 16n octets (n >= 1)."""
     size = len(hidden)
-    if size == 0 or size % 16 or size > 128:
+    if size == 0 or size % 16:
         return None
     if size == 16:  # the common case, one block, no loop
-        return _xor16(hidden, md5(secret + authenticator).digest()).rstrip(b"\0")
+        return _xor16(hidden, md5(secret + authenticator).digest())
     out = []
     last = authenticator
     for i in range(0, size, 16):
         block = hidden[i : i + 16]
         out.append(_xor16(block, md5(secret + last).digest()))
         last = block
-    return b"".join(out).rstrip(b"\0")
+    return b"".join(out)
+
+
+def hide_password(password: bytes, secret: bytes, authenticator: bytes) -> bytes:
+    """RFC 2865 §5.2: User-Password padded with zeros to 16n octets (max 128), then hidden."""
+    if len(password) > 128:
+        raise ValueError("User-Password is at most 128 octets (RFC 2865 §5.2)")
+    # An empty password still takes one block of padding.
+    padded = password + bytes(-len(password) % 16 if password else 16)
+    return hide_blocks(padded, secret, authenticator)
+
+
+def unhide_password(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes | None:
+    """Reverse of ``hide_password`` (the zero padding removed); None when the value is not a
+    multiple of 16 octets or longer than 128."""
+    size = len(hidden)
+    if size == 16:  # the common case, inline: this runs for every PAP request
+        return _xor16(hidden, md5(secret + authenticator).digest()).rstrip(b"\0")
+    if size > 128:
+        return None
+    plain = unhide_blocks(hidden, secret, authenticator)
+    return None if plain is None else plain.rstrip(b"\0")
 
 
 def chap_matches(chap_password: bytes, challenge: bytes, password: bytes) -> bool:

@@ -366,6 +366,31 @@ def test_ms_mppe_keys_are_reencrypted_for_the_nas() -> None:
     assert found == {16: send_key, 17: recv_key}
 
 
+def test_ms_chap_mppe_keys_are_hidden_again_for_the_nas() -> None:
+    # RFC 2548 §2.4.1: 8 octets LM key, 16 NT key, 8 padding, hidden as in RFC 2865 §5.2.
+    # Every octet must survive, the zero padding too (no password-style stripping).
+    nas = access_request()
+    datagram, authenticator = roundtrip(nas)
+    keys = os.urandom(24) + bytes(8)
+    hidden = crypto.hide_blocks(keys, A.secret, authenticator)
+    vsa = (311).to_bytes(4, "big") + bytes((12, len(hidden) + 2)) + hidden
+    reply = reply_for(
+        nas, answer(datagram, A.secret, attrs=[(Attr.VENDOR_SPECIFIC, vsa)]), authenticator
+    )
+    (out,) = reply.get_all(Attr.VENDOR_SPECIFIC)
+    assert out[:6] == vsa[:6]
+    assert out[6:] != hidden  # not passed through: re-hidden for the NAS hop
+    assert crypto.unhide_blocks(out[6:], NAS_SECRET, nas.authenticator) == keys
+
+
+def test_ms_chap_mppe_keys_not_in_blocks_refuse_the_answer() -> None:
+    nas = access_request()
+    datagram, authenticator = roundtrip(nas)
+    vsa = (311).to_bytes(4, "big") + bytes((12, 2 + 20)) + bytes(20)
+    raw = answer(datagram, A.secret, attrs=[(Attr.VENDOR_SPECIFIC, vsa)])
+    assert nas_reply(raw, A.secret, authenticator, nas, NAS_SECRET, OURS) is None
+
+
 def test_other_vendor_attributes_pass_unchanged() -> None:
     nas = access_request()
     datagram, authenticator = roundtrip(nas)

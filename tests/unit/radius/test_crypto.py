@@ -102,6 +102,29 @@ def test_password_hiding_round_trips(pw: bytes, secret: bytes, ra: bytes) -> Non
     assert crypto.unhide_password(hidden, secret, ra) == pw
 
 
+@given(
+    st.integers(min_value=1, max_value=16)
+    .map(lambda n: n * 16)
+    .flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+    st.binary(min_size=1, max_size=40),
+    st.binary(min_size=16, max_size=16),
+)
+def test_block_hiding_round_trips_every_octet(plain: bytes, secret: bytes, ra: bytes) -> None:
+    hidden = crypto.hide_blocks(plain, secret, ra)
+    assert len(hidden) == len(plain)
+    assert crypto.unhide_blocks(hidden, secret, ra) == plain  # trailing zeros included
+
+
+def test_block_hiding_is_the_password_cipher() -> None:
+    assert crypto.hide_blocks(b"pw" + bytes(14), b"s", bytes(16)) == crypto.hide_password(
+        b"pw", b"s", bytes(16)
+    )
+    with pytest.raises(ValueError):
+        crypto.hide_blocks(bytes(15), b"s", bytes(16))
+    assert crypto.unhide_blocks(bytes(15), b"s", bytes(16)) is None
+    assert crypto.unhide_blocks(b"", b"s", bytes(16)) is None
+
+
 def test_unhide_refuses_values_not_a_multiple_of_16() -> None:
     assert crypto.unhide_password(bytes(17), b"s", bytes(16)) is None
     assert crypto.unhide_password(b"", b"s", bytes(16)) is None
