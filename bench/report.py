@@ -157,6 +157,8 @@ def table(results: dict[str, Any]) -> str:
     c = results.get("ceiling")
     if c:
         out.append(f"load tool ceiling (do-nothing responder): {_rate(c['answered_per_s'])}/s")
+    if results.get("accounts"):
+        out.append(accounts_table(results["accounts"]))
     return "\n".join(out)
 
 
@@ -271,6 +273,8 @@ def markdown(results: dict[str, Any]) -> str:
                 ["--workers", "answered/s", "p50 ms", "p99 ms", "timeouts", "other CPU"], rows
             ),
         ]
+    if results.get("accounts"):
+        parts += accounts_markdown(results["accounts"])
     if results.get("codec"):
         rows = [
             [
@@ -287,6 +291,73 @@ def markdown(results: dict[str, Any]) -> str:
             _md_table(["operation", "radiusgw µs", "pyrad µs", "pyrad / radiusgw"], rows),
         ]
     return "\n".join(parts)
+
+
+ACCOUNTS_HEADER = ["target", "measured", "met"]
+
+
+def _accounts_rows(acc: dict[str, Any]) -> list[list[str]]:
+    return [
+        [t["target"], f"{t['measured']:g} {t['unit']}", "yes" if t["met"] else "**no**"]
+        for t in acc["targets"].values()
+    ]
+
+
+def _accounts_figures(acc: dict[str, Any]) -> list[str]:
+    """The figures behind the targets, one sentence each."""
+    spread, load = acc["spread"], acc["load"]
+    rss = ", ".join(f"{mb:g}" for mb in acc["worker_rss_mb"])
+    peaks = ", ".join(f"{mb:g}" for mb in acc["worker_peak_rss_mb"])
+    return [
+        f"- import: `radiusgw account import` of a {acc['csv_mb']:g} MB CSV into a fresh "
+        f"database, {acc['imported']:,} accounts counted by the command, "
+        f"{acc['import_s']:g} s wall time (interpreter start included), peak RSS "
+        f"{acc['import_peak_rss_mb']:g} MB.",
+        f"- start: the gateway with --workers {acc['workers']} logged every worker ready "
+        f"{acc['ready_s']:g} s after its process was started, and answered {acc['first_user']} "
+        f"with a verified Access-Accept {acc['first_answer_s']:g} s after it "
+        f"({acc['first_answer_attempts']} request(s), one every 50 ms from when its port was "
+        "logged; this covers the interpreter start, the realm files, the store, forking the "
+        "workers and the first look-up on a cold cache).",
+        f"- load: {spread['requests']:,} requests for as many distinct random users in "
+        f"{spread['seconds']:g} s (from Python, each answer checked for that account's own "
+        f"Framed-IP-Address): {spread['accept']:,} accepted, {spread['reject']} rejected, "
+        f"{spread['invalid']} invalid, {spread['timeout']} timeouts; then radload on one user, "
+        f"{load['duration_s']:g} s: **{_rate(acc['pap_per_s'])} PAP answers/s**, p99 "
+        f"{load['p99_ms']:.2f} ms, timeouts {load['timeouts']}, invalid {load['invalid']}, "
+        f"other CPU meanwhile {load.get('foreign_cores', 0):.2f} cores.",
+        f"- memory after that load (MB = 2^20 octets): workers' VmRSS {rss} (their peaks, "
+        f"VmHWM: {peaks}); the supervisor {acc['supervisor_rss_mb']:g}.",
+        f"- other CPU during the whole section: {acc.get('foreign_cores', 0):.2f} cores "
+        "(cores used by processes outside the benchmark, as above).",
+    ]
+
+
+def accounts_markdown(acc: dict[str, Any]) -> list[str]:
+    """The section of bench.accounts: the issue's three targets, then the figures."""
+    return [
+        f"## {acc['accounts']:,} accounts\n",
+        f"One group realm with {acc['accounts']:,} accounts, each with its own password and "
+        "Framed-IP-Address (bench/accounts.py).\n",
+        _md_table(ACCOUNTS_HEADER, _accounts_rows(acc)),
+        "\n".join(_accounts_figures(acc)) + "\n",
+    ]
+
+
+def accounts_table(acc: dict[str, Any]) -> str:
+    """The targets as plain text, for the terminal."""
+    rows = [ACCOUNTS_HEADER, *_accounts_rows(acc)]
+    widths = [max(len(r[i].replace("*", "")) for r in rows) for i in range(len(ACCOUNTS_HEADER))]
+    lines = [f"{acc['accounts']:,} accounts"]
+    lines += [
+        "  ".join(c.replace("*", "").ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows
+    ]
+    lines.append(
+        f"import peak RSS {acc['import_peak_rss_mb']:g} MB; worker RSS "
+        + ", ".join(f"{mb:g}" for mb in acc["worker_rss_mb"])
+        + f" MB; PAP {_rate(acc['pap_per_s'])}/s (radload, one user)"
+    )
+    return "\n".join(lines)
 
 
 def chart(results: dict[str, Any], path: Path) -> bool:

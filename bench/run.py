@@ -9,7 +9,9 @@ One command, one run, same machine, same load tool (bench/radload.c, built here 
    upstream for both), accounting Start/Stop. Closed loop: a fixed window of requests in flight;
 4. open loop at 80 % of each server's measured rate (``--open-loop`` seconds; 0 skips it):
    timeouts there mean the server cannot hold that rate without loss;
-5. the gateway's group PAP rate with ``--workers`` 1, 2, 4.
+5. the gateway's group PAP rate with ``--workers`` 1, 2, 4;
+6. ``--accounts`` N (bench/accounts.py): import N accounts into the group realm, the time to a
+   first answer after start, the workers' resident memory after load, against the targets.
 
 Both servers are configured for the same job: the gateway from realm files and accounts made
 with its own CLI, FreeRADIUS from bench/freeradius_conf.py (``files`` users, ``detail``
@@ -19,6 +21,7 @@ measured against something else. Writes bench/out/results.json, bench/RESULTS.md
 bench/results.png. Every process started is stopped by its PID, also on Ctrl-C.
 
     python -m bench.run [--scenario pap,chap,vpdn,proxy,acct] [--duration 10] [--workers 1,2,4]
+                        [--accounts 1000000]
 """
 
 from __future__ import annotations
@@ -123,25 +126,35 @@ BY_KEY = {s.key: s for s in SCENARIOS}
 # -- the two servers' configurations -----------------------------------------------------------
 
 
+def group_realm(directory: Path, *, max_accounts: int = 10) -> Path:
+    """The group realm's contract file (its NAS is 127.0.0.1) in ``directory``; the directory.
+
+    ``max_accounts`` is a contract term the store enforces: bench.accounts raises it to the
+    number of accounts it imports.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    text = f"""
+        [contract]
+        id = "bench"
+        name = "Benchmark"
+
+        [[client]]
+        address = "127.0.0.1"
+        secret = "{SECRET}"
+
+        [[realm]]
+        name = "{GROUP}"
+        mode = "group"
+        max_accounts = {max_accounts}
+        """
+    (directory / "bench.toml").write_text(textwrap.dedent(text))
+    return directory
+
+
 def gateway_realms(directory: Path, upstream: Server) -> Path:
     """Realm files for the gateway: a group, a proxy and a VPDN realm, no limits."""
-    directory.mkdir(parents=True, exist_ok=True)
+    group_realm(directory)
     files = {
-        "bench": f"""
-            [contract]
-            id = "bench"
-            name = "Benchmark"
-
-            [[client]]
-            address = "127.0.0.1"
-            secret = "{SECRET}"
-
-            [[realm]]
-            name = "{GROUP}"
-            mode = "group"
-            max_accounts = 10
-
-            """,
         # 第6条: group and proxy realms cannot share a contract, so the proxy realm has its
         # own contract and NAS.
         "proxied": f"""
@@ -324,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
         default=2,
         help=f"runs again (keeping the quietest) when others took over {BUSY_CORES} cores",
     )
+    ap.add_argument(
+        "--accounts",
+        type=int,
+        default=1_000_000,
+        help="accounts imported for the large-realm section, bench/accounts.py (0 skips)",
+    )
     ap.add_argument("--no-codec", action="store_true", help="skip the codec micro-benchmark")
     ap.add_argument(
         "--report",
@@ -342,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep = [int(w) for w in a.workers.split(",") if w.strip()]
     if a.rounds < 1:
         ap.error("--rounds must be at least 1")
+    if a.accounts < 0:
+        ap.error("--accounts must be 0 (skip) or more")
 
     # SIGTERM ends the run like Ctrl-C: through the finally that stops every process.
     def on_term(signum: int, frame: FrameType | None) -> None:
@@ -406,6 +427,7 @@ def _run(
             "quiet_wait_s": a.quiet_wait,
             "retries": a.retries,
             "busy_cores": BUSY_CORES,
+            "accounts": a.accounts,
         },
     }
     if not a.no_codec:
@@ -561,6 +583,11 @@ def _run(
             )
             procs.stop(gw.process)
         results["workers"] = sweep_rows
+    if a.accounts > 0:
+        # Imported here: bench.accounts takes its realm set-up from this module.
+        from bench import accounts
+
+        results["accounts"] = accounts.measure(accounts.Plan(a.accounts), procs, log=log)
     results["elapsed_s"] = round(time.time() - started, 1)
     return results
 

@@ -1,7 +1,8 @@
 """The benchmark's load tool (bench/radload.c) against real servers, briefly: its answers verify.
 
 No timing assertions: these only show that what radload counts as answered is what a real
-server (FreeRADIUS 3.2) and the do-nothing responder send, and that a wrong secret is caught.
+server (FreeRADIUS 3.2) and the do-nothing responder send, that a wrong secret is caught, and
+that the large-realm section (bench/accounts.py) imports, gets answers and reports its targets.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.servers import Load, Processes, build_radload, run_load, start_responder
+from bench import accounts
+from bench.run import GROUP
+from bench.servers import (
+    Load,
+    Processes,
+    build_radload,
+    radiusgw_cli,
+    run_load,
+    start_responder,
+)
 from tests.integration.freeradius import FreeRadius, running_freeradius
 
 pytestmark = pytest.mark.peers
@@ -91,3 +101,25 @@ def test_radload_drives_the_responder(radload: Path, processes: Processes) -> No
     for mode in ("pap", "acct"):
         r = run_load(radload, _load(responder.auth_port, mode), label=mode, progress=False)
         assert r["answered"] > 0 and r["invalid"] == r["timeouts"] == 0, r
+
+
+def test_accounts_section_imports_answers_and_stops(
+    radload: Path, processes: Processes, tmp_path: Path
+) -> None:
+    plan = accounts.Plan(accounts=2_000, spread=500, load_seconds=0.3)
+    r = accounts.measure(plan, processes, directory=tmp_path)
+    assert r["accounts"] == r["imported"] == 2_000
+    listed = radiusgw_cli("account", "list", GROUP, "--db", str(tmp_path / "accounts.db"))
+    assert len(listed.splitlines()) == 2_000
+    assert r["first_answer_code"] == 2  # Access-Accept, its Response Authenticator verified
+    assert r["first_answer_attempts"] >= 1 and r["first_user"].endswith(f"@{GROUP}")
+    spread = r["spread"]
+    assert spread["requests"] == spread["accept"] == 500, spread
+    assert r["load"]["accepts"] > 0 and r["load"]["invalid"] == r["load"]["rejects"] == 0
+    assert len(r["worker_rss_mb"]) == len(r["worker_pids"]) == 2
+    assert all(mb > 0 for mb in r["worker_rss_mb"])
+    assert set(r["targets"]) == {"import_s", "worker_rss_mb", "first_answer_s"}
+    for target in r["targets"].values():
+        assert target["met"] == (target["measured"] < target["limit"]), target
+    assert not processes.pids()  # the gateway was stopped, and its workers with it
+    assert not any(Path(f"/proc/{pid}").exists() for pid in r["worker_pids"])
