@@ -4,9 +4,10 @@ Every request crosses this edge twice (in and out; a proxied one four times), so
 datagram is paid at the full request rate. Instead of uvloop's datagram transport (a callback
 and a send path per datagram, and a write queue of its own), one readiness callback reads the
 non-blocking socket in a loop and answers go out with a plain ``sendto``. Measured side by side
-on this 2-core machine (4 workers, radload closed loop, 3 rounds each), the gateway's CPU per
-PAP answer went 42.8 -> 42.2 µs (median) and PAP throughput 29.8-36.5k -> 36.3-37.4k/s; VPDN
-and proxy were within the noise. Small; kept because it is also simpler than a transport.
+against the same code with uvloop transports (4 workers, radload closed loop, 3 rounds each,
+gateway CPU over the answers): PAP 44.1 -> 39.7 µs per answer (medians); VPDN (70 -> 68) and
+proxy (110 -> 119, then 107 -> 110 in a second set) within the rounds' noise. Kept for PAP and
+because it is simpler than a transport, not as a win everywhere.
 
 UDP gives no delivery guarantee and RADIUS has its own (the NAS retransmits, RFC 2865 §2.5), so
 a datagram the kernel will not take now (a full send buffer) is dropped and counted rather than
