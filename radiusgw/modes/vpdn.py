@@ -29,7 +29,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from hashlib import md5
 
 from radiusgw.config.model import Balance, Lns, Realm
 from radiusgw.radius import crypto
@@ -223,9 +222,8 @@ def tunnel_attributes(
 
     Only the Tunnel-Password changes per request (it is salted and encrypted with the request's
     authenticator); the rest of each tunnel's set is encoded once and reused. A one-block
-    secret is encrypted inline: b(1) = MD5(S + R + A), c(1) = p(1) xor b(1) (§3.5), one MD5
-    and one XOR (timeit, best of 7 over 4 alternating runs: this function 5.9 -> 4.3 µs for
-    2 LNS, VPDN ``on_auth`` 22.6 -> 20.5 µs).
+    secret takes one MD5 and one XOR (§3.5, ``crypto.salt_encrypt_block``) on a block prepared
+    once (timeit, best of 7 over alternating runs: this function 5.9 -> 3.8 µs for 2 LNS).
     """
     salts = crypto.SaltSource()
     parts = []
@@ -238,6 +236,5 @@ def tunnel_attributes(
             hidden = crypto.salt_encrypt(lns.secret, secret, request_authenticator, salt)
             parts.append(head + hidden)
         else:
-            pad = int.from_bytes(md5(keyed + salt).digest(), "big")
-            parts.append(head + salt + (block ^ pad).to_bytes(16, "big"))
+            parts.append(head + crypto.salt_encrypt_block(block, keyed, salt))
     return b"".join(parts)

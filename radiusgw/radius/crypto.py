@@ -240,6 +240,14 @@ def salt_encrypt(plain: bytes, secret: bytes, request_authenticator: bytes, salt
     return b"".join(out)
 
 
+def salt_encrypt_block(block: int, keyed: bytes, salt: bytes) -> bytes:
+    """``salt_encrypt`` of a value that fits one block (under 16 octets), for callers that
+    prepared it: ``block`` is the padded plaintext (length octet, value, zeros) as a big-endian
+    integer and ``keyed`` is S + R. Returns salt + p(1) xor MD5(S + R + A)."""
+    pad = int.from_bytes(md5(keyed + salt).digest(), "big")
+    return salt + (block ^ pad).to_bytes(16, "big")
+
+
 def salt_decrypt(value: bytes, secret: bytes, request_authenticator: bytes) -> bytes | None:
     """Reverse of ``salt_encrypt`` (value without tag); None if malformed."""
     if len(value) < 18 or (len(value) - 2) % 16 or not value[0] & 0x80:
