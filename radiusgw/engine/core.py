@@ -174,7 +174,7 @@ class Engine:
         if nas is None:
             self._unknown_client(addr, now)
             return None
-        key: Key = (addr, data[1] if len(data) > 1 else -1, data[4:20])
+        key: Key = (addr[0], addr[1], data[1] if len(data) > 1 else -1, data[4:20])
         answer = dedup.get(key)
         if answer is None:
             return nas, key
