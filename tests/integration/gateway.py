@@ -208,6 +208,7 @@ def radclient(
     retries: int = 1,
     timeout: float = 2.0,
     message_authenticator: bool = True,
+    host: str = "127.0.0.1",
 ) -> RadclientResult:
     """Send one request with FreeRADIUS's radclient (a real NAS) and parse its answer.
 
@@ -219,10 +220,11 @@ def radclient(
     if message_authenticator and kind in ("auth", "status"):
         lines.append("Message-Authenticator = 0x00")
     attributes = "\n".join(lines) + "\n"
+    target = f"[{host}]" if ":" in host else host
     exe = shutil.which("radclient")
     assert exe, "radclient missing: `make test` installs freeradius-utils"
     proc = subprocess.run(
-        [exe, "-x", "-r", str(retries), "-t", str(timeout), f"127.0.0.1:{port}", kind, secret],
+        [exe, "-x", "-r", str(retries), "-t", str(timeout), f"{target}:{port}", kind, secret],
         input=attributes,
         capture_output=True,
         text=True,

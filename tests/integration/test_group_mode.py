@@ -9,6 +9,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from pyrad.client import Client
 from pyrad.packet import AccessAccept, AccessRequest
 
@@ -321,3 +322,47 @@ def test_a_killed_worker_is_forked_again_and_its_share_is_answered(realms: Path,
         assert gw.stop() == 0
         per_worker = [e["access_requests"] for e in gw.wait_for("stopped", count=2)]
     assert sum(per_worker) == 50 and min(per_worker) > 0
+
+
+def _loopback_v6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _loopback_v6(), reason="no IPv6 loopback here")
+def test_an_ipv6_nas_is_answered_on_an_ipv6_listener(tmp_path: Path) -> None:
+    # The UDP edge hands the engine IPv6 source addresses as 4-tuples (address, port, flow
+    # info, scope): the duplicate cache, the answer's destination and the journal use them.
+    realms = write_realms(
+        tmp_path / "realms", acme=ACME + '\n[[client]]\naddress = "::1"\nsecret = "v6-secret"\n'
+    )
+    db = tmp_path / "gw.db"
+    radiusgw(
+        "account", "add", "acme.example", "alice", "--password", "wonderland",
+        "--framed-ip", "10.0.0.5", "--db", str(db), "--realms", str(realms),
+    )  # fmt: skip
+    with running_gateway(realms, db, "--listen", "::1", workers=2) as gw:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+            s.settimeout(3)
+            request = pap("alice@acme.example", b"wonderland", b"v6-secret", ident=9)
+            answers = []
+            for data in (request, request, pap("alice@acme.example", b"nope", b"v6-secret")):
+                s.sendto(data, ("::1", gw.auth_port))
+                answers.append(s.recv(4096))
+        assert answers[0] == answers[1]  # the retransmission: the cached answer
+        assert [decode(a).code for a in answers] == [
+            Code.ACCESS_ACCEPT,
+            Code.ACCESS_ACCEPT,
+            Code.ACCESS_REJECT,
+        ]
+        r = radclient(gw.acct_port, "status", "v6-secret", "", host="::1")
+        assert r.code == "Accounting-Response", r.output
+        assert gw.stop() == 0
+        stopped = gw.wait_for("stopped", count=2)
+    assert sum(e["access_requests"] for e in stopped) == 2
+    assert sum(e["duplicates"] for e in stopped) == 1
