@@ -33,7 +33,6 @@ import random
 import re
 import resource
 import selectors
-import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +55,7 @@ from bench.servers import (
     Server,
     build_radload,
     run_load,
+    run_stopping_all,
     start_gateway,
 )
 from radiusgw.radius import crypto
@@ -459,19 +459,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load-seconds", type=float, default=4.0, help="radload on one user")
     ap.add_argument("--json", type=Path, help="also write the results here")
     a = ap.parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # ends like Ctrl-C, below
-    log, procs = Progress(), Processes()
-    try:
-        plan = Plan(a.accounts, a.workers, a.spread, a.load_seconds)
-        result = measure(plan, procs, log=log)
-    except KeyboardInterrupt:
-        log("interrupted; stopping every process started")
-        return 130
-    except BenchError as exc:
-        log(f"error: {exc}")
-        return 1
-    finally:
-        procs.stop_all()
+    log = Progress()
+    plan = Plan(a.accounts, a.workers, a.spread, a.load_seconds)
+    status, result = run_stopping_all(lambda procs: measure(plan, procs, log=log), log)
+    if result is None:
+        return status
     if a.json is not None:
         a.json.write_text(json.dumps(result, indent=2) + "\n")
     print(report.accounts_table(result))

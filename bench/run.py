@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import statistics
 import sys
@@ -39,7 +38,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench import codec, report
@@ -47,7 +45,6 @@ from bench.freeradius_conf import HomeRealm
 from bench.servers import (
     BENCH,
     OUT,
-    BenchError,
     CpuMeter,
     Load,
     Processes,
@@ -55,6 +52,7 @@ from bench.servers import (
     build_radload,
     radiusgw_cli,
     run_load,
+    run_stopping_all,
     start_freeradius,
     start_gateway,
     start_responder,
@@ -364,23 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.accounts < 0:
         ap.error("--accounts must be 0 (skip) or more")
 
-    # SIGTERM ends the run like Ctrl-C: through the finally that stops every process.
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
     log = Progress()
-    procs = Processes()
-    try:
-        results = _run(a, scenarios, sweep, log, procs)
-    except KeyboardInterrupt:
-        log("interrupted; stopping every process started")
-        return 130
-    except BenchError as exc:
-        log(f"error: {exc}")
-        return 1
-    finally:
-        procs.stop_all()
+    status, results = run_stopping_all(lambda procs: _run(a, scenarios, sweep, log, procs), log)
+    if results is None:
+        return status
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     log("wrote bench/out/results.json")

@@ -18,10 +18,10 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.freeradius_conf import FREERADIUS, HomeRealm, launch, write_config
 
@@ -31,6 +31,7 @@ RADLOAD_SOURCE = BENCH / "radload.c"
 RADLOAD = OUT / "radload"
 FREERADIUS_READY = "Ready to process requests"
 CFLAGS = ("-O2", "-Wall", "-Wextra")
+T = TypeVar("T")
 
 
 class BenchError(RuntimeError):
@@ -97,6 +98,26 @@ class Processes:
     def stop_all(self) -> None:
         for proc in reversed(list(self._procs)):
             self.stop(proc)
+
+
+def run_stopping_all(
+    work: Callable[[Processes], T], log: Callable[[str], None]
+) -> tuple[int, T | None]:
+    """Run ``work`` with a fresh ``Processes`` set and stop every process it started, however
+    it ends; SIGTERM ends it like Ctrl-C. (exit status, result): (0, result) when it finished,
+    (130, None) when interrupted, (1, None) on a ``BenchError`` (logged with its message)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    procs = Processes()
+    try:
+        return 0, work(procs)
+    except KeyboardInterrupt:
+        log("interrupted; stopping every process started")
+        return 130, None
+    except BenchError as exc:
+        log(f"error: {exc}")
+        return 1, None
+    finally:
+        procs.stop_all()
 
 
 @dataclass

@@ -227,8 +227,8 @@ def salt_encrypt(plain: bytes, secret: bytes, request_authenticator: bytes, salt
     if len(salt) != 2 or not salt[0] & 0x80:
         raise ValueError("salt is 2 octets with the most significant bit set (RFC 2868 §3.5)")
     if len(plain) < 16:  # one block, the usual tunnel secret: no loop, no list
-        block = bytes((len(plain),)) + plain + bytes(15 - len(plain))
-        return salt + _xor16(block, md5(secret + request_authenticator + salt).digest())
+        one = int.from_bytes(bytes((len(plain),)) + plain + bytes(15 - len(plain)), "big")
+        return salt_encrypt_block(one, secret + request_authenticator, salt)
     data = bytes((len(plain),)) + plain
     data += bytes(-len(data) % 16)
     out = [salt]

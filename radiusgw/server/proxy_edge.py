@@ -19,7 +19,6 @@ view for operators (``radiusgw proxy status``).
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -33,6 +32,7 @@ from radiusgw.proxy.spool import Replay, Route, Spooler
 from radiusgw.proxy.upstream import Kind
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.datagrams import DatagramSocket
+from radiusgw.server.sockets import udp_socket
 from radiusgw.store import SqliteStore
 from radiusgw.store.upstreams import UpstreamTable
 
@@ -86,12 +86,7 @@ class ProxyEdge:
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         for index in range(SOURCE_SOCKETS):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                sock.bind(("0.0.0.0", 0))
-            except OSError:
-                sock.close()
-                raise
+            sock = udp_socket("0.0.0.0", 0, reuse_port=False)
             self._sockets.append(DatagramSocket(loop, sock, partial(self.received, index)))
         self._spool_writer = BatchThread(
             "spool-writer",

@@ -21,18 +21,17 @@ only be the last write before a crash, which was never acknowledged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from radiusgw.accounting import EVENT_TYPES, AccountingError, parse
+from radiusgw.accounting import EVENT_TYPES, AccountingError, from_record
 from radiusgw.errors import StoreError
-from radiusgw.radius.packet import DecodeError, decode
 from radiusgw.store.base import AccountingRecord
 
 SEGMENT_BYTES = 64 * 1024 * 1024
@@ -100,12 +99,9 @@ def _decode_body(body: bytes) -> AccountingRecord:
         packet=packet,
     )
     if status_type in EVENT_TYPES:
-        # The event the engine parsed on receipt, parsed again: the session rules need it.
-        try:
-            event = parse(decode(packet), nas_address=nas_address, received=received, realm=realm)
-        except (DecodeError, AccountingError):
-            return record
-        return replace(record, event=event)
+        # The event the engine parsed on receipt, parsed again (still being built: not shared).
+        with contextlib.suppress(AccountingError):
+            record.event = from_record(record)
     return record
 
 

@@ -19,6 +19,7 @@ from radiusgw.accounting import AccountingEvent
 from radiusgw.radius.attributes import AcctStatusType
 from radiusgw.store import AccountingRecord, open_store
 from radiusgw.store.sessions import AdmissionRequest, SessionTable
+from tests.unit.store.test_sessions import all_rows
 
 REALM = "acme.example"
 NAS = "198.51.100.7"
@@ -43,14 +44,6 @@ def event_record(status: AcctStatusType, **fields: Any) -> AccountingRecord:
         b"parsed on receipt",
         event=event,
     )
-
-
-def rows(db: Path) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("SELECT * FROM sessions ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 def test_absent_values_are_null_and_empty_or_zero_ones_are_kept(tmp_path: Path) -> None:
@@ -139,5 +132,5 @@ def test_one_batch_equals_its_records_one_at_a_time(
             conn = sqlite3.connect(db)
             left = conn.execute("SELECT * FROM session_reservations ORDER BY id").fetchall()
             conn.close()
-            results.append((rows(db), left))
+            results.append((all_rows(db), left))
     assert results[0] == results[1]
