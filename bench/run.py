@@ -149,8 +149,12 @@ def group_realm(directory: Path, *, max_accounts: int = 10) -> Path:
     return directory
 
 
-def gateway_realms(directory: Path, upstream: Server) -> Path:
-    """Realm files for the gateway: a group, a proxy and a VPDN realm, no limits."""
+def gateway_realms(directory: Path, upstream: Server | None) -> Path:
+    """Realm files for the gateway: a group, a proxy and a VPDN realm, no limits.
+
+    Without ``upstream`` the proxy realm points at the discard port (9): for runs that do not
+    proxy (bench.profile)."""
+    upstream_ports = (9, 9) if upstream is None else (upstream.auth_port, upstream.acct_port)
     group_realm(directory)
     files = {
         # 第6条: group and proxy realms cannot share a contract, so the proxy realm has its
@@ -170,8 +174,8 @@ def gateway_realms(directory: Path, upstream: Server) -> Path:
 
             [[realm.server]]
             address = "127.0.0.1"
-            auth_port = {upstream.auth_port}
-            acct_port = {upstream.acct_port}
+            auth_port = {upstream_ports[0]}
+            acct_port = {upstream_ports[1]}
             secret = "{UPSTREAM_SECRET}"
             status_check = "none"
             """,

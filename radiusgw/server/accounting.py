@@ -88,7 +88,7 @@ class AccountingPipeline:
         self._on_failed = on_failed
         self._pending: list[AccountingAnswer] = []
         self.applier: BatchThread[SqliteStore, Applied] = BatchThread(
-            "accounting-applier",
+            "acct-applier",
             open_store,
             self._apply,
             loop,

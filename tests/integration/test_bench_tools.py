@@ -2,18 +2,20 @@
 
 No timing assertions: these only show that what radload counts as answered is what a real
 server (FreeRADIUS 3.2) and the do-nothing responder send, that a wrong secret is caught, and
-that the large-realm section (bench/accounts.py) imports, gets answers and reports its targets.
+that the large-realm section (bench/accounts.py) imports, gets answers and reports its targets,
+and that the profiler (bench/profile.py) finds the gateway's threads and reads its stacks.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench import accounts
+from bench import accounts, profile
 from bench.run import GROUP
 from bench.servers import (
     Load,
@@ -123,3 +125,39 @@ def test_accounts_section_imports_answers_and_stops(
         assert target["met"] == (target["measured"] < target["limit"]), target
     assert not processes.pids()  # the gateway was stopped, and its workers with it
     assert not any(Path(f"/proc/{pid}").exists() for pid in r["worker_pids"])
+
+
+def test_profile_splits_the_cpu_by_thread_and_reads_a_worker_s_stacks(
+    radload: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if shutil.which(Path(sys.executable).parent / "py-spy") is None:
+        pytest.skip("py-spy is not installed (the test extra has it)")
+    args = ["--scenario", "acct", "--duration", "2", "--warmup", "0.5", "--workers", "2"]
+    assert profile.main([*args, "--window", "16", "--rate", "100", "--top", "5"]) == 0
+    report = capsys.readouterr().out
+    assert report == (profile.OUT / "profile-acct.txt").read_text()
+    kinds = {line[:26].strip() for line in report.splitlines()}
+    # Each worker's loop answers; each worker's applier writes the store, under its own name.
+    assert {"worker event loops", "acct-applier"} <= kinds, report
+    assert "py-spy failed" not in report, report
+    assert "most samples of their own" in report
+    assert (
+        "Worker._on_acct (radiusgw/server/worker.py:"
+        in (profile.OUT / "profile-acct.folded").read_text()
+    )
+
+
+def test_profile_counts_samples_of_their_own_and_in_all_without_the_start_up_frames() -> None:
+    folded = "\n".join(
+        (
+            "main (m.py:1);run (loop.py:5);b (x/n.py:2) 3",
+            "main (m.py:1);run (loop.py:5);b (x/n.py:9);c (o.py:4) 2",
+            "main (m.py:1);run (loop.py:7) 1",  # the loop's own line: in the trunk, not counted
+            "boot (threading.py:1);work (w.py:3) 4",  # another thread: its own trunk
+            "not a sample line",
+        )
+    )
+    total, own, inclusive = profile.summarize_stacks(folded, top=5)
+    assert total == 10
+    assert own == [("work (w.py)", 4), ("b (n.py)", 3), ("c (o.py)", 2), ("run (loop.py)", 1)]
+    assert inclusive == [("b (n.py)", 5), ("c (o.py)", 2)]
