@@ -231,11 +231,20 @@ class Worker:
                     session_id=row.acct_session_id,
                 )
 
+    def counters(self) -> dict[str, int]:
+        """What this worker counted: the engine's, the sockets' refused sends, and its upstream
+        client's as ``upstream_*`` (retransmissions, failovers, answers that did not verify)."""
+        snapshot = self.engine.counters.snapshot()
+        snapshot["send_failures"] = self.auth.send_failures + self.acct.send_failures
+        for name, value in self.proxy.client.counters.as_dict().items():
+            snapshot[f"upstream_{name}"] = value
+        return snapshot
+
     async def _log_counters(self) -> None:
         last: dict[str, int] = {}
         while True:
             await asyncio.sleep(COUNTERS_LOG_INTERVAL)
-            snapshot = self.engine.counters.snapshot()
+            snapshot = self.counters()
             if snapshot != last:
                 self.log.info("counters", **snapshot)
                 last = snapshot
@@ -336,11 +345,7 @@ class Worker:
         for resource in (self.store, self.health, self.sessions):
             with contextlib.suppress(Exception):
                 resource.close()
-        self.log.info(
-            "stopped",
-            **self.engine.counters.snapshot(),
-            send_failures=self.auth.send_failures + self.acct.send_failures,
-        )
+        self.log.info("stopped", **self.counters())
         return 0
 
 

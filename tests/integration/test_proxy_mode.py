@@ -245,3 +245,11 @@ def test_a_forged_upstream_answer_is_dropped(tmp_path: Path) -> None:
                 rogue.sendto(forged, source)
                 reply = nas.recv(4096)  # what the NAS gets: a reject once no server answered
             assert reply[0] == Code.ACCESS_REJECT
+            assert gw.stop() == 0
+            # The operator's counters say what happened upstream: the forged answer, and the
+            # retransmission (retries = 1) that the rogue left unanswered too.
+            stopped = gw.wait_for("stopped")[0]
+            assert stopped["upstream_forwarded"] == 1
+            assert stopped["upstream_dropped_bad_answer"] == 1
+            assert stopped["upstream_retransmitted"] == 1
+            assert stopped["upstream_answered"] == 0 and stopped["upstream_failed"] == 1
