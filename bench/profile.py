@@ -41,6 +41,7 @@ from bench.servers import (
     Processes,
     Server,
     build_radload,
+    children,
     radiusgw_cli,
     run_load,
     run_stopping_all,
@@ -61,24 +62,10 @@ class ThreadCpu:
     system: int
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
 def thread_cpu(root: int) -> dict[tuple[int, int], ThreadCpu]:
     """CPU ticks so far of every thread of ``root`` and its child processes."""
     threads = {}
-    for pid in [root, *_children(root)]:
+    for pid in [root, *children(root)]:
         try:
             tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
@@ -214,7 +201,7 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
         )
         gateway = start_gateway(procs, realms, db, workers=a.workers)
         supervisor = gateway.process.pid
-        workers = sorted(_children(supervisor))
+        workers = children(supervisor)
         load = Load(
             port=gateway.port(scenario.kind),
             secret=scenario.secret,
@@ -237,10 +224,12 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
         before = thread_cpu(supervisor)
         sampler = None
         folded = OUT / f"profile-{scenario.key}.folded"
+        folded.unlink(missing_ok=True)  # a failed py-spy must not leave an earlier run's
         if py_spy is not None and workers:
+            seconds = max(1, int(a.duration) - 1)  # ends inside the measured window
             command = [
                 py_spy,
-                *("record", "--pid", str(workers[0]), "--duration", str(int(a.duration) - 1)),
+                *("record", "--pid", str(workers[0]), "--duration", str(seconds)),
                 *("--rate", str(a.rate), "--format", "raw", "--output", str(folded)),
                 "--nonblocking",
                 *(["--gil"] if a.gil else []),

@@ -321,8 +321,8 @@ def _busy_jiffies() -> tuple[int, int]:
     return total - idle, total
 
 
-def _tree_jiffies(roots: set[int]) -> int:
-    """CPU jiffies (user + system, all threads) of ``roots`` and their children."""
+def processes() -> dict[int, tuple[int, int]]:
+    """Every process: pid -> (parent pid, CPU jiffies of all its threads, user + system)."""
     stats: dict[int, tuple[int, int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -333,6 +333,17 @@ def _tree_jiffies(roots: set[int]) -> int:
             continue
         rest = raw.rsplit(")", 1)[1].split()
         stats[int(entry.name)] = (int(rest[1]), int(rest[11]) + int(rest[12]))
+    return stats
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, in pid order."""
+    return sorted(child for child, (ppid, _) in processes().items() if ppid == pid)
+
+
+def _tree_jiffies(roots: set[int]) -> int:
+    """CPU jiffies (user + system, all threads) of ``roots`` and their children."""
+    stats = processes()
     return sum(cpu for pid, (ppid, cpu) in stats.items() if pid in roots or ppid in roots)
 
 
