@@ -3,7 +3,9 @@
 It starts the gateway as ``bench.run`` does (the same realms, radload, closed loop; for proxy,
 the same FreeRADIUS upstream) and, over the measured seconds, reports:
 
-- the CPU of every thread of the gateway's processes per answered request, user and system:
+- the CPU of every thread of the gateway's processes per answered request, user and system
+  (closed loop by default; ``--offered N`` runs open loop at N requests/s, where requests
+  arrive one at a time and each costs more):
   each worker's event loop, the threads named after their job (``acct-applier``,
   ``admission``, ``spool-writer``; ``radiusgw.server.batches`` names them for the OS), the
   supervisor. This is the figure to compare between two versions: throughput on a shared
@@ -158,7 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--workers", type=int, default=4, help="gateway workers")
     parser.add_argument("--window", type=int, default=128, help="requests in flight")
-    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument(
+        "--offered",
+        type=float,
+        default=0.0,
+        help="open loop at this many requests/s (default: closed loop, --window in flight)",
+    )
+    parser.add_argument("--sample-rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25, help="functions listed")
     parser.add_argument(
         "--gil", action="store_true", help="py-spy: only samples of the thread holding the GIL"
@@ -212,6 +220,7 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
             duration=a.duration,
             warmup=a.warmup,
             window=a.window,
+            rate=a.offered,
             expect_attr=scenario.expect_attr,
         )
         result: dict[str, Any] = {}
@@ -230,7 +239,7 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
             command = [
                 py_spy,
                 *("record", "--pid", str(workers[0]), "--duration", str(seconds)),
-                *("--rate", str(a.rate), "--format", "raw", "--output", str(folded)),
+                *("--rate", str(a.sample_rate), "--format", "raw", "--output", str(folded)),
                 "--nonblocking",
                 *(["--gil"] if a.gil else []),
             ]
@@ -264,9 +273,9 @@ def _report(
     rate = float(result["answered_per_s"])
     answers = rate * a.duration
     rows = cpu_table(before, after, supervisor, answers)
+    loop = f"open loop at {a.offered:,.0f}/s" if a.offered > 0 else f"{a.window} in flight"
     lines = [
-        f"# {title}, gateway with {a.workers} workers, {a.window} in flight, "
-        f"{time.strftime('%Y-%m-%d %H:%M')}",
+        f"# {title}, gateway with {a.workers} workers, {loop}, {time.strftime('%Y-%m-%d %H:%M')}",
         f"answered {rate:,.0f}/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
         f"  timeouts {result['timeouts']}",
         "",

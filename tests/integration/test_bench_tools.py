@@ -133,7 +133,7 @@ def test_profile_splits_the_cpu_by_thread_and_reads_a_worker_s_stacks(
     if shutil.which(Path(sys.executable).parent / "py-spy") is None:
         pytest.skip("py-spy is not installed (the test extra has it)")
     args = ["--scenario", "acct", "--duration", "2", "--warmup", "0.5", "--workers", "2"]
-    assert profile.main([*args, "--window", "16", "--rate", "100", "--top", "5"]) == 0
+    assert profile.main([*args, "--window", "16", "--sample-rate", "100", "--top", "5"]) == 0
     report = capsys.readouterr().out
     assert report == (profile.OUT / "profile-acct.txt").read_text()
     kinds = {line[:26].strip() for line in report.splitlines()}
