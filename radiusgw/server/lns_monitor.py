@@ -17,6 +17,7 @@ from typing import Any
 from radiusgw.config.model import Lns, Mode, Registry
 from radiusgw.modes.vpdn import Health
 from radiusgw.server.lns_probe import ProbeStatus, probe_lns
+from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.store.health import HealthTable
 
 RECONCILE_INTERVAL = 1.0
@@ -43,7 +44,12 @@ def probe_targets(registry: Registry) -> dict[Target, tuple[Lns, float]]:
 
 
 class LnsMonitor:
-    def __init__(self, registry: Callable[[], Registry], table: HealthTable, log: Any) -> None:
+    def __init__(
+        self,
+        registry: Callable[[], Registry],
+        table: ResourceThread[HealthTable],
+        log: Any,
+    ) -> None:
         self._registry = registry
         self._table = table
         self._log = log
@@ -61,7 +67,7 @@ class LnsMonitor:
                 task.cancel()
             if self._tasks:
                 await asyncio.wait(self._tasks.values(), timeout=MAX_PROBE_TIMEOUT)
-            self._table.close()
+            await self._table.close()
 
     def _reconcile(self) -> None:
         wanted = probe_targets(self._registry())
@@ -80,9 +86,11 @@ class LnsMonitor:
         while not self._stopping:
             result = await probe_lns(address, port, lns.secret, timeout=timeout)
             health = _HEALTH[result.status]
-            if self._table.record(
-                realm, index, address, port, health.value, result.detail, time.time()
-            ):
+            changed = await self._table.call(
+                HealthTable.record,
+                *(realm, index, address, port, health.value, result.detail, time.time()),
+            )
+            if changed:
                 self._log.info(
                     "lns-state",
                     realm=realm,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -32,6 +32,7 @@ from radiusgw.proxy.spool import Replay, Route, Spooler
 from radiusgw.proxy.upstream import Kind
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.datagrams import DatagramSocket
+from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.server.sockets import udp_socket
 from radiusgw.store import SqliteStore
 from radiusgw.store.upstreams import UpstreamTable
@@ -56,7 +57,7 @@ class ProxyEdge:
         *,
         replayer: bool,
         worker: int = 0,
-        status_table: UpstreamTable | None = None,
+        status_table: Callable[[], UpstreamTable] | None = None,
     ) -> None:
         self.engine = engine
         self.log = log
@@ -65,7 +66,10 @@ class ProxyEdge:
         self._send_acct = send_acct
         self._replayer = replayer
         self._worker = worker
-        self._status_table = status_table
+        # The status table's writes wait for the database's write lock: off the loop.
+        self._status = (
+            None if status_table is None else ResourceThread("upstream-status", status_table)
+        )
         self._status_task: asyncio.Task[None] | None = None
         self._status_dirty = True
         self.client: UpstreamClient[_Context] = UpstreamClient(SOURCE_SOCKETS)
@@ -76,8 +80,7 @@ class ProxyEdge:
         self._timer_at = 0.0
         self._spool_writer: BatchThread[SqliteStore, ProxyAccounting] | None = None
         # Replay reads and deletes run on one thread with its own store connection.
-        self._spool_ops = ThreadPoolExecutor(1, thread_name_prefix="spool")
-        self._spool_store: SqliteStore | None = None
+        self._spool: ResourceThread[SqliteStore] = ResourceThread("spool", open_store)
         self._replay_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -100,10 +103,10 @@ class ProxyEdge:
         )
         self._spool_writer.start()
         self.reload(self.engine.registry)
-        if self._status_table is not None:
-            self._status_task = asyncio.create_task(self._publish_status())
+        if self._status is not None:
+            self._status_task = asyncio.create_task(self._publish_status(self._status))
         if self._replayer:
-            counts = await self._on_spool_thread(lambda store: store.spool_counts())
+            counts = await self._spool.call(SqliteStore.spool_counts)
             self.spooler.restore(counts)
             self._replay_task = asyncio.create_task(self._replay_loop())
 
@@ -124,18 +127,15 @@ class ProxyEdge:
             if task is not None:
                 task.cancel()
                 await asyncio.wait([task], timeout=5)
-        if self._status_table is not None:
-            self._status_table.close()
+        if self._status is not None:
+            await self._status.close()
         if self._timer is not None:
             self._timer.cancel()
         for sock in self._sockets:
             sock.close()
         if self._spool_writer is not None:
             self._spool_writer.stop()
-        if self._spool_store is not None:
-            store = self._spool_store
-            await asyncio.get_running_loop().run_in_executor(self._spool_ops, store.close)
-        self._spool_ops.shutdown(wait=True)
+        await self._spool.close()
 
     def reload(self, registry: Registry) -> None:
         self.client.reload([r for r in registry.realms.values() if r.mode is Mode.PROXY])
@@ -247,14 +247,6 @@ class ProxyEdge:
             self.spooler.write_failed(pending.realm.name)
             self.engine.complete_acct(pending.key, None)
 
-    async def _on_spool_thread(self, operation: Any) -> Any:
-        def run() -> Any:
-            if self._spool_store is None:
-                self._spool_store = self._open_store()
-            return operation(self._spool_store)
-
-        return await asyncio.get_running_loop().run_in_executor(self._spool_ops, run)
-
     async def _replay_loop(self) -> None:
         while True:
             await asyncio.sleep(REPLAY_TICK)
@@ -272,13 +264,13 @@ class ProxyEdge:
             fetch = self.spooler.fetch(name, self.client.realm_up(realm, Kind.ACCT, self._now()))
             if fetch is None:
                 continue
-            entries = await self._on_spool_thread(
-                lambda store, f=fetch: store.spooled(f.realm, f.limit, after=f.after)
+            entries = await self._spool.call(
+                SqliteStore.spooled, fetch.realm, fetch.limit, after=fetch.after
             )
             replays, unreadable = self.spooler.replays(name, entries, time.time())
             if unreadable:
                 self.log.error("spool-unreadable", realm=name, ids=unreadable)
-                await self._on_spool_thread(lambda store, ids=unreadable: store.unspool(ids))
+                await self._spool.call(SqliteStore.unspool, unreadable)
             for replay in replays:
                 self._forward_replay(realm, replay)
 
@@ -300,7 +292,7 @@ class ProxyEdge:
 
     async def _unspool(self, replay: Replay) -> None:
         try:
-            await self._on_spool_thread(lambda store: store.unspool([replay.entry_id]))
+            await self._spool.call(SqliteStore.unspool, [replay.entry_id])
         except Exception as exc:
             self.log.error("unspool-failed", realm=replay.realm, id=replay.entry_id, error=str(exc))
             self.spooler.failed(replay.realm, replay.entry_id)
@@ -313,9 +305,8 @@ class ProxyEdge:
             held=round(replay.extra_delay, 3),
         )
 
-    async def _publish_status(self) -> None:
+    async def _publish_status(self, table: ResourceThread[UpstreamTable]) -> None:
         """This worker's view of its upstreams, for ``radiusgw proxy status``."""
-        assert self._status_table is not None
         last = 0.0
         while True:
             await asyncio.sleep(0.5)
@@ -325,7 +316,9 @@ class ProxyEdge:
             self._status_dirty = False
             last = now
             try:
-                self._status_table.publish(self._worker, self.client.status(), now, self._now())
+                await table.call(
+                    UpstreamTable.publish, self._worker, self.client.status(), now, self._now()
+                )
             except Exception as exc:  # a locked database must not stop the server
                 self.log.warning("upstream-status-failed", error=str(exc))
 

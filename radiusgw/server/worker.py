@@ -31,11 +31,12 @@ from radiusgw.server.datagrams import DatagramSocket
 from radiusgw.server.disconnect import DisconnectSender
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
 from radiusgw.server.proxy_edge import ProxyEdge
+from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.server.settings import Settings
 from radiusgw.store import open_store
 from radiusgw.store.cache import AccountCache
 from radiusgw.store.health import HealthTable
-from radiusgw.store.sessions import AdmissionResult, SessionTable
+from radiusgw.store.sessions import AdmissionResult, SessionRow, SessionTable
 from radiusgw.store.upstreams import UpstreamTable
 
 COUNTERS_LOG_INTERVAL = 60.0
@@ -212,24 +213,29 @@ class Worker:
                     "disconnect-refused", session_id=row.acct_session_id, error=str(exc)
                 )
 
-    async def _expire_stale_sessions(self) -> None:
-        while True:
-            await asyncio.sleep(STALE_SWEEP_INTERVAL)
-            try:
-                closed = self.sessions.expire_stale(
-                    time.time(), self.settings.default_interim_interval
-                )
-            except Exception as exc:
-                self.log.warning("stale-sweep-failed", error=str(exc))
-                continue
-            for row in closed:
-                self.log.info(
-                    "session-stale",
-                    realm=row.realm,
-                    user=row.username,
-                    nas=row.nas_address,
-                    session_id=row.acct_session_id,
-                )
+    async def _expire_stale_sessions(self, sweeper: ResourceThread[SessionTable]) -> None:
+        interim = self.settings.default_interim_interval
+        try:
+            while True:
+                await asyncio.sleep(STALE_SWEEP_INTERVAL)
+                try:
+                    closed = await sweeper.call(SessionTable.expire_stale, time.time(), interim)
+                except Exception as exc:
+                    self.log.warning("stale-sweep-failed", error=str(exc))
+                    continue
+                self._log_stale(closed)
+        finally:
+            await sweeper.close()
+
+    def _log_stale(self, closed: list[SessionRow]) -> None:
+        for row in closed:
+            self.log.info(
+                "session-stale",
+                realm=row.realm,
+                user=row.username,
+                nas=row.nas_address,
+                session_id=row.acct_session_id,
+            )
 
     def counters(self) -> dict[str, int]:
         """What this worker counted: the engine's, the sockets' refused sends, and its upstream
@@ -289,7 +295,7 @@ class Worker:
             self.log,
             replayer=self.index == 0,  # one process replays the spool, in order
             worker=self.index,
-            status_table=UpstreamTable(settings.db),
+            status_table=lambda: UpstreamTable(settings.db),
         )
         await self.proxy.start()
         stop = asyncio.Event()
@@ -301,9 +307,11 @@ class Worker:
             asyncio.create_task(self._log_counters()),
         ]
         if self.index == 0:
-            monitor = LnsMonitor(lambda: self.engine.registry, HealthTable(settings.db), self.log)
+            health = ResourceThread("lns-health", lambda: HealthTable(settings.db))
+            monitor = LnsMonitor(lambda: self.engine.registry, health, self.log)
             tasks.append(asyncio.create_task(monitor.run()))
-            tasks.append(asyncio.create_task(self._expire_stale_sessions()))
+            sweeper = ResourceThread("stale-sweep", lambda: SessionTable(settings.db))
+            tasks.append(asyncio.create_task(self._expire_stale_sessions(sweeper)))
             self.disconnects = DisconnectSender(self.log)
             self.disconnects.start()
         # Everything made so far (modules, dictionary, registry) lives as long as the worker:
