@@ -12,6 +12,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from radiusgw.store.connection import use_wal
+
 _SCHEMA = """CREATE TABLE IF NOT EXISTS lns_health (
     realm TEXT NOT NULL,
     lns_index INTEGER NOT NULL,
@@ -42,7 +44,7 @@ class HealthTable:
 
     def __init__(self, db: Path | str) -> None:
         self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(self._conn)
         self._conn.execute(_SCHEMA)
 
     def record(

@@ -58,7 +58,7 @@ from radiusgw.accounting import (
 from radiusgw.errors import StoreError
 from radiusgw.radius.attributes import AcctStatusType
 from radiusgw.store.base import AccountingRecord
-from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection
+from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection, use_wal
 
 STALE_FACTOR = 3  # issue 5: no update for interim × 3 means the session is gone
 _STOP, _RESTART, _STALE = "stop", "nas-restart", "stale"
@@ -379,7 +379,7 @@ class SessionTable(SqliteConnection):
             raise self._error(exc) from None
         try:
             with self._translated():
-                self._conn.execute("PRAGMA journal_mode = WAL")
+                use_wal(self._conn)
                 self._conn.execute("PRAGMA synchronous = NORMAL")
                 self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
                 if self._conn.execute("PRAGMA user_version").fetchone()[0] == 0:

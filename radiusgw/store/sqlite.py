@@ -46,7 +46,7 @@ from typing import Any
 
 from radiusgw.errors import AccountLimitError, StoreError
 from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change, SpoolEntry
-from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection
+from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection, use_wal
 from radiusgw.store.journal import Position
 from radiusgw.store.secrets import PasswordCipher
 from radiusgw.store.sessions import apply_events, ensure_schema, session_events
@@ -202,7 +202,7 @@ class SqliteStore(SqliteConnection):
         self.close()
 
     def _configure(self) -> None:
-        self._conn.execute("PRAGMA journal_mode = WAL")
+        use_wal(self._conn)
         self._conn.execute("PRAGMA synchronous = FULL")
         self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radiusgw.proxy.upstream import UpstreamStatus
+from radiusgw.store.connection import use_wal
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS upstream_status (
     worker INTEGER NOT NULL,
@@ -50,7 +51,7 @@ class UpstreamTable:
 
     def __init__(self, db: Path | str) -> None:
         self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(self._conn)
         self._conn.execute(_SCHEMA)
 
     def publish(
