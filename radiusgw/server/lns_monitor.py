@@ -86,11 +86,16 @@ class LnsMonitor:
         while not self._stopping:
             result = await probe_lns(address, port, lns.secret, timeout=timeout)
             health = _HEALTH[result.status]
-            changed = await self._table.call(
+            if await self._table.call(
                 HealthTable.record,
-                *(realm, index, address, port, health.value, result.detail, time.time()),
-            )
-            if changed:
+                realm,
+                index,
+                address,
+                port,
+                health.value,
+                result.detail,
+                time.time(),
+            ):
                 self._log.info(
                     "lns-state",
                     realm=realm,

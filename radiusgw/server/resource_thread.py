@@ -41,15 +41,16 @@ class ResourceThread(Generic[R]):
     async def call(
         self, operation: Callable[Concatenate[R, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """``operation(resource, *args)`` on the resource's thread; its result or exception."""
+        """``operation(resource, *args, **kwargs)`` on the resource's thread; its result or
+        exception."""
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._run, partial(operation, **kwargs), args
+            self._executor, partial(self._run, operation, *args, **kwargs)
         )
 
-    def _run(self, operation: Callable[..., T], args: tuple[object, ...]) -> T:
+    def _run(self, operation: Callable[..., T], *args: object, **kwargs: object) -> T:
         if self._resource is None:
             self._resource = self._open()
-        return operation(self._resource, *args)
+        return operation(self._resource, *args, **kwargs)
 
     async def close(self) -> None:
         """Close the resource (if it was opened) on its thread, then end the thread."""

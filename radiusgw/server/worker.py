@@ -36,7 +36,7 @@ from radiusgw.server.settings import Settings
 from radiusgw.store import open_store
 from radiusgw.store.cache import AccountCache
 from radiusgw.store.health import HealthTable
-from radiusgw.store.sessions import AdmissionResult, SessionRow, SessionTable
+from radiusgw.store.sessions import AdmissionResult, SessionTable
 from radiusgw.store.upstreams import UpstreamTable
 
 COUNTERS_LOG_INTERVAL = 60.0
@@ -223,19 +223,16 @@ class Worker:
                 except Exception as exc:
                     self.log.warning("stale-sweep-failed", error=str(exc))
                     continue
-                self._log_stale(closed)
+                for row in closed:
+                    self.log.info(
+                        "session-stale",
+                        realm=row.realm,
+                        user=row.username,
+                        nas=row.nas_address,
+                        session_id=row.acct_session_id,
+                    )
         finally:
             await sweeper.close()
-
-    def _log_stale(self, closed: list[SessionRow]) -> None:
-        for row in closed:
-            self.log.info(
-                "session-stale",
-                realm=row.realm,
-                user=row.username,
-                nas=row.nas_address,
-                session_id=row.acct_session_id,
-            )
 
     def counters(self) -> dict[str, int]:
         """What this worker counted: the engine's, the sockets' refused sends, and its upstream
