@@ -172,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         "--gil", action="store_true", help="py-spy: only samples of the thread holding the GIL"
     )
     parser.add_argument("--no-py-spy", action="store_true", help="the CPU table only")
+    parser.add_argument(
+        "--ablate",
+        type=bench_run.ablation_names,
+        default=[],
+        metavar="NAMES",
+        help="an experiment: the gateway with this work switched off (bench/ablate.py)",
+    )
     a = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -207,7 +214,7 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
             *("account", "add", bench_run.GROUP, "alice", "--password", bench_run.PASSWORD),
             *("--framed-ip", bench_run.FRAMED_IP, "--db", str(db), "--realms", str(realms)),
         )
-        gateway = start_gateway(procs, realms, db, workers=a.workers)
+        gateway = start_gateway(procs, realms, db, workers=a.workers, ablate=a.ablate)
         supervisor = gateway.process.pid
         workers = children(supervisor)
         load = Load(
@@ -274,8 +281,10 @@ def _report(
     answers = rate * a.duration
     rows = cpu_table(before, after, supervisor, answers)
     loop = f"open loop at {a.offered:,.0f}/s" if a.offered > 0 else f"{a.window} in flight"
+    ablated = f", ablated: {', '.join(a.ablate)} (not the product)" if a.ablate else ""
     lines = [
-        f"# {title}, gateway with {a.workers} workers, {loop}, {time.strftime('%Y-%m-%d %H:%M')}",
+        f"# {title}, gateway with {a.workers} workers{ablated}, {loop},"
+        f" {time.strftime('%Y-%m-%d %H:%M')}",
         f"answered {rate:,.0f}/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
         f"  timeouts {result['timeouts']}",
         "",

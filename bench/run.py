@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import codec, report
+from bench.ablate import ABLATIONS, AblationError
+from bench.ablate import parse as parse_ablations
 from bench.freeradius_conf import HomeRealm
 from bench.servers import (
     BENCH,
@@ -299,6 +301,14 @@ def mean_result(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def ablation_names(text: str) -> list[str]:
+    """``--ablate``'s value: known ablation names (an argparse error otherwise)."""
+    try:
+        return parse_ablations(text)
+    except AblationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__.splitlines()[0] if __doc__ else None
@@ -347,6 +357,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-codec", action="store_true", help="skip the codec micro-benchmark")
     ap.add_argument(
+        "--ablate",
+        type=ablation_names,
+        default=[],
+        metavar="NAMES",
+        help="an experiment: the gateway with this work switched off (bench/ablate.py: "
+        + ", ".join(ABLATIONS)
+        + "); bench/RESULTS.md is left alone",
+    )
+    ap.add_argument(
         "--report",
         type=Path,
         metavar="RESULTS_JSON",
@@ -371,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     if results is None:
         return status
     OUT.mkdir(parents=True, exist_ok=True)
+    if a.ablate:  # not the product: its figures never reach RESULTS.md or the README's chart
+        (OUT / "results-ablated.json").write_text(json.dumps(results, indent=2) + "\n")
+        print(report.table(results))
+        log(f"gateway ablated ({', '.join(a.ablate)}); wrote bench/out/results-ablated.json")
+        return 0
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     log("wrote bench/out/results.json")
     write_reports(results)
@@ -417,6 +441,7 @@ def _run(
             "retries": a.retries,
             "busy_cores": BUSY_CORES,
             "accounts": a.accounts,
+            "ablated": a.ablate,
         },
     }
     if not a.no_codec:
@@ -495,8 +520,9 @@ def _run(
             *("account", "add", GROUP, "alice", "--password", PASSWORD),
             *("--framed-ip", FRAMED_IP, "--db", str(db), "--realms", str(realms)),
         )
-        log(f"starting the gateway, {a.gateway_workers} workers")
-        gateway = start_gateway(procs, realms, db, workers=a.gateway_workers)
+        ablated = f", ablated: {', '.join(a.ablate)}" if a.ablate else ""
+        log(f"starting the gateway, {a.gateway_workers} workers{ablated}")
+        gateway = start_gateway(procs, realms, db, workers=a.gateway_workers, ablate=a.ablate)
         servers = {"gateway": gateway, "freeradius": peer}
 
         rows: list[dict[str, Any]] = []
@@ -561,7 +587,7 @@ def _run(
         sweep_rows = []
         for workers in sweep:
             log(f"starting the gateway, {workers} worker(s)")
-            gw = start_gateway(procs, realms, db, workers=workers)
+            gw = start_gateway(procs, realms, db, workers=workers, ablate=a.ablate)
             r = load(gw, BY_KEY["pap"], f"pap gateway workers={workers}")
             r["workers"] = workers
             sweep_rows.append(r)

@@ -171,14 +171,22 @@ def start_freeradius(
 
 
 def start_gateway(
-    procs: Processes, realms: Path, db: Path, *, workers: int, timeout: float = 30.0
+    procs: Processes,
+    realms: Path,
+    db: Path,
+    *,
+    workers: int,
+    timeout: float = 30.0,
+    ablate: Sequence[str] = (),
 ) -> Server:
-    """``python -m radiusgw serve`` on 127.0.0.1 port 0; the ports come from its log line."""
+    """``python -m radiusgw serve`` on 127.0.0.1 port 0; the ports come from its log line.
+
+    ``ablate`` names work to switch off (``bench.ablate``): an experiment, not the product.
+    """
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "radiusgw",
+            *(("-m", "bench.ablate", ",".join(ablate)) if ablate else ("-m", "radiusgw")),
             "serve",
             *("--realms", str(realms), "--db", str(db)),
             *("--listen", "127.0.0.1", "--auth-port", "0", "--acct-port", "0"),

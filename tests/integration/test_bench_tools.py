@@ -8,14 +8,16 @@ and that the profiler (bench/profile.py) finds the gateway's threads and reads i
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench import accounts, profile
+from bench import ablate, accounts, profile
 from bench.run import GROUP
 from bench.servers import (
     Load,
@@ -25,7 +27,10 @@ from bench.servers import (
     run_load,
     start_responder,
 )
+from radiusgw.store import SqliteStore, journal, open_store
+from radiusgw.store.journal import JournalWriter
 from tests.integration.freeradius import FreeRadius, running_freeradius
+from tests.unit.store.test_journal import everything, record
 
 pytestmark = pytest.mark.peers
 
@@ -161,3 +166,49 @@ def test_profile_counts_samples_of_their_own_and_in_all_without_the_start_up_fra
     assert total == 10
     assert own == [("work (w.py)", 4), ("b (n.py)", 3), ("c (o.py)", 2), ("run (loop.py)", 1)]
     assert inclusive == [("b (n.py)", 5), ("c (o.py)", 2)]
+
+
+def test_ablations_switch_off_the_journal_sync_and_the_store_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # install() changes this process: the monkeypatch puts both back after the test.
+    monkeypatch.setattr(journal, "os", journal.os)
+    monkeypatch.setattr(SqliteStore, "write_accounting", SqliteStore.write_accounting)
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", synced.append)
+    store = open_store(tmp_path / "gw.db", tmp_path / "gw.key")
+    writer = JournalWriter(tmp_path / "journal", "acct-0")
+
+    writer.append([record(1)])
+    store.write_accounting([record(1)])
+    assert len(synced) == 1 and store.count_accounting() == 1  # the product, as it is
+
+    ablate.install(ablate.parse("journal-sync, store-writes"))
+    writer.append([record(2)])
+    store.write_accounting([record(2)])
+    assert len(synced) == 1 and store.count_accounting() == 1
+    assert len(everything(tmp_path / "journal", "acct-0")) == 2  # still written, not synced
+
+    with pytest.raises(ablate.AblationError, match="unknown ablation fsync; known: journal-sync"):
+        ablate.parse("fsync")
+
+
+def test_an_ablated_gateway_is_the_radiusgw_command_after_the_names() -> None:
+    repo = Path(__file__).parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ablate", "journal-sync", "check", "--realms", "realms"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    refused = subprocess.run(
+        [sys.executable, "-m", "bench.ablate", "fsync", "check", "--realms", "realms"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1
+    assert "unknown ablation fsync" in refused.stderr
