@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import ablate, accounts, profile
+from bench import ablate, accounts, profile, report
 from bench.run import GROUP
 from bench.servers import (
     Load,
@@ -212,3 +212,30 @@ def test_an_ablated_gateway_is_the_radiusgw_command_after_the_names() -> None:
     )
     assert refused.returncode == 1
     assert "unknown ablation fsync" in refused.stderr
+
+
+def test_the_loss_free_rate_is_the_first_step_down_without_loss() -> None:
+    def run(
+        scenario: str, server: str, offered: float, timeouts: int = 0, skipped: int = 0
+    ) -> dict[str, object]:
+        return dict(
+            scenario=scenario,
+            server=server,
+            offered_per_s=offered,
+            timeouts=timeouts,
+            skipped=skipped,
+            invalid=0,
+        )
+
+    runs = [
+        run("pap", "gateway", 8000.0),
+        run("pap", "freeradius", 6000.0, timeouts=3),
+        run("pap", "freeradius", 5250.0),
+        run("acct", "gateway", 4000.0, skipped=10),
+        run("acct", "gateway", 3500.0, timeouts=1),
+    ]
+    assert report.loss_free(runs) == {
+        ("pap", "gateway"): 8000.0,
+        ("pap", "freeradius"): 5250.0,
+        ("acct", "gateway"): None,
+    }
