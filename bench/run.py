@@ -546,6 +546,8 @@ def _run(
         )
         ablated = f", ablated: {', '.join(a.ablate)}" if a.ablate else ""
         log(f"starting the gateway, {a.gateway_workers} workers{ablated}")
+        for name in a.ablate:
+            log(f"  not the product: {ABLATIONS[name]}")
         gateway = start_gateway(procs, realms, db, workers=a.gateway_workers, ablate=a.ablate)
         servers = {"gateway": gateway, "freeradius": peer}
 
