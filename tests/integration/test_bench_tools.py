@@ -194,22 +194,18 @@ def test_ablations_switch_off_the_journal_sync_and_the_store_writes(
 
 
 def test_an_ablated_gateway_is_the_radiusgw_command_after_the_names() -> None:
-    repo = Path(__file__).parents[2]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.ablate", "journal-sync", "check", "--realms", "realms"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    def ablated(names: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bench.ablate", names, "check", "--realms", "realms"],
+            cwd=Path(__file__).parents[2],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    done = ablated("journal-sync")
     assert done.returncode == 0, done.stderr
-    refused = subprocess.run(
-        [sys.executable, "-m", "bench.ablate", "fsync", "check", "--realms", "realms"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    refused = ablated("fsync")
     assert refused.returncode == 1
     assert "unknown ablation fsync" in refused.stderr
 
