@@ -15,6 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# The receive buffer the gateway asks for on its sockets (radiusgw/server/sockets.py); Linux
+# caps both at net.core.rmem_max. Without it FreeRADIUS keeps the kernel default (208 KiB
+# here) and, in open loop, lost requests to RcvbufErrors at 27,000 PAP/s with a p99 of 2.7 ms:
+# the buffer, not the server, was full while its listener thread waited for a core.
+RECV_BUFF = 8 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class HomeRealm:
@@ -164,11 +170,13 @@ def write_config(
             type = auth
             ipaddr = 127.0.0.1
             port = {auth_port}
+            recv_buff = {RECV_BUFF}
           }}
           listen {{
             type = acct
             ipaddr = 127.0.0.1
             port = {acct_port}
+            recv_buff = {RECV_BUFF}
           }}
           authorize {{
             {suffix}chap
