@@ -1,9 +1,11 @@
 """The benchmark's load tool (bench/radload.c) against real servers, briefly: its answers verify.
 
 No timing assertions: these only show that what radload counts as answered is what a real
-server (FreeRADIUS 3.2) and the do-nothing responder send, that a wrong secret is caught, and
-that the large-realm section (bench/accounts.py) imports, gets answers and reports its targets,
-and that the profiler (bench/profile.py) finds the gateway's threads and reads its stacks.
+server (FreeRADIUS 3.2) and the do-nothing responder send; that a wrong secret is caught; that
+the large-realm section (bench/accounts.py) imports, gets answers and reports its targets; that
+the profiler (bench/profile.py) finds the gateway's threads and reads its stacks; that an
+ablation (bench/ablate.py) switches off what it names and only that; and how the report picks
+the first loss-free open-loop rate.
 """
 
 from __future__ import annotations
