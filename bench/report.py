@@ -127,14 +127,19 @@ def _signing_note(results: dict[str, Any]) -> str:
     )
 
 
+def lost(run: dict[str, Any]) -> int:
+    """Requests an open-loop run lost: unanswered, skipped for want of an Identifier, or
+    answered with something that does not verify."""
+    return int(run["timeouts"] + run["skipped"] + run["invalid"])
+
+
 def loss_free(runs: list[dict[str, Any]]) -> dict[tuple[str, str], float | None]:
     """(scenario, server) -> the offered rate of its first open-loop run without loss."""
     found: dict[tuple[str, str], float | None] = {}
     for r in runs:
         key = (r["scenario"], r["server"])
         if found.get(key) is None:
-            lost = r["timeouts"] + r["skipped"] + r["invalid"]
-            found[key] = None if lost else float(r["offered_per_s"])
+            found[key] = None if lost(r) else float(r["offered_per_s"])
     return found
 
 

@@ -604,13 +604,12 @@ def _run(
                         )
                         r.update(scenario=scenario.key, server=name, fraction=fraction)
                         checks.append(r)
-                        lost = r["timeouts"] + r["skipped"] + r["invalid"]
                         log(
                             f"{scenario.title:<22} {name:<10} open loop {rate:,}/s "
                             f"({fraction:.0%}): answered {r['answered_per_s']:,.0f}/s  "
-                            f"lost {lost}  p99 {r['p99_ms']:.2f} ms"
+                            f"lost {report.lost(r)}  p99 {r['p99_ms']:.2f} ms"
                         )
-                        if not lost:
+                        if not report.lost(r):
                             break
             results["open_loop"] = checks
 
