@@ -156,6 +156,7 @@ class JournalWriter:
         self.name = name
         self._fd = -1
         self._offset = 0
+        self._synced_offset = 0  # what a sync has made durable in the current segment
         self.segment = 0
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -183,29 +184,69 @@ class JournalWriter:
                 f"cannot create the journal segment {self.path}: {exc.strerror}"
             ) from None
         self._offset = 0
+        self._synced_offset = 0  # a new segment holds nothing yet
 
     def append(self, records: Sequence[AccountingRecord]) -> Position:
         """Write ``records`` and fdatasync; their end position once they are durable."""
-        data = encode(records)
-        if self._fd < 0 or (self._offset + len(data) > SEGMENT_BYTES and self._offset > 0):
+        position = self.write(encode(records))
+        try:
+            self.sync()
+        except JournalError:
+            self.discard_unsynced()
+            raise
+        self.synced(position)
+        return position
+
+    def needs_new_segment(self, size: int) -> bool:
+        """Whether ``size`` more bytes start a new segment (``write`` then syncs the old one)."""
+        return self._fd < 0 or (self._offset + size > SEGMENT_BYTES and self._offset > 0)
+
+    def write(self, data: bytes) -> Position:
+        """Append ``data`` (``encode``d records); their end position, durable only after a
+        ``sync`` that starts after this returns. A failed write leaves nothing of ``data``."""
+        if self.needs_new_segment(len(data)):
+            if self._fd >= 0:
+                self.sync()  # what the old segment holds is durable before it is left
             self._open(self.segment + 1)
         try:
             view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            os.fdatasync(self._fd)
         except OSError as exc:
-            # Nothing of this batch is acknowledged. Cut the file back so that the next batch
-            # is not written after a torn one; failing that, the next batch opens a segment.
-            try:
-                os.ftruncate(self._fd, self._offset)
-            except OSError:
-                os.close(self._fd)
-                self._fd = -1
+            self._cut(self._offset)  # the next batch must not follow a torn one
             raise JournalError(f"cannot write the journal {self.path}: {exc.strerror}") from None
         self._offset += len(data)
         return Position(self.segment, self._offset)
+
+    def sync(self) -> None:
+        """fdatasync the current segment: every ``write`` that returned before is durable.
+
+        The accounting pipeline calls it on a thread of its own, while the event loop goes on
+        writing; it never writes into a new segment meanwhile, so the descriptor stays put.
+        """
+        try:
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            raise JournalError(f"cannot sync the journal {self.path}: {exc.strerror}") from None
+
+    def synced(self, position: Position) -> None:
+        """Record that a ``sync`` made everything up to ``position`` durable."""
+        if position.segment == self.segment:
+            self._synced_offset = max(self._synced_offset, position.offset)
+
+    def discard_unsynced(self) -> None:
+        """After a failed sync: cut the segment back to what is known durable. Linux may have
+        dropped the pages that failed, so nothing written after that point can be trusted."""
+        self._cut(self._synced_offset)
+        self._offset = min(self._offset, self._synced_offset)
+
+    def _cut(self, offset: int) -> None:
+        try:
+            os.ftruncate(self._fd, offset)
+        except OSError:  # the next write opens a new segment instead
+            os.close(self._fd)
+            self._fd = -1
 
     def close(self) -> None:
         if self._fd >= 0:
