@@ -6,7 +6,7 @@ the same FreeRADIUS upstream) and, over the measured seconds, reports:
 - the CPU of every thread of the gateway's processes per answered request, user and system
   (closed loop by default; ``--offered N`` runs open loop at N requests/s, where requests
   arrive one at a time and each costs more):
-  each worker's event loop, the threads named after their job (``acct-applier``,
+  each worker's event loop, the threads named after their job (``acct-applier``, ``journal-sync``,
   ``admission``, ``spool-writer``; ``radiusgw.server.batches`` names them for the OS), the
   supervisor. This is the figure to compare between two versions: throughput on a shared
   2-core machine moves by 20 % run to run, CPU per answer by a few per cent;
