@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,92 +53,85 @@ def answer(n: int) -> AccountingAnswer:
     return AccountingAnswer(key=n, record=record(n), reply=b"reply", address=("192.0.2.1", n))
 
 
+class Running:
+    """A worker's pipeline on a real journal and store; answers and failures noted by key."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.written: list[int] = []
+        self.failed: list[int] = []
+        self.pipeline = AccountingPipeline(
+            tmp_path / "journal",
+            0,
+            lambda: open_store(tmp_path / "gw.db", tmp_path / "gw.key"),
+            asyncio.get_running_loop(),
+            structlog.get_logger(),
+            on_written=lambda batch: self.written.extend(a.key for a in batch),
+            on_failed=lambda batch, exc: self.failed.extend(a.key for a in batch),
+        )
+
+    def journalled(self, tmp_path: Path) -> list[str | None]:
+        return [r.session_id for r in everything(tmp_path / "journal", "acct-0")]
+
+
+@pytest.fixture
+async def running(tmp_path: Path, disk: Disk) -> AsyncIterator[Running]:
+    it = Running(tmp_path)
+    it.pipeline.start()
+    yield it
+    disk.release.set()
+    it.pipeline.stop()
+
+
 async def wait_for(event: threading.Event) -> None:
     assert await asyncio.to_thread(event.wait, 5)
 
 
 async def test_answers_wait_for_the_sync_and_the_loop_serves_meanwhile(
-    tmp_path: Path, disk: Disk
+    tmp_path: Path, disk: Disk, running: Running
 ) -> None:
-    written: list[int] = []
-    pipeline = AccountingPipeline(
-        tmp_path / "journal",
-        0,
-        lambda: open_store(tmp_path / "gw.db", tmp_path / "gw.key"),
-        asyncio.get_running_loop(),
-        structlog.get_logger(),
-        on_written=lambda batch: written.extend(a.key for a in batch),
-        on_failed=lambda batch, exc: pytest.fail(f"failed: {exc}"),
-    )
-    pipeline.start()
-    try:
-        pipeline.submit(answer(1))
-        await wait_for(disk.entered)  # the sync of record 1 is under way, and held
-        served = 0
-        for _ in range(20):  # the loop goes on: other callbacks run, more records come
-            await asyncio.sleep(0.001)
-            served += 1
-        pipeline.submit(answer(2))
-        pipeline.submit(answer(3))
-        await asyncio.sleep(0.01)
-        assert served == 20 and written == []  # nothing answered before it is durable
-        assert pipeline.outstanding == 3
-        disk.release.set()
-        await pipeline.wait_idle()
-        assert written == [1, 2, 3]  # 2 and 3 by the sync that began after they were written
-        assert disk.syncs == 2
-        assert [r.session_id for r in everything(tmp_path / "journal", "acct-0")] == [
-            "s1",
-            "s2",
-            "s3",
-        ]
-    finally:
-        disk.release.set()
-        pipeline.stop()
+    pipeline = running.pipeline
+    pipeline.submit(answer(1))
+    await wait_for(disk.entered)  # the sync of record 1 is under way, and held
+    served = 0
+    for _ in range(20):  # the loop goes on: other callbacks run, more records come
+        await asyncio.sleep(0.001)
+        served += 1
+    pipeline.submit(answer(2))
+    pipeline.submit(answer(3))
+    await asyncio.sleep(0.01)
+    assert served == 20 and running.written == []  # nothing answered before it is durable
+    assert pipeline.outstanding == 3
+    disk.release.set()
+    await pipeline.wait_idle()
+    assert running.written == [1, 2, 3]  # 2 and 3 by the sync begun after they were written
+    assert disk.syncs == 2 and running.failed == []
+    assert running.journalled(tmp_path) == ["s1", "s2", "s3"]
 
 
 async def test_a_failed_sync_fails_every_unanswered_batch_and_cuts_them_off(
-    tmp_path: Path, disk: Disk
+    tmp_path: Path, disk: Disk, running: Running
 ) -> None:
-    written: list[int] = []
-    failed: list[int] = []
-    pipeline = AccountingPipeline(
-        tmp_path / "journal",
-        0,
-        lambda: open_store(tmp_path / "gw.db", tmp_path / "gw.key"),
-        asyncio.get_running_loop(),
-        structlog.get_logger(),
-        on_written=lambda batch: written.extend(a.key for a in batch),
-        on_failed=lambda batch, exc: failed.extend(a.key for a in batch),
-    )
-    pipeline.start()
-    try:
-        disk.release.set()
-        pipeline.submit(answer(1))
-        await pipeline.wait_idle()
-        assert written == [1]
+    pipeline = running.pipeline
+    disk.release.set()
+    pipeline.submit(answer(1))
+    await pipeline.wait_idle()
+    assert running.written == [1]
 
-        disk.release.clear()
-        disk.entered.clear()
-        disk.fail = True
-        pipeline.submit(answer(2))
-        await wait_for(disk.entered)
-        pipeline.submit(answer(3))  # written while the failing sync is under way
-        await asyncio.sleep(0.01)
-        disk.release.set()
-        await pipeline.wait_idle()
-        assert written == [1] and sorted(failed) == [2, 3]
-        # Only what a good sync covered is left: the NAS retries 2 and 3.
-        assert [r.session_id for r in everything(tmp_path / "journal", "acct-0")] == ["s1"]
+    disk.release.clear()
+    disk.entered.clear()
+    disk.fail = True
+    pipeline.submit(answer(2))
+    await wait_for(disk.entered)
+    pipeline.submit(answer(3))  # written while the failing sync is under way
+    await asyncio.sleep(0.01)
+    disk.release.set()
+    await pipeline.wait_idle()
+    assert running.written == [1] and sorted(running.failed) == [2, 3]
+    # Only what a good sync covered is left: the NAS retries 2 and 3.
+    assert running.journalled(tmp_path) == ["s1"]
 
-        disk.fail = False
-        pipeline.submit(answer(4))
-        await pipeline.wait_idle()
-        assert written == [1, 4]
-        assert [r.session_id for r in everything(tmp_path / "journal", "acct-0")] == [
-            "s1",
-            "s4",
-        ]
-    finally:
-        disk.release.set()
-        pipeline.stop()
+    disk.fail = False
+    pipeline.submit(answer(4))
+    await pipeline.wait_idle()
+    assert running.written == [1, 4]
+    assert running.journalled(tmp_path) == ["s1", "s4"]
