@@ -81,6 +81,7 @@ class AccountingPipeline:
         self._log = log
         self._on_written = on_written
         self.backlog = 0  # records journalled, not yet applied
+        self._unanswered = 0  # records flushed to the journal, waiting for a sync
         self._acknowledged = 0  # records journalled since start
         self._applied_count = 0  # of those, records in the store
         self._waiting: deque[tuple[int, Callable[[], None]]] = deque()
@@ -123,7 +124,9 @@ class AccountingPipeline:
 
     @property
     def full(self) -> bool:
-        return self.backlog >= MAX_BACKLOG
+        # Unanswered records count too: while the disk stalls the loop goes on reading, and
+        # without them memory would grow with the stall instead of shedding load.
+        return self.backlog + self._unanswered >= MAX_BACKLOG
 
     def submit(self, answer: AccountingAnswer) -> None:
         """Journal ``answer``'s record at the end of this loop iteration, then answer it."""
@@ -133,6 +136,7 @@ class AccountingPipeline:
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
+        self._unanswered += len(batch)
         data = journal.encode([a.record for a in batch])
         if self._deferred or (
             self._syncing is not None and self._journal.needs_new_segment(len(data))
@@ -147,7 +151,7 @@ class AccountingPipeline:
         try:
             position = self._journal.write(data)
         except JournalError as exc:
-            self._on_failed(batch, exc)  # nothing acknowledged: the NAS retries
+            self._fail(batch, exc)
             return
         self._unsynced.append((batch, position))
 
@@ -171,7 +175,7 @@ class AccountingPipeline:
             failed += [batch for batch, _ in self._deferred]
             self._unsynced, self._deferred = [], []
             for batch in failed:
-                self._on_failed(batch, exc)
+                self._fail(batch, exc)
             return
         if syncing:
             self._journal.synced(syncing[-1][1])
@@ -182,7 +186,12 @@ class AccountingPipeline:
             self._write(batch, data)
         self._start_sync()
 
+    def _fail(self, batch: list[AccountingAnswer], exc: BaseException) -> None:
+        self._unanswered -= len(batch)
+        self._on_failed(batch, exc)  # nothing acknowledged: the NAS retries
+
     def _acknowledge(self, batch: list[AccountingAnswer], position: Position) -> None:
+        self._unanswered -= len(batch)
         records = [a.record for a in batch]
         self._on_written(batch)
         self.backlog += len(records)
@@ -203,13 +212,7 @@ class AccountingPipeline:
 
     @property
     def outstanding(self) -> int:
-        unanswered = self._unsynced + (self._syncing or [])
-        return (
-            len(self._pending)
-            + sum(len(batch) for batch, _ in unanswered)
-            + sum(len(batch) for batch, _ in self._deferred)
-            + self.backlog
-        )
+        return len(self._pending) + self._unanswered + self.backlog
 
     async def wait_idle(self) -> None:
         while self._pending or self._syncing is not None or self._unsynced or self._deferred:

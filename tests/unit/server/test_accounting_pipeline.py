@@ -13,6 +13,7 @@ import pytest
 import structlog
 
 from radiusgw.engine.core import AccountingAnswer
+from radiusgw.server import accounting
 from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.store import journal, open_store
 from tests.unit.store.test_journal import everything, record
@@ -87,8 +88,9 @@ async def wait_for(event: threading.Event) -> None:
 
 
 async def test_answers_wait_for_the_sync_and_the_loop_serves_meanwhile(
-    tmp_path: Path, disk: Disk, running: Running
+    tmp_path: Path, disk: Disk, running: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(accounting, "MAX_BACKLOG", 3)
     pipeline = running.pipeline
     pipeline.submit(answer(1))
     await wait_for(disk.entered)  # the sync of record 1 is under way, and held
@@ -100,11 +102,13 @@ async def test_answers_wait_for_the_sync_and_the_loop_serves_meanwhile(
     pipeline.submit(answer(3))
     await asyncio.sleep(0.01)
     assert served == 20 and running.written == []  # nothing answered before it is durable
-    assert pipeline.outstanding == 3
+    # Records waiting for a stalled disk count against the backlog: the worker sheds load.
+    assert pipeline.outstanding == 3 and pipeline.full
     disk.release.set()
     await pipeline.wait_idle()
     assert running.written == [1, 2, 3]  # 2 and 3 by the sync begun after they were written
     assert disk.syncs == 2 and running.failed == []
+    assert pipeline.outstanding == 0 and not pipeline.full  # applied, with the store's help
     assert running.journalled(tmp_path) == ["s1", "s2", "s3"]
 
 
