@@ -36,13 +36,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from radiusgw.engine import AccountingAnswer
 from radiusgw.errors import StoreError
-from radiusgw.server.batches import BatchThread, name_os_thread
+from radiusgw.server.batches import BatchThread, named_executor
 from radiusgw.store import journal
 from radiusgw.store.base import AccountingRecord
 from radiusgw.store.journal import JournalError, JournalWriter, Position
@@ -98,7 +97,7 @@ class AccountingPipeline:
         # Batches that start a new segment while a sync is under way: written after it, so
         # that the segment it syncs stays the current one (``JournalWriter.sync``).
         self._deferred: list[tuple[list[AccountingAnswer], bytes]] = []
-        self._syncer = ThreadPoolExecutor(1, initializer=name_os_thread, initargs=("journal-sync",))
+        self._syncer = named_executor("journal-sync")
         self.applier: BatchThread[SqliteStore, Applied] = BatchThread(
             "acct-applier",
             open_store,
@@ -159,10 +158,10 @@ class AccountingPipeline:
         if not self._unsynced or self._stopping.is_set():
             return
         self._syncing, self._unsynced = self._unsynced, []
-        future = self._syncer.submit(self._journal.sync)
-        future.add_done_callback(lambda done: self._loop.call_soon_threadsafe(self._synced, done))
+        sync = self._loop.run_in_executor(self._syncer, self._journal.sync)
+        sync.add_done_callback(self._synced)
 
-    def _synced(self, done: Future[None]) -> None:
+    def _synced(self, done: asyncio.Future[None]) -> None:
         """On the loop: answer what the sync covered, then start the next one."""
         syncing, self._syncing = self._syncing or [], None
         if self._stopping.is_set():

@@ -24,6 +24,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
 _STOP = object()
@@ -37,6 +38,13 @@ def name_os_thread(name: str) -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+def named_executor(name: str) -> ThreadPoolExecutor:
+    """An executor of one thread, called ``name`` in Python and for the OS."""
+    return ThreadPoolExecutor(
+        1, thread_name_prefix=name, initializer=name_os_thread, initargs=(name,)
+    )
 
 
 class Closable(Protocol):

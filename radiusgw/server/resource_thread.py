@@ -12,18 +12,17 @@ accounting, 4 workers, 10 s: loop stalls of up to 340 and 545 ms before, 66 and 
 So each such user gets a ``ResourceThread``. It opens its resource on its thread at the first
 call (a ``sqlite3`` connection belongs to the thread that opened it), runs the calls in the
 order they were made, and closes the resource there too. The thread carries ``name`` for the
-OS (``radiusgw.server.batches.name_os_thread``).
+OS (``radiusgw.server.batches.named_executor``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Concatenate, Generic, ParamSpec, TypeVar
 
-from radiusgw.server.batches import Closable, name_os_thread
+from radiusgw.server.batches import Closable, named_executor
 
 R = TypeVar("R", bound=Closable)
 T = TypeVar("T")
@@ -34,9 +33,7 @@ class ResourceThread(Generic[R]):
     def __init__(self, name: str, open_resource: Callable[[], R]) -> None:
         self._open = open_resource
         self._resource: R | None = None
-        self._executor = ThreadPoolExecutor(
-            1, thread_name_prefix=name, initializer=name_os_thread, initargs=(name,)
-        )
+        self._executor = named_executor(name)
 
     async def call(
         self, operation: Callable[Concatenate[R, P], T], *args: P.args, **kwargs: P.kwargs
