@@ -296,6 +296,8 @@ def markdown(results: dict[str, Any]) -> str:
                 ],
             ),
         ]
+    if results.get("mixed"):
+        parts += mixed_markdown(results["mixed"], st.get("mixed_s", 0))
     if results.get("workers"):
         rows = [
             [
@@ -332,6 +334,54 @@ def markdown(results: dict[str, Any]) -> str:
             _md_table(["operation", "radiusgw µs", "pyrad µs", "pyrad / radiusgw"], rows),
         ]
     return "\n".join(parts)
+
+
+MIXED_HEADER = [
+    "server",
+    "round",
+    "PAP p50 ms alone / beside",
+    "PAP p99 ms alone / beside",
+    "PAP p99.9 ms alone / beside",
+    "PAP lost alone / beside",
+    "accounting answered/s",
+    "accounting p99 ms",
+    "accounting lost",
+    "other CPU",
+]
+
+
+def mixed_rows(mixed: dict[str, Any]) -> list[list[str]]:
+    """One row per server and round: PAP alone and beside accounting, and the accounting."""
+
+    def pair(alone: dict[str, Any], beside: dict[str, Any], key: str) -> str:
+        return f"{alone[key]:.2f} / {beside[key]:.2f}"
+
+    return [
+        [
+            dict(SERVERS)[r["server"]],
+            str(r["round"]),
+            pair(r["alone"], r["auth"], "p50_ms"),
+            pair(r["alone"], r["auth"], "p99_ms"),
+            pair(r["alone"], r["auth"], "p999_ms"),
+            f"{lost(r['alone'])} / {lost(r['auth'])}",
+            _rate(r["acct"]["answered_per_s"]),
+            f"{r['acct']['p99_ms']:.2f}",
+            str(lost(r["acct"])),
+            f"{r.get('foreign_cores', 0):.2f}",
+        ]
+        for r in mixed["runs"]
+    ]
+
+
+def mixed_markdown(mixed: dict[str, Any], seconds: float) -> list[str]:
+    return [
+        "## Logins beside accounting (bench/mixed.py)\n",
+        f"Open loop, {seconds:g} s each after 0.5 s unmeasured: group PAP alone at "
+        f"{_rate(mixed['auth_per_s'])}/s, then the same PAP while accounting Start/Stop is "
+        f"offered at {_rate(mixed['acct_per_s'])}/s to the same server (20 % and 40 % of the "
+        "lower of the two servers' closed-loop rates). Loss as above.\n",
+        _md_table(MIXED_HEADER, mixed_rows(mixed)),
+    ]
 
 
 ACCOUNTS_HEADER = ["target", "measured", "met"]

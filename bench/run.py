@@ -10,8 +10,11 @@ One command, one run, same machine, same load tool (bench/radload.c, built here 
 4. open loop at 80 % of each server's measured rate (``--open-loop`` seconds; 0 skips it):
    timeouts there mean the server cannot hold that rate without loss; after a loss, lower
    fractions (``--step-down``) in turn until one is loss-free;
-5. the gateway's group PAP rate with ``--workers`` 1, 2, 4;
-6. ``--accounts`` N (bench/accounts.py): import N accounts into the group realm, the time to a
+5. logins beside accounting (bench/mixed.py, ``--mixed`` seconds; 0 skips it): per server,
+   group PAP alone at a fixed open-loop rate, then the same PAP with accounting Start/Stop
+   offered at the same time, A B per round;
+6. the gateway's group PAP rate with ``--workers`` 1, 2, 4;
+7. ``--accounts`` N (bench/accounts.py): import N accounts into the group realm, the time to a
    first answer after start, the workers' resident memory after load, against the targets.
 
 Both servers are configured for the same job: the gateway from realm files and accounts made
@@ -41,7 +44,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import codec, report
+from bench import codec, mixed, report
 from bench.ablate import ABLATIONS, AblationError
 from bench.ablate import parse as parse_ablations
 from bench.freeradius_conf import HomeRealm
@@ -361,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
         " ('' skips)",
     )
     ap.add_argument(
+        "--mixed",
+        type=float,
+        default=10.0,
+        help="seconds of PAP alone, then PAP beside accounting, per server and round, open"
+        " loop (bench/mixed.py; 0 skips)",
+    )
+    ap.add_argument(
         "--quiet-wait",
         type=float,
         default=20.0,
@@ -461,6 +471,7 @@ def _run(
             "freeradius_threads": a.freeradius_threads,
             "open_loop_s": a.open_loop,
             "step_down": a.step_down,
+            "mixed_s": a.mixed,
             "quiet_wait_s": a.quiet_wait,
             "retries": a.retries,
             "busy_cores": BUSY_CORES,
@@ -613,6 +624,10 @@ def _run(
                             break
             results["open_loop"] = checks
 
+        by_key = {row["key"]: row for row in rows if row["available"]}
+        if a.mixed > 0 and {"pap", "acct"} <= set(by_key):
+            results["mixed"] = _mixed(a, by_key, servers, radload, procs, log)
+
         procs.stop(gateway.process)
         sweep_rows = []
         for workers in sweep:
@@ -635,6 +650,66 @@ def _run(
         results["accounts"] = accounts.measure(accounts.Plan(a.accounts), procs, log=log)
     results["elapsed_s"] = round(time.time() - started, 1)
     return results
+
+
+def _mixed(
+    a: argparse.Namespace,
+    rows: dict[str, dict[str, Any]],
+    servers: dict[str, Server],
+    radload: Path,
+    procs: Processes,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """PAP alone, then PAP beside accounting, per server, A B per round (bench/mixed.py)."""
+    rates = mixed.offered(
+        [rows["pap"][name]["answered_per_s"] for name in servers],
+        [rows["acct"][name]["answered_per_s"] for name in servers],
+    )
+    log(f"logins beside accounting: PAP {rates.auth:,}/s, accounting {rates.acct:,}/s")
+
+    def spec(server: Server, scenario: Scenario, rate: int) -> Load:
+        return Load(
+            port=server.port(scenario.kind),
+            secret=scenario.secret,
+            mode=scenario.mode,
+            user=scenario.user,
+            password=PASSWORD,
+            bind=scenario.bind,
+            duration=a.mixed,
+            warmup=0.5,
+            window=a.window,
+            sockets=a.sockets,
+            rate=rate,
+            expect_attr=scenario.expect_attr,
+        )
+
+    runs = []
+    for n in range(1, a.rounds + 1):
+        for name, server in servers.items():
+            auth = spec(server, BY_KEY["pap"], rates.auth)
+            acct = spec(server, BY_KEY["acct"], rates.acct)
+            wait_quiet(a.quiet_wait)
+            alone = run_load(radload, auth, label=f"mixed {name} PAP alone", progress=False)
+            wait_quiet(a.quiet_wait)
+            meter = CpuMeter(procs.pids())
+            meter.start()
+            both = mixed.run_pair(radload, auth, acct, label=f"mixed {name}")
+            runs.append(
+                {
+                    "server": name,
+                    "round": n,
+                    "alone": alone,
+                    **both,
+                    "foreign_cores": meter.foreign_cores(),
+                }
+            )
+            log(
+                f"{name:<10} round {n}: PAP p99 alone {alone['p99_ms']:.2f} ms, beside "
+                f"accounting {both['auth']['p99_ms']:.2f} ms (lost {report.lost(both['auth'])}); "
+                f"accounting {both['acct']['answered_per_s']:,.0f}/s "
+                f"(lost {report.lost(both['acct'])})"
+            )
+    return {"auth_per_s": rates.auth, "acct_per_s": rates.acct, "runs": runs}
 
 
 if __name__ == "__main__":

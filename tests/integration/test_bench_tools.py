@@ -19,14 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from bench import ablate, accounts, profile, report
-from bench.run import GROUP
+from bench import ablate, accounts, mixed, profile, report
+from bench.run import BY_KEY, FRAMED_IP, GROUP, PASSWORD, gateway_realms
 from bench.servers import (
     Load,
     Processes,
     build_radload,
     radiusgw_cli,
     run_load,
+    start_gateway,
     start_responder,
 )
 from radiusgw.store import SqliteStore, journal, open_store
@@ -237,3 +238,46 @@ def test_the_loss_free_rate_is_the_first_step_down_without_loss() -> None:
         ("pap", "freeradius"): 5250.0,
         ("acct", "gateway"): None,
     }
+
+
+def test_logins_and_accounting_run_at_once_against_one_gateway(
+    radload: Path, processes: Processes, tmp_path: Path
+) -> None:
+    realms = gateway_realms(tmp_path / "realms", None)
+    db = tmp_path / "gateway.db"
+    radiusgw_cli(
+        *("account", "add", GROUP, "alice", "--password", PASSWORD),
+        *("--framed-ip", FRAMED_IP, "--db", str(db), "--realms", str(realms)),
+    )
+    gateway = start_gateway(processes, realms, db, workers=2)
+
+    def load(key: str) -> Load:
+        scenario = BY_KEY[key]
+        return Load(
+            port=gateway.port(scenario.kind),
+            secret=scenario.secret,
+            mode=scenario.mode,
+            user=scenario.user,
+            bind=scenario.bind,
+            duration=1.0,
+            warmup=0.2,
+            window=16,
+            sockets=4,
+            rate=300,
+            expect_attr=scenario.expect_attr,
+        )
+
+    both = mixed.run_pair(radload, load("pap"), load("acct"), label="test")
+    assert both["auth"]["accepts"] > 0 and both["auth"]["invalid"] == 0, both["auth"]
+    assert both["acct"]["answered"] > 0 and both["acct"]["invalid"] == 0, both["acct"]
+    assert both["auth"]["mode"] == "pap" and both["acct"]["mode"] == "acct"
+
+    run = {"server": "gateway", "round": 1, "alone": both["auth"], **both}
+    lines = report.mixed_markdown({"auth_per_s": 300, "acct_per_s": 300, "runs": [run]}, 1.0)
+    row = lines[-1].splitlines()[-1]
+    assert row.startswith("| gateway | 1 | ") and row.count("|") == len(report.MIXED_HEADER) + 1
+
+
+def test_mixed_rates_are_fractions_of_the_slower_server() -> None:
+    rates = mixed.offered([60_000.0, 40_000.0], [20_000.0, 35_000.0])
+    assert rates == mixed.Rates(auth=8_000, acct=8_000)
