@@ -188,23 +188,32 @@ class JournalWriter:
 
     def append(self, records: Sequence[AccountingRecord]) -> Position:
         """Write ``records`` and fdatasync; their end position once they are durable."""
-        position = self.write(encode(records))
+        return self.commit([encode(records)])[0]
+
+    def commit(self, batches: Sequence[bytes]) -> list[Position]:
+        """Write ``batches`` (``encode``d records) in one write, fdatasync, and return the end
+        position of each once all are durable. On a ``JournalError`` none of them is kept."""
+        position = self.write(b"".join(batches))
         try:
             self.sync()
         except JournalError:
             self.discard_unsynced()
             raise
         self.synced(position)
-        return position
+        ends = []
+        end = position.offset
+        for data in reversed(batches):
+            ends.append(Position(position.segment, end))
+            end -= len(data)
+        return ends[::-1]
 
-    def needs_new_segment(self, size: int) -> bool:
-        """Whether ``size`` more bytes start a new segment (``write`` then syncs the old one)."""
+    def _needs_new_segment(self, size: int) -> bool:
         return self._fd < 0 or (self._offset + size > SEGMENT_BYTES and self._offset > 0)
 
     def write(self, data: bytes) -> Position:
         """Append ``data`` (``encode``d records); their end position, durable only after a
         ``sync`` that starts after this returns. A failed write leaves nothing of ``data``."""
-        if self.needs_new_segment(len(data)):
+        if self._needs_new_segment(len(data)):
             if self._fd >= 0:
                 self.sync()  # what the old segment holds is durable before it is left
             self._open(self.segment + 1)
@@ -222,8 +231,8 @@ class JournalWriter:
     def sync(self) -> None:
         """fdatasync the current segment: every ``write`` that returned before is durable.
 
-        The accounting pipeline calls it on a thread of its own, while the event loop goes on
-        writing; it never writes into a new segment meanwhile, so the descriptor stays put.
+        The accounting pipeline calls it (through ``commit``) on a thread of its own, the only
+        one that writes this journal.
         """
         try:
             os.fdatasync(self._fd)
