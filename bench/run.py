@@ -484,19 +484,7 @@ def _run(
         results["codec"] = codec.measure(budget=0.25)
 
     def load(server: Server, scenario: Scenario, label: str, **kw: Any) -> dict[str, Any]:
-        spec = Load(
-            port=server.port(scenario.kind),
-            secret=scenario.secret,
-            mode=scenario.mode,
-            user=scenario.user,
-            password=PASSWORD,
-            bind=scenario.bind,
-            duration=a.duration,
-            warmup=a.warmup,
-            window=a.window,
-            sockets=a.sockets,
-            expect_attr=scenario.expect_attr,
-        )
+        spec = scenario_load(a, server, scenario)
         best: dict[str, Any] | None = None
         for attempt in range(1, a.retries + 2):
             waited, seen = wait_quiet(a.quiet_wait)
@@ -652,6 +640,25 @@ def _run(
     return results
 
 
+def scenario_load(a: argparse.Namespace, server: Server, scenario: Scenario, **kw: Any) -> Load:
+    """radload's job for ``scenario`` against ``server`` with this run's settings; ``kw``
+    replaces any of them."""
+    spec = Load(
+        port=server.port(scenario.kind),
+        secret=scenario.secret,
+        mode=scenario.mode,
+        user=scenario.user,
+        password=PASSWORD,
+        bind=scenario.bind,
+        duration=a.duration,
+        warmup=a.warmup,
+        window=a.window,
+        sockets=a.sockets,
+        expect_attr=scenario.expect_attr,
+    )
+    return replace(spec, **kw)
+
+
 def _mixed(
     a: argparse.Namespace,
     rows: dict[str, dict[str, Any]],
@@ -668,20 +675,7 @@ def _mixed(
     log(f"logins beside accounting: PAP {rates.auth:,}/s, accounting {rates.acct:,}/s")
 
     def spec(server: Server, scenario: Scenario, rate: int) -> Load:
-        return Load(
-            port=server.port(scenario.kind),
-            secret=scenario.secret,
-            mode=scenario.mode,
-            user=scenario.user,
-            password=PASSWORD,
-            bind=scenario.bind,
-            duration=a.mixed,
-            warmup=0.5,
-            window=a.window,
-            sockets=a.sockets,
-            rate=rate,
-            expect_attr=scenario.expect_attr,
-        )
+        return scenario_load(a, server, scenario, duration=a.mixed, warmup=0.5, rate=rate)
 
     runs = []
     for n in range(1, a.rounds + 1):
