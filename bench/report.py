@@ -379,9 +379,9 @@ def mixed_markdown(mixed: dict[str, Any], seconds: float) -> list[str]:
         "## Logins beside accounting (bench/mixed.py)\n",
         f"Open loop, {seconds:g} s each after 0.5 s unmeasured: group PAP alone at "
         f"{_rate(mixed['auth_per_s'])}/s, then the same PAP while accounting Start/Stop is "
-        f"offered at {_rate(mixed['acct_per_s'])}/s to the same server ({AUTH_FRACTION * 100:g} % and "
-        f"{ACCT_FRACTION * 100:g} % of the lower of the two servers' closed-loop rates). Loss as above."
-        "\n",
+        f"offered at {_rate(mixed['acct_per_s'])}/s to the same server "
+        f"({AUTH_FRACTION * 100:g} % and {ACCT_FRACTION * 100:g} % of the lower of the two "
+        "servers' closed-loop rates). Loss as above.\n",
         _md_table(MIXED_HEADER, mixed_rows(mixed)),
     ]
 
