@@ -155,8 +155,7 @@ class JournalWriter:
         self.directory = directory
         self.name = name
         self._fd = -1
-        self._offset = 0
-        self._synced_offset = 0  # what a sync has made durable in the current segment
+        self._offset = 0  # every byte before it is durable: each write is synced before the next
         self.segment = 0
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -184,7 +183,6 @@ class JournalWriter:
                 f"cannot create the journal segment {self.path}: {exc.strerror}"
             ) from None
         self._offset = 0
-        self._synced_offset = 0  # a new segment holds nothing yet
 
     def append(self, records: Sequence[AccountingRecord]) -> Position:
         """Write ``records`` and fdatasync; their end position once they are durable."""
@@ -192,68 +190,42 @@ class JournalWriter:
 
     def commit(self, batches: Sequence[bytes]) -> list[Position]:
         """Write ``batches`` (``encode``d records) in one write, fdatasync, and return the end
-        position of each once all are durable. On a ``JournalError`` none of them is kept."""
-        position = self.write(b"".join(batches))
-        try:
-            self.sync()
-        except JournalError:
-            self.discard_unsynced()
-            raise
-        self.synced(position)
-        ends = []
-        end = position.offset
-        for data in reversed(batches):
-            ends.append(Position(position.segment, end))
-            end -= len(data)
-        return ends[::-1]
+        position of each once all are durable. On a ``JournalError`` none of them is kept.
 
-    def _needs_new_segment(self, size: int) -> bool:
-        return self._fd < 0 or (self._offset + size > SEGMENT_BYTES and self._offset > 0)
-
-    def write(self, data: bytes) -> Position:
-        """Append ``data`` (``encode``d records); their end position, durable only after a
-        ``sync`` that starts after this returns. A failed write leaves nothing of ``data``."""
-        if self._needs_new_segment(len(data)):
-            if self._fd >= 0:
-                self.sync()  # what the old segment holds is durable before it is left
+        The accounting pipeline calls it on a thread of its own, the only one that writes this
+        journal. Every write is synced before the next, so a segment is durable whole when a
+        commit leaves it for the next one.
+        """
+        data = b"".join(batches)
+        if self._fd < 0 or (self._offset + len(data) > SEGMENT_BYTES and self._offset > 0):
             self._open(self.segment + 1)
+        start = self._offset
         try:
             view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as exc:
-            self._cut(self._offset)  # the next batch must not follow a torn one
+            self._cut(start)  # the next batch must not follow a torn one
             raise JournalError(f"cannot write the journal {self.path}: {exc.strerror}") from None
-        self._offset += len(data)
-        return Position(self.segment, self._offset)
-
-    def sync(self) -> None:
-        """fdatasync the current segment: every ``write`` that returned before is durable.
-
-        The accounting pipeline calls it (through ``commit``) on a thread of its own, the only
-        one that writes this journal.
-        """
         try:
             os.fdatasync(self._fd)
         except OSError as exc:
+            # Linux may have dropped the pages that failed: nothing of this write is trusted.
+            self._cut(start)
             raise JournalError(f"cannot sync the journal {self.path}: {exc.strerror}") from None
-
-    def synced(self, position: Position) -> None:
-        """Record that a ``sync`` made everything up to ``position`` durable."""
-        if position.segment == self.segment:
-            self._synced_offset = max(self._synced_offset, position.offset)
-
-    def discard_unsynced(self) -> None:
-        """After a failed sync: cut the segment back to what is known durable. Linux may have
-        dropped the pages that failed, so nothing written after that point can be trusted."""
-        self._cut(self._synced_offset)
-        self._offset = min(self._offset, self._synced_offset)
+        self._offset = start + len(data)
+        ends = []
+        end = self._offset
+        for batch in reversed(batches):
+            ends.append(Position(self.segment, end))
+            end -= len(batch)
+        return ends[::-1]
 
     def _cut(self, offset: int) -> None:
         try:
             os.ftruncate(self._fd, offset)
-        except OSError:  # the next write opens a new segment instead
+        except OSError:  # the next commit opens a new segment instead
             os.close(self._fd)
             self._fd = -1
 
