@@ -98,9 +98,9 @@ def write_config(
     Start it with ``freeradius -f -d <raddb> -n radiusd -l stdout``. Accounting goes to
     ``<directory>/acct/detail``. ``listen`` is its address (``::1`` for IPv6). With
     ``sign_replies`` every Access-Accept, Access-Reject and answer to Status-Server carries a
-    Message-Authenticator, as FreeRADIUS 3.2.5 and later send by default (the BlastRADIUS
-    fix); Debian's 3.2.1 adds one only to EAP answers. ``eap`` adds the eap module with EAP-MD5
-    only (no certificates needed).
+    Message-Authenticator, as a server patched for BlastRADIUS sends them; Debian's 3.2.1 by
+    itself adds one only to EAP answers. ``eap`` adds the eap module with EAP-MD5 only (no
+    certificates needed).
     """
     raddb = directory / "raddb"
     for sub in ("raddb", "logs", "run", "acct"):

@@ -80,8 +80,8 @@ def running_freeradius(
     """Start FreeRADIUS in the foreground on loopback; yield when ready; stop it by PID.
 
     ``listen`` is 127.0.0.1 or ::1 (clients from both are accepted). ``sign_replies``: its
-    Access-* answers carry a Message-Authenticator, as FreeRADIUS 3.2.5 and later send them
-    (Debian's 3.2.1 does not by itself); ``eap``: EAP-MD5 (``bench.freeradius_conf``).
+    Access-* answers carry a Message-Authenticator, as a server patched for BlastRADIUS sends
+    them (Debian's 3.2.1 does not by itself); ``eap``: EAP-MD5 (``bench.freeradius_conf``).
     """
     require_freeradius()
     if auth_port is None or acct_port is None:
