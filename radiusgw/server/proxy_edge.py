@@ -276,26 +276,18 @@ class ProxyEdge:
     def _log_failure(self, pending: ProxyAuth, item: Completed[_Context]) -> None:
         """No answer to send from upstream: say so, with the servers that were tried."""
         realm = pending.realm
+        fields = {
+            "client": pending.address[0],
+            "realm": realm.name,
+            "user": pending.username,
+            "reason": str(item.failure),
+        }
         if item.failure is Failure.UNFORWARDABLE:
-            self.log.info(
-                "proxy-failed",
-                client=pending.address[0],
-                realm=realm.name,
-                user=pending.username,
-                reason=str(item.failure),
-                detail=item.detail,
-            )
+            self.log.info("proxy-failed", detail=item.detail, **fields)
             return
         # Every server silent (tried in turn), or known dead and not tried at all.
         servers = item.tried or tuple((s.address, s.auth_port) for s in realm.servers)
-        self.log.info(
-            "proxy-no-answer",
-            client=pending.address[0],
-            realm=realm.name,
-            user=pending.username,
-            reason=str(item.failure),
-            servers=[show_destination(server) for server in servers],
-        )
+        self.log.info("proxy-no-answer", servers=[show_destination(s) for s in servers], **fields)
 
     # -- accounting: two durable writes, one answer ----------------------------------------
 
