@@ -4,8 +4,8 @@ PY       := $(VENV)/bin/python
 RADIUSGW := $(VENV)/bin/radiusgw
 DB       ?= radiusgw.db
 LISTEN   ?= 127.0.0.1
-# The Debian peers the tests talk to (radclient, FreeRADIUS, xl2tpd).
-PEERS    := /usr/bin/radclient /usr/sbin/freeradius /usr/sbin/xl2tpd
+# The Debian peers the tests talk to (radclient, FreeRADIUS, xl2tpd, eapol_test).
+PEERS    := /usr/bin/radclient /usr/sbin/freeradius /usr/sbin/xl2tpd /usr/bin/eapol_test
 
 .PHONY: run test venv peers lint bench clean
 
@@ -28,9 +28,9 @@ run: venv
 peers:
 	@missing=""; for p in $(PEERS); do [ -x $$p ] || missing=1; done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing the Debian peers: freeradius freeradius-utils xl2tpd"; \
+		echo "installing the Debian peers: freeradius freeradius-utils xl2tpd eapoltest"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			freeradius freeradius-utils xl2tpd >/dev/null; \
+			freeradius freeradius-utils xl2tpd eapoltest >/dev/null; \
 		systemctl stop freeradius xl2tpd >/dev/null 2>&1 || true; \
 	fi
 

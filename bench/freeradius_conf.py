@@ -89,11 +89,18 @@ def write_config(
     threads: int = 8,
     clients: Mapping[str, str] | None = None,
     proxy_realms: Sequence[HomeRealm] = (),
+    listen: str = "127.0.0.1",
+    sign_replies: bool = False,
+    eap: bool = False,
 ) -> Path:
     """Write radiusd.conf and the ``files`` users file under ``directory``; return raddb.
 
     Start it with ``freeradius -f -d <raddb> -n radiusd -l stdout``. Accounting goes to
-    ``<directory>/acct/detail``.
+    ``<directory>/acct/detail``. ``listen`` is its address (``::1`` for IPv6). With
+    ``sign_replies`` every Access-Accept, Access-Reject and answer to Status-Server carries a
+    Message-Authenticator, as a server patched for BlastRADIUS sends them; Debian's 3.2.1 by
+    itself adds one only to EAP answers. ``eap`` adds the eap module with EAP-MD5 only (no
+    certificates needed).
     """
     raddb = directory / "raddb"
     for sub in ("raddb", "logs", "run", "acct"):
@@ -101,6 +108,16 @@ def write_config(
     (raddb / "users").write_text(textwrap.dedent(users))
     # With proxy realms, ``suffix`` first sets Proxy-To-Realm for user@realm (and strips it).
     suffix = "suffix\n            " if proxy_realms else ""
+    listen_key = "ipv6addr" if ":" in listen else "ipaddr"
+    # A Message-Authenticator in the reply list is computed when the reply is encoded.
+    sign = "update reply {\n              Message-Authenticator := 0x00\n            }"
+    signed = sign if sign_replies else ""
+    status = f"Autz-Type Status-Server {{\n              {signed}\n              ok\n            }}"
+    eap_module = (
+        "eap {\n            default_eap_type = md5\n            md5 {\n            }\n          }"
+    )
+    eap_authorize = "eap {\n              ok = return\n            }\n            " if eap else ""
+    eap_authenticate = "Auth-Type EAP {\n              eap\n            }" if eap else ""
     (raddb / "radiusd.conf").write_text(
         textwrap.dedent(f"""\
         prefix = /usr
@@ -164,24 +181,26 @@ def write_config(
             format = suffix
             delimiter = "@"
           }}
+          {eap_module if eap else ""}
         }}
         server default {{
           listen {{
             type = auth
-            ipaddr = 127.0.0.1
+            {listen_key} = {listen}
             port = {auth_port}
             recv_buff = {RECV_BUFF}
           }}
           listen {{
             type = acct
-            ipaddr = 127.0.0.1
+            {listen_key} = {listen}
             port = {acct_port}
             recv_buff = {RECV_BUFF}
           }}
           authorize {{
-            {suffix}chap
+            {suffix}{eap_authorize}chap
             files
             pap
+            {status}
           }}
           authenticate {{
             Auth-Type PAP {{
@@ -190,6 +209,7 @@ def write_config(
             Auth-Type CHAP {{
               chap
             }}
+            {eap_authenticate}
           }}
           preacct {{
             {suffix}
@@ -199,6 +219,10 @@ def write_config(
             ok
           }}
           post-auth {{
+            {signed}
+            Post-Auth-Type REJECT {{
+              {signed}
+            }}
           }}
         }}
         """)

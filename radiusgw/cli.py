@@ -546,7 +546,8 @@ def proxy() -> None:
 @_db_option
 @_format_option
 def proxy_status(db: Path, fmt: str) -> None:
-    """One line per upstream server and port kind (per worker): state, since, traffic."""
+    """One line per realm, upstream server and port kind (per worker): state, since, traffic."""
+    from radiusgw.proxy.ids import show_destination
     from radiusgw.store.upstreams import UpstreamTable
 
     table = UpstreamTable(_existing(db))
@@ -557,7 +558,8 @@ def proxy_status(db: Path, fmt: str) -> None:
     _print_rows(
         [
             {
-                "server": f"{r.address}:{r.port}",
+                "realm": r.realm,
+                "server": show_destination((r.address, r.port)),
                 "kind": r.kind,
                 "state": r.state,
                 "since": _iso(r.since),

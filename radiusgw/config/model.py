@@ -58,6 +58,9 @@ class UpstreamServer:
     retries: int = 2
     revive_interval: float = 5.0
     status_check: str = "status-server"  # "status-server" | "request" | "none"
+    # BlastRADIUS: an Access-Accept/Reject/Challenge from this server without a
+    # Message-Authenticator (RFC 3579 §3.2) is dropped as a forged one would be.
+    require_message_authenticator: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ _SECRET = ("secret", "secret_file")
 SERVER_KEYS = (
     *("address", *_SECRET, "auth_port", "acct_port"),
     *("response_window", "retries", "revive_interval", "status_check"),
+    "require_message_authenticator",
 )
 LNS_KEYS = (
     *("address", "port", *_SECRET, "preference", "weight", "max_sessions"),
@@ -161,6 +162,9 @@ def _server(t: Table, base: Path) -> UpstreamServer | None:
         ),
         status_check=t.one_of(
             "status_check", ("status-server", "request", "none"), default=_SERVER.status_check
+        ),
+        require_message_authenticator=t.flag(
+            "require_message_authenticator", default=_SERVER.require_message_authenticator
         ),
     )
     t.finish()

@@ -22,6 +22,7 @@ from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.engine.counters import Counters
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
 from radiusgw.modes import group, vpdn
+from radiusgw.proxy.ids import Destination, show_destination
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import DecodeError, Packet, decode
@@ -69,12 +70,16 @@ def _proxy_states(states: list[bytes]) -> bytes:
 
 @dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
 class AccountingAnswer:
-    """An accounting request to make durable before ``reply`` may be sent (RFC 2866 §2)."""
+    """An accounting request to make durable before ``reply`` may be sent (RFC 2866 §2).
+
+    ``proxy`` is set for a proxy realm's record: the journal is then one of its two durable
+    writes, and the proxy edge sends the answer (``reply`` is empty)."""
 
     key: Key
     record: AccountingRecord
     reply: bytes
     address: Any  # where the reply goes
+    proxy: ProxyAccounting | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,7 @@ class Admission:
     realm: str
     username: str
     excluded: frozenset[str] = frozenset()  # LNS found full at admission: offer the others
+    upstream: Destination | None = None  # a proxy realm: the customer server that accepted
 
 
 @dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
@@ -105,15 +111,25 @@ class ProxyAuth:
     username: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: the proxy edge keeps the join of its two writes here
 class ProxyAccounting:
-    """An Accounting-Request for a proxy realm: forwarded upstream, or spooled (never lost)."""
+    """An Accounting-Request for a proxy realm: forwarded upstream or spooled (never lost), and
+    ``record`` journalled for the session table as a group realm's is (第14条2).
+
+    The NAS is answered once both are settled (``radiusgw.server.proxy_edge``): ``waiting``
+    counts the parts not yet settled, ``failed`` says one of them failed (then no answer, and
+    the NAS retries), ``answer`` is the reply for the NAS once the forward or spool succeeded.
+    """
 
     key: Key
     address: Any
     packet: Packet
     nas: Nas
     realm: Realm
+    record: AccountingRecord
+    waiting: int = 2
+    failed: bool = False
+    answer: bytes = b""
 
 
 Deferred = Admission | ProxyAuth
@@ -270,7 +286,13 @@ class Engine:
             return self._admit(
                 key, packet, nas, addr, proxy_states, attrs, target, username, offers[0].lns
             )
-        # Proxy realms: the proxy edge forwards to the customer's servers (第1条 プロキシ).
+        # Proxy realms: the proxy edge forwards to the customer's servers (第1条 プロキシ); the
+        # quota of 第14条2 holds for them too, so a realm over it is refused before forwarding.
+        quota_reached = self.quota_reached
+        if quota_reached and target.name in quota_reached:
+            return self._reject(
+                packet, nas, addr, proxy_states, QUOTA_REACHED, target.name, username
+            )
         return ProxyAuth(key, addr, packet, nas, target, username)
 
     def _admit(
@@ -328,12 +350,17 @@ class Engine:
         if result.admitted:
             self.counters.access_accepts += 1
             if self.access_log:
+                where = (
+                    {"lns": pending.request.lns}
+                    if pending.upstream is None
+                    else {"upstream": show_destination(pending.upstream)}
+                )
                 self.log.info(
                     "access-accept",
                     client=pending.address[0],
                     realm=pending.realm,
                     user=pending.username,
-                    lns=pending.request.lns,
+                    **where,
                 )
             answer = pending.accept
         else:
@@ -375,6 +402,63 @@ class Engine:
         first = offers[0].lns
         request = replace(pending.request, lns=first.address, lns_max=first.max_sessions)
         return replace(pending, request=request, accept=accept, excluded=excluded)
+
+    def proxied(self, pending: ProxyAuth, reply: bytes, server: Destination) -> bytes | Admission:
+        """The customer server's verified answer, re-signed for the NAS: the answer to send, or
+        an ``Admission`` when the realm limits sessions (第14条2: an upstream Access-Accept
+        takes a session slot as a group accept does, decided in the store, before it goes).
+
+        Logged as group answers are: every reject, and every accept with ``--access-log``,
+        naming the server that answered.
+        """
+        code = reply[0]
+        realm = pending.realm
+        if code == _ACCESS_ACCEPT:
+            if realm.max_sessions is not None or realm.max_sessions_per_account is not None:
+                username = pending.username
+                request = AdmissionRequest(
+                    realm.name,
+                    username[: username.rfind("@")],
+                    None,
+                    realm.max_sessions,
+                    realm.max_sessions_per_account,
+                    None,
+                    self.reservation_ttl,
+                )
+                packet = pending.packet
+                return Admission(
+                    pending.key,
+                    pending.address,
+                    request,
+                    reply,
+                    packet,
+                    pending.nas,
+                    tuple(packet.get_all(_PROXY_STATE)),
+                    realm.name,
+                    username,
+                    upstream=server,
+                )
+            self.counters.access_accepts += 1
+            if self.access_log:
+                self.log.info(
+                    "access-accept",
+                    client=pending.address[0],
+                    realm=realm.name,
+                    user=pending.username,
+                    upstream=show_destination(server),
+                )
+        elif code == _ACCESS_REJECT:
+            self.counters.access_rejects += 1
+            self.log.info(
+                "access-reject",
+                client=pending.address[0],
+                realm=realm.name,
+                user=pending.username,
+                reason="rejected by the customer's server",
+                upstream=show_destination(server),
+            )
+        self._auth_dedup.complete(pending.key, reply)
+        return reply
 
     def complete_auth(self, key: Key, answer: bytes | None) -> None:
         """A deferred request's answer (None: none will be sent, so a retry is new work)."""
@@ -521,6 +605,7 @@ class Engine:
         session_id = None if value is None else value.decode("utf-8", "replace")
         proxy_states = _proxy_states_of(packet, first)
         realm: str | None = None
+        proxy: Realm | None = None
         if user_name is not None:
             target = self._router.route(nas, user_name, now)
             if isinstance(target, Refusal):
@@ -532,11 +617,10 @@ class Engine:
                     realm=realm_name(user_name),
                     reason=target.reason,
                 )
-            elif target.mode is Mode.PROXY:
-                # The customer's server keeps these (第1条 プロキシ); the edge forwards or spools.
-                return ProxyAccounting(key, addr, packet, nas, target)
             else:
                 realm = target.name
+                if target.mode is Mode.PROXY:
+                    proxy = target
         # Parsed here, once, from the packet already decoded: the writer thread then only
         # runs the SQL (and holds the GIL the event loop needs for less time).
         event = (
@@ -554,6 +638,10 @@ class Engine:
             packet=raw,
             event=event,
         )
+        if proxy is not None:
+            # The customer's server keeps these (第1条 プロキシ): the edge forwards or spools
+            # them. The record is journalled too, for sessions, usage and limits (第14条2).
+            return ProxyAccounting(key, addr, packet, nas, proxy, record)
         reply = crypto.sign_response(
             _ACCOUNTING_RESPONSE,
             packet.identifier,

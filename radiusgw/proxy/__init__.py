@@ -14,13 +14,14 @@ Sans-I/O, like the rest of the core: bytes, values and ``now`` in; datagrams and
 from __future__ import annotations
 
 from radiusgw.proxy.client import ClientCounters, UpstreamClient
-from radiusgw.proxy.events import Completed, Failure, Outgoing
+from radiusgw.proxy.events import AnswerDropped, Completed, Failure, Outgoing
 from radiusgw.proxy.pool import Pool
 from radiusgw.proxy.rewrite import RewriteError, nas_reply, upstream_request
 from radiusgw.proxy.spool import Fetch, Replay, Route, Spooler
 from radiusgw.proxy.upstream import Kind, ServerState, StateChange, UpstreamStatus
 
 __all__ = [
+    "AnswerDropped",
     "ClientCounters",
     "Completed",
     "Failure",

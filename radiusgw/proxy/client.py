@@ -21,9 +21,12 @@ Rules:
   request still outstanding is not forwarded again; ``forward`` returns nothing for it and no
   ``Completed`` either: the first copy's answer serves both.
 - An answer is used only after ``rewrite.nas_reply`` verified it; forged, tampered and late
-  answers are dropped and counted (``counters``), and the request keeps waiting for the real one.
-- Health (``upstream.Upstream``) learns from every try; state changes are queued for
-  ``pop_events()``; ``status()`` is the operators' snapshot.
+  answers, and Access-* answers without the Message-Authenticator their server's
+  ``require_message_authenticator`` asks for, are dropped and counted (``counters``), and the
+  request keeps waiting for the real one.
+- Health (``upstream.Upstream``) learns from every try; state changes and dropped answers (with
+  the reason) are queued for ``pop_events()``; ``status()`` is the operators' snapshot, one
+  entry per realm and server.
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ from __future__ import annotations
 import heapq
 import os
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from itertools import count
 from typing import Any, Generic, TypeVar
 
 from radiusgw.config.model import Realm, UpstreamServer
 from radiusgw.proxy import rewrite
-from radiusgw.proxy.events import Completed, Failure, Outgoing
+from radiusgw.proxy.events import AnswerDropped, Completed, Failure, Outgoing
 from radiusgw.proxy.ids import Identifiers
 from radiusgw.proxy.pool import Pool
 from radiusgw.proxy.upstream import (
@@ -119,8 +122,7 @@ _Timer = _Request[C] | _Probe | Upstream
 class UpstreamClient(Generic[C]):
     """See the module docstring. ``C`` is the edge's context type, handed back in ``Completed``."""
 
-    def __init__(self, sockets: int = 1, *, require_message_authenticator: bool = False) -> None:
-        self.require_message_authenticator = require_message_authenticator
+    def __init__(self, sockets: int = 1) -> None:
         self.counters = ClientCounters()
         self._ids: Identifiers[_Request[C] | _Probe] = Identifiers(sockets)
         self._by_nas: dict[Hashable, _Request[C]] = {}
@@ -131,7 +133,7 @@ class UpstreamClient(Generic[C]):
         self._seq = count()
         self._ready: list[Completed[C]] = []
         self._ready_at = 0.0
-        self._events: list[StateChange] = []
+        self._events: list[StateChange | AnswerDropped] = []
         self._dead: list[Upstream] = []
         self._proxy_prefix = os.urandom(4)
         self._proxy_serial = 0
@@ -185,7 +187,7 @@ class UpstreamClient(Generic[C]):
     ) -> list[Completed[C]]:
         """A datagram from ``source`` on socket ``socket``: the requests it completes."""
         if len(datagram) < 20:
-            self.counters.dropped_bad_answer += 1
+            self.counters.dropped_bad_answer += 1  # from anyone: counted, not logged
             return []
         item = self._ids.find(socket, source, datagram[1])
         if item is None:
@@ -196,17 +198,21 @@ class UpstreamClient(Generic[C]):
             return []
         upstream = item.upstream
         assert upstream is not None  # waiting requests always have one
+        server = upstream.server
         reply = rewrite.nas_reply(
             datagram,
-            upstream.server.secret,
+            server.secret,
             item.authenticator,
             item.packet,
             item.nas_secret,
             item.proxy_state,
-            require_message_authenticator=self.require_message_authenticator,
+            require_message_authenticator=server.require_message_authenticator,
         )
         if reply is None:
-            self.counters.dropped_bad_answer += 1
+            codes = (
+                rewrite.ACCOUNTING_ANSWERS if upstream.kind is Kind.ACCT else rewrite.ACCESS_ANSWERS
+            )
+            self._dropped(upstream, datagram, item.authenticator, codes, now)
             return []
         self._detach(item)
         self._note(upstream, upstream.answered(now))
@@ -247,8 +253,8 @@ class UpstreamClient(Generic[C]):
         done, self._ready = self._ready, []
         return out, done
 
-    def pop_events(self) -> list[StateChange]:
-        """State changes since the last call, oldest first (log each one)."""
+    def pop_events(self) -> list[StateChange | AnswerDropped]:
+        """State changes and dropped answers since the last call, oldest first (log them)."""
         events = self._events
         if not events:
             return events  # the usual case: no new list per call
@@ -286,14 +292,22 @@ class UpstreamClient(Generic[C]):
         Requests in flight to a forgotten server finish normally.
         """
         wanted = {(r.name, kind): r for r in realms for kind in Kind}
-        for name in [k for k in self._pools if k not in wanted]:
-            del self._pools[name]
+        for key, pool in list(self._pools.items()):
+            realm = wanted.get(key)
+            if realm is None or pool.servers != realm.servers or pool.policy is not realm.pool:
+                del self._pools[key]  # rebuilt at the realm's next request
         servers = {(kind, s) for (_, kind), r in wanted.items() for s in r.servers}
         for server in [k for k in self._upstreams if k not in servers]:
             self._upstreams.pop(server).probe_due = None
 
     def status(self) -> list[UpstreamStatus]:
-        return [u.status() for u in self._upstreams.values()]
+        """One entry per realm and server that has carried a request: a server that two realms
+        name shows once under each (the same health: one ``Upstream`` serves both)."""
+        return [
+            replace(upstream.status(), realm=name)
+            for (name, _), pool in self._pools.items()
+            for upstream in pool.upstreams
+        ]
 
     @property
     def outstanding(self) -> int:
@@ -398,7 +412,8 @@ class UpstreamClient(Generic[C]):
         self.counters.failed += 1
         if not self._ready:
             self._ready_at = now
-        self._ready.append(Completed(request.context, None, failure, detail))
+        tried = tuple(u.address for u in request.tried)
+        self._ready.append(Completed(request.context, None, failure, detail, tried=tried))
 
     # -- probes --------------------------------------------------------------------------
 
@@ -431,12 +446,19 @@ class UpstreamClient(Generic[C]):
     def _probe_answer(self, probe: _Probe, datagram: bytes, now: float) -> None:
         upstream = probe.upstream
         codes = rewrite.ACCOUNTING_ANSWERS if upstream.kind is Kind.ACCT else rewrite.ACCESS_ANSWERS
+        server = upstream.server
         # Any verified answer proves the server alive, a reject to the probe user included.
         if (
-            rewrite.verify_answer(datagram, upstream.server.secret, probe.authenticator, codes)
+            rewrite.verify_answer(
+                datagram,
+                server.secret,
+                probe.authenticator,
+                codes,
+                require_message_authenticator=server.require_message_authenticator,
+            )
             is None
         ):
-            self.counters.dropped_bad_answer += 1
+            self._dropped(upstream, datagram, probe.authenticator, codes, now)
             return
         self._end_probe(probe)
         self.counters.probes_answered += 1
@@ -454,6 +476,26 @@ class UpstreamClient(Generic[C]):
         probe.due = None
 
     # -- bookkeeping ---------------------------------------------------------------------
+
+    def _dropped(
+        self,
+        upstream: Upstream,
+        datagram: bytes,
+        authenticator: bytes,
+        codes: frozenset[int],
+        now: float,
+    ) -> None:
+        """An answer that did not verify: counted, and queued with the reason for the log."""
+        self.counters.dropped_bad_answer += 1
+        server = upstream.server
+        reason = rewrite.answer_problem(
+            datagram,
+            server.secret,
+            authenticator,
+            codes,
+            require_message_authenticator=server.require_message_authenticator,
+        )
+        self._events.append(AnswerDropped(upstream.address[0], upstream.address[1], reason, now))
 
     def _note(self, upstream: Upstream, change: StateChange | None) -> None:
         if change is None:

@@ -42,3 +42,15 @@ class Completed(Generic[C]):
     failure: Failure | None = None
     detail: str = ""
     server: Destination | None = None  # who answered
+    tried: tuple[Destination, ...] = ()  # a failure: the servers that left it unanswered
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDropped:
+    """A datagram from an upstream that was not used: forged, tampered, malformed, or without
+    the Message-Authenticator its server must send. ``reason`` is one sentence; no secret."""
+
+    address: str
+    port: int
+    reason: str
+    at: float

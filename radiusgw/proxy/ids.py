@@ -22,6 +22,12 @@ Destination = tuple[str, int]
 IDENTIFIERS = 256  # RFC 2865 §3: one octet
 
 
+def show_destination(address: Destination) -> str:
+    """``host:port`` for logs and operators; an IPv6 host in brackets (RFC 3986 §3.2.2)."""
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class Identifiers(Generic[T]):
     __slots__ = ("_free", "_next_socket", "_waiting", "sockets")
 

@@ -14,18 +14,25 @@ Upstream request (``upstream_request``):
 - Accounting-Request (RFC 2866 §4.1): the same attributes, Request Authenticator recomputed with
   the upstream secret (§3); ``extra_delay`` seconds are added to Acct-Delay-Time (§5.2), created
   when absent, for records replayed from the spool. A NAS Message-Authenticator is dropped.
-- With ``strip``, User-Name loses its realm: the text from the LAST '@' on.
+- With ``strip``, User-Name loses its realm: the text from the LAST '@' on. Not in an
+  Access-Request that carries EAP-Message: the NAS copied the EAP-Response/Identity into
+  User-Name (RFC 3579 §2.1), the EAP server compares the two and rejects a mismatch (FreeRADIUS:
+  "Identity does not match User-Name"), and the identity inside EAP is not ours to rewrite.
 - The NAS's Proxy-State attributes stay in order and ours is appended after them (RFC 2865 §5.33).
 
 NAS reply (``nas_reply``): the upstream answer is verified before anything is read from it: the
 code must answer the request's code, the Response Authenticator must match (RFC 2865 §3, RFC 2866
-§3), and a Message-Authenticator, when present, must match (RFC 3579 §3.2). Anything that fails
-gives None. Then our Proxy-State is removed (the NAS's stay, in order), salt-encrypted attributes
-are decrypted with the upstream secret and authenticator and encrypted again for the NAS's secret
-and Request Authenticator with fresh salts unique in the packet: Tunnel-Password (RFC 2868 §3.5,
-tag octet first) and MS-MPPE-Send-Key / MS-MPPE-Recv-Key (RFC 2548 §2.4.2-3, Vendor-Specific 311,
-no tag); MS-CHAP-MPPE-Keys (§2.4.1), hidden like User-Password, is decrypted and hidden again the
-same way. The reply is signed for the NAS with its Identifier; Access-Accept/Reject/Challenge carry
+§3), and a Message-Authenticator, when present, must match (RFC 3579 §3.2); an Access-Accept,
+Access-Reject or Access-Challenge without one is refused when the server's
+``require_message_authenticator`` says so (BlastRADIUS: only the Message-Authenticator protects
+an Access-* answer against a forged MD5 collision). Anything that fails gives None, and
+``answer_problem`` then says why (for the log; it runs only on that path). Then our
+Proxy-State is removed (the NAS's stay, in order), salt-encrypted attributes are decrypted with
+the upstream secret and authenticator and encrypted again for the NAS's secret and Request
+Authenticator with fresh salts unique in the packet: Tunnel-Password (RFC 2868 §3.5, tag octet
+first) and MS-MPPE-Send-Key / MS-MPPE-Recv-Key (RFC 2548 §2.4.2-3, Vendor-Specific 311, no tag);
+MS-CHAP-MPPE-Keys (§2.4.1), hidden like User-Password, is decrypted and hidden again the same
+way. The reply is signed for the NAS with its Identifier; Access-Accept/Reject/Challenge carry
 a Message-Authenticator (RFC 3579 §3.2).
 
 Probes (RFC 5997): ``status_server`` and ``probe_request`` build the datagrams that check an
@@ -88,6 +95,7 @@ _ACCT_SESSION_ID = int(Attr.ACCT_SESSION_ID)
 _NAS_IDENTIFIER = int(Attr.NAS_IDENTIFIER)
 _TUNNEL_PASSWORD = int(Attr.TUNNEL_PASSWORD)
 _VENDOR_SPECIFIC = int(Attr.VENDOR_SPECIFIC)
+_EAP_MESSAGE = 79  # RFC 3579 §3.1
 
 ACCESS_ANSWERS = frozenset((_ACCESS_ACCEPT, _ACCESS_REJECT, _ACCESS_CHALLENGE))  # RFC 2865 §4
 ACCOUNTING_ANSWERS = frozenset((_ACCOUNTING_RESPONSE,))  # RFC 2866 §4.2
@@ -164,13 +172,15 @@ def _access_request(
     raw = nas.raw or encode(nas)
     parts: list[bytes] = []
     start = pos = HEADER_LENGTH  # ``start``: the run of attributes not yet copied
-    chap = challenge = False
+    chap = challenge = eap = False
+    stripped: list[tuple[int, int, int]] = []  # (index in parts, wire start, end) per name cut
     for attr_type, value in nas.attributes:
         end = pos + 2 + len(value)
         if attr_type == _USER_NAME:
             if strip:
                 name = strip_realm(value)
                 if len(name) != len(value):
+                    stripped.append((len(parts) + 1, pos, end))
                     parts += (raw[start:pos], bytes((_USER_NAME, len(name) + 2)), name)
                     start = end
         elif attr_type == _USER_PASSWORD:
@@ -197,8 +207,15 @@ def _access_request(
             chap = True
         elif attr_type == _CHAP_CHALLENGE:
             challenge = True
+        elif attr_type == _EAP_MESSAGE:
+            eap = True
         pos = end
     parts.append(raw[start:pos])
+    if eap:
+        # RFC 3579 §2.1: User-Name is the EAP identity; the name goes as the NAS sent it. (Put
+        # back afterwards, not checked before: the usual request carries no EAP and pays nothing.)
+        for index, name_start, name_end in stripped:
+            parts[index], parts[index + 1] = raw[name_start:name_end], b""
     if chap and not challenge:
         # RFC 2865 §5.3: without CHAP-Challenge the Request Authenticator is the challenge; ours
         # is new, so the NAS's must travel as CHAP-Challenge for the upstream to check the hash.
@@ -336,9 +353,42 @@ def verify_answer(
             answer.raw, offset, secret, request_authenticator
         ):
             return None
-    elif require_message_authenticator:
+    elif require_message_authenticator and answer.code in ACCESS_ANSWERS:
+        # Access-* answers to Status-Server too (draft-ietf-radext-deprecating-radius, the
+        # BlastRADIUS advice); an Accounting-Response is not an authorisation, so not required.
         return None
     return answer
+
+
+def answer_problem(
+    raw: bytes,
+    secret: bytes,
+    request_authenticator: bytes,
+    codes: frozenset[int],
+    *,
+    require_message_authenticator: bool = False,
+) -> str:
+    """Why an answer was refused (``verify_answer`` or ``nas_reply`` gave None), for the log.
+
+    Only on the refusal path: it decodes and checks again, naming the first check that fails.
+    """
+    try:
+        answer = decode(raw)
+    except DecodeError as exc:
+        return f"malformed: {exc}"
+    if answer.code not in codes:
+        return f"code {answer.code} does not answer the request"
+    if not crypto.response_authenticator_matches(answer.raw, secret, request_authenticator):
+        return "Response Authenticator does not match (forged, or another secret)"
+    offset = answer.message_authenticator_offset
+    if offset >= 0:
+        if not crypto.response_message_authenticator_matches(
+            answer.raw, offset, secret, request_authenticator
+        ):
+            return "Message-Authenticator does not match (forged, or another secret)"
+    elif require_message_authenticator and answer.code in ACCESS_ANSWERS:
+        return "Message-Authenticator missing (require_message_authenticator = true)"
+    return "its attributes cannot be translated for the NAS"
 
 
 def nas_reply(
@@ -354,7 +404,8 @@ def nas_reply(
     """The upstream's answer, verified and translated into the reply for the NAS; None if unusable.
 
     ``require_message_authenticator`` also refuses Access-* answers without one (BlastRADIUS
-    hardening); by default a missing one is accepted and a wrong one refused.
+    hardening; the server's setting, true by default); without it a missing one is accepted.
+    A wrong one is always refused.
     """
     codes = _ANSWERS.get(nas_packet.code)
     if codes is None:

@@ -81,6 +81,7 @@ class UpstreamStatus:
     unanswered: int
     last_answer: float | None
     probe: ProbeKind | None  # how it is probed, None with status_check = "none"
+    realm: str = ""  # the realm whose pool it is in (``UpstreamClient.status``)
 
 
 class Upstream:

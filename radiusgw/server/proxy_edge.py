@@ -2,34 +2,45 @@
 
 The sans-I/O ``UpstreamClient`` decides everything (identifiers, retransmission, fail-over,
 Status-Server probes, reply verification and re-signing); this module only:
-- owns ``SOURCE_SOCKETS`` UDP sockets towards the upstreams (256 requests outstanding per
-  socket and server) and passes what arrives to ``receive``;
+- owns ``SOURCE_SOCKETS`` UDP sockets per address family towards the upstreams (256 requests
+  outstanding per socket and server) and passes what arrives to ``receive``;
 - keeps one loop timer armed at ``next_timer`` and calls ``handle_timer`` when it fires;
 - answers the NAS when a request completes (or, for a realm with ``on_upstream_down =
   "reject"``, rejects when every server is down; otherwise stays silent so that the NAS's own
-  fail-over to another gateway works);
+  fail-over to another gateway works). An upstream Access-Accept of a realm with session limits
+  first takes its slot through the worker's admission, as a group accept does (第14条2);
 - accounting of proxy realms: forwarded live, or written durably to the spool (group commit on
   the spool writer thread) and then answered by the gateway itself; worker 0 replays the spool
-  in order once the realm's accounting servers are back (``radiusgw.proxy.spool``).
+  in order once the realm's accounting servers are back (``radiusgw.proxy.spool``). The same
+  record also goes to the worker's journal for the session table (see ``journalled``).
+
+Source sockets: one set per address family, made when a realm file first names a server of that
+family (IPv4 at 0.0.0.0, IPv6 at ::). Not one dual-stack AF_INET6 set with IPv4-mapped
+addresses: that would map every IPv4 destination on each send, depend on
+``net.ipv6.bindv6only``, and fail outright on a host without IPv6, which an IPv4-only
+deployment must not need.
 
 Upstream state changes are logged as they happen and written to the shared ``upstream_status``
-view for operators (``radiusgw proxy status``).
+view for operators (``radiusgw proxy status``); answers dropped because they did not verify are
+logged at most once a minute per server, with the count since the last line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from radiusgw.config.model import Mode, Realm, Registry
-from radiusgw.engine import Engine, ProxyAccounting, ProxyAuth
+from radiusgw.engine import Admission, Engine, ProxyAccounting, ProxyAuth
 from radiusgw.proxy.client import UpstreamClient
-from radiusgw.proxy.events import Completed, Outgoing
+from radiusgw.proxy.events import AnswerDropped, Completed, Failure, Outgoing
+from radiusgw.proxy.ids import Destination, show_destination
 from radiusgw.proxy.spool import Replay, Route, Spooler
-from radiusgw.proxy.upstream import Kind
+from radiusgw.proxy.upstream import Kind, StateChange
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.datagrams import DatagramSocket
 from radiusgw.server.resource_thread import ResourceThread
@@ -40,6 +51,8 @@ from radiusgw.store.upstreams import UpstreamTable
 SOURCE_SOCKETS = 4
 REPLAY_TICK = 1.0
 STATUS_PUBLISH_INTERVAL = 5.0
+DROP_LOG_INTERVAL = 60.0  # a forging or misconfigured server is logged once a minute, counted
+_BIND: dict[int, str] = {socket.AF_INET: "0.0.0.0", socket.AF_INET6: "::"}
 
 
 # What a forwarded request completes: the engine's own objects, no wrapper built per request.
@@ -58,12 +71,14 @@ class ProxyEdge:
         replayer: bool,
         worker: int = 0,
         status_table: Callable[[], UpstreamTable] | None = None,
+        admit: Callable[[Admission], None] | None = None,
     ) -> None:
         self.engine = engine
         self.log = log
         self._open_store = open_store
         self._send_auth = send_auth
         self._send_acct = send_acct
+        self._admit = admit
         self._replayer = replayer
         self._worker = worker
         # The status table's writes wait for the database's write lock: off the loop.
@@ -75,7 +90,10 @@ class ProxyEdge:
         self.client: UpstreamClient[_Context] = UpstreamClient(SOURCE_SOCKETS)
         self.spooler = Spooler()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sockets: list[DatagramSocket] = []
+        self._v4: list[DatagramSocket] = []  # source sockets by family, made on first need
+        self._v6: list[DatagramSocket] = []
+        self._unusable: set[int] = set()  # families whose sockets could not be made
+        self._drops: dict[Destination, list[float]] = {}  # [last logged, dropped since]
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._spool_writer: BatchThread[SqliteStore, ProxyAccounting] | None = None
@@ -88,9 +106,6 @@ class ProxyEdge:
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
-        for index in range(SOURCE_SOCKETS):
-            sock = udp_socket("0.0.0.0", 0, reuse_port=False)
-            self._sockets.append(DatagramSocket(loop, sock, partial(self.received, index)))
         self._spool_writer = BatchThread(
             "spool-writer",
             self._open_store,
@@ -131,14 +146,43 @@ class ProxyEdge:
             await self._status.close()
         if self._timer is not None:
             self._timer.cancel()
-        for sock in self._sockets:
+        for sock in (*self._v4, *self._v6):
             sock.close()
         if self._spool_writer is not None:
             self._spool_writer.stop()
         await self._spool.close()
 
     def reload(self, registry: Registry) -> None:
-        self.client.reload([r for r in registry.realms.values() if r.mode is Mode.PROXY])
+        realms = [r for r in registry.realms.values() if r.mode is Mode.PROXY]
+        self.client.reload(realms)
+        families = {
+            socket.AF_INET6 if ":" in server.address else socket.AF_INET
+            for realm in realms
+            for server in realm.servers
+        }
+        for family in sorted(families):
+            self._open_sockets(family)
+
+    def _open_sockets(self, family: int) -> None:
+        """``SOURCE_SOCKETS`` sockets of ``family``, once; kept across reloads (requests in flight
+        wait on them). Index i of either family is the client's socket i: Identifiers are
+        kept per destination, and a destination has one family."""
+        sockets = self._v6 if family == socket.AF_INET6 else self._v4
+        if sockets or family in self._unusable:
+            return
+        assert self._loop is not None
+        try:
+            for index in range(SOURCE_SOCKETS):
+                sock = udp_socket(_BIND[family], 0, reuse_port=False)
+                sockets.append(DatagramSocket(self._loop, sock, partial(self.received, index)))
+        except OSError as exc:  # no IPv6 on this host: its servers stay unanswered (and dead)
+            for made in sockets:
+                made.close()
+            sockets.clear()
+            self._unusable.add(family)
+            self.log.error(
+                "proxy-sockets-failed", family=_BIND[family], error=str(exc), servers="unreachable"
+            )
 
     # -- from the NAS --------------------------------------------------------------------
 
@@ -193,18 +237,17 @@ class ProxyEdge:
             context = item.context
             if isinstance(context, ProxyAuth):
                 pending = context
-                if item.reply is not None:
-                    engine.complete_auth(pending.key, item.reply)
-                    self._send_auth(item.reply, pending.address)
+                reply = item.reply
+                if reply is not None:
+                    assert item.server is not None  # an answer always names its server
+                    answer = engine.proxied(pending, reply, item.server)
+                    if isinstance(answer, bytes):
+                        self._send_auth(answer, pending.address)
+                    else:
+                        assert self._admit is not None, "a realm with limits needs admission"
+                        self._admit(answer)
                     continue
-                self.log.info(
-                    "proxy-failed",
-                    client=pending.address[0],
-                    realm=pending.realm.name,
-                    user=pending.username,
-                    reason=str(item.failure),
-                    detail=item.detail,
-                )
+                self._log_failure(pending, item)
                 if pending.realm.on_upstream_down == "reject":
                     self._send_auth(
                         engine.reject_deferred(pending, "customer RADIUS servers unavailable"),
@@ -215,8 +258,7 @@ class ProxyEdge:
             elif isinstance(context, ProxyAccounting):
                 record = context
                 if item.reply is not None:
-                    engine.complete_acct(record.key, item.reply)
-                    self._send_acct(item.reply, record.address)
+                    self._settle(record, item.reply)
                 else:
                     # No server took it: keep it durably and answer for it (nothing is lost).
                     self.spooler.route(record.realm.name, False)
@@ -231,21 +273,71 @@ class ProxyEdge:
                 else:
                     self.spooler.failed(replay.realm, replay.entry_id)
 
+    def _log_failure(self, pending: ProxyAuth, item: Completed[_Context]) -> None:
+        """No answer to send from upstream: say so, with the servers that were tried."""
+        realm = pending.realm
+        fields = {
+            "client": pending.address[0],
+            "realm": realm.name,
+            "user": pending.username,
+            "reason": str(item.failure),
+        }
+        if item.failure is Failure.UNFORWARDABLE:
+            self.log.info("proxy-failed", detail=item.detail, **fields)
+            return
+        # Every server silent (tried in turn), or known dead and not tried at all.
+        servers = item.tried or tuple((s.address, s.auth_port) for s in realm.servers)
+        self.log.info("proxy-no-answer", servers=[show_destination(s) for s in servers], **fields)
+
+    # -- accounting: two durable writes, one answer ----------------------------------------
+
+    def journalled(self, pending: ProxyAccounting, ok: bool) -> None:
+        """The worker's journal holds ``pending.record`` durably (``ok``), or failed to write it.
+
+        The NAS's Accounting-Response means "kept" (RFC 2866 §2), and a proxy realm's record is
+        kept twice: by the customer (forwarded and answered, or in our spool for them: 第12条)
+        and in our journal, whence sessions, usage and the limits come (第14条2). So the answer
+        waits for both. Either alone could lose a half after a crash: answered after the journal
+        only, a record not yet forwarded nor spooled would never reach the customer (the
+        journal feeds the session table, not the spool); after the forward only, our session
+        table would miss a Stop and hold a slot until the stale sweep. The two run side by
+        side, so the wait is the slower of them, not their sum. When one fails there is no
+        answer and the NAS retries; the retry may repeat the half that succeeded, which both
+        sides tolerate (RFC 2866 §5.5: the same Acct-Session-Id; the session rules ignore
+        repeats).
+        """
+        if not ok:
+            pending.failed = True
+        self._settle(pending, None)
+
+    def _settle(self, pending: ProxyAccounting, answer: bytes | None) -> None:
+        """One part of ``pending`` is done: ``answer`` is the NAS's reply if it was the forward
+        or the spool and it succeeded (None: the journal, or a failure). Answers when both are."""
+        if answer is not None:
+            pending.answer = answer
+        pending.waiting -= 1
+        if pending.waiting:
+            return
+        if pending.failed or not pending.answer:
+            self.engine.complete_acct(pending.key, None)  # the NAS retries
+            return
+        self.engine.complete_acct(pending.key, pending.answer)
+        self._send_acct(pending.answer, pending.address)
+
     # -- the spool -----------------------------------------------------------------------
 
     def _spooled(self, batch: list[ProxyAccounting], _ids: Any) -> None:
         for pending in batch:
             self.spooler.written(pending.realm.name)
-            answer = self.engine.accounting_response(pending)
-            self.engine.complete_acct(pending.key, answer)
-            self._send_acct(answer, pending.address)
+            self._settle(pending, self.engine.accounting_response(pending))
         self.log.info("accounting-spooled", records=len(batch), realm=batch[0].realm.name)
 
     def _spool_failed(self, batch: list[ProxyAccounting], exc: BaseException) -> None:
         self.log.error("spool-write-failed", records=len(batch), error=str(exc))
         for pending in batch:
             self.spooler.write_failed(pending.realm.name)
-            self.engine.complete_acct(pending.key, None)
+            pending.failed = True
+            self._settle(pending, None)
 
     async def _replay_loop(self) -> None:
         while True:
@@ -322,6 +414,24 @@ class ProxyEdge:
             except Exception as exc:  # a locked database must not stop the server
                 self.log.warning("upstream-status-failed", error=str(exc))
 
+    def _answer_dropped(self, event: AnswerDropped) -> None:
+        """A warning per server at most every ``DROP_LOG_INTERVAL`` (a flood of forged answers
+        must not flood the log too), with how many were dropped since the last one."""
+        where = (event.address, event.port)
+        seen = self._drops.get(where)
+        if seen is None:
+            seen = self._drops[where] = [event.at - DROP_LOG_INTERVAL, 0]
+        seen[1] += 1
+        if event.at - seen[0] < DROP_LOG_INTERVAL:
+            return
+        self.log.warning(
+            "upstream-answer-dropped",
+            server=show_destination(where),
+            reason=event.reason,
+            dropped=int(seen[1]),
+        )
+        seen[0], seen[1] = event.at, 0
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _now(self) -> float:
@@ -330,21 +440,26 @@ class ProxyEdge:
 
     def _send(self, outgoing: list[Outgoing]) -> None:
         for out in outgoing:
-            self._sockets[out.socket].sendto(out.datagram, out.address)
+            sockets = self._v6 if ":" in out.address[0] else self._v4
+            if sockets:  # else its family has no sockets (logged): the try goes unanswered
+                sockets[out.socket].sendto(out.datagram, out.address)
 
     def _after(self) -> None:
-        """Log state changes and keep the timer armed at the client's next deadline."""
-        for change in self.client.pop_events():
-            self._status_dirty = True
-            self.log.info(
-                "upstream-state",
-                server=change.address,
-                port=change.port,
-                kind=str(change.kind),
-                old=str(change.old),
-                new=str(change.new),
-                reason=change.reason,
-            )
+        """Log the client's events and keep the timer armed at its next deadline."""
+        for event in self.client.pop_events():
+            if isinstance(event, StateChange):
+                self._status_dirty = True
+                self.log.info(
+                    "upstream-state",
+                    server=event.address,
+                    port=event.port,
+                    kind=str(event.kind),
+                    old=str(event.old),
+                    new=str(event.new),
+                    reason=event.reason,
+                )
+            else:
+                self._answer_dropped(event)
         when = self.client.next_timer()
         if when is None:
             return

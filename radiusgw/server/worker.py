@@ -94,7 +94,12 @@ class Worker:
         if isinstance(result, bytes):
             self.acct.sendto(result, address)
         elif isinstance(result, ProxyAccounting):
+            # Forwarded (or spooled) and journalled side by side; the proxy edge answers once
+            # both are durable (``ProxyEdge.journalled``).
             self.proxy.acct(result)
+            self.accounting.submit(
+                AccountingAnswer(result.key, result.record, b"", address, result)
+            )
         else:
             self.accounting.submit(result)
 
@@ -107,13 +112,19 @@ class Worker:
         engine = self.engine
         send = self.acct.sendto
         for answer in batch:
-            engine.accounting_done(answer)
-            send(answer.reply, answer.address)
+            if answer.proxy is None:
+                engine.accounting_done(answer)
+                send(answer.reply, answer.address)
+            else:
+                self.proxy.journalled(answer.proxy, True)
 
     def _write_failed(self, batch: list[AccountingAnswer], exc: BaseException) -> None:
         self.log.error("accounting-write-failed", records=len(batch), error=str(exc))
         for answer in batch:
-            self.engine.accounting_failed(answer)
+            if answer.proxy is None:
+                self.engine.accounting_failed(answer)
+            else:
+                self.proxy.journalled(answer.proxy, False)
 
     def admit(self, pending: Admission) -> None:
         """Decide ``pending`` after the accounting this worker acknowledged is applied."""
@@ -293,6 +304,7 @@ class Worker:
             replayer=self.index == 0,  # one process replays the spool, in order
             worker=self.index,
             status_table=lambda: UpstreamTable(settings.db),
+            admit=self.admit,
         )
         await self.proxy.start()
         stop = asyncio.Event()

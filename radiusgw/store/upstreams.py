@@ -3,6 +3,13 @@
 Each worker learns its upstreams' health from its own traffic and probes; it writes its view
 here every few seconds and on every state change, so ``radiusgw proxy status`` shows the state,
 since when, and the traffic of every customer server, per worker.
+
+A row is one realm's server port as one worker sees it: (worker, realm, address, port, kind).
+Two realms may name the same customer server (one customer, two realms); the operator then
+reads one line under each realm, with the same health. The first schema keyed rows without the
+realm, so two such realms made every publish fail on its primary key and left the rows stale;
+a table of that shape is dropped and made again (it holds nothing but the last few seconds'
+view, which the workers write again at once).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from radiusgw.store.connection import use_wal
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS upstream_status (
     worker INTEGER NOT NULL,
+    realm TEXT NOT NULL,
     address TEXT NOT NULL,
     port INTEGER NOT NULL,
     kind TEXT NOT NULL,
@@ -27,13 +35,14 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS upstream_status (
     answered INTEGER NOT NULL,
     unanswered INTEGER NOT NULL,
     updated REAL NOT NULL,
-    PRIMARY KEY (worker, address, port, kind)
+    PRIMARY KEY (worker, realm, address, port, kind)
 )"""
 
 
 @dataclass(frozen=True, slots=True)
 class UpstreamRow:
     worker: int
+    realm: str
     address: str
     port: int
     kind: str
@@ -52,15 +61,21 @@ class UpstreamTable:
     def __init__(self, db: Path | str) -> None:
         self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
         use_wal(self._conn)
-        self._conn.execute(_SCHEMA)
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others then see it
+            columns = [row[1] for row in self._conn.execute("PRAGMA table_info(upstream_status)")]
+            if columns and "realm" not in columns:
+                self._conn.execute("DROP TABLE upstream_status")
+            self._conn.execute(_SCHEMA)
 
     def publish(
         self, worker: int, statuses: Iterable[UpstreamStatus], now: float, monotonic_now: float
     ) -> None:
         """Replace this worker's rows; ``since`` comes in loop time and is stored as unix time."""
-        rows = [
-            (
+        rows = {
+            (worker, s.realm, s.address, s.port, str(s.kind)): (
                 worker,
+                s.realm,
                 s.address,
                 s.port,
                 str(s.kind),
@@ -72,18 +87,21 @@ class UpstreamTable:
                 s.unanswered,
                 now,
             )
+            # One row per key even if a realm lists one port twice (two servers on one
+            # address sharing an acct_port): the same destination, the same health.
             for s in statuses
-        ]
+        }
         with self._conn:
             self._conn.execute("BEGIN")
             self._conn.execute("DELETE FROM upstream_status WHERE worker = ?", (worker,))
             self._conn.executemany(
-                "INSERT INTO upstream_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                "INSERT INTO upstream_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                list(rows.values()),
             )
 
     def rows(self) -> list[UpstreamRow]:
         result = self._conn.execute(
-            "SELECT * FROM upstream_status ORDER BY address, port, kind, worker"
+            "SELECT * FROM upstream_status ORDER BY realm, address, port, kind, worker"
         ).fetchall()
         return [UpstreamRow(*row) for row in result]
 

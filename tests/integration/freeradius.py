@@ -73,8 +73,16 @@ def running_freeradius(
     auth_port: int | None = None,
     acct_port: int | None = None,
     threads: int = 8,
+    listen: str = "127.0.0.1",
+    sign_replies: bool = True,
+    eap: bool = False,
 ) -> Iterator[FreeRadius]:
-    """Start FreeRADIUS in the foreground on loopback; yield when ready; stop it by PID."""
+    """Start FreeRADIUS in the foreground on loopback; yield when ready; stop it by PID.
+
+    ``listen`` is 127.0.0.1 or ::1 (clients from both are accepted). ``sign_replies``: its
+    Access-* answers carry a Message-Authenticator, as a server patched for BlastRADIUS sends
+    them (Debian's 3.2.1 does not by itself); ``eap``: EAP-MD5 (``bench.freeradius_conf``).
+    """
     require_freeradius()
     if auth_port is None or acct_port is None:
         auth_port, acct_port = free_udp_ports(2)
@@ -85,6 +93,10 @@ def running_freeradius(
         auth_port=auth_port,
         acct_port=acct_port,
         threads=threads,
+        clients={"::1": secret},
+        listen=listen,
+        sign_replies=sign_replies,
+        eap=eap,
     )
     log_path = directory / "freeradius.log"
     process = launch(raddb, log_path)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from tests.integration.freeradius import FreeRadius, free_udp_ports, running_freeradius
@@ -32,7 +33,16 @@ bob Cleartext-Password := "builder"
 """
 
 
-def contract(servers: list[FreeRadius], pool: str = "failover", extra: str = "") -> str:
+def contract(
+    servers: list[FreeRadius],
+    pool: str = "failover",
+    extra: str = "",
+    *,
+    address: str = "127.0.0.1",
+    server_extra: str = "",
+) -> str:
+    """A proxy contract: client 127.0.0.1, realm globex.example (``extra`` in its table) with
+    ``servers`` at ``address`` (``server_extra`` in each [[realm.server]])."""
     text = f"""
 [contract]
 id = "globex"
@@ -51,29 +61,35 @@ pool = "{pool}"
     for fr in servers:
         text += f"""
 [[realm.server]]
-address = "127.0.0.1"
+address = "{address}"
 auth_port = {fr.auth_port}
 acct_port = {fr.acct_port}
 secret = "{UPSTREAM_SECRET}"
 response_window = 0.5
 retries = 1
 revive_interval = 1.0
+{server_extra}
 """
     return text
 
 
 @contextmanager
-def gateway_for(tmp_path: Path, servers: list[FreeRadius], **kw: str) -> Iterator[Gateway]:
+def gateway_for(
+    tmp_path: Path, servers: list[FreeRadius], *args: str, **kw: str
+) -> Iterator[Gateway]:
+    """The gateway on ``contract(servers, **kw)``; ``args`` are more ``serve`` flags."""
     realms = write_realms(tmp_path / "realms", globex=contract(servers, **kw))
-    with running_gateway(realms, tmp_path / "gw.db") as gw:
+    with running_gateway(realms, tmp_path / "gw.db", *args) as gw:
         yield gw
 
 
-def upstream(stack: ExitStack, tmp_path: Path, name: str, **kw: int) -> FreeRadius:
+def upstream(
+    stack: ExitStack, tmp_path: Path, name: str, users: str = USERS, **kw: Any
+) -> FreeRadius:
     """A FreeRADIUS whose answers name it in Class, so a test sees which server answered."""
     directory = tmp_path / name
     directory.mkdir(exist_ok=True)
-    users = USERS + f'carol Cleartext-Password := "x"\n        Class = "{name}"\n'
+    users += f'carol Cleartext-Password := "x"\n        Class = "{name}"\n'
     return stack.enter_context(
         running_freeradius(directory, secret=UPSTREAM_SECRET, users=users, **kw)
     )

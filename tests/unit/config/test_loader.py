@@ -198,6 +198,10 @@ def test_realm_with_unreadable_mode_reports_unknown_keys_but_not_keys_of_modes(
             'got "ping"',
         ),
         (
+            PROXY_CONTRACT + "require_message_authenticator = 'no'",
+            'realm[0].server[0].require_message_authenticator: must be true or false, got "no"',
+        ),
+        (
             _in_realm(VPDN_CONTRACT, "vpdn", "balance = 'random'"),
             'realm[0].balance: must be one of "none", "lac", "round-robin", "weighted", '
             '"least-sessions", got "random"',
@@ -322,6 +326,7 @@ def test_omitted_keys_take_the_interface_defaults(write: Write, realms: Path) ->
         "status-server",
     )
     assert (server.response_window, server.retries, server.revive_interval) == (1.0, 2, 5.0)
+    assert server.require_message_authenticator is True
     vpdn = registry.realms["v.example"]
     assert (vpdn.balance, vpdn.authenticate, vpdn.probe_interval) == (Balance.NONE, False, 10.0)
     assert (vpdn.on_all_down, vpdn.max_accounts) == ("answer", None)
@@ -335,7 +340,8 @@ def test_extra_policy_and_timer_keys_are_read(write: Write, realms: Path) -> Non
     write(
         "p.toml",
         proxy
-        + "response_window = 0.5\nretries = 0\nrevive_interval = 30\nstatus_check = 'request'",
+        + "response_window = 0.5\nretries = 0\nrevive_interval = 30\nstatus_check = 'request'"
+        + "\nrequire_message_authenticator = false",
     )
     vpdn = _in_realm(
         VPDN_CONTRACT.replace('id = "c"', 'id = "v"'),
@@ -354,6 +360,7 @@ def test_extra_policy_and_timer_keys_are_read(write: Write, realms: Path) -> Non
     server = realm.servers[0]
     assert (server.response_window, server.retries, server.revive_interval) == (0.5, 0, 30.0)
     assert server.status_check == "request"
+    assert server.require_message_authenticator is False
     vpdn_realm = registry.realms["v.example"]
     assert (vpdn_realm.on_all_down, vpdn_realm.authenticate) == ("reject", True)
     assert (vpdn_realm.max_accounts, vpdn_realm.probe_interval) == (0, 0.0)

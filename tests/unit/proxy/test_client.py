@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from radiusgw.config.model import Pool, UpstreamServer
 from radiusgw.proxy.client import UpstreamClient
-from radiusgw.proxy.events import Completed, Failure, Outgoing
+from radiusgw.proxy.events import AnswerDropped, Completed, Failure, Outgoing
 from radiusgw.proxy.upstream import Kind, ServerState
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
@@ -109,6 +110,45 @@ def test_forged_answer_is_dropped_and_counted_and_the_real_one_still_completes()
     assert c.receive(out.socket, forged, out.address, 0.1) == []
     assert c.counters.dropped_bad_answer == 1
     assert [d.context for d in reply_to(c, out, 0.2)] == ["ctx"]
+
+
+def test_unsigned_access_answer_is_dropped_by_default_and_logged_with_the_reason() -> None:
+    # BlastRADIUS: require_message_authenticator is true unless the server says otherwise.
+    c = client()
+    out = only(c.forward(access_request(), NAS_SECRET, realm(A), 0.0, "ctx", source=NAS))
+    unsigned = answer(out.datagram, A.secret, message_authenticator=False)
+    assert c.receive(out.socket, unsigned, out.address, 0.1) == []
+    assert c.counters.dropped_bad_answer == 1 and c.counters.answered == 0
+    [dropped] = c.pop_events()
+    assert isinstance(dropped, AnswerDropped)
+    assert (dropped.address, dropped.port, dropped.at) == ("203.0.113.20", 1812, 0.1)
+    assert "Message-Authenticator missing" in dropped.reason
+    assert [d.context for d in reply_to(c, out, 0.2)] == ["ctx"]  # the signed one still counts
+
+
+def test_a_server_exempted_from_message_authenticator_is_taken_unsigned() -> None:
+    c = client()
+    r = realm(replace(A, require_message_authenticator=False))
+    out = only(c.forward(access_request(), NAS_SECRET, r, 0.0, "ctx", source=NAS))
+    unsigned = answer(out.datagram, A.secret, message_authenticator=False)
+    [done] = c.receive(out.socket, unsigned, out.address, 0.1)
+    assert done.reply is not None and c.counters.dropped_bad_answer == 0
+
+
+def test_unsigned_accounting_response_is_taken() -> None:
+    c = client()
+    out = only(c.forward(accounting_request(), NAS_SECRET, realm(A), 0.0, "ctx", source=NAS))
+    raw = answer(out.datagram, A.secret, Code.ACCOUNTING_RESPONSE)  # no Message-Authenticator
+    assert [d.context for d in c.receive(out.socket, raw, out.address, 0.1)] == ["ctx"]
+
+
+def test_forged_answer_is_reported_with_its_reason() -> None:
+    c = client()
+    out = only(c.forward(access_request(), NAS_SECRET, realm(A), 0.0, "ctx", source=NAS))
+    c.receive(out.socket, answer(out.datagram, b"guessed"), out.address, 0.1)
+    [dropped] = c.pop_events()
+    assert isinstance(dropped, AnswerDropped) and "Response Authenticator" in dropped.reason
+    assert "guessed" not in repr(dropped) and A.secret.decode() not in repr(dropped)
 
 
 def test_answer_from_another_source_or_socket_is_not_taken() -> None:
@@ -358,14 +398,23 @@ def test_suspect_then_dead_then_probed_and_revived_after_three_good_answers() ->
     assert c.realm_up(r, Kind.AUTH, 17.0) and c.next_timer() is None
 
 
-def test_probe_answers_are_verified_before_they_count() -> None:
+@pytest.mark.parametrize(
+    "answer_of",
+    [
+        lambda datagram: answer(datagram, b"forged"),
+        # BlastRADIUS: an Access-Accept to Status-Server must be signed too (the default).
+        lambda datagram: answer(datagram, A.secret, message_authenticator=False),
+    ],
+    ids=["forged", "unsigned"],
+)
+def test_probe_answers_are_verified_before_they_count(answer_of: Any) -> None:
     c = client()
     r = realm(replace(A, retries=0))
     c.forward(access_request(), NAS_SECRET, r, 0.0, "ctx", source=NAS)
     c.handle_timer(1.0)  # dead
     probe = only(c.handle_timer(6.0)[0])
     assert decode(probe.datagram).code == Code.STATUS_SERVER
-    assert c.receive(probe.socket, answer(probe.datagram, b"forged"), probe.address, 6.1) == []
+    assert c.receive(probe.socket, answer_of(probe.datagram), probe.address, 6.1) == []
     assert c.counters.dropped_bad_answer == 1 and c.counters.probes_answered == 0
 
 
@@ -468,6 +517,28 @@ def test_status_snapshot_for_operators() -> None:
     reply_to(c, out, 0.5)
     assert c.status()[0].last_answer == 0.5 and c.status()[0].answered == 1
     assert "secret" not in repr(c.status()) and "secret" not in repr(c.pop_events())
+
+
+def test_status_has_one_entry_per_realm_of_a_shared_server() -> None:
+    c = client()
+    first, second = realm(A, name="one.example"), realm(A, name="two.example")
+    only(c.forward(access_request(), NAS_SECRET, first, 0.0, "1", source=(NAS[0], 1)))
+    only(c.forward(access_request(), NAS_SECRET, second, 0.0, "2", source=(NAS[0], 2)))
+    rows = c.status()
+    assert [(s.realm, s.address, s.port) for s in rows] == [
+        ("one.example", "203.0.113.20", 1812),
+        ("two.example", "203.0.113.20", 1812),
+    ]
+    assert rows[0].outstanding == rows[1].outstanding == 2  # one server, one health
+
+
+def test_a_request_no_server_answered_names_the_servers_tried() -> None:
+    c = client()
+    r = realm(quiet(A, retries=0), quiet(B, retries=0))
+    c.forward(access_request(), NAS_SECRET, r, 0.0, "ctx", source=NAS)
+    c.handle_timer(1.0)
+    [done] = c.handle_timer(2.0)[1]
+    assert done.failure is Failure.NO_ANSWER and done.tried == (A_AUTH, B_AUTH)
 
 
 def test_reload_stops_probing_servers_no_realm_names() -> None:

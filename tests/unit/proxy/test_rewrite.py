@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,39 @@ def test_strip_forwards_the_text_before_the_last_at() -> None:
 def test_strip_false_forwards_user_at_realm() -> None:
     up, _ = forward(access_request(user=b"bob@globex.example"), strip=False)
     assert up.get(Attr.USER_NAME) == b"bob@globex.example"
+
+
+EAP_IDENTITY = b"\x02\x01\x00\x19\x01alice@globex.example"  # EAP-Response/Identity, RFC 3748
+
+
+def test_eap_request_keeps_user_name_as_sent_even_with_strip() -> None:
+    # RFC 3579 §2.1: the NAS copied the EAP identity into User-Name; the EAP server compares them.
+    nas = access_request(password=None, extra=[(79, EAP_IDENTITY)])
+    up, authenticator = forward(nas)
+    assert up.get(Attr.USER_NAME) == b"alice@globex.example"
+    assert up.get(79) == EAP_IDENTITY
+    assert up.get_all(Attr.PROXY_STATE) == [OURS]
+    # The rest of the rewrite is unchanged: our Message-Authenticator, valid for the upstream.
+    assert crypto.message_authenticator_matches(up.raw, up.message_authenticator_offset, A.secret)
+    assert up.authenticator == authenticator
+
+
+def test_eap_keeps_a_user_name_with_several_at_signs_whole() -> None:
+    nas = access_request(
+        user=b"bob@branch@globex.example", password=None, extra=[(Attr.NAS_IDENTIFIER, b"n")]
+    )
+    nas = decode(
+        crypto.sign_request(
+            Code.ACCESS_REQUEST,
+            nas.identifier,
+            encode_attributes([*nas.attributes[:-1], (79, EAP_IDENTITY)]),
+            NAS_SECRET,
+            authenticator=nas.authenticator,
+        )
+    )
+    up, _ = forward(nas)
+    assert up.get(Attr.USER_NAME) == b"bob@branch@globex.example"
+    assert up.get(Attr.NAS_IDENTIFIER) == b"n"
 
 
 def test_strip_never_leaves_an_empty_user_name() -> None:
@@ -317,6 +351,59 @@ def test_missing_message_authenticator_is_refused_only_when_required() -> None:
         raw, A.secret, authenticator, nas, NAS_SECRET, OURS, require_message_authenticator=True
     )
     assert strict is None
+
+
+def test_status_server_answers_need_a_message_authenticator_only_as_access_answers() -> None:
+    # BlastRADIUS: an Access-Accept to Status-Server is checked as any Access-* answer; an
+    # Accounting-Response (the acct port's answer) carries none and is not required to.
+    datagram, authenticator = rewrite.status_server(A.secret, identifier=1)
+    unsigned = answer(datagram, A.secret, Code.ACCESS_ACCEPT, message_authenticator=False)
+    codes = rewrite.ACCESS_ANSWERS
+    assert rewrite.verify_answer(unsigned, A.secret, authenticator, codes) is not None
+    strict = rewrite.verify_answer(
+        unsigned, A.secret, authenticator, codes, require_message_authenticator=True
+    )
+    assert strict is None
+    acct = answer(datagram, A.secret, Code.ACCOUNTING_RESPONSE)
+    assert (
+        rewrite.verify_answer(
+            acct,
+            A.secret,
+            authenticator,
+            rewrite.ACCOUNTING_ANSWERS,
+            require_message_authenticator=True,
+        )
+        is not None
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda d: b"\x02\x00\x00", "malformed"),
+        (lambda d: answer(d, A.secret, Code.ACCOUNTING_RESPONSE), "code 5 does not answer"),
+        (lambda d: answer(d, b"other"), "Response Authenticator does not match"),
+        (
+            lambda d: answer(d, A.secret, message_authenticator=False),
+            "Message-Authenticator missing (require_message_authenticator = true)",
+        ),
+    ],
+    ids=["malformed", "code", "secret", "unsigned"],
+)
+def test_answer_problem_names_why_an_answer_was_refused(make: Any, reason: str) -> None:
+    nas = access_request()
+    datagram, authenticator = roundtrip(nas)
+    raw = make(datagram)
+    assert (
+        nas_reply(
+            raw, A.secret, authenticator, nas, NAS_SECRET, OURS, require_message_authenticator=True
+        )
+        is None
+    )
+    problem = rewrite.answer_problem(
+        raw, A.secret, authenticator, rewrite.ACCESS_ANSWERS, require_message_authenticator=True
+    )
+    assert reason in problem
 
 
 def test_answer_with_a_code_that_does_not_answer_the_request_is_refused() -> None:
