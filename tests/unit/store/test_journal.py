@@ -113,16 +113,16 @@ def test_replay_applies_once_and_prunes_applied_segments(
     directory = tmp_path / "journal"
     JournalWriter(directory, "acct-0").append([record(1), record(2)])
     JournalWriter(directory, "acct-0").append([record(3)])
-    assert journal.replay(store, directory, "acct-0") == 3
+    assert journal.replay(store, directory, "acct-0").records == 3
     assert store.count_accounting() == 3
     assert store.journal_position("acct-0") == Position(
         2, journal.segments(directory, "acct-0")[0][1].stat().st_size
     )
     assert [n for n, _ in journal.segments(directory, "acct-0")] == [2]  # segment 1 pruned
-    assert journal.replay(store, directory, "acct-0") == 0  # a second start applies nothing
+    assert journal.replay(store, directory, "acct-0").records == 0  # a second start applies nothing
     assert store.count_accounting() == 3
     JournalWriter(directory, "acct-0").append([record(4)])
-    assert journal.replay(store, directory, "acct-0") == 1
+    assert journal.replay(store, directory, "acct-0").records == 1
     assert store.count_accounting() == 4
 
 
