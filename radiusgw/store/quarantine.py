@@ -26,7 +26,7 @@ from typing import Any, overload
 
 from radiusgw.errors import StoreError
 from radiusgw.store.base import AccountingRecord
-from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection
+from radiusgw.store.connection import SqliteConnection
 
 SCHEMA = (
     """CREATE TABLE quarantine (
@@ -155,11 +155,7 @@ class QuarantineTable(SqliteConnection):
     """The kept-aside records, read on a connection of its own (``accounting quarantine``)."""
 
     def __init__(self, db_path: Path | str) -> None:
-        self.db_path = Path(db_path)
-        try:
-            self._conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from None
+        self._connect(db_path)
 
     def rows(self) -> list[Quarantined]:
         """Every record kept aside, oldest first (none in a database older than the table)."""

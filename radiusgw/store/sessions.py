@@ -39,11 +39,12 @@ ttl and are deleted lazily. A request with no limit set is admitted without a re
 
 Session-time rule (RFC 2866 §5.7), the same for every session however it began and ended
 (Start, Interim-Update, Stop, a Stop without Start, a NAS restart, a stale close): a session
-lasted the Acct-Session-Time the NAS last reported, when it reported one; otherwise its arrival
-times tell, from its start to its end. Its end is the stop of a closed session or the last
-update of a live one, and its span is the time it lasted up to that end: [end - Acct-Session-Time,
-end], or [start, end]. (A Stop reporting 900 s 4 s after its Start lasted 900 s; a Stop whose
-Start was lost, the same.) ``_SPAN_START`` states it, once, in SQL.
+lasted the Acct-Session-Time the NAS reported (the largest: it only grows), when it reported
+one; otherwise its arrival times tell, from its start (its Start, or its first record) to its
+end. Its end is the stop of a closed session or the last update of a live one, and its span is
+the time it lasted up to that end: [end - Acct-Session-Time, end], or [start, end]. (A Stop
+reporting 900 s 4 s after its Start lasted 900 s; a Stop whose Start was lost, the same.)
+``_SPAN_START`` states it, once, in SQL; nothing else computes a session's time.
 
 Usage rule (``usage``, ``month_octets``), months in UTC: a session belongs to a month when its
 span meets it; its time in the month is the part of the span inside it. All of a session's
@@ -451,11 +452,7 @@ class SessionTable(SqliteConnection):
     """
 
     def __init__(self, db_path: Path | str) -> None:
-        self.db_path = Path(db_path)
-        try:
-            self._conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from None
+        self._connect(db_path)
         try:
             with self._translated():
                 use_wal(self._conn)
