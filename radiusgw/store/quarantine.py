@@ -9,7 +9,7 @@ take must not hold up the others, nor the journal, nor the next start. So:
   The trouble is retried with the whole batch, as before; a refusal would fail again.
 - After a refused batch, ``apply_apart`` applies it again in one transaction, halving the
   parts that fail (each under a savepoint) until the refused records stand alone: the others
-  are applied, in order, and at most log2(batch) retries are spent per refused record. The
+  are applied, in order, at a cost of about log2(batch) partial tries per refused record. The
   happy path pays nothing: this runs only after a failure.
 - ``put_aside`` keeps each refused record whole in the ``quarantine`` table (schema version 4),
   with why and from which journal, in the same transaction that applies its neighbours and
