@@ -11,6 +11,9 @@ Rules:
   §4.1. A request without it, or with a value neither RFC defines, is an ``AccountingError``.
 - Octet counts are absolute counters since the session began: Acct-Input-Octets plus
   Acct-Input-Gigawords × 2^32 (RFC 2869 §5.1), and the same for output (RFC 2869 §5.2).
+  Both are 32-bit unsigned (RFC 2866 §5.3/§5.4, RFC 2869 §5.1/§5.2), as are Acct-Session-Time
+  and the other integers here: a value of any length but 4 octets is malformed (below), so a
+  count is at most 2^64 - 1, which the session table keeps exactly.
 - The event happened at ``received - Acct-Delay-Time`` on this gateway's clock (RFC 2866 §5.2);
   the NAS's own Event-Timestamp (RFC 2869 §5.3) is kept as it came, but not used for ordering,
   because NAS clocks drift and every other time in the store is the gateway's.

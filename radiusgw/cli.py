@@ -3,8 +3,9 @@
 ``serve`` builds one ``Settings`` and hands it to ``radiusgw.server.serve``; ``check`` reads the
 realm files; ``account`` manages the accounts of group realms (and of VPDN realms that
 authenticate) in the store; ``session list`` and ``usage`` read the session table kept from
-accounting (``radiusgw.store.sessions``). The commands and flags are the operator interface
-(interface.md): extend them, rename nothing.
+accounting (``radiusgw.store.sessions``); ``accounting quarantine`` lists the records the store
+refused and kept aside (``radiusgw.store.quarantine``). The commands and flags are the operator
+interface (interface.md): extend them, rename nothing.
 
 Rules:
 
@@ -25,6 +26,7 @@ import io
 import ipaddress
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -538,6 +540,52 @@ def usage_command(realm: str, month: str, db: Path, fmt: str) -> None:
 
 
 @cli.group()
+def accounting() -> None:
+    """Accounting records as the store keeps them."""
+
+
+@accounting.command("quarantine")
+@_db_option
+@_format_option
+def accounting_quarantine(db: Path, fmt: str) -> None:
+    """List the accounting records the store refused and kept aside, oldest first.
+
+    Each was acknowledged to its NAS and is kept whole (the datagram as received, in hex) with
+    the reason; the records around it were applied. Text: id, kept aside at, received at, NAS,
+    realm, user, Acct-Session-Id, Acct-Status-Type ('-' if none), reason, packet, tab-separated,
+    control characters escaped. JSON: one object per line.
+    """
+    from radiusgw.store.quarantine import QuarantineTable
+
+    table = QuarantineTable(_existing(db))
+    try:
+        entries = table.rows()
+    finally:
+        table.close()
+    for e in entries:
+        row: dict[str, Any] = {
+            "id": e.id,
+            "quarantined": _iso(e.quarantined),
+            "received": _iso(e.received),
+            "nas_address": e.nas_address,
+            "realm": e.realm,
+            "user": e.username,
+            "acct_session_id": e.session_id,
+            "status_type": e.status_type,
+            "reason": e.reason,
+            "packet": e.packet.hex(),
+            "journal": e.journal,
+        }
+        if fmt == "json":
+            click.echo(json.dumps(row))
+        else:
+            del row["journal"]
+            click.echo("\t".join("-" if v is None else _escaped(str(v)) for v in row.values()))
+    if not entries:
+        click.echo("no accounting records are kept aside", err=True)
+
+
+@cli.group()
 def proxy() -> None:
     """The customer RADIUS servers of proxy realms, as the gateway sees them."""
 
@@ -608,6 +656,26 @@ def _session_table(db: Path) -> SessionTable:
 
 def _iso(when: float) -> str:
     return dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds")
+
+
+def _escaped(text: str) -> str:
+    """``text`` fit for one line of a terminal: a backslash, control and format characters
+    (a NAS sent them: escape sequences, tabs, line breaks, bidirectional overrides) as escapes."""
+    return "".join(_escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    if c == "\\":
+        return "\\\\"
+    if unicodedata.category(c) not in _UNPRINTABLE:
+        return c
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+# Unicode categories never printed as they are: controls (Cc), formats (Cf: bidi overrides),
+# line and paragraph separators, surrogates and unassigned code points.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Cn"})
 
 
 def _account_realm(registry: Registry, name: str, realms: Path) -> Realm:

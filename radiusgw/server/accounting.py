@@ -25,7 +25,11 @@
 A failed store transaction (the database locked by a long operator command, a full disk) is
 retried every ``RETRY_INTERVAL`` seconds, holding the batches behind it: a later position must
 never be recorded past a batch that is not in the store. Stopped meanwhile, the worker leaves
-them in the journal, and the next start applies them.
+them in the journal, and the next start applies them. A record the store refuses (a value it
+cannot take) would fail every retry: the store keeps it aside instead, in the transaction that
+applies its neighbours (``radiusgw.store.quarantine``), and it is logged
+(``accounting-quarantined``) and counted (``quarantined``); the start-up replay does the same,
+and logs each stretch of a journal it had to skip (``journal-damaged``, ``journal-truncated``).
 
 When the applier is ``MAX_BACKLOG`` records behind, new requests are dropped unanswered (the
 NAS retries later), so a slow disk bounds memory instead of exhausting it.
@@ -43,11 +47,11 @@ from pathlib import Path
 from typing import Any
 
 from radiusgw.engine import AccountingAnswer
-from radiusgw.errors import StoreError
 from radiusgw.server.batches import BatchThread, named_executor
 from radiusgw.store import journal
 from radiusgw.store.base import AccountingRecord
 from radiusgw.store.journal import JournalWriter, Position
+from radiusgw.store.quarantine import Quarantined
 from radiusgw.store.sqlite import SqliteStore
 
 MAX_BACKLOG = 200_000  # records acknowledged but not yet in the store
@@ -86,6 +90,7 @@ class AccountingPipeline:
         self._unanswered = 0  # records encoded for the journal, waiting for a commit
         self._acknowledged = 0  # records journalled since start
         self._applied_count = 0  # of those, records in the store
+        self.quarantined = 0  # records the store refused and kept aside, replay included
         self._waiting: deque[tuple[int, Callable[[], None]]] = deque()
         self._stopping = threading.Event()
         self._pruned_below = 0
@@ -109,14 +114,32 @@ class AccountingPipeline:
 
     def replay(self, store: SqliteStore, adopt_from: int | None = None) -> int:
         """Apply this worker's journal (and, with ``adopt_from``, the journals of worker
-        indexes from there up: a previous run had more workers); before serving."""
-        count = journal.replay(store, self.directory, self.name)
+        indexes from there up: a previous run had more workers); before serving. How many
+        records; what had to be skipped or kept aside is logged."""
+        done = [journal.replay(store, self.directory, self.name, self._journal)]
         if adopt_from is not None:
             for name in journal.names(self.directory):
                 match = _NAME.fullmatch(name)
                 if match is not None and int(match[1]) >= adopt_from:
-                    count += journal.replay(store, self.directory, name)
-        return count
+                    done.append(journal.replay(store, self.directory, name))
+        for replayed in done:
+            for damage in replayed.damage:
+                if damage.truncated:  # a torn write: never acknowledged (journal docstring)
+                    self._log.warning(
+                        "journal-truncated",
+                        segment=str(damage.path),
+                        offset=damage.offset,
+                        bytes=damage.skipped,
+                    )
+                else:
+                    self._log.error(
+                        "journal-damaged",
+                        segment=str(damage.path),
+                        offset=damage.offset,
+                        skipped=damage.skipped,
+                    )
+            self._quarantined(replayed.quarantined)
+        return sum(replayed.records for replayed in done)
 
     def start(self) -> None:
         self.applier.start()
@@ -211,9 +234,9 @@ class AccountingPipeline:
         position = batch[-1][1]
         while True:
             try:
-                store.write_accounting(records, (self.name, position))
+                kept_aside = store.write_accounting(records, (self.name, position))
                 break
-            except StoreError as exc:
+            except Exception as exc:  # the database's trouble, or a fault of ours: never skip
                 if self._stopping.is_set():
                     raise
                 self._log.error(
@@ -221,6 +244,8 @@ class AccountingPipeline:
                 )
                 if self._stopping.wait(RETRY_INTERVAL):
                     raise
+        if kept_aside:
+            self._quarantined(kept_aside)
         if position.segment > self._pruned_below:
             # Applied durably (synchronous=FULL) up to this segment: the older ones go.
             journal.prune(self.directory, self.name, position.segment)
@@ -228,6 +253,21 @@ class AccountingPipeline:
         if APPLY_INTERVAL:  # what arrives meanwhile waits in the queue: the next batch
             time.sleep(max(0.0, started + APPLY_INTERVAL - time.monotonic()))
         return position
+
+    def _quarantined(self, kept_aside: list[Quarantined]) -> None:
+        """Log and count records the store kept aside (its thread, or before serving)."""
+        self.quarantined += len(kept_aside)
+        for entry in kept_aside:
+            self._log.error(
+                "accounting-quarantined",
+                id=entry.id,
+                nas=entry.nas_address,
+                realm=entry.realm,
+                user=entry.username,
+                session_id=entry.session_id,
+                reason=entry.reason,
+                journal=entry.journal,
+            )
 
     def _applied(self, batch: list[Applied], _position: Position) -> None:
         count = sum(len(records) for records, _ in batch)

@@ -246,10 +246,12 @@ class Worker:
             await sweeper.close()
 
     def counters(self) -> dict[str, int]:
-        """What this worker counted: the engine's, the sockets' refused sends, and its upstream
-        client's as ``upstream_*`` (retransmissions, failovers, answers that did not verify)."""
+        """What this worker counted: the engine's, the sockets' refused sends, the accounting
+        records its store kept aside, and its upstream client's as ``upstream_*``
+        (retransmissions, failovers, answers that did not verify)."""
         snapshot = self.engine.counters.snapshot()
         snapshot["send_failures"] = self.auth.send_failures + self.acct.send_failures
+        snapshot["accounting_quarantined"] = self.accounting.quarantined
         for name, value in self.proxy.client.counters.as_dict().items():
             snapshot[f"upstream_{name}"] = value
         return snapshot

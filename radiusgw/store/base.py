@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # radiusgw.accounting imports this module's types only for checking too
     from radiusgw.accounting import AccountingEvent
+    from radiusgw.store.quarantine import Quarantined
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ class AccountStore(Protocol):
 
     def changes_since(self, seq: int) -> list[Change]: ...
 
-    def write_accounting(self, records: Sequence[AccountingRecord]) -> None: ...
+    def write_accounting(self, records: Sequence[AccountingRecord]) -> list[Quarantined]: ...
 
     def close(self) -> None: ...
 

@@ -44,6 +44,14 @@ class SqliteConnection:
     db_path: Path
     _conn: sqlite3.Connection
 
+    def _connect(self, db_path: Path | str) -> None:
+        """Open ``db_path`` as this object's connection, in autocommit mode."""
+        self.db_path = Path(db_path)
+        try:
+            self._conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         with self._translated():

@@ -15,8 +15,19 @@ same transaction as the records, so a record is applied exactly once across any 
 Record layout (little-endian): body length u32, CRC-32 of the body u32, then the body:
 received f64, Acct-Status-Type i64 (-1: none), the lengths (u16, 0xFFFF for None) of the
 NAS address, routed realm, User-Name and Acct-Session-Id, the packet's length u16, then those
-strings (UTF-8) and the datagram as received. A torn or corrupt record ends its segment: it can
-only be the last write before a crash, which was never acknowledged.
+strings (UTF-8) and the datagram as received. A frame is valid when its length is what its
+fixed part says, its CRC matches and its body decodes.
+
+Damage is never silent, and never costs the records after it. Where no valid frame starts,
+reading scans on for the next one (resynchronising on the framing) and reports what it skipped
+as a ``Damage``: a damaged record (a flipped bit, a bad sector) loses only itself, and the
+owner logs ``journal-damaged``; bytes at a segment's end that only begin a frame are a write
+torn by a crash, never acknowledged, and logged as ``journal-truncated``.
+
+The segment a writer has open is never removed: ``replay`` of its journal first moves the
+writer past the position the store has recorded (a database restored without its journal, or
+with an older one, records segments the directory no longer has) and then prunes only below
+both, so what the writer appends is read by the next replay.
 """
 
 from __future__ import annotations
@@ -26,19 +37,24 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from radiusgw.accounting import EVENT_TYPES, AccountingError, from_record
 from radiusgw.errors import StoreError
 from radiusgw.store.base import AccountingRecord
+from radiusgw.store.quarantine import Quarantined
 
 SEGMENT_BYTES = 64 * 1024 * 1024
 _HEAD = struct.Struct("<II")  # body length, CRC-32 of the body
 _FIXED = struct.Struct("<dqHHHHH")  # received, status, 4 string lengths, packet length
 _NONE = 0xFFFF
 _MAX_BODY = _FIXED.size + 4 * 0xFFFE + 0xFFFF
+# A body's length fits in 3 octets, so the fourth octet of a header is 0: resynchronising looks
+# for a frame only where there is one (``bytes.find``), not at every offset.
+assert _MAX_BODY < 2**24
 
 
 class JournalError(StoreError):
@@ -72,6 +88,38 @@ def encode(records: Sequence[AccountingRecord]) -> bytes:
         out.append(_HEAD.pack(len(body), zlib.crc32(body)))
         out.append(body)
     return b"".join(out)
+
+
+def _frame_at(data: bytes, at: int) -> tuple[AccountingRecord, int] | None:
+    """The record of the valid frame starting at ``at``, and where the frame ends; else None."""
+    end = at + _HEAD.size + _FIXED.size
+    if end > len(data):
+        return None
+    length, crc = _HEAD.unpack_from(data, at)
+    fixed = _FIXED.unpack_from(data, at + _HEAD.size)
+    # The body is the fixed part, the strings and the packet: nothing else, nothing less.
+    if length != _FIXED.size + sum(n for n in fixed[2:6] if n != _NONE) + fixed[6]:
+        return None
+    end = at + _HEAD.size + length
+    body = data[at + _HEAD.size : end]
+    if len(body) < length or zlib.crc32(body) != crc:
+        return None
+    try:
+        return _decode_body(body), end
+    except (struct.error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _resync(data: bytes, at: int) -> int:
+    """The offset of the first valid frame at or after ``at``; ``len(data)`` if there is none."""
+    while True:
+        zero = data.find(b"\x00", at + 3)  # a frame's header has a 0 as fourth octet
+        if zero < 0:
+            return len(data)
+        at = zero - 3
+        if _frame_at(data, at) is not None:
+            return at
+        at += 1
 
 
 def _decode_body(body: bytes) -> AccountingRecord:
@@ -170,6 +218,18 @@ class JournalWriter:
     def path(self) -> Path:
         return self.directory / f"{self.name}.{self.segment:012d}"
 
+    def start_after(self, segment: int) -> None:
+        """Write from now on to a segment numbered above ``segment``, if this one is not.
+
+        Before the first write only (``replay``): the segment left is empty, and removed.
+        """
+        if self.segment > segment:
+            return
+        empty = self.path
+        self._open(segment + 1)
+        with contextlib.suppress(FileNotFoundError):
+            empty.unlink()
+
     def _open(self, segment: int) -> None:
         if self._fd >= 0:
             os.close(self._fd)
@@ -235,11 +295,26 @@ class JournalWriter:
             self._fd = -1
 
 
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """Bytes of a segment that held no valid frame, skipped by reading (module docstring)."""
+
+    path: Path
+    offset: int  # where the skipped bytes begin
+    skipped: int  # how many
+    truncated: bool  # a frame cut short at the segment's end (a torn write); else damaged
+
+
 def read(
-    directory: Path, name: str, after: Position | None, batch: int = 2000
+    directory: Path,
+    name: str,
+    after: Position | None,
+    batch: int = 2000,
+    damaged: Callable[[Damage], None] | None = None,
 ) -> Iterator[tuple[list[AccountingRecord], Position]]:
     """Batches of the records of journal ``name`` after position ``after`` (None: all), each
-    with the position of its end. A torn or corrupt record ends its segment (module rule)."""
+    with the position of its end. Bytes with no valid frame are skipped up to the next valid
+    one, and each such stretch is told to ``damaged`` (module rule)."""
     for segment, path in segments(directory, name):
         if after is not None and segment < after.segment:
             continue  # applied: kept only until pruned
@@ -250,16 +325,16 @@ def read(
             raise JournalError(f"cannot read the journal segment {path}: {exc.strerror}") from None
         records: list[AccountingRecord] = []
         at = start
-        while at + _HEAD.size <= len(data):
-            length, crc = _HEAD.unpack_from(data, at)
-            body = data[at + _HEAD.size : at + _HEAD.size + length]
-            if length > _MAX_BODY or len(body) < length or zlib.crc32(body) != crc:
-                break
-            try:
-                records.append(_decode_body(body))
-            except (struct.error, UnicodeDecodeError, ValueError):
-                break
-            at += _HEAD.size + length
+        while at < len(data):
+            found = _frame_at(data, at)
+            if found is None:
+                resume = _resync(data, at + 1)
+                if damaged is not None:
+                    damaged(Damage(path, at, resume - at, _torn(data, at, resume)))
+                at = resume
+                continue
+            record, at = found
+            records.append(record)
             if len(records) >= batch:
                 yield records, Position(segment, at)
                 records = []
@@ -267,11 +342,23 @@ def read(
             yield records, Position(segment, at)
 
 
-def prune(directory: Path, name: str, before: int) -> int:
-    """Remove the segments of ``name`` numbered below ``before`` (all applied); how many."""
+def _torn(data: bytes, at: int, resume: int) -> bool:
+    """Whether the bytes from ``at`` on are a frame whose write a crash cut short: they run to
+    the end and the length they begin with runs past it."""
+    if resume < len(data):
+        return False
+    if len(data) - at < _HEAD.size:
+        return True
+    length: int = _HEAD.unpack_from(data, at)[0]
+    return length <= _MAX_BODY and at + _HEAD.size + length > len(data)
+
+
+def prune(directory: Path, name: str, before: int, keep: int | None = None) -> int:
+    """Remove the segments of ``name`` numbered below ``before`` (all applied) but ``keep``
+    (the one being written); how many."""
     removed = 0
     for segment, path in segments(directory, name):
-        if segment < before:
+        if segment < before and segment != keep:
             try:
                 path.unlink()
             except FileNotFoundError:
@@ -289,23 +376,38 @@ def prune(directory: Path, name: str, before: int) -> int:
 class JournalStore(Protocol):
     def write_accounting(
         self, records: Sequence[AccountingRecord], journal: tuple[str, Position] | None = None
-    ) -> None: ...
+    ) -> list[Quarantined]: ...
 
     def journal_position(self, name: str) -> Position | None: ...
 
 
-def replay(store: JournalStore, directory: Path, name: str) -> int:
-    """Apply what journal ``name`` holds beyond its stored position; how many records.
+@dataclass(slots=True)
+class Replayed:
+    """What ``replay`` did: records read and applied (those kept aside among them), and the
+    stretches of the journal it had to skip."""
 
-    Run by the journal's owner before it writes again (or, for a journal nobody owns any
-    more, by the worker that adopts it). Segments wholly applied are removed after.
+    records: int = 0
+    quarantined: list[Quarantined] = field(default_factory=list)
+    damage: list[Damage] = field(default_factory=list)
+
+
+def replay(
+    store: JournalStore, directory: Path, name: str, writer: JournalWriter | None = None
+) -> Replayed:
+    """Apply what journal ``name`` holds beyond its stored position.
+
+    Run by the journal's owner, with its ``writer``, before it writes again (or, for a journal
+    nobody owns any more, by the worker that adopts it). Segments wholly applied are removed
+    after, never the writer's (module rule). Records the store refuses are kept aside by it.
     """
+    done = Replayed()
     position = store.journal_position(name)
-    count = 0
-    for records, end in read(directory, name, position):
-        store.write_accounting(records, (name, end))
-        count += len(records)
+    if writer is not None and position is not None:
+        writer.start_after(position.segment)
+    for records, end in read(directory, name, position, damaged=done.damage.append):
+        done.quarantined += store.write_accounting(records, (name, end))
+        done.records += len(records)
         position = end
     if position is not None:
-        prune(directory, name, position.segment)
-    return count
+        prune(directory, name, position.segment, None if writer is None else writer.segment)
+    return done

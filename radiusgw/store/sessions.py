@@ -14,6 +14,11 @@ Session rules (records are taken in the order given; the NAS's counters are abso
   too when its Start was lost; a Stop closes it (``closed_by`` 'stop'), keeping the row for usage.
 - Octets and session time only grow: every record takes the maximum of what is kept and what it
   says, so a duplicate or late record never counts twice (RFC 2866 §5.3-§5.4, RFC 2869 §5.1).
+  Octets are kept as the NAS counts them, Gigawords and the 32-bit counter in two columns
+  (``input_gigawords``, ``input_octets``; RFC 2869 §5.1-§5.2), so every count up to
+  2^32 × 2^32 + 2^32 - 1 is exact (their sum does not fit SQLite's signed 64-bit integer),
+  and a sum over many sessions is two sums that cannot overflow. ``session_time`` is the
+  largest Acct-Session-Time reported, NULL while the NAS has reported none.
 - A duplicate Start changes nothing, nor does any record after the session's Stop: it is final.
 - Accounting-On/Off (RFC 2866 §5.1: the NAS restarted) closes that NAS's live sessions that began
   before it ('nas-restart'). Afterwards the NAS may reuse an Acct-Session-Id: a record of that
@@ -32,11 +37,19 @@ reservation, which the session's first record consumes in the write_accounting t
 oldest one of that realm and user, preferring the same LNS); unconsumed ones expire after their
 ttl and are deleted lazily. A request with no limit set is admitted without a reservation.
 
+Session-time rule (RFC 2866 §5.7), the same for every session however it began and ended
+(Start, Interim-Update, Stop, a Stop without Start, a NAS restart, a stale close): a session
+lasted the Acct-Session-Time the NAS reported (the largest: it only grows), when it reported
+one; otherwise its arrival times tell, from its start (its Start, or its first record) to its
+end. Its end is the stop of a closed session or the last update of a live one, and its span is
+the time it lasted up to that end: [end - Acct-Session-Time, end], or [start, end]. (A Stop
+reporting 900 s 4 s after its Start lasted 900 s; a Stop whose Start was lost, the same.)
+``_SPAN_START`` states it, once, in SQL; nothing else computes a session's time.
+
 Usage rule (``usage``, ``month_octets``), months in UTC: a session belongs to a month when its
-span [start, end] meets it, end being the stop of a closed session or the last update of a live
-one; its time in the month is the part of the span inside it. All of a session's octets belong
-to the month its end falls in, so a session running across months counts its octets where it
-ends (or, while live, where it was last reported).
+span meets it; its time in the month is the part of the span inside it. All of a session's
+octets belong to the month its end falls in, so a session running across months counts its
+octets where it ends (or, while live, where it was last reported).
 """
 
 from __future__ import annotations
@@ -47,6 +60,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from radiusgw.accounting import (
     EVENT_TYPES,
@@ -82,9 +96,11 @@ SCHEMA = (
         stop REAL,
         live INTEGER NOT NULL,
         closed_by TEXT,
+        input_gigawords INTEGER NOT NULL,
         input_octets INTEGER NOT NULL,
+        output_gigawords INTEGER NOT NULL,
         output_octets INTEGER NOT NULL,
-        session_time INTEGER NOT NULL,
+        session_time INTEGER,
         interim_interval INTEGER,
         terminate_cause INTEGER
     )""",
@@ -109,25 +125,45 @@ SCHEMA = (
 
 _COLUMNS = (
     "id, realm, username, acct_session_id, nas_address, nas_ip_address, nas_identifier, lns,"
-    " framed_ip, start, last_update, stop, input_octets, output_octets, session_time,"
-    " interim_interval, terminate_cause, closed_by"
+    " framed_ip, start, last_update, stop, input_gigawords, input_octets, output_gigawords,"
+    " output_octets, session_time, interim_interval, terminate_cause, closed_by"
 )
 _INSERT = (
     "INSERT INTO sessions (id, nas_address, acct_session_id, realm, username, lns,"
     " nas_ip_address, nas_identifier, framed_ip, start, last_update, stop, live, closed_by,"
-    " input_octets, output_octets, session_time, interim_interval, terminate_cause)"
+    " input_gigawords, input_octets, output_gigawords, output_octets, session_time,"
+    " interim_interval, terminate_cause)"
 )
+# The session-time rule of the module docstring, the one statement of it: where a session's
+# span begins. Exact (no end - (end - start) in floating point) when the NAS reported no time.
+_END = "COALESCE(stop, last_update)"
+_SPAN_START = f"(CASE WHEN session_time IS NULL THEN start ELSE {_END} - session_time END)"
 # One statement (``_UPSERT``) per session event, on the accounting writer's hot path, where
 # the cost is sqlite3's per-row step and per-parameter binding rather than SQLite's b-trees:
-# so one statement, not an insert and an update, and 15 parameters (``_params``), numbered:
+# so one statement, not an insert and an update, and 17 parameters (``_params``), numbered:
 # ?1 status, ?2 nas_address, ?3 acct_session_id, ?4 realm, ?5 username, ?6 lns,
-# ?7 nas_ip_address, ?8 nas_identifier, ?9 framed_ip, ?10 event time, ?11 input_octets,
-# ?12 output_octets, ?13 session_time (0 if absent), ?14 interim_interval, ?15 terminate_cause.
+# ?7 nas_ip_address, ?8 nas_identifier, ?9 framed_ip, ?10 event time, ?11 input_octets and
+# ?12 output_octets (the low 32 bits), ?13 session_time (-1 if absent), ?14 interim_interval,
+# ?15 terminate_cause, ?16 input_gigawords, ?17 output_gigawords.
 # None is never bound: sqlite3 binds it only after a failed adapter look-up, several times the
 # cost of an int. An absent value is bound as 0 (``_NONE``; SQL never finds an integer equal
-# to a text, and an interim of 0 means absent too) or, for a terminate cause, as -1 (the
-# attribute is unsigned), and NULLIF turns it back into NULL.
+# to a text, and an interim of 0 means absent too) or, for a session time or a terminate
+# cause, as -1 (the attributes are unsigned), and NULLIF turns it back into NULL.
 _NONE = 0
+_LOW = 2**32 - 1  # RFC 2869 §5.1: Acct-Input-Octets is the count modulo 2^32
+
+
+def _grow(column: str) -> str:
+    """SET ``column`` and its gigawords to the larger of the kept and the reported count: the
+    pair compares as the count does, the 32-bit part being below 2^32 (module rule)."""
+    giga = column.replace("_octets", "_gigawords")
+    larger = f"({giga}, {column}) < (excluded.{giga}, excluded.{column})"
+    return (
+        f"{giga} = CASE WHEN {larger} THEN excluded.{giga} ELSE {giga} END,"
+        f" {column} = CASE WHEN {larger} THEN excluded.{column} ELSE {column} END"
+    )
+
+
 # The event merges into its key's latest row, unless there is none or a NAS restart closed
 # it before the event: then the row id is NULL and the event inserts a new row (a Stop whose
 # Start was lost makes it closed at once).
@@ -144,13 +180,13 @@ _REOPEN = (
 )
 _UPSERT = (
     f"{_INSERT} VALUES ({_ROW_ID}, ?2, ?3, ?4, ?5, NULLIF(?6, 0), NULLIF(?7, 0), NULLIF(?8, 0),"
-    f" NULLIF(?9, 0), CASE ?1 WHEN {_START_TYPE} THEN ?10 ELSE ?10 - ?13 END, ?10,"
+    f" NULLIF(?9, 0), CASE ?1 WHEN {_START_TYPE} THEN ?10 ELSE ?10 - MAX(?13, 0) END, ?10,"
     f" CASE ?1 WHEN {_STOP_TYPE} THEN ?10 END, ?1 <> {_STOP_TYPE},"
-    f" CASE ?1 WHEN {_STOP_TYPE} THEN '{_STOP}' END, ?11, ?12, ?13, NULLIF(?14, 0),"
-    f" CASE ?1 WHEN {_STOP_TYPE} THEN NULLIF(?15, -1) END)"
-    " ON CONFLICT (id) DO UPDATE SET input_octets = MAX(input_octets, excluded.input_octets),"
-    " output_octets = MAX(output_octets, excluded.output_octets),"
-    " session_time = MAX(session_time, excluded.session_time),"
+    f" CASE ?1 WHEN {_STOP_TYPE} THEN '{_STOP}' END, ?16, ?11, ?17, ?12, NULLIF(?13, -1),"
+    f" NULLIF(?14, 0), CASE ?1 WHEN {_STOP_TYPE} THEN NULLIF(?15, -1) END)"
+    f" ON CONFLICT (id) DO UPDATE SET {_grow('input_octets')}, {_grow('output_octets')},"
+    " session_time = CASE WHEN session_time IS NULL OR excluded.session_time > session_time"
+    " THEN excluded.session_time ELSE session_time END,"
     " last_update = MAX(last_update, excluded.last_update),"
     " interim_interval = COALESCE(excluded.interim_interval, interim_interval),"
     " lns = COALESCE(lns, excluded.lns), framed_ip = COALESCE(framed_ip, excluded.framed_ip),"
@@ -189,9 +225,9 @@ class SessionRow:
     start: float
     last_update: float
     stop: float | None
-    input_octets: int
+    input_octets: int  # Gigawords × 2^32 + Acct-Input-Octets: the whole count
     output_octets: int
-    session_time: int
+    session_time: int | None  # the largest Acct-Session-Time reported; None: none was
     interim_interval: int | None
     terminate_cause: int | None
     closed_by: str | None
@@ -234,6 +270,35 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     """Create the tables and indexes if missing (each statement is idempotent)."""
     for statement in SCHEMA:
         conn.execute(statement)
+
+
+def migrate_to_v4(conn: sqlite3.Connection) -> None:
+    """Schema version 4, inside the store's migration transaction: octets as (Gigawords,
+    32-bit count) and ``session_time`` NULL when none was reported (module rules).
+
+    SQLite cannot change a column's constraints in place, so the table is copied into its new
+    shape (``ensure_schema`` then makes the new indexes). Its counts all fit in a signed 64-bit
+    integer (no larger one could be stored), so they split exactly; a session time of 0 was
+    also what "none reported" looked like, and becomes NULL.
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+    if not columns or "input_gigawords" in columns:
+        return  # a new database: ``ensure_schema`` creates the table as it is now
+    conn.execute(SCHEMA[0].replace("sessions (", "sessions_v4 (", 1))
+    kept = (
+        "id, nas_address, acct_session_id, realm, username, lns, nas_ip_address,"
+        " nas_identifier, framed_ip, start, last_update, stop, live, closed_by"
+    )
+    conn.execute(
+        f"INSERT INTO sessions_v4 ({kept}, input_gigawords, input_octets, output_gigawords,"
+        " output_octets, session_time, interim_interval, terminate_cause)"
+        f" SELECT {kept}, input_octets >> 32, input_octets & {_LOW}, output_octets >> 32,"
+        f" output_octets & {_LOW}, NULLIF(session_time, 0), interim_interval, terminate_cause"
+        " FROM sessions"
+    )
+    conn.execute("DROP TABLE sessions")
+    conn.execute("ALTER TABLE sessions_v4 RENAME TO sessions")
+    ensure_schema(conn)
 
 
 def session_events(records: Sequence[AccountingRecord]) -> list[AccountingEvent]:
@@ -322,6 +387,9 @@ def _apply_run(conn: sqlite3.Connection, run: Sequence[AccountingEvent], consume
 def _params(event: AccountingEvent) -> tuple[object, ...]:
     """The parameters of ``_UPSERT`` for one session event; no None among them."""
     cause = event.terminate_cause
+    seconds = event.session_time
+    octets_in = event.input_octets
+    octets_out = event.output_octets
     return (
         int(event.status),
         event.nas_address,
@@ -333,17 +401,29 @@ def _params(event: AccountingEvent) -> tuple[object, ...]:
         _text_param(event.nas_identifier),
         _text_param(event.framed_ip),
         event.event_time,
-        event.input_octets,
-        event.output_octets,
-        event.session_time or 0,
+        octets_in & _LOW,
+        octets_out & _LOW,
+        -1 if seconds is None else seconds,
         event.interim_interval or _NONE,
         -1 if cause is None else cause,
+        octets_in >> 32,
+        octets_out >> 32,
     )
 
 
 def _text_param(text: str | None) -> str | int:
     """A text to bind, ``_NONE`` for None (see ``_UPSERT``)."""
     return _NONE if text is None else text
+
+
+def _session_row(row: Sequence[Any]) -> SessionRow:
+    """A ``SessionRow`` of a row of ``_COLUMNS``: each count made whole from its two columns."""
+    (i, realm, user, sid, nas, nas_ip, nas_id, lns, framed_ip, start, last, stop) = row[:12]
+    in_giga, in_low, out_giga, out_low, seconds, interim, cause, closed_by = row[12:]
+    return SessionRow(
+        i, realm, user, sid, nas, nas_ip, nas_id, lns, framed_ip, start, last, stop,
+        in_giga << 32 | in_low, out_giga << 32 | out_low, seconds, interim, cause, closed_by,
+    )  # fmt: skip
 
 
 def month_bounds(month: str) -> tuple[float, float]:
@@ -372,11 +452,7 @@ class SessionTable(SqliteConnection):
     """
 
     def __init__(self, db_path: Path | str) -> None:
-        self.db_path = Path(db_path)
-        try:
-            self._conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from None
+        self._connect(db_path)
         try:
             with self._translated():
                 use_wal(self._conn)
@@ -386,6 +462,11 @@ class SessionTable(SqliteConnection):
                     # The store creates and versions the file; tables made here first would
                     # make it refuse the file as "a database of something else".
                     raise StoreError(f"{self.db_path} is not a radiusgw database")
+                # A file of an older radiusgw, read before the upgraded server opened it.
+                # (Imported here: the store's module imports this one.)
+                from radiusgw.store.sqlite import migrate
+
+                migrate(self._conn, self.db_path)
                 ensure_schema(self._conn)
         except BaseException:
             self._conn.close()
@@ -479,7 +560,7 @@ class SessionTable(SqliteConnection):
                 "UPDATE sessions SET live = 0, stop = last_update, closed_by = ? WHERE id = ?",
                 [(_STALE, row[0]) for row in rows],
             )
-        closed = (SessionRow(*row) for row in rows)
+        closed = (_session_row(row) for row in rows)
         return [replace(r, stop=r.last_update, closed_by=_STALE) for r in closed]
 
     # -- queries ------------------------------------------------------------------------------
@@ -492,7 +573,7 @@ class SessionTable(SqliteConnection):
             rows = self._conn.execute(
                 f"SELECT {_COLUMNS} FROM sessions WHERE {where} ORDER BY start, id", args
             ).fetchall()
-        return [SessionRow(*row) for row in rows]
+        return [_session_row(row) for row in rows]
 
     def count_live(
         self,
@@ -519,33 +600,37 @@ class SessionTable(SqliteConnection):
         """Sessions, time and octets of ``realm`` in ``month`` ('YYYY-MM', UTC): module rule."""
         first, after = month_bounds(month)
         realm = realm.lower()
+        # Two selects, one per index range of (realm, live, stop); each row's octets whole.
+        columns = (
+            f"{_SPAN_START}, {_END}, input_gigawords, input_octets, output_gigawords,"
+            " output_octets FROM sessions"
+        )
         with self._translated():
             rows = self._conn.execute(
-                "SELECT start, stop, input_octets, output_octets FROM sessions"
-                " WHERE realm = ? AND live = 0 AND stop >= ? AND start < ?"
-                " UNION ALL SELECT start, last_update, input_octets, output_octets FROM sessions"
-                " WHERE realm = ? AND live = 1 AND last_update >= ? AND start < ?",
+                f"SELECT {columns} WHERE realm = ? AND live = 0 AND stop >= ?"
+                f" AND {_SPAN_START} < ? UNION ALL SELECT {columns}"
+                f" WHERE realm = ? AND live = 1 AND last_update >= ? AND {_SPAN_START} < ?",
                 (realm, first, after, realm, first, after),
             ).fetchall()
         sessions = seconds = octets_in = octets_out = 0
-        for start, end, input_octets, output_octets in rows:
+        for start, end, in_giga, in_low, out_giga, out_low in rows:
             sessions += 1
             seconds += max(0, int(min(end, after) - max(start, first)))
             if end < after:
-                octets_in += input_octets
-                octets_out += output_octets
+                octets_in += in_giga << 32 | in_low
+                octets_out += out_giga << 32 | out_low
         return UsageRow(realm, month, sessions, seconds, octets_in, octets_out)
 
     def month_octets(self, realm: str, now: float) -> int:
         """Input plus output octets of ``realm`` in the month of ``now``: the traffic quota's."""
         first, after = month_bounds(month_of(now))
         with self._translated():
-            row = self._conn.execute(
-                "SELECT COALESCE(SUM(input_octets + output_octets), 0) FROM sessions"
+            # Two sums that cannot overflow: a row adds below 2^33 to each (module rule).
+            giga, low = self._conn.execute(
+                "SELECT COALESCE(SUM(input_gigawords + output_gigawords), 0),"
+                " COALESCE(SUM(input_octets + output_octets), 0) FROM sessions"
                 " WHERE realm = ? AND ((live = 0 AND stop >= ? AND stop < ?)"
                 " OR (live = 1 AND last_update >= ? AND last_update < ?))",
                 (realm.lower(), first, after, first, after),
             ).fetchone()
-        return int(row[0])
-
-    # -- helpers ------------------------------------------------------------------------------
+        return int(giga) * 2**32 + int(low)

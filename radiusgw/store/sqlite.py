@@ -16,6 +16,10 @@ Rules:
   journal position in the same transaction (``journal_positions``, schema version 3), so a
   record is applied exactly once. The accounting writers of the worker processes queue for
   the write lock on a ``flock`` of ``<database>.lock`` (``_writers_lock``).
+- A record the store refuses (``radiusgw.store.quarantine``) is kept aside in ``quarantine``
+  (schema version 4) in the transaction that applies the rest of its batch: it never holds up
+  its neighbours, the journal or a start. Schema version 4 also keeps the session octets as
+  Gigawords and 32-bit count (``radiusgw.store.sessions``): every count a NAS can report fits.
 - Realm names are stored lower case; usernames exactly as given. Passwords are sealed by
   ``radiusgw.store.secrets`` and bound to their row (realm, username).
 - Every add/enable/disable/remove/import writes, in the same transaction, a row to
@@ -44,14 +48,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from radiusgw.accounting import AccountingEvent
 from radiusgw.errors import AccountLimitError, StoreError
+from radiusgw.store import quarantine
 from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change, SpoolEntry
 from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection, use_wal
 from radiusgw.store.journal import Position
+from radiusgw.store.quarantine import Quarantined
 from radiusgw.store.secrets import PasswordCipher
-from radiusgw.store.sessions import apply_events, ensure_schema, session_events
+from radiusgw.store.sessions import apply_events, ensure_schema, migrate_to_v4, session_events
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CHANGE_RETENTION = 3600.0  # seconds; a running server polls every second or so
 PROGRESS_EVERY = 5000  # rows between progress(n) calls of import_accounts
 
@@ -119,8 +126,13 @@ _SCHEMA_V3 = (
         offset INTEGER NOT NULL
     ) WITHOUT ROWID""",
 )
-# _MIGRATIONS[n] takes a database from user_version n to n + 1.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+# Version 4: refused accounting records kept aside; session octets as (Gigawords, count) and
+# session time NULL when never reported (a copy of the session table, when there is one).
+_SCHEMA_V4 = (*quarantine.SCHEMA, migrate_to_v4)
+# _MIGRATIONS[n] takes a database from user_version n to n + 1: SQL, or a function of the
+# connection for a step that depends on what the file holds.
+_Step = str | Callable[[sqlite3.Connection], None]
+_MIGRATIONS: tuple[tuple[_Step, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 _GET_ACCOUNT = (
@@ -207,24 +219,7 @@ class SqliteStore(SqliteConnection):
         self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 
     def _migrate(self) -> None:
-        if self._user_version() == SCHEMA_VERSION:
-            return
-        with self._transaction():
-            version = self._user_version()  # again, under the lock: another process may have won
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the database {self.db_path} has schema version {version}, written by a "
-                    f"newer radiusgw; this one knows versions up to {SCHEMA_VERSION}"
-                )
-            if version == 0 and self._conn.execute("SELECT 1 FROM sqlite_master").fetchone():
-                raise StoreError(f"{self.db_path} is an SQLite database of something else")
-            for step in _MIGRATIONS[version:]:
-                for statement in step:
-                    self._conn.execute(statement)
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    def _user_version(self) -> int:
-        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        migrate(self._conn, self.db_path)
 
     def _open_cipher(self) -> PasswordCipher:
         check = self._key_check()
@@ -420,39 +415,70 @@ class SqliteStore(SqliteConnection):
 
     def write_accounting(
         self, records: Sequence[AccountingRecord], journal: tuple[str, Position] | None = None
-    ) -> None:
+    ) -> list[Quarantined]:
         """Insert ``records`` in one transaction and commit (durably) before returning.
 
         The same transaction applies them to the session table (Start, Interim-Update, Stop,
         Accounting-On/Off; ``radiusgw.store.sessions``), so a session change is durable
         exactly when its record is; and, with ``journal`` (name, position), records that
         journal's position as applied.
+
+        Records the store refuses are kept aside, the rest applied (``radiusgw.store.quarantine``);
+        returned: those kept aside, none on the happy path. A ``StoreError`` (the database
+        locked, full, unwritable) leaves everything as it was.
         """
         if not records and journal is None:
-            return
-        values = [
-            (
-                r.received,
-                r.nas_address,
-                None if r.realm is None else r.realm.lower(),
-                r.username,
-                r.status_type,
-                r.session_id,
-                r.packet,
-            )
-            for r in records
-        ]
+            return []
         events = session_events(records)  # parsed before the lock: it holds only for the SQL
+        try:
+            with self._writers_lock(), self._transaction():
+                try:
+                    self._insert_accounting(records, events)
+                except Exception as exc:
+                    if quarantine.refused(exc):
+                        raise _Refused from exc  # rolls back: applied apart below
+                    raise
+                self._record_position(journal)
+            return []
+        except _Refused:
+            pass
         with self._writers_lock(), self._transaction():
-            self._conn.executemany(_INSERT_ACCOUNTING, values)
-            apply_events(self._conn, events)
-            if journal is not None:
-                name, (segment, offset) = journal
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO journal_positions (name, segment, offset)"
-                    " VALUES (?, ?, ?)",
-                    (name, segment, offset),
+            left_out = quarantine.apply_apart(self._conn, records, self._insert_accounting)
+            kept = quarantine.put_aside(
+                self._conn, left_out, None if journal is None else journal[0], self._clock()
+            )
+            self._record_position(journal)
+        return kept
+
+    def _insert_accounting(
+        self, records: Sequence[AccountingRecord], events: Sequence[AccountingEvent] | None = None
+    ) -> None:
+        """The accounting rows of ``records`` and their session changes, in the caller's
+        transaction; ``events`` are ``session_events(records)`` when the caller has them."""
+        self._conn.executemany(
+            _INSERT_ACCOUNTING,
+            [
+                (
+                    r.received,
+                    r.nas_address,
+                    None if r.realm is None else r.realm.lower(),
+                    r.username,
+                    r.status_type,
+                    r.session_id,
+                    r.packet,
                 )
+                for r in records
+            ],
+        )
+        apply_events(self._conn, session_events(records) if events is None else events)
+
+    def _record_position(self, journal: tuple[str, Position] | None) -> None:
+        if journal is not None:
+            name, (segment, offset) = journal
+            self._conn.execute(
+                "INSERT OR REPLACE INTO journal_positions (name, segment, offset) VALUES (?, ?, ?)",
+                (name, segment, offset),
+            )
 
     def journal_position(self, name: str) -> Position | None:
         """How far journal ``name`` has been applied; None if never."""
@@ -574,6 +600,46 @@ class SqliteStore(SqliteConnection):
             idle_timeout=idle_timeout,
             class_=None if class_ is None else bytes(class_),
         )
+
+
+class _Refused(Exception):
+    """Inside ``write_accounting``: the batch was refused; its cause is the first refusal."""
+
+
+def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
+    """Bring the database to ``SCHEMA_VERSION`` in one transaction (nothing if it is there).
+
+    Also run by readers on their own connection (``SessionTable``), so that a command run
+    before the upgraded server finds the tables as it reads them.
+    """
+    if _user_version(conn) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _user_version(conn)  # again, under the lock: another process may have won
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {db_path} has schema version {version}, written by a "
+                f"newer radiusgw; this one knows versions up to {SCHEMA_VERSION}"
+            )
+        if version == 0 and conn.execute("SELECT 1 FROM sqlite_master").fetchone():
+            raise StoreError(f"{db_path} is an SQLite database of something else")
+        for step in _MIGRATIONS[version:]:
+            for statement in step:
+                if isinstance(statement, str):
+                    conn.execute(statement)
+                else:
+                    statement(conn)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
 def _over_limit(here: str, realm: str, max_accounts: int, existing: int) -> AccountLimitError:

@@ -45,6 +45,22 @@ def test_octets_add_gigawords_times_two_to_the_32() -> None:
     assert event.output_octets == 2 * GIGAWORD - 1
 
 
+def test_the_largest_counts_are_read_whole_and_wider_values_not_at_all() -> None:
+    # RFC 2866 §5.3/§5.4, RFC 2869 §5.1/§5.2: each is 32 bits, so a count is below 2^64.
+    event = parse(
+        request(
+            status(AcctStatusType.INTERIM_UPDATE),
+            (Attr.ACCT_INPUT_OCTETS, integer(2**32 - 1)),
+            (Attr.ACCT_INPUT_GIGAWORDS, integer(2**32 - 1)),
+            (Attr.ACCT_OUTPUT_OCTETS, integer(7)),
+            (Attr.ACCT_OUTPUT_GIGAWORDS, (2**40).to_bytes(8, "big")),  # 64 bits: malformed
+        ),
+        nas_address=NAS,
+        received=0.0,
+    )
+    assert (event.input_octets, event.output_octets) == (2**64 - 1, 7)
+
+
 def test_octets_without_gigawords_or_counters() -> None:
     packet = request(status(AcctStatusType.START), (Attr.ACCT_INPUT_OCTETS, integer(1234)))
     event = parse(packet, nas_address=NAS, received=0.0)

@@ -150,6 +150,25 @@ def test_usage_json(db: Path) -> None:
     }
 
 
+def test_usage_and_session_list_report_counts_beyond_63_bits_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "big.db"
+    counts = (
+        (Attr.ACCT_INPUT_GIGAWORDS, integer(2147483648)),  # 2^63: past SQLite's integers
+        (Attr.ACCT_INPUT_OCTETS, integer(5)),
+        (Attr.ACCT_OUTPUT_GIGAWORDS, integer(2**32 - 1)),
+        (Attr.ACCT_OUTPUT_OCTETS, integer(2**32 - 1)),
+    )
+    with open_store(path, Path(f"{path}.key")) as store:
+        store.write_accounting([record(3, "big", "dan@acme.example", "acme.example", T0, *counts)])
+    result = run("usage", "--realm", "acme.example", "--month", "2025-03", "--db", path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == f"acme.example,2025-03,1,0,{2**63 + 5},{2**64 - 1}"
+    result = run("session", "list", "--db", path, "--format", "json")
+    session = json.loads(result.stdout)
+    assert (session["input_octets"], session["output_octets"]) == (2**63 + 5, 2**64 - 1)
+    assert session["session_time"] is None  # none reported
+
+
 @pytest.mark.parametrize("month", ["2025-3", "2025-13", "March", "2025/03"])
 def test_usage_with_a_bad_month_is_a_usage_error(db: Path, month: str) -> None:
     result = run("usage", "--realm", "acme.example", "--month", month, "--db", db)

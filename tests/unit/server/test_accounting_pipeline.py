@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -16,7 +17,10 @@ from radiusgw.engine.core import AccountingAnswer
 from radiusgw.server import accounting
 from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.store import journal, open_store
-from tests.unit.store.test_journal import everything, record
+from radiusgw.store.journal import JournalWriter, Position
+from radiusgw.store.quarantine import QuarantineTable
+from tests.unit.engine.helpers import ListLog
+from tests.unit.store.test_journal import damage_byte, everything, record, ten_records
 
 
 class Disk:
@@ -58,7 +62,7 @@ def answer(n: int) -> AccountingAnswer:
 class Running:
     """A worker's pipeline on a real journal and store; answers and failures noted by key."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, log: Any = None) -> None:
         self.written: list[int] = []
         self.failed: list[int] = []
         self.pipeline = AccountingPipeline(
@@ -66,7 +70,7 @@ class Running:
             0,
             lambda: open_store(tmp_path / "gw.db", tmp_path / "gw.key"),
             asyncio.get_running_loop(),
-            structlog.get_logger(),
+            structlog.get_logger() if log is None else log,
             on_written=lambda batch: self.written.extend(a.key for a in batch),
             on_failed=lambda batch, exc: self.failed.extend(a.key for a in batch),
         )
@@ -135,3 +139,100 @@ async def test_a_failed_sync_fails_what_it_covered_and_keeps_nothing_of_it(
     assert running.failed == [2] and running.written == [1, 3]
     # Only what a good sync covered is left: 2 was cut off (the NAS retries it).
     assert running.journalled(tmp_path) == ["s1", "s3"]
+
+
+async def test_a_refused_record_is_kept_aside_and_the_rest_answered_and_applied(
+    tmp_path: Path, disk: Disk
+) -> None:
+    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:
+        store._conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON accounting WHEN NEW.session_id = 's2'"
+            " BEGIN SELECT RAISE(ABORT, 'refused here'); END"
+        )
+    log = ListLog()
+    it = Running(tmp_path, log)
+    it.pipeline.start()
+    disk.release.set()
+    try:
+        for n in (1, 2, 3):
+            it.pipeline.submit(answer(n))
+        await it.pipeline.wait_idle()
+    finally:
+        it.pipeline.stop()
+    assert it.written == [1, 2, 3] and it.failed == []  # acknowledged before it was applied
+    assert it.pipeline.quarantined == 1 and it.pipeline.outstanding == 0
+    [entry] = [e for e in log.events if e["event"] == "accounting-quarantined"]
+    assert (entry["session_id"], entry["reason"], entry["journal"]) == (
+        "s2",
+        "IntegrityError: refused here",
+        "acct-0",
+    )
+    table = QuarantineTable(tmp_path / "gw.db")
+    assert [q.session_id for q in table.rows()] == ["s2"]
+    table.close()
+    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:
+        assert store.count_accounting() == 2
+        end = everything_end(tmp_path / "journal")
+        assert store.journal_position("acct-0") == end  # past the refused record too
+
+
+def everything_end(directory: Path) -> Position:
+    return [end for _, end in journal.read(directory, "acct-0", None)][-1]
+
+
+async def test_the_start_up_replay_logs_what_it_skipped_and_applies_the_rest(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "journal"
+    first, starts = ten_records(directory)
+    damage_byte(first, starts[2] + 40)  # record 3 of 10
+    JournalWriter(directory, "acct-0").append([record(11), record(12)])
+    second = journal.segments(directory, "acct-0")[1][1]
+    second.write_bytes(second.read_bytes()[:-5])  # its last write torn by a crash
+    log = ListLog()
+    it = Running(tmp_path, log)
+    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:
+        assert it.pipeline.replay(store) == 10
+        assert store.count_accounting() == 10
+    it.pipeline.start()
+    it.pipeline.stop()
+    told = [e for e in log.events if e["event"].startswith("journal-")]
+    assert told == [
+        {
+            "level": "error",
+            "event": "journal-damaged",
+            "segment": str(first),
+            "offset": starts[2],
+            "skipped": starts[3] - starts[2],
+        },
+        {
+            "level": "warning",
+            "event": "journal-truncated",
+            "segment": str(second),
+            "offset": len(journal.encode([record(11)])),
+            "bytes": len(journal.encode([record(12)])) - 5,
+        },
+    ]
+
+
+async def test_a_database_restored_without_its_journal_keeps_the_new_writes(
+    tmp_path: Path, disk: Disk
+) -> None:
+    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:
+        store.write_accounting([record(1)], ("acct-0", Position(57, 4096)))
+    it = Running(tmp_path)  # no journal directory: its writer opens segment 1
+    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:
+        it.pipeline.replay(store)
+    [(segment, path)] = journal.segments(tmp_path / "journal", "acct-0")
+    assert segment == 58 and path.exists()  # the replay left the writer's segment alone
+    it.pipeline.start()
+    disk.release.set()
+    try:
+        it.pipeline.submit(answer(2))
+        await it.pipeline.wait_idle()
+    finally:
+        it.pipeline.stop()
+    assert it.written == [2] and it.journalled(tmp_path) == ["s2"]  # durable where it was put
+    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:
+        assert store.count_accounting() == 2
+        assert store.journal_position("acct-0") == Position(58, path.stat().st_size)

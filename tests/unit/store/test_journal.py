@@ -113,16 +113,16 @@ def test_replay_applies_once_and_prunes_applied_segments(
     directory = tmp_path / "journal"
     JournalWriter(directory, "acct-0").append([record(1), record(2)])
     JournalWriter(directory, "acct-0").append([record(3)])
-    assert journal.replay(store, directory, "acct-0") == 3
+    assert journal.replay(store, directory, "acct-0").records == 3
     assert store.count_accounting() == 3
     assert store.journal_position("acct-0") == Position(
         2, journal.segments(directory, "acct-0")[0][1].stat().st_size
     )
     assert [n for n, _ in journal.segments(directory, "acct-0")] == [2]  # segment 1 pruned
-    assert journal.replay(store, directory, "acct-0") == 0  # a second start applies nothing
+    assert journal.replay(store, directory, "acct-0").records == 0  # a second start applies nothing
     assert store.count_accounting() == 3
     JournalWriter(directory, "acct-0").append([record(4)])
-    assert journal.replay(store, directory, "acct-0") == 1
+    assert journal.replay(store, directory, "acct-0").records == 1
     assert store.count_accounting() == 4
 
 
@@ -147,3 +147,103 @@ def test_an_unwritable_directory_is_named(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(JournalError, match=str(blocker)):
         JournalWriter(blocker / "journal", "acct-0")
+
+
+# -- damage is reported, and costs only itself ----------------------------------------------------
+
+
+def ten_records(directory: Path) -> tuple[Path, list[int]]:
+    """A segment of records 1..10, and where each record's frame begins (and the end)."""
+    written = [record(n) for n in range(1, 11)]
+    JournalWriter(directory, "acct-0").append(written)
+    starts = [0]
+    for r in written:
+        starts.append(starts[-1] + len(journal.encode([r])))
+    return journal.segments(directory, "acct-0")[0][1], starts
+
+
+def read_reporting(directory: Path) -> tuple[list[str | None], list[journal.Damage]]:
+    damage: list[journal.Damage] = []
+    records = [
+        r.session_id
+        for batch, _ in journal.read(directory, "acct-0", None, damaged=damage.append)
+        for r in batch
+    ]
+    return records, damage
+
+
+def damage_byte(path: Path, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01  # one flipped bit
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("where", ["body", "length", "crc"])
+def test_a_damaged_record_is_reported_and_the_records_after_it_are_read(
+    tmp_path: Path, where: str
+) -> None:
+    path, starts = ten_records(tmp_path)
+    third = starts[2]
+    damage_byte(path, {"body": third + 40, "length": third, "crc": third + 5}[where])
+    records, damage = read_reporting(tmp_path)
+    assert records == ["s1", "s2", "s4", "s5", "s6", "s7", "s8", "s9", "s10"]
+    assert damage == [journal.Damage(path, third, starts[3] - third, truncated=False)]
+
+
+def test_a_truncated_tail_is_reported_as_such(tmp_path: Path) -> None:
+    path, starts = ten_records(tmp_path)
+    path.write_bytes(path.read_bytes()[:-5])  # the last write cut short by a crash
+    records, damage = read_reporting(tmp_path)
+    assert records == [f"s{n}" for n in range(1, 10)]
+    assert damage == [journal.Damage(path, starts[9], starts[10] - starts[9] - 5, truncated=True)]
+
+
+def test_a_damaged_last_record_is_damage_not_a_torn_write(tmp_path: Path) -> None:
+    path, starts = ten_records(tmp_path)
+    damage_byte(path, starts[10] - 3)
+    records, damage = read_reporting(tmp_path)
+    assert len(records) == 9
+    assert damage == [journal.Damage(path, starts[9], starts[10] - starts[9], truncated=False)]
+
+
+@pytest.mark.parametrize("filler", [b"\x00", b"\xff", bytes(range(256))])
+def test_garbage_between_records_is_skipped_whole(tmp_path: Path, filler: bytes) -> None:
+    path, starts = ten_records(tmp_path)
+    data = path.read_bytes()
+    garbage = (filler * 40_000)[:40_000]
+    path.write_bytes(data[: starts[5]] + garbage + data[starts[5] :])
+    records, damage = read_reporting(tmp_path)
+    assert len(records) == 10
+    assert damage == [journal.Damage(path, starts[5], len(garbage), truncated=False)]
+
+
+# -- a database restored without its journal ------------------------------------------------------
+
+
+def test_replay_never_removes_the_segment_being_written(tmp_path: Path) -> None:
+    directory = tmp_path / "restored.journal"  # the database came back; its journal did not
+    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:
+        store.write_accounting([record(1)], ("acct-0", Position(57, 4096)))
+        writer = JournalWriter(directory, "acct-0")  # the new run's writer: segment 1
+        assert journal.replay(store, directory, "acct-0", writer).records == 0
+        assert writer.segment == 58 and writer.path.exists()  # after the stored position
+        assert [n for n, _ in journal.segments(directory, "acct-0")] == [58]
+        writer.append([record(2)])  # acknowledged now; then the process dies, unapplied
+        writer.close()
+    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:  # the next start
+        writer = JournalWriter(directory, "acct-0")
+        assert journal.replay(store, directory, "acct-0", writer).records == 1
+        assert store.count_accounting() == 2
+        assert writer.path.exists()
+        writer.close()
+
+
+def test_a_writer_already_past_the_stored_position_stays_where_it_is(
+    tmp_path: Path, store: SqliteStore
+) -> None:
+    directory = tmp_path / "journal"
+    JournalWriter(directory, "acct-0").append([record(1)])
+    writer = JournalWriter(directory, "acct-0")
+    assert journal.replay(store, directory, "acct-0", writer).records == 1
+    assert writer.segment == 2 and writer.path.exists()
+    writer.close()

@@ -63,6 +63,7 @@ def record(
         (Attr.ACCT_INPUT_OCTETS, integer(octets[0] % 2**32)),
         (Attr.ACCT_INPUT_GIGAWORDS, integer(octets[0] // 2**32)),
         (Attr.ACCT_OUTPUT_OCTETS, integer(octets[1] % 2**32)),
+        (Attr.ACCT_OUTPUT_GIGAWORDS, integer(octets[1] // 2**32)),
         (Attr.ACCT_DELAY_TIME, integer(delay)),
     ]
     if sid is not None:

@@ -88,6 +88,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db: Path) -> None:
     raw = sqlite3.connect(db)  # make it what version 1 left behind
     raw.execute("DROP TABLE proxy_spool")
     raw.execute("DROP TABLE journal_positions")
+    raw.execute("DROP TABLE quarantine")
     raw.execute("PRAGMA user_version = 1")
     raw.commit()
     raw.close()
@@ -98,6 +99,6 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db: Path) -> None:
         assert [e.id for e in s.spooled(REALM, 1)] == [entry]
     raw = sqlite3.connect(db)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 3
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 4
     finally:
         raw.close()

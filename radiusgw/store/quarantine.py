@@ -1,0 +1,194 @@
+"""Accounting records the store refused, kept aside instead of blocking every record behind them.
+
+An acknowledged record is never lost (第12条, RFC 2866 §2), and one record that the store cannot
+take must not hold up the others, nor the journal, nor the next start. So:
+
+- ``refused(exc)`` tells a refusal of the data (a value SQLite cannot bind, a constraint) from
+  trouble with the database itself (locked, busy, full, read-only, an I/O error, a corrupt or
+  missing file, or SQL this version does not match): only a refusal is the records' fault.
+  The trouble is retried with the whole batch, as before; a refusal would fail again.
+- After a refused batch, ``apply_apart`` applies it again in one transaction, halving the
+  parts that fail (each under a savepoint) until the refused records stand alone: the others
+  are applied, in order, at a cost of about log2(batch) partial tries per refused record. The
+  happy path pays nothing: this runs only after a failure.
+- ``put_aside`` keeps each refused record whole in the ``quarantine`` table (schema version 4),
+  with why and from which journal, in the same transaction that applies its neighbours and
+  records the journal position past them all. ``radiusgw accounting quarantine`` lists them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import astuple, dataclass, replace
+from pathlib import Path
+from typing import Any, overload
+
+from radiusgw.errors import StoreError
+from radiusgw.store.base import AccountingRecord
+from radiusgw.store.connection import SqliteConnection
+
+SCHEMA = (
+    """CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        quarantined REAL NOT NULL,
+        received REAL NOT NULL,
+        nas_address TEXT NOT NULL,
+        realm TEXT,
+        username TEXT,
+        status_type INTEGER,
+        session_id TEXT,
+        packet BLOB NOT NULL,
+        reason TEXT NOT NULL,
+        journal TEXT
+    )""",
+)
+
+# SQLite's primary result codes that say the data was refused (sqlite3.h): CONSTRAINT (a
+# trigger's RAISE too), MISMATCH, TOOBIG, RANGE. Every other code is the database's trouble.
+_REFUSING_CODES = frozenset({18, 19, 20, 25})
+# Raised by sqlite3 while binding a value (an int beyond 64 bits, text that will not encode)
+# or by building a record's parameters: the record's fault.
+_REFUSING_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.DataError, sqlite3.IntegrityError)
+_INSERT = (
+    "INSERT INTO quarantine (quarantined, received, nas_address, realm, username, status_type,"
+    " session_id, packet, reason, journal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """One record kept aside: the request as received and why the store refused it."""
+
+    id: int
+    quarantined: float  # unix time it was put aside
+    received: float
+    nas_address: str
+    realm: str | None
+    username: str | None
+    status_type: int | None
+    session_id: str | None
+    packet: bytes  # the datagram as received
+    reason: str
+    journal: str | None  # the journal it was replayed or applied from
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether ``exc``, raised applying records, refuses the data rather than the database."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in _REFUSING_CODES  # extended codes keep the primary one low
+    return isinstance(exc, _REFUSING_ERRORS)
+
+
+def reason_of(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def apply_apart(
+    conn: sqlite3.Connection,
+    records: Sequence[AccountingRecord],
+    apply: Callable[[Sequence[AccountingRecord]], None],
+) -> list[tuple[AccountingRecord, str]]:
+    """Apply ``records`` with ``apply`` inside the caller's transaction, refused ones left out;
+    the refused records with the reason, in order. A non-refusal error propagates."""
+    left_out: list[tuple[AccountingRecord, str]] = []
+    parts = [records]
+    while parts:
+        part = parts.pop()
+        conn.execute("SAVEPOINT apart")
+        try:
+            apply(part)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO apart")
+            conn.execute("RELEASE apart")
+            if not refused(exc):
+                raise
+            if len(part) == 1:
+                left_out.append((part[0], reason_of(exc)))
+            else:
+                half = len(part) // 2
+                parts += (part[half:], part[:half])  # the first half is popped, applied first
+        else:
+            conn.execute("RELEASE apart")
+    return left_out
+
+
+def put_aside(
+    conn: sqlite3.Connection,
+    left_out: Sequence[tuple[AccountingRecord, str]],
+    journal: str | None,
+    now: float,
+) -> list[Quarantined]:
+    """Insert the refused records into ``quarantine`` in the caller's transaction."""
+    kept = []
+    for record, reason in left_out:
+        entry = Quarantined(
+            id=0,
+            quarantined=now,
+            received=float(record.received),
+            nas_address=_safe(record.nas_address),
+            realm=_safe(record.realm),
+            username=_safe(record.username),
+            status_type=record.status_type,
+            session_id=_safe(record.session_id),
+            packet=bytes(record.packet),
+            reason=reason,
+            journal=journal,
+        )
+        cursor = conn.execute(_INSERT, astuple(entry)[1:])
+        kept.append(replace(entry, id=int(cursor.lastrowid or 0)))
+    return kept
+
+
+@overload
+def _safe(text: str) -> str: ...
+@overload
+def _safe(text: str | None) -> str | None: ...
+def _safe(text: str | None) -> str | None:
+    """Text that binds whatever it holds: a refused record's fields may be why it was refused."""
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class QuarantineTable(SqliteConnection):
+    """The kept-aside records, read on a connection of its own (``accounting quarantine``)."""
+
+    def __init__(self, db_path: Path | str) -> None:
+        self._connect(db_path)
+
+    def rows(self) -> list[Quarantined]:
+        """Every record kept aside, oldest first (none in a database older than the table)."""
+        with self._translated():
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                raise StoreError(f"{self.db_path} is not a radiusgw database")
+            found = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'quarantine'"
+            ).fetchone()
+            if found is None:
+                return []
+            rows = self._conn.execute(
+                "SELECT id, quarantined, received, nas_address, realm, username, status_type,"
+                " session_id, packet, reason, journal FROM quarantine ORDER BY id"
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _entry(row: Sequence[Any]) -> Quarantined:
+    i, at, received, nas, realm, username, status, session_id, packet, reason, journal = row
+    return Quarantined(
+        id=int(i),
+        quarantined=float(at),
+        received=float(received),
+        nas_address=str(nas),
+        realm=realm,
+        username=username,
+        status_type=status,
+        session_id=session_id,
+        packet=bytes(packet),
+        reason=str(reason),
+        journal=journal,
+    )
