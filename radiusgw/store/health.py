@@ -3,7 +3,8 @@
 One worker probes (``radiusgw.server.lns_monitor``) and records each LNS's state here; every
 worker reads the table on its poll tick into its engine, so all workers answer from the same
 view and the LNS are probed once, not once per worker. Operators read it with
-``radiusgw lns status``.
+``radiusgw lns status``, which opens it read-only: no table is made then, and a database no
+server has run on yet has no LNS states.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from radiusgw.store.connection import use_wal
+from radiusgw.store.connection import connect_read_only, has_table, use_wal
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS lns_health (
     realm TEXT NOT NULL,
@@ -42,7 +43,12 @@ class LnsState:
 class HealthTable:
     """One connection, owned by one thread, like every store object."""
 
-    def __init__(self, db: Path | str) -> None:
+    def __init__(self, db: Path | str, *, read_only: bool = False) -> None:
+        if read_only:
+            self._conn = connect_read_only(Path(db))
+            self._empty = not has_table(self._conn, "lns_health")
+            return
+        self._empty = False
         self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
         use_wal(self._conn)
         self._conn.execute(_SCHEMA)
@@ -65,6 +71,8 @@ class HealthTable:
         return changed
 
     def states(self) -> list[LnsState]:
+        if self._empty:
+            return []
         rows = self._conn.execute(
             "SELECT realm, lns_index, address, port, status, detail, checked_at, changed_at"
             " FROM lns_health ORDER BY realm, lns_index"

@@ -58,7 +58,13 @@ from radiusgw.accounting import (
 from radiusgw.errors import StoreError
 from radiusgw.radius.attributes import AcctStatusType
 from radiusgw.store.base import AccountingRecord
-from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection, use_wal
+from radiusgw.store.connection import (
+    BUSY_TIMEOUT,
+    SqliteConnection,
+    connect_read_only,
+    has_table,
+    use_wal,
+)
 
 STALE_FACTOR = 3  # issue 5: no update for interim × 3 means the session is gone
 _STOP, _RESTART, _STALE = "stop", "nas-restart", "stale"
@@ -371,8 +377,18 @@ class SessionTable(SqliteConnection):
     store's ``synchronous=FULL`` connection inside ``write_accounting``.
     """
 
-    def __init__(self, db_path: Path | str) -> None:
+    def __init__(self, db_path: Path | str, *, read_only: bool = False) -> None:
+        """``read_only``: for the commands that only read (``connect_read_only``)."""
         self.db_path = Path(db_path)
+        if read_only:
+            self._conn = connect_read_only(self.db_path)
+            if not has_table(self._conn, "sessions"):
+                self._conn.close()
+                raise StoreError(
+                    f"the database {self.db_path} has no sessions table: it was written by an "
+                    "older radiusgw; a command that writes to it (radiusgw serve) upgrades it"
+                )
+            return
         try:
             self._conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT, isolation_level=None)
         except sqlite3.Error as exc:

@@ -2,7 +2,8 @@
 
 Each worker learns its upstreams' health from its own traffic and probes; it writes its view
 here every few seconds and on every state change, so ``radiusgw proxy status`` shows the state,
-since when, and the traffic of every customer server, per worker.
+since when, and the traffic of every customer server, per worker. That command opens it
+read-only: no table is made then, and a database no server has run on yet has no rows.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radiusgw.proxy.upstream import UpstreamStatus
-from radiusgw.store.connection import use_wal
+from radiusgw.store.connection import connect_read_only, has_table, use_wal
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS upstream_status (
     worker INTEGER NOT NULL,
@@ -49,7 +50,12 @@ class UpstreamRow:
 class UpstreamTable:
     """One connection, owned by one thread."""
 
-    def __init__(self, db: Path | str) -> None:
+    def __init__(self, db: Path | str, *, read_only: bool = False) -> None:
+        if read_only:
+            self._conn = connect_read_only(Path(db))
+            self._empty = not has_table(self._conn, "upstream_status")
+            return
+        self._empty = False
         self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
         use_wal(self._conn)
         self._conn.execute(_SCHEMA)
@@ -82,6 +88,8 @@ class UpstreamTable:
             )
 
     def rows(self) -> list[UpstreamRow]:
+        if self._empty:
+            return []
         result = self._conn.execute(
             "SELECT * FROM upstream_status ORDER BY address, port, kind, worker"
         ).fetchall()
