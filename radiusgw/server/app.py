@@ -16,7 +16,7 @@ from radiusgw.server.logging import configure
 from radiusgw.server.realm_set import RealmSet
 from radiusgw.server.settings import Settings
 from radiusgw.server.sockets import worker_sockets
-from radiusgw.server.supervisor import supervise
+from radiusgw.server.supervisor import Supervisor
 from radiusgw.server.worker import run_worker
 from radiusgw.store import open_store
 
@@ -61,6 +61,4 @@ def serve(settings: Settings) -> int:
 
     if workers == 1:
         return run_one(0, auth_socks[0], acct_socks[0], realms, None)
-    return supervise(
-        auth_socks, acct_socks, run_one, realms, lambda: RealmSet.load(settings.realms), log
-    )
+    return Supervisor(auth_socks, acct_socks, run_one, realms, settings.realms, log).run()

@@ -20,9 +20,11 @@ import hashlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from radiusgw.config import load_registry
 from radiusgw.config.model import Registry
+from radiusgw.errors import ConfigError
 
 _LENGTH = 4  # octets of a frame's length prefix, big-endian
 
@@ -46,6 +48,23 @@ class RealmSet:
             "realms": len(self.registry.realms),
             "nas": len(self.registry.nas),
         }
+
+
+def reload(directory: Path | str, current: RealmSet, log: Any, *, workers: int) -> RealmSet | None:
+    """SIGHUP: the set of ``directory`` read anew and logged as ``reloaded``; or None, logged
+    as ``reload-refused`` with every problem, when it is invalid (``current`` stays)."""
+    try:
+        realms = RealmSet.load(directory)
+    except ConfigError as exc:
+        log.error(
+            "reload-refused",
+            problems=exc.problems,
+            kept="previous realm files",
+            digest=current.digest,
+        )
+        return None
+    log.info("reloaded", previous=current.digest, workers=workers, **realms.summary())
+    return realms
 
 
 def digest_of(registry: Registry) -> str:

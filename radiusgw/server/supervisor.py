@@ -34,11 +34,11 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from radiusgw.errors import ConfigError
 from radiusgw.server import signals
-from radiusgw.server.realm_set import RealmSet, frame
+from radiusgw.server.realm_set import RealmSet, frame, reload
 
 RESTART_BURST = 5  # restarts of one worker within RESTART_WINDOW before slowing down
 RESTART_WINDOW = 10.0
@@ -78,14 +78,15 @@ class Supervisor:
         acct_socks: list[socket.socket],
         run_one: RunOne,
         realms: RealmSet,
-        load: Callable[[], RealmSet],
+        directory: Path,
         log: Any,
     ) -> None:
+        """One worker per socket pair, each forked with ``realms``; SIGHUP reads ``directory``."""
         self._auth = auth_socks
         self._acct = acct_socks
         self._run_one = run_one
         self._realms = realms
-        self._load = load
+        self._directory = directory
         self._log = log
         self._children: dict[int, _Child] = {}  # by pid
         self._restarts: dict[int, list[float]] = {i: [] for i in range(len(auth_socks))}
@@ -159,20 +160,10 @@ class Supervisor:
                 os.kill(pid, sig)
 
     def _reload(self) -> None:
-        try:
-            realms = self._load()
-        except ConfigError as exc:
-            self._log.error(
-                "reload-refused",
-                problems=exc.problems,
-                kept="previous realm files",
-                digest=self._realms.digest,
-            )
+        realms = reload(self._directory, self._realms, self._log, workers=len(self._children))
+        if realms is None:
             return
-        previous, self._realms = self._realms.digest, realms
-        self._log.info(
-            "reloaded", previous=previous, workers=len(self._children), **realms.summary()
-        )
+        self._realms = realms
         data = frame(realms)
         for child in self._children.values():
             child.queued = data
@@ -239,15 +230,3 @@ class Supervisor:
             traceback.print_exc()
         finally:
             os._exit(code)
-
-
-def supervise(
-    auth_socks: list[socket.socket],
-    acct_socks: list[socket.socket],
-    run_one: RunOne,
-    realms: RealmSet,
-    load: Callable[[], RealmSet],
-    log: Any,
-) -> int:
-    """Run one worker per socket pair until SIGTERM; see the module docstring."""
-    return Supervisor(auth_socks, acct_socks, run_one, realms, load, log).run()

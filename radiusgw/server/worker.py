@@ -30,7 +30,7 @@ import uvloop
 
 from radiusgw.config.model import Mode
 from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
-from radiusgw.errors import ConfigError, RadiusGwError
+from radiusgw.errors import RadiusGwError
 from radiusgw.server import signals
 from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.batches import BatchThread
@@ -38,7 +38,7 @@ from radiusgw.server.datagrams import DatagramSocket
 from radiusgw.server.disconnect import DisconnectSender
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
 from radiusgw.server.proxy_edge import ProxyEdge
-from radiusgw.server.realm_set import FrameReader, RealmSet
+from radiusgw.server.realm_set import FrameReader, RealmSet, reload
 from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.server.settings import Settings
 from radiusgw.store import open_store
@@ -162,19 +162,9 @@ class Worker:
 
     def reload(self) -> None:
         """SIGHUP with no supervisor: read the realm files once and serve them."""
-        try:
-            realms = RealmSet.load(self.settings.realms)
-        except ConfigError as exc:
-            self.log.error(
-                "reload-refused",
-                problems=exc.problems,
-                kept="previous realm files",
-                digest=self.realms.digest,
-            )
-            return
-        previous = self.realms.digest
-        self.apply(realms)
-        self.log.info("reloaded", previous=previous, workers=1, **realms.summary())
+        realms = reload(self.settings.realms, self.realms, self.log, workers=1)
+        if realms is not None:
+            self.apply(realms)
 
     def apply(self, realms: RealmSet) -> None:
         """Serve ``realms`` from now on; requests in flight finish with the old set."""

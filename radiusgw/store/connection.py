@@ -68,6 +68,22 @@ def connect_read_only(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
+def table_connection(
+    db: Path | str, name: str, schema: str, *, read_only: bool
+) -> tuple[sqlite3.Connection, bool]:
+    """A connection for the one table ``name`` (created by ``schema``), and whether it exists.
+
+    Read-only, a missing table is not created: no server has written one yet.
+    """
+    if read_only:
+        conn = connect_read_only(Path(db))
+        return conn, has_table(conn, name)
+    conn = sqlite3.connect(str(db), timeout=BUSY_TIMEOUT, isolation_level=None)
+    use_wal(conn)
+    conn.execute(schema)
+    return conn, True
+
+
 def has_table(conn: sqlite3.Connection, name: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)

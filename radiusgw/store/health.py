@@ -9,11 +9,10 @@ server has run on yet has no LNS states.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from radiusgw.store.connection import connect_read_only, has_table, use_wal
+from radiusgw.store.connection import table_connection
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS lns_health (
     realm TEXT NOT NULL,
@@ -44,14 +43,8 @@ class HealthTable:
     """One connection, owned by one thread, like every store object."""
 
     def __init__(self, db: Path | str, *, read_only: bool = False) -> None:
-        if read_only:
-            self._conn = connect_read_only(Path(db))
-            self._empty = not has_table(self._conn, "lns_health")
-            return
-        self._empty = False
-        self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
-        use_wal(self._conn)
-        self._conn.execute(_SCHEMA)
+        self._conn, exists = table_connection(db, "lns_health", _SCHEMA, read_only=read_only)
+        self._empty = not exists
 
     def record(
         self, realm: str, index: int, address: str, port: int, status: str, detail: str, now: float

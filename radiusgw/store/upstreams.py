@@ -8,13 +8,12 @@ read-only: no table is made then, and a database no server has run on yet has no
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from radiusgw.proxy.upstream import UpstreamStatus
-from radiusgw.store.connection import connect_read_only, has_table, use_wal
+from radiusgw.store.connection import table_connection
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS upstream_status (
     worker INTEGER NOT NULL,
@@ -51,14 +50,8 @@ class UpstreamTable:
     """One connection, owned by one thread."""
 
     def __init__(self, db: Path | str, *, read_only: bool = False) -> None:
-        if read_only:
-            self._conn = connect_read_only(Path(db))
-            self._empty = not has_table(self._conn, "upstream_status")
-            return
-        self._empty = False
-        self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
-        use_wal(self._conn)
-        self._conn.execute(_SCHEMA)
+        self._conn, exists = table_connection(db, "upstream_status", _SCHEMA, read_only=read_only)
+        self._empty = not exists
 
     def publish(
         self, worker: int, statuses: Iterable[UpstreamStatus], now: float, monotonic_now: float
