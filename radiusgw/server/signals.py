@@ -13,9 +13,10 @@ store, replaying a journal after a crash) has no handler yet. So:
   handlers when it closes, and a late SIGHUP must not end the process then either.
 - A worker under a supervisor ignores SIGHUP: the supervisor reloads and hands the set on.
 
-``pthread_sigmask`` acts on the calling thread, and a thread starts with its creator's mask: the
-threads a worker starts before ``deliver`` keep the three blocked, so they reach the loop's
-thread, where CPython runs signal handlers anyway.
+``pthread_sigmask`` acts on the calling thread, and the kernel hands a signal sent to the process
+to any thread that does not block it: a thread with the default action would end the process.
+So every thread the server starts blocks the three for good (``batches.name_os_thread``), and
+only the event loop's thread ever takes them, when it has handlers for them.
 """
 
 from __future__ import annotations
