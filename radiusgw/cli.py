@@ -14,7 +14,11 @@ Rules:
   prints its problem lines (each naming the file and the key) and exits 1.
 - stdout carries results, one line per item; stderr carries errors and the progress bar, which
   is drawn only when stderr is a terminal.
-- A password is never printed, not even in an error message.
+- A password is never printed, not even in an error message, and never needs to be on the
+  command line (where ``ps`` shows it): ``account add`` reads it from standard input.
+- Text that came from a NAS, an LNS or an upstream (user names, session ids, reasons) is printed
+  through ``printable``: a control character in it reaches the terminal escaped, never raw.
+- A command that only reads opens the database read-only: it creates and changes nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import io
 import ipaddress
 import json
 import sys
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -251,7 +254,16 @@ def account() -> None:
 @account.command("add")
 @click.argument("realm")
 @click.argument("user")
-@click.option("--password", help="The password (asked for on a terminal when left out).")
+@click.option(
+    "--password",
+    help="The password; visible to every user in `ps`: prefer --password-stdin.",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input (one line). Without either option a password "
+    "piped in is read the same way, and a terminal is asked for it.",
+)
 @_db_option
 @_realms_option
 @click.option("--framed-ip", help="Framed-IP-Address to hand out (IPv4).")
@@ -268,6 +280,7 @@ def account_add(
     realm: str,
     user: str,
     password: str | None,
+    password_stdin: bool,
     db: Path,
     realms: Path,
     framed_ip: str | None,
@@ -277,7 +290,12 @@ def account_add(
     exist_ok: bool,
     key_file: Path | None,
 ) -> None:
-    """Add one account to REALM."""
+    """Add one account to REALM.
+
+    The password comes from --password-stdin (or a pipe), a prompt on a terminal, or --password.
+    """
+    if password is not None and password_stdin:
+        raise click.UsageError("give either --password or --password-stdin, not both")
     target = _account_realm(load_registry(realms), realm, realms)
     if exist_ok and Path(db).exists():
         with _store(db, key_file) as store:
@@ -285,10 +303,7 @@ def account_add(
                 click.echo(f"account {user!r} exists in realm {target.name!r}; left as it is")
                 return
     if password is None:
-        if not sys.stdin.isatty():
-            raise click.UsageError("Missing option '--password'.")
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        assert password is not None
+        password = _read_password(sys.stdin, prompt=not password_stdin)
     row = AccountRow(
         username=user,
         password=password,
@@ -356,11 +371,11 @@ def account_list(realm: str, db: Path, key_file: Path | None) -> None:
     One line per account: username, enabled or disabled, framed IP ('-' if none), tab-separated.
     Never the password.
     """
-    with _store(db, key_file, create=False) as store:
+    with _store(db, key_file, read_only=True) as store:
         accounts = store.list_accounts(realm)
     for a in accounts:
         state = "enabled" if a.enabled else "disabled"
-        click.echo(f"{a.username}\t{state}\t{a.framed_ip or '-'}")
+        click.echo(f"{printable(a.username)}\t{state}\t{printable(a.framed_ip or '-')}")
     if not accounts:
         click.echo(f"realm {realm.lower()!r} has no accounts", err=True)
 
@@ -421,7 +436,7 @@ def lns_status(db: Path, fmt: str) -> None:
     """One line per probed LNS: realm, address, state, since when, and why."""
     from radiusgw.store.health import HealthTable
 
-    table = HealthTable(_existing(db))
+    table = HealthTable(db, read_only=True)
     try:
         states = table.states()
     finally:
@@ -486,10 +501,8 @@ def session_list(realm: str | None, db: Path, fmt: str) -> None:
                 )
             )
         else:
-            click.echo(
-                f"{s.username}\t{s.realm}\t{s.acct_session_id}\t{s.nas_address}\t{s.lns or '-'}"
-                f"\t{start}\t{s.input_octets}\t{s.output_octets}"
-            )
+            fields = (s.username, s.realm, s.acct_session_id, s.nas_address, s.lns or "-", start)
+            click.echo("\t".join(map(printable, fields)) + f"\t{s.input_octets}\t{s.output_octets}")
     if not rows:
         where = "" if realm is None else f" in realm {realm.lower()!r}"
         click.echo(f"no live sessions{where}", err=True)
@@ -557,7 +570,7 @@ def accounting_quarantine(db: Path, fmt: str) -> None:
     """
     from radiusgw.store.quarantine import QuarantineTable
 
-    table = QuarantineTable(_existing(db))
+    table = QuarantineTable(db)
     try:
         entries = table.rows()
     finally:
@@ -580,7 +593,7 @@ def accounting_quarantine(db: Path, fmt: str) -> None:
             click.echo(json.dumps(row))
         else:
             del row["journal"]
-            click.echo("\t".join("-" if v is None else _escaped(str(v)) for v in row.values()))
+            click.echo("\t".join("-" if v is None else printable(v) for v in row.values()))
     if not entries:
         click.echo("no accounting records are kept aside", err=True)
 
@@ -598,7 +611,7 @@ def proxy_status(db: Path, fmt: str) -> None:
     from radiusgw.proxy.ids import show_destination
     from radiusgw.store.upstreams import UpstreamTable
 
-    table = UpstreamTable(_existing(db))
+    table = UpstreamTable(db, read_only=True)
     try:
         rows = table.rows()
     finally:
@@ -623,19 +636,42 @@ def proxy_status(db: Path, fmt: str) -> None:
     )
 
 
-def _existing(db: Path) -> Path:
-    if not Path(db).exists():
-        raise click.ClickException(f"database {db} does not exist")
-    return db
-
-
 def _print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
     """JSON: one object per line; text: the values, tab-separated, in the same order."""
     for row in rows:
         if fmt == "json":
             click.echo(json.dumps(row))
         else:
-            click.echo("\t".join(str(v) for v in row.values()))
+            click.echo("\t".join(printable(v) for v in row.values()))
+
+
+# The backslash and the usual controls by their C escape; the rest as \xNN, \uNNNN or \UNNNNNNNN.
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(value: object) -> str:
+    """``value`` as text that is safe on a terminal, escaped as ``repr`` escapes (no quotes).
+
+    A NAS or an LNS chooses user names, session ids and reasons: an ESC in one would drive the
+    operator's terminal, a newline or a tab would forge a line or a column. C0 and C1 controls,
+    DEL and every other character Python does not call printable (line separators, bidi
+    controls) are escaped, and the backslash too, so that the escaped text reads one way only.
+    """
+    text = str(value)
+    if text.isprintable() and "\\" not in text:
+        return text  # the usual case: nothing to do
+    return "".join(_escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def main() -> None:
@@ -646,36 +682,37 @@ def main() -> None:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _store(db: Path, key_file: Path | None, *, create: bool = True) -> SqliteStore:
-    return open_store(db, Settings(db=db, key_file=key_file).key_path, create=create)
+def _store(
+    db: Path, key_file: Path | None, *, create: bool = True, read_only: bool = False
+) -> SqliteStore:
+    key = Settings(db=db, key_file=key_file).key_path
+    return open_store(db, key, create=create, read_only=read_only)
 
 
 def _session_table(db: Path) -> SessionTable:
-    return SessionTable(_existing(db))
+    return SessionTable(db, read_only=True)
+
+
+def _read_password(stdin: TextIO, *, prompt: bool) -> str:
+    """The password of ``account add``: asked for on a terminal (hidden, twice) when ``prompt``,
+    else one line of standard input without its line ending (as ``docker login
+    --password-stdin`` reads it)."""
+    if prompt and _is_terminal(stdin):
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        assert isinstance(password, str)
+        return password
+    line = stdin.readline()
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise click.UsageError(
+            "no password: give it on standard input (--password-stdin), at the prompt of a "
+            "terminal, or with --password"
+        )
+    return password
 
 
 def _iso(when: float) -> str:
     return dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="seconds")
-
-
-def _escaped(text: str) -> str:
-    """``text`` fit for one line of a terminal: a backslash, control and format characters
-    (a NAS sent them: escape sequences, tabs, line breaks, bidirectional overrides) as escapes."""
-    return "".join(_escape(c) for c in text)
-
-
-def _escape(c: str) -> str:
-    if c == "\\":
-        return "\\\\"
-    if unicodedata.category(c) not in _UNPRINTABLE:
-        return c
-    n = ord(c)
-    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
-
-
-# Unicode categories never printed as they are: controls (Cc), formats (Cf: bidi overrides),
-# line and paragraph separators, surrogates and unassigned code points.
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Cn"})
 
 
 def _account_realm(registry: Registry, name: str, realms: Path) -> Realm:

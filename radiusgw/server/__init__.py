@@ -12,7 +12,14 @@ __all__ = ["Settings", "serve"]
 
 
 def serve(settings: Settings) -> int:
-    """Run the gateway in the foreground; the exit code (0 after a clean SIGTERM drain)."""
-    from radiusgw.server.app import serve as run
+    """Run the gateway in the foreground; the exit code (0 after a clean SIGTERM drain).
 
-    return run(settings)
+    SIGHUP, SIGTERM and SIGINT are held from the first moment (``radiusgw.server.signals``):
+    one that comes while the gateway starts is acted on once it can be, never fatal.
+    """
+    from radiusgw.server import signals
+
+    with signals.deferred():
+        from radiusgw.server.app import serve as run
+
+        return run(settings)

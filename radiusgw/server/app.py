@@ -1,7 +1,8 @@
 """``serve(settings)``: validate, bind, then run one worker here or supervise several.
 
-With ``workers == 1`` the worker runs in this process; with more, ``supervisor`` forks them
-over shared SO_REUSEPORT sockets.
+With ``workers == 1`` the worker runs in this process (and reloads the realm files itself on
+SIGHUP); with more, ``supervisor`` forks them over shared SO_REUSEPORT sockets and owns the
+reloads. Either way the realm files are read once per start or reload (``RealmSet``).
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import os
 import socket
 import sys
 
-from radiusgw.config import load_registry
 from radiusgw.errors import ConfigError, RadiusGwError
 from radiusgw.server.logging import configure
+from radiusgw.server.realm_set import RealmSet
 from radiusgw.server.settings import Settings
 from radiusgw.server.sockets import worker_sockets
-from radiusgw.server.supervisor import supervise
+from radiusgw.server.supervisor import Supervisor
 from radiusgw.server.worker import run_worker
 from radiusgw.store import open_store
 
@@ -24,7 +25,7 @@ def serve(settings: Settings) -> int:
     """Run the gateway in the foreground; the exit code (0 after a clean SIGTERM drain)."""
     log = configure(settings.log_level)
     try:
-        registry = load_registry(settings.realms)
+        realms = RealmSet.load(settings.realms)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -45,16 +46,19 @@ def serve(settings: Settings) -> int:
         acct_port=acct_socks[0].getsockname()[1],
         workers=workers,
         pid=os.getpid(),
-        contracts=len(registry.contracts),
-        realms=len(registry.realms),
-        nas=len(registry.nas),
+        **realms.summary(),
     )
 
-    def run_one(index: int, auth: socket.socket, acct: socket.socket) -> int:
-        return run_worker(
-            settings, registry, auth, acct, log.bind(worker=index, pid=os.getpid()), index
-        )
+    def run_one(
+        index: int,
+        auth: socket.socket,
+        acct: socket.socket,
+        realms: RealmSet,
+        updates: int | None,
+    ) -> int:
+        worker_log = log.bind(worker=index, pid=os.getpid())
+        return run_worker(settings, realms, auth, acct, worker_log, index, updates=updates)
 
     if workers == 1:
-        return run_one(0, auth_socks[0], acct_socks[0])
-    return supervise(workers, auth_socks, acct_socks, run_one, log)
+        return run_one(0, auth_socks[0], acct_socks[0], realms, None)
+    return Supervisor(auth_socks, acct_socks, run_one, realms, settings.realms, log).run()

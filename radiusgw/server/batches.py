@@ -27,6 +27,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
+from radiusgw.server import signals
+
 _STOP = object()
 _PR_SET_NAME = 15  # linux/prctl.h; the name is cut to 15 octets
 
@@ -34,7 +36,13 @@ T = TypeVar("T")
 
 
 def name_os_thread(name: str) -> None:
-    """Name the calling thread for the OS (Linux; elsewhere nothing happens)."""
+    """Name the calling thread for the OS (Linux; elsewhere nothing happens).
+
+    Every thread the server starts calls this first, so it also keeps SIGHUP, SIGTERM and
+    SIGINT off the thread: only the event loop's thread takes them, and only while it has
+    handlers for them (``radiusgw.server.signals``).
+    """
+    signals.hold()
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)

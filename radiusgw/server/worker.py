@@ -4,9 +4,15 @@ The only asyncio in the package besides the supervisor. It moves datagrams betwe
 and ``radiusgw.engine.Engine`` and finishes what the engine defers: accounting records go to
 the journal and are answered once durable (``radiusgw.server.accounting``); accepts that need
 a session slot go to the admission thread (第14条2). It polls the store (account changes, LNS
-health, live sessions per LNS, monthly traffic), and handles SIGHUP (reload the realm files; an
-invalid set keeps the old one) and SIGTERM (stop taking requests, finish the work in flight
-and answer it, exit 0). Worker 0 also probes the LNS and closes stale sessions.
+health, live sessions per LNS, monthly traffic), and handles SIGTERM (stop taking requests,
+finish the work in flight and answer it, exit 0). Worker 0 also probes the LNS and closes stale
+sessions.
+
+Realm sets (``radiusgw.server.realm_set``): under a supervisor a worker never reads the realm
+files; it serves the set it was forked with and each set that arrives on its pipe from the
+supervisor (``reload-applied``), and ignores SIGHUP. Alone (``--workers 1``) it is its own
+supervisor: SIGHUP reads the files once (an invalid set keeps the old one). Signals that come
+while it starts wait until its loop handles them (``radiusgw.server.signals``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 import socket
 import time
@@ -21,16 +28,17 @@ from typing import Any
 
 import uvloop
 
-from radiusgw.config import load_registry
-from radiusgw.config.model import Mode, Registry
+from radiusgw.config.model import Mode
 from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
-from radiusgw.errors import ConfigError, RadiusGwError
+from radiusgw.errors import RadiusGwError
+from radiusgw.server import signals
 from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.datagrams import DatagramSocket
 from radiusgw.server.disconnect import DisconnectSender
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
 from radiusgw.server.proxy_edge import ProxyEdge
+from radiusgw.server.realm_set import FrameReader, RealmSet, reload
 from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.server.settings import Settings
 from radiusgw.store import open_store
@@ -45,11 +53,25 @@ STALE_SWEEP_INTERVAL = 60.0
 
 
 class Worker:
-    def __init__(self, settings: Settings, registry: Registry, log: Any, index: int = 0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        realms: RealmSet,
+        log: Any,
+        index: int = 0,
+        *,
+        updates: int | None = None,
+    ) -> None:
+        """``updates``: the read end of the pipe the supervisor sends realm sets on (None when
+        this worker is alone and reloads on SIGHUP itself)."""
         self.settings = settings
         self.index = index
         self.log = log
         self.draining = False
+        self.realms = realms
+        self._updates = updates
+        self._frames = FrameReader()
+        registry = realms.registry
         self.store = open_store(settings.db, settings.key_path)
         cache = AccountCache(self.store.get_account, last_seq=self.store.last_change())
         self.engine = Engine(
@@ -150,19 +172,32 @@ class Worker:
     # -- periodic work ------------------------------------------------------------------
 
     def reload(self) -> None:
+        """SIGHUP with no supervisor: read the realm files once and serve them."""
+        realms = reload(self.settings.realms, self.realms, self.log, workers=1)
+        if realms is not None:
+            self.apply(realms)
+
+    def apply(self, realms: RealmSet) -> None:
+        """Serve ``realms`` from now on; requests in flight finish with the old set."""
+        self.engine.reload(realms.registry)
+        self.proxy.reload(realms.registry)
+        self.realms = realms
+        self.log.info("reload-applied", digest=realms.digest)
+
+    def _read_updates(self) -> None:
+        """The supervisor's pipe is readable: (part of) a realm set, or its end."""
+        assert self._updates is not None
         try:
-            registry = load_registry(self.settings.realms)
-        except ConfigError as exc:
-            self.log.error("reload-refused", problems=exc.problems, kept="previous realm files")
+            data = os.read(self._updates, 1 << 16)
+        except BlockingIOError:
             return
-        self.engine.reload(registry)
-        self.proxy.reload(registry)
-        self.log.info(
-            "reloaded",
-            contracts=len(registry.contracts),
-            realms=len(registry.realms),
-            nas=len(registry.nas),
-        )
+        if not data:  # the supervisor is gone: serve on with the set in hand
+            asyncio.get_running_loop().remove_reader(self._updates)
+            self.log.warning("supervisor-gone", digest=self.realms.digest)
+            return
+        sets = self._frames.feed(data)
+        if sets:  # several at once: only the newest matters
+            self.apply(sets[-1])
 
     async def _poll_store(self) -> None:
         """Account changes into the cache and LNS health into the engine, every poll interval;
@@ -312,7 +347,12 @@ class Worker:
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        if self._updates is None:
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+        else:
+            os.set_blocking(self._updates, False)
+            loop.add_reader(self._updates, self._read_updates)
+        signals.deliver()  # what came while starting is handled from here on
         tasks = [
             asyncio.create_task(self._poll_store()),
             asyncio.create_task(self._log_counters()),
@@ -331,9 +371,14 @@ class Worker:
         # 10 ms after.
         gc.collect()
         gc.freeze()
-        self.log.info("worker-ready")
+        self.log.info("worker-ready", digest=self.realms.digest)
         await stop.wait()
-        # Drain: take no new requests; finish and answer the work already in flight.
+        # Drain: take no new requests; finish and answer the work already in flight. Signals
+        # wait from now on: the loop's handlers go when it closes, and none may end us then.
+        signals.hold()
+        if self._updates is not None:
+            loop.remove_reader(self._updates)
+            os.close(self._updates)
         self.draining = True
         in_flight = {
             "accounting": self.accounting.outstanding,
@@ -370,11 +415,13 @@ class Worker:
 
 def run_worker(
     settings: Settings,
-    registry: Registry,
+    realms: RealmSet,
     auth_sock: socket.socket,
     acct_sock: socket.socket,
     log: Any,
     index: int = 0,
+    *,
+    updates: int | None = None,
 ) -> int:
-    worker = Worker(settings, registry, log, index)
+    worker = Worker(settings, realms, log, index, updates=updates)
     return uvloop.run(worker.run(auth_sock, acct_sock))

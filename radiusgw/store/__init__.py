@@ -24,9 +24,12 @@ __all__ = [
 ]
 
 
-def open_store(db_path: Path | str, key_path: Path | str, *, create: bool = True) -> SqliteStore:
+def open_store(
+    db_path: Path | str, key_path: Path | str, *, create: bool = True, read_only: bool = False
+) -> SqliteStore:
     """Open the SQLite store at ``db_path`` with its password key at ``key_path``.
 
-    ``create=False`` refuses a database file that does not exist yet.
+    ``create=False`` refuses a database file that does not exist yet; ``read_only`` also
+    creates, migrates and writes nothing (the commands that only read).
     """
-    return SqliteStore(db_path, key_path, create=create)
+    return SqliteStore(db_path, key_path, create=create, read_only=read_only)

@@ -4,12 +4,17 @@ One connection, owned by one thread, opened in autocommit mode (``isolation_leve
 transactions are explicit: ``BEGIN IMMEDIATE`` takes the write lock before the first read, and
 a writer never fails half-way on a lock upgrade. SQLite's errors become one ``StoreError``
 sentence that names the file.
+
+The commands that only read (``session list``, ``usage``, ``account list``, ``lns status``,
+``proxy status``) open with ``connect_read_only``: SQLite's ``mode=ro``, so they create no file
+and no table and never switch the journal mode, whatever file ``--db`` names.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +41,67 @@ def use_wal(conn: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def connect_read_only(db_path: Path) -> sqlite3.Connection:
+    """A connection that can only read ``db_path``, a database radiusgw wrote.
+
+    A missing file, a file that is not SQLite, and an SQLite database that radiusgw did not
+    write (``user_version`` 0: an empty one, or another program's) are each one ``StoreError``
+    sentence naming the file.
+    """
+    if not db_path.exists():
+        raise StoreError(f"the database {db_path} does not exist")
+    uri = f"file:{urllib.parse.quote(str(db_path.absolute()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise store_error(db_path, exc) from None
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # reads the header
+    except sqlite3.Error as exc:
+        conn.close()
+        raise store_error(db_path, exc) from None
+    if version == 0:
+        conn.close()
+        raise StoreError(f"{db_path} is not a radiusgw database")
+    return conn
+
+
+def table_connection(
+    db: Path | str, name: str, schema: str, *, read_only: bool
+) -> tuple[sqlite3.Connection, bool]:
+    """A connection for the one table ``name`` (created by ``schema``), and whether it exists.
+
+    Read-only, a missing table is not created: no server has written one yet.
+    """
+    if read_only:
+        conn = connect_read_only(Path(db))
+        return conn, has_table(conn, name)
+    conn = sqlite3.connect(str(db), timeout=BUSY_TIMEOUT, isolation_level=None)
+    use_wal(conn)
+    conn.execute(schema)
+    return conn, True
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def store_error(db_path: Path, exc: sqlite3.Error) -> StoreError:
+    """SQLite's error as one sentence naming the file."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreError(
+            f"the database {db_path} stayed locked by another process for more than "
+            f"{BUSY_TIMEOUT:g} s"
+        )
+    if "not a database" in text:
+        return StoreError(f"{db_path} is not an SQLite database")
+    return StoreError(f"the database {db_path} failed: {text}")
 
 
 class SqliteConnection:
@@ -72,12 +138,4 @@ class SqliteConnection:
             raise self._error(exc) from None
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            return StoreError(
-                f"the database {self.db_path} stayed locked by another process for more than "
-                f"{BUSY_TIMEOUT:g} s"
-            )
-        if "not a database" in text:
-            return StoreError(f"{self.db_path} is not an SQLite database")
-        return StoreError(f"the database {self.db_path} failed: {text}")
+        return store_error(self.db_path, exc)

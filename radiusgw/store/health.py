@@ -3,16 +3,16 @@
 One worker probes (``radiusgw.server.lns_monitor``) and records each LNS's state here; every
 worker reads the table on its poll tick into its engine, so all workers answer from the same
 view and the LNS are probed once, not once per worker. Operators read it with
-``radiusgw lns status``.
+``radiusgw lns status``, which opens it read-only: no table is made then, and a database no
+server has run on yet has no LNS states.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from radiusgw.store.connection import use_wal
+from radiusgw.store.connection import table_connection
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS lns_health (
     realm TEXT NOT NULL,
@@ -42,10 +42,9 @@ class LnsState:
 class HealthTable:
     """One connection, owned by one thread, like every store object."""
 
-    def __init__(self, db: Path | str) -> None:
-        self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
-        use_wal(self._conn)
-        self._conn.execute(_SCHEMA)
+    def __init__(self, db: Path | str, *, read_only: bool = False) -> None:
+        self._conn, exists = table_connection(db, "lns_health", _SCHEMA, read_only=read_only)
+        self._empty = not exists
 
     def record(
         self, realm: str, index: int, address: str, port: int, status: str, detail: str, now: float
@@ -65,6 +64,8 @@ class HealthTable:
         return changed
 
     def states(self) -> list[LnsState]:
+        if self._empty:
+            return []
         rows = self._conn.execute(
             "SELECT realm, lns_index, address, port, status, detail, checked_at, changed_at"
             " FROM lns_health ORDER BY realm, lns_index"

@@ -24,9 +24,8 @@ from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any, overload
 
-from radiusgw.errors import StoreError
 from radiusgw.store.base import AccountingRecord
-from radiusgw.store.connection import SqliteConnection
+from radiusgw.store.connection import SqliteConnection, connect_read_only, has_table
 
 SCHEMA = (
     """CREATE TABLE quarantine (
@@ -155,17 +154,14 @@ class QuarantineTable(SqliteConnection):
     """The kept-aside records, read on a connection of its own (``accounting quarantine``)."""
 
     def __init__(self, db_path: Path | str) -> None:
-        self._connect(db_path)
+        # Read-only (connect_read_only): a command that only reads creates and switches nothing.
+        self.db_path = Path(db_path)
+        self._conn = connect_read_only(self.db_path)
 
     def rows(self) -> list[Quarantined]:
         """Every record kept aside, oldest first (none in a database older than the table)."""
         with self._translated():
-            if self._conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-                raise StoreError(f"{self.db_path} is not a radiusgw database")
-            found = self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'quarantine'"
-            ).fetchone()
-            if found is None:
+            if not has_table(self._conn, "quarantine"):
                 return []
             rows = self._conn.execute(
                 "SELECT id, quarantined, received, nas_address, realm, username, status_type,"

@@ -72,7 +72,12 @@ from radiusgw.accounting import (
 from radiusgw.errors import StoreError
 from radiusgw.radius.attributes import AcctStatusType
 from radiusgw.store.base import AccountingRecord
-from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection, use_wal
+from radiusgw.store.connection import (
+    BUSY_TIMEOUT,
+    SqliteConnection,
+    connect_read_only,
+    use_wal,
+)
 
 STALE_FACTOR = 3  # issue 5: no update for interim × 3 means the session is gone
 _STOP, _RESTART, _STALE = "stop", "nas-restart", "stale"
@@ -451,7 +456,20 @@ class SessionTable(SqliteConnection):
     store's ``synchronous=FULL`` connection inside ``write_accounting``.
     """
 
-    def __init__(self, db_path: Path | str) -> None:
+    def __init__(self, db_path: Path | str, *, read_only: bool = False) -> None:
+        """``read_only``: for the commands that only read (``connect_read_only``)."""
+        if read_only:
+            self.db_path = Path(db_path)
+            self._conn = connect_read_only(self.db_path)
+            # (Imported here: the store's module imports this one.)
+            from radiusgw.store.sqlite import check_version
+
+            try:
+                check_version(self._conn, self.db_path)
+            except StoreError:
+                self._conn.close()
+                raise
+            return
         self._connect(db_path)
         try:
             with self._translated():

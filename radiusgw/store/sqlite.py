@@ -52,7 +52,12 @@ from radiusgw.accounting import AccountingEvent
 from radiusgw.errors import AccountLimitError, StoreError
 from radiusgw.store import quarantine
 from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change, SpoolEntry
-from radiusgw.store.connection import BUSY_TIMEOUT, SqliteConnection, use_wal
+from radiusgw.store.connection import (
+    BUSY_TIMEOUT,
+    SqliteConnection,
+    connect_read_only,
+    use_wal,
+)
 from radiusgw.store.journal import Position
 from radiusgw.store.quarantine import Quarantined
 from radiusgw.store.secrets import PasswordCipher
@@ -164,17 +169,30 @@ class SqliteStore(SqliteConnection):
         key_path: Path | str,
         *,
         create: bool = True,
+        read_only: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Open (or, with ``create``, create) the database and its key file.
 
         ``create=False`` refuses a missing database file: commands that only read or change
         existing accounts should not leave an empty database behind after a mistyped path.
+        ``read_only`` opens for reading only (``connect_read_only``): nothing is created or
+        migrated, and a database of another schema version is refused.
         """
         self.db_path = Path(db_path)
         self.key_path = Path(key_path)
         self._clock = clock
         self._lock_fd: int | None = None
+        if read_only:
+            self._conn = connect_read_only(self.db_path)
+            try:
+                with self._translated():
+                    self._check_version()
+                    self._cipher = self._open_cipher(read_only=True)
+            except BaseException:
+                self._conn.close()
+                raise
+            return
         if str(db_path) != ":memory:":
             if create:
                 _create_private_file(self.db_path)
@@ -221,14 +239,20 @@ class SqliteStore(SqliteConnection):
     def _migrate(self) -> None:
         migrate(self._conn, self.db_path)
 
-    def _open_cipher(self) -> PasswordCipher:
+    def _check_version(self) -> None:
+        """Read-only: the schema must be this version's, since nothing may migrate it."""
+        check_version(self._conn, self.db_path)
+
+    def _open_cipher(self, *, read_only: bool = False) -> PasswordCipher:
         check = self._key_check()
         if check is not None and not self.key_path.exists():
             raise StoreError(
                 f"the key file {self.key_path} is missing, but the database {self.db_path} was "
                 "set up with a key; restore that key file (a new key could not read its passwords)"
             )
-        cipher = PasswordCipher.from_key_file(self.key_path, create=check is None)
+        cipher = PasswordCipher.from_key_file(self.key_path, create=check is None and not read_only)
+        if check is None and read_only:
+            return cipher  # nothing sealed yet, and nothing may be written here
         if check is None:
             with self._transaction():
                 self._conn.execute(
@@ -606,6 +630,26 @@ class _Refused(Exception):
     """Inside ``write_accounting``: the batch was refused; its cause is the first refusal."""
 
 
+def check_version(conn: sqlite3.Connection, db_path: Path) -> None:
+    """For a reader that may not migrate: the schema must be exactly this version's."""
+    version = _user_version(conn)
+    if version > SCHEMA_VERSION:
+        raise _newer_schema(db_path, version)
+    if version < SCHEMA_VERSION:
+        raise StoreError(
+            f"the database {db_path} has schema version {version}, written by an "
+            f"older radiusgw; a command that writes to it (radiusgw serve, account add) "
+            f"upgrades it to version {SCHEMA_VERSION}"
+        )
+
+
+def _newer_schema(db_path: Path, version: int) -> StoreError:
+    return StoreError(
+        f"the database {db_path} has schema version {version}, written by a "
+        f"newer radiusgw; this one knows versions up to {SCHEMA_VERSION}"
+    )
+
+
 def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
     """Bring the database to ``SCHEMA_VERSION`` in one transaction (nothing if it is there).
 
@@ -618,10 +662,7 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
     try:
         version = _user_version(conn)  # again, under the lock: another process may have won
         if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the database {db_path} has schema version {version}, written by a "
-                f"newer radiusgw; this one knows versions up to {SCHEMA_VERSION}"
-            )
+            raise _newer_schema(db_path, version)
         if version == 0 and conn.execute("SELECT 1 FROM sqlite_master").fetchone():
             raise StoreError(f"{db_path} is an SQLite database of something else")
         for step in _MIGRATIONS[version:]:

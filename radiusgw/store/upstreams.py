@@ -10,6 +10,9 @@ reads one line under each realm, with the same health. The first schema keyed ro
 realm, so two such realms made every publish fail on its primary key and left the rows stale;
 a table of that shape is dropped and made again (it holds nothing but the last few seconds'
 view, which the workers write again at once).
+
+``radiusgw proxy status`` opens it read-only: no table is made then, and a database no
+server has run on yet has no rows (nor has one whose table still has the first shape).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radiusgw.proxy.upstream import UpstreamStatus
-from radiusgw.store.connection import use_wal
+from radiusgw.store.connection import connect_read_only, use_wal
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS upstream_status (
     worker INTEGER NOT NULL,
@@ -58,15 +61,24 @@ class UpstreamRow:
 class UpstreamTable:
     """One connection, owned by one thread."""
 
-    def __init__(self, db: Path | str) -> None:
+    def __init__(self, db: Path | str, *, read_only: bool = False) -> None:
+        if read_only:
+            self._conn = connect_read_only(Path(db))
+            self._empty = "realm" not in self._columns()
+            return
         self._conn = sqlite3.connect(str(db), timeout=5.0, isolation_level=None)
+        self._empty = False
         use_wal(self._conn)
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others then see it
-            columns = [row[1] for row in self._conn.execute("PRAGMA table_info(upstream_status)")]
+            columns = self._columns()
             if columns and "realm" not in columns:
                 self._conn.execute("DROP TABLE upstream_status")
             self._conn.execute(_SCHEMA)
+
+    def _columns(self) -> list[str]:
+        """The table's columns; none when it does not exist yet."""
+        return [row[1] for row in self._conn.execute("PRAGMA table_info(upstream_status)")]
 
     def publish(
         self, worker: int, statuses: Iterable[UpstreamStatus], now: float, monotonic_now: float
@@ -100,6 +112,8 @@ class UpstreamTable:
             )
 
     def rows(self) -> list[UpstreamRow]:
+        if self._empty:
+            return []
         result = self._conn.execute(
             "SELECT * FROM upstream_status ORDER BY realm, address, port, kind, worker"
         ).fetchall()

@@ -139,6 +139,13 @@ class Gateway:
     def signal(self, sig: int) -> None:
         os.kill(self.process.pid, sig)
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes forked by the supervisor, as the kernel lists its children."""
+        pid = self.process.pid
+        with suppress(FileNotFoundError, ProcessLookupError):
+            return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return []
+
     def stop(self, timeout: float = 15.0) -> int:
         if self.process.poll() is None:
             self.signal(signal.SIGTERM)
@@ -155,7 +162,11 @@ class Gateway:
 
 
 @contextmanager
-def running_gateway(realms: Path, db: Path, *extra: str, workers: int = 1) -> Iterator[Gateway]:
+def running_gateway(
+    realms: Path, db: Path, *extra: str, workers: int = 1, wait_ready: bool = True
+) -> Iterator[Gateway]:
+    """A gateway on ports the OS picks; with ``wait_ready=False`` yielded as soon as it is
+    spawned (the caller waits for what it needs), else once every worker is ready."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -184,9 +195,10 @@ def running_gateway(realms: Path, db: Path, *extra: str, workers: int = 1) -> It
     gw.reader = threading.Thread(target=gw._reader, name=f"gw-{proc.pid}", daemon=True)
     gw.reader.start()
     try:
-        serving = gw.wait_for("serving")[0]
-        gw.auth_port, gw.acct_port = serving["auth_port"], serving["acct_port"]
-        gw.wait_for("worker-ready", count=workers)
+        if wait_ready:
+            serving = gw.wait_for("serving")[0]
+            gw.auth_port, gw.acct_port = serving["auth_port"], serving["acct_port"]
+            gw.wait_for("worker-ready", count=workers)
         yield gw
     finally:
         gw.stop()

@@ -47,7 +47,7 @@ def test_text_is_one_line_per_record_with_control_characters_escaped(db: Path) -
         "2025-03-31T23:00:01+00:00",
         "198.51.100.7",
         "acme.example",
-        "eve\\x1b[31m\\x09x\\x0ay\\u202e@acme.example",
+        "eve\\x1b[31m\\tx\\ny\\u202e@acme.example",
         "e1",
         "1",
     ]

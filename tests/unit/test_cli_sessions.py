@@ -94,6 +94,25 @@ def test_session_list_text_has_one_live_session_per_line(db: Path) -> None:
     ]
 
 
+def test_session_list_text_escapes_what_the_nas_sent(db: Path) -> None:
+    # An ESC sequence that would clear the screen, a newline that would forge a line, an OSC
+    # that would retitle the terminal, all from the NAS's accounting.
+    user = "mallory\x1b[2J\nroot@acme.example"
+    sid = "s\x1b]0;owned\x07"
+    endpoint = (Attr.TUNNEL_SERVER_ENDPOINT, b"\x01192.0.2.10\x1b[0m")
+    with open_store(db, Path(f"{db}.key")) as store:
+        store.write_accounting([record(1, sid, user, "acme.example", T0 + 120, endpoint)])
+    result = run("session", "list", "--realm", "acme.example", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert result.stdout.splitlines()[1] == (
+        "mallory\\x1b[2J\\nroot\tacme.example\ts\\x1b]0;owned\\x07\t198.51.100.7"
+        "\t192.0.2.10\\x1b[0m\t2025-03-31T23:02:00+00:00\t0\t0"
+    )
+    as_json = run("session", "list", "--realm", "acme.example", "--db", db, "--format", "json")
+    assert json.loads(as_json.stdout.splitlines()[1])["acct_session_id"] == sid
+
+
 def test_session_list_json_is_one_object_per_line_and_filters_by_realm(db: Path) -> None:
     result = run(
         "session", "list", "--realm", "VPN.initech.example", "--db", db, "--format", "json"

@@ -1,0 +1,169 @@
+"""``lns status`` and ``proxy status``, the escaping of text from peers (``printable``), and the
+rule of every command that only reads: it opens the database read-only, creates and changes
+nothing, and a file that is not its own is one sentence on stderr (radiusgw.store.connection)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from radiusgw.cli import cli, printable
+from radiusgw.store import open_store
+from radiusgw.store.health import HealthTable
+from radiusgw.store.upstreams import UpstreamTable
+
+READERS = [
+    ("session", "list"),
+    ("usage", "--realm", "acme.example", "--month", "2025-03"),
+    ("account", "list", "acme.example"),
+    ("lns", "status"),
+    ("proxy", "status"),
+]
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_sentence(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+@pytest.mark.parametrize("args", READERS)
+def test_a_text_file_given_as_db_is_left_byte_for_byte(tmp_path: Path, args: tuple[str]) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("shopping list\n" * 200)
+    before = files(tmp_path)
+    line = one_sentence(run(*args, "--db", path))
+    assert line == f"error: {path} is not an SQLite database"
+    assert files(tmp_path) == before  # no -wal, no -shm, no key file
+
+
+@pytest.mark.parametrize("args", READERS)
+def test_an_sqlite_database_of_another_program_is_refused_unchanged(
+    tmp_path: Path, args: tuple[str]
+) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE things (name TEXT)")
+    conn.close()
+    before = files(tmp_path)
+    line = one_sentence(run(*args, "--db", path))
+    assert line == f"error: {path} is not a radiusgw database"
+    assert files(tmp_path) == before
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+
+
+@pytest.mark.parametrize("args", READERS)
+def test_an_empty_file_is_refused_unchanged(tmp_path: Path, args: tuple[str]) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    assert one_sentence(run(*args, "--db", path)) == f"error: {path} is not a radiusgw database"
+    assert files(tmp_path) == {"empty.db": b""}
+
+
+@pytest.mark.parametrize("args", READERS)
+def test_a_missing_database_is_not_created(tmp_path: Path, args: tuple[str]) -> None:
+    path = tmp_path / "absent.db"
+    assert one_sentence(run(*args, "--db", path)) == f"error: the database {path} does not exist"
+    assert list(tmp_path.iterdir()) == []
+
+
+def schema(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+    conn.close()
+    return rows
+
+
+@pytest.mark.parametrize("args", [("lns", "status"), ("proxy", "status")])
+def test_status_of_a_database_no_server_ran_on_creates_no_table(
+    tmp_path: Path, args: tuple[str]
+) -> None:
+    path = tmp_path / "gw.db"
+    open_store(path, tmp_path / "gw.key").close()
+    before = schema(path)
+    result = run(*args, "--db", path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert schema(path) == before
+
+
+def test_a_database_of_an_older_radiusgw_is_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE accounts (realm TEXT, username TEXT)")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    line = one_sentence(run("session", "list", "--db", path))
+    assert line.startswith(f"error: the database {path} has schema version 1, written by an older")
+    line = one_sentence(run("account", "list", "acme.example", "--db", path))
+    assert line.startswith(f"error: the database {path} has schema version 1, written by an older")
+
+
+def test_the_read_only_tables_read_what_a_server_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    open_store(path, tmp_path / "gw.key").close()
+    writer = HealthTable(path)
+    writer.record("vpn.example", 0, "192.0.2.10", 1701, "up", "", 100.0)
+    writer.close()
+    reader = HealthTable(path, read_only=True)
+    assert [s.address for s in reader.states()] == ["192.0.2.10"]
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.record("vpn.example", 0, "192.0.2.10", 1701, "down", "", 101.0)
+    reader.close()
+    upstreams = UpstreamTable(path, read_only=True)
+    assert upstreams.rows() == []
+    upstreams.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("alice@example", "alice@example"),
+        ("山田@例え.jp", "山田@例え.jp"),  # printable non-ASCII stays as it is
+        ("a\x1b[31mred", "a\\x1b[31mred"),
+        ("line\nforged\ttab\rcr", "line\\nforged\\ttab\\rcr"),
+        ("nul\x00del\x7fcsi\x9b", "nul\\x00del\\x7fcsi\\x9b"),
+        ("bidi\u202eevil\u2028", "bidi\\u202eevil\\u2028"),
+        ("back\\slash", "back\\\\slash"),  # doubled, so that the escapes read one way only
+        (42, "42"),
+    ],
+)
+def test_printable_escapes_as_repr_does_without_the_quotes(raw: object, shown: str) -> None:
+    assert printable(raw) == shown
+    if isinstance(raw, str) and raw.isascii():
+        assert shown == repr(raw)[1:-1]
+
+
+def test_lns_status_text_escapes_the_reason_an_lns_gave(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    open_store(path, tmp_path / "gw.key").close()
+    table = HealthTable(path)
+    detail = "StopCCN: \x1b[2Jgo away\nvpn.example\t192.0.2.99:1701\tup"
+    table.record("vpn.example", 0, "192.0.2.10", 1701, "down", detail, 100.0)
+    table.close()
+    result = run("lns", "status", "--db", path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "vpn.example\t192.0.2.10:1701\tdown\t1970-01-01T00:01:40+00:00"
+        "\tStopCCN: \\x1b[2Jgo away\\nvpn.example\\t192.0.2.99:1701\\tup\n"
+    )
+    as_json = run("lns", "status", "--db", path, "--format", "json")
+    assert json.loads(as_json.stdout)["detail"] == detail
