@@ -545,7 +545,7 @@ class Engine:
             self.log.info(
                 "access-reject", client=addr[0], realm=realm, user=username, reason=reason
             )
-        else:
+        else:  # what the NAS was not told (radiusgw.router)
             self.log.info(
                 "access-reject",
                 client=addr[0],
@@ -628,13 +628,14 @@ class Engine:
             target = self._router.route(nas, user_name, now)
             if isinstance(target, Refusal):
                 # Kept (nothing acknowledged is lost) but counted against no realm.
+                detail = {} if target.detail is None else {"detail": target.detail}
                 self.log.info(
                     "accounting-unrouted",
                     client=addr[0],
                     user=user_name,
                     realm=realm_name(user_name),
                     reason=target.reason,
-                    detail=target.detail,
+                    **detail,
                 )
             elif target.mode is Mode.PROXY:
                 # The customer's server keeps these (第1条 プロキシ); the edge forwards or spools.

@@ -66,18 +66,26 @@ class Packet:
         return [v for t, v in self.attributes if t == attr_type]
 
 
+def header_error(data: bytes) -> DecodeError:
+    """Why the header of ``data`` is refused (RFC 2865 §3: Length is 20..4096 and no more than
+    what arrived); for callers that found it refusable with a single test."""
+    received = len(data)
+    if received < HEADER_LENGTH:
+        return DecodeError(f"{received} octets is shorter than the 20-octet header")
+    length = (data[2] << 8) | data[3]
+    if length < HEADER_LENGTH or length > MAX_LENGTH:
+        return DecodeError(f"Length {length} is outside 20..4096 (RFC 2865 §3)")
+    return DecodeError(f"Length {length} but only {received} octets arrived")
+
+
 def frame(data: bytes) -> bytes:
     """The datagram up to its Length field (RFC 2865 §3), after checking only the header.
 
     Raises ``DecodeError`` for what ``decode`` would refuse in the header."""
     received = len(data)
-    if received < HEADER_LENGTH:
-        raise DecodeError(f"{received} octets is shorter than the 20-octet header")
-    length = (data[2] << 8) | data[3]
-    if length < HEADER_LENGTH or length > MAX_LENGTH:
-        raise DecodeError(f"Length {length} is outside 20..4096 (RFC 2865 §3)")
-    if length > received:
-        raise DecodeError(f"Length {length} but only {received} octets arrived")
+    length = (data[2] << 8) | data[3] if received >= HEADER_LENGTH else 0
+    if not HEADER_LENGTH <= length <= MAX_LENGTH or length > received:
+        raise header_error(data)
     return data if length == received else data[:length]
 
 
@@ -110,13 +118,9 @@ def message_authenticator_offset(raw: bytes) -> int:
 def decode(data: bytes) -> Packet:
     """Parse one datagram. Raises ``DecodeError`` if it is not a valid RADIUS packet."""
     received = len(data)
-    if received < HEADER_LENGTH:
-        raise DecodeError(f"{received} octets is shorter than the 20-octet header")
-    length = (data[2] << 8) | data[3]
-    if length < HEADER_LENGTH or length > MAX_LENGTH:
-        raise DecodeError(f"Length {length} is outside 20..4096 (RFC 2865 §3)")
-    if length > received:
-        raise DecodeError(f"Length {length} but only {received} octets arrived")
+    length = (data[2] << 8) | data[3] if received >= HEADER_LENGTH else 0
+    if not HEADER_LENGTH <= length <= MAX_LENGTH or length > received:
+        raise header_error(data)
     attributes: list[tuple[int, bytes]] = []
     append = attributes.append
     ma_offset = -1

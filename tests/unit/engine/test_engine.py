@@ -282,11 +282,14 @@ def test_accounting_with_a_wrong_authenticator_is_dropped() -> None:
 
 
 def test_accounting_for_another_contracts_realm_is_kept_against_no_realm() -> None:
-    eng, _ = engine(Accounts(ALICE))
+    eng, log = engine(Accounts(ALICE))
     pending = eng.on_acct(accounting_request(b"globex-secret"), GLOBEX_NAS, NOW)
     assert isinstance(pending, AccountingAnswer)
     pending2 = eng.on_acct(accounting_request(b"acme-secret", "bob@globex.example"), ACME_NAS, NOW)
     assert isinstance(pending2, AccountingAnswer) and pending2.record.realm is None
+    unrouted = [e for e in log.events if e["event"] == "accounting-unrouted"][-1]
+    assert unrouted["reason"] == "unknown realm"
+    assert unrouted["detail"] == "a realm of another contract"
 
 
 def test_failed_write_leaves_no_answer_so_the_nas_retries() -> None:
