@@ -6,6 +6,10 @@ The realm is the text after the last '@', matched case-insensitively (interface.
 - a carrier's access server may ask only for VPDN realms of its own carrier type;
 - a contract past its ``ends`` date gets Access-Reject for all its realms (第9条).
 
+A realm the asker may not use is refused exactly as one that does not exist, ``unknown realm``:
+the reject's text must not tell a NAS which other realms exist, nor of which kind or carrier
+(tenant isolation; issue 14.18). Why it may not is the refusal's ``detail``, for the log only.
+
 Sans-I/O: ``now`` comes in as unix time; an end date means the end of that day, local time.
 """
 
@@ -19,13 +23,16 @@ from radiusgw.config.model import Mode, Nas, Realm, Registry
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why a request cannot be routed; ``reason`` goes into Reply-Message and the log."""
+    """Why a request cannot be routed: ``reason`` goes into Reply-Message and the log,
+    ``detail`` (what the asker may not learn) into the log only."""
 
     reason: str
     realm: str | None = None
+    detail: str | None = None
 
 
 NO_REALM = Refusal("no realm in user name")
+UNKNOWN_REALM = "unknown realm"
 
 
 def realm_name(username: str) -> str | None:
@@ -55,17 +62,25 @@ class Router:
             return NO_REALM
         realm = self._realms.get(name)
         if realm is None:
-            return Refusal("unknown realm", name)
+            return Refusal(UNKNOWN_REALM, name)
         if nas.carrier is not None:
             if realm.mode is not Mode.VPDN:
-                return Refusal("realm is not a VPDN realm; carriers get VPDN realms only", name)
+                return Refusal(
+                    UNKNOWN_REALM, name, f"a {realm.mode.value} realm, asked by a carrier"
+                )
             if realm.carrier is not nas.carrier:
-                return Refusal(f"VPDN realm of carrier type {realm.carrier}", name)
+                return Refusal(
+                    UNKNOWN_REALM,
+                    name,
+                    f"a VPDN realm of carrier type {realm.carrier}, asked by carrier type "
+                    f"{nas.carrier}",
+                )
         elif realm.contract_id != nas.contract_id:
-            # Tenant isolation: a client never learns another contract's realms exist.
-            return Refusal("unknown realm", name)
+            return Refusal(UNKNOWN_REALM, name, "a realm of another contract")
         elif realm.mode is Mode.VPDN:
-            return Refusal("VPDN realms are answered to carrier access servers only", name)
+            return Refusal(
+                UNKNOWN_REALM, name, "a VPDN realm: answered to carrier access servers only"
+            )
         ends_at = self._ends_at.get(realm.contract_id)
         if ends_at is not None and now >= ends_at:
             return Refusal("contract ended", name)

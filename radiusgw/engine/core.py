@@ -3,10 +3,16 @@
 Order of checks for every datagram, cheapest first, so that garbage costs little:
 1. the source address must be a registered NAS (client or carrier LAC), else drop (第1条);
 2. a retransmission (RFC 5080 §2.2.2) gets the cached answer, with no further work;
-3. the packet must decode (RFC 2865 §3) and authenticate: Message-Authenticator (RFC 3579 §3.2)
-   when present, and required when the NAS's registration says so (BlastRADIUS); the accounting
-   Request Authenticator (RFC 2866 §3). Failures are dropped silently, counted, logged at debug.
-4. then routing, the mode's decision, and the signed answer.
+3. the header must be valid (RFC 2865 §3) and the code one this port serves;
+4. the request must authenticate before its attributes are decoded: the Message-Authenticator
+   (RFC 3579 §3.2) when present, and required when the NAS's registration says so (BlastRADIUS)
+   and in Status-Server (RFC 5997 §3); the accounting Request Authenticator (RFC 2866 §3). A
+   forged packet costs an HMAC and at most a walk over attribute headers, not a decode;
+5. then the attributes are decoded, routed, decided, and the answer signed.
+Failures are dropped silently and counted; their log lines are bounded per worker
+(``radiusgw.engine.droplog``). Nothing raises out of the engine: a failing store drops the
+request (the NAS retries, or fails over to its other server), an answer that cannot fit in
+4,096 octets is not sent.
 
 Every Access-Accept/Reject carries a Message-Authenticator; every reject a Reply-Message; every
 answer the request's Proxy-State attributes in order (RFC 2865 §5.33).
@@ -21,11 +27,13 @@ from radiusgw.accounting import EVENT_TYPES, parse
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.engine.counters import Counters
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
+from radiusgw.engine.droplog import DropLog, Recent
+from radiusgw.errors import StoreError
 from radiusgw.modes import group, vpdn
 from radiusgw.proxy.ids import Destination, show_destination
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
-from radiusgw.radius.packet import DecodeError, Packet, decode
+from radiusgw.radius.packet import DecodeError, Packet, decode, frame
 from radiusgw.router import Refusal, Router, realm_name
 from radiusgw.store.base import AccountingRecord
 from radiusgw.store.cache import AccountCache
@@ -52,6 +60,25 @@ UNKNOWN_CLIENT_LOG_INTERVAL = 60.0  # log an unregistered source at most once a 
 _UNKNOWN_CLIENT_MEMORY = 10_000  # bound on remembered sources under a spoofed flood
 
 
+def _proxy_states(states: list[bytes] | tuple[bytes, ...]) -> bytes:
+    return b"".join(bytes((_PROXY_STATE, len(v) + 2)) + v for v in states)
+
+
+def _accounting_response(packet: Packet, proxy_states: list[bytes], secret: bytes) -> bytes:
+    """An Accounting-Response (RFC 2866 §4.2): no attributes but the request's Proxy-State."""
+    reply = crypto.sign_response(
+        _ACCOUNTING_RESPONSE,
+        packet.identifier,
+        packet.authenticator,
+        _proxy_states(proxy_states) if proxy_states else b"",
+        secret,
+        message_authenticator=False,
+    )
+    # It always fits: its request (at most 4,096 octets) carried the same Proxy-State and more.
+    assert reply is not None
+    return reply
+
+
 def _reply_message(reason: str) -> bytes:
     value = reason.encode("utf-8")[:253]
     return bytes((_REPLY_MESSAGE, len(value) + 2)) + value
@@ -62,10 +89,6 @@ def _proxy_states_of(packet: Packet, first: dict[int, bytes]) -> list[bytes]:
     if _PROXY_STATE not in first:
         return []
     return [v for t, v in packet.attributes if t == _PROXY_STATE]
-
-
-def _proxy_states(states: list[bytes]) -> bytes:
-    return b"".join(bytes((_PROXY_STATE, len(v) + 2)) + v for v in states)
 
 
 @dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
@@ -153,7 +176,8 @@ class Engine:
         self.access_log = access_log
         self._auth_dedup = DuplicateCache(dedup_window)
         self._acct_dedup = DuplicateCache(dedup_window)
-        self._unknown_logged: dict[str, float] = {}
+        self.drop_log = DropLog(log)  # the worker flushes its summary periodically
+        self._unknown_logged = Recent(UNKNOWN_CLIENT_LOG_INTERVAL, _UNKNOWN_CLIENT_MEMORY)
         self._reply_messages: dict[str, bytes] = {}
         self.balancer = vpdn.Balancer()
         # Fed by the edge: LNS health from the L2TP probes, live sessions per LNS.
@@ -209,39 +233,66 @@ class Engine:
         if nas.rate_limit is not None and not self._within_rate(nas, now):
             return None
         try:
-            packet = decode(data)
+            code = data[0] if data else -1
+            if code != _ACCESS_REQUEST and code != _STATUS_SERVER:
+                frame(data)  # a broken header is malformed, whatever its code
+                self._unexpected_code(addr, code, "auth", now)
+                return None
+            # Both take the datagram as it came and check its header (RFC 2865 §3).
+            if nas.require_message_authenticator or code == _STATUS_SERVER:
+                verdict = crypto.request_message_authenticator(data, nas.secret)
+                if verdict < 0:
+                    self._unsigned(verdict, code, addr, now)
+                    return None
+                packet = decode(data)
+            else:  # a legacy NAS: a Message-Authenticator is checked only when present
+                packet = decode(data)
+                offset = packet.message_authenticator_offset
+                if offset >= 0 and not crypto.message_authenticator_matches(
+                    packet.raw, offset, nas.secret
+                ):
+                    self._bad_authenticator(addr, "Message-Authenticator does not match", now)
+                    return None
         except DecodeError as exc:
-            self._malformed(addr, exc)
+            self._malformed(addr, exc, now)
             return None
-        code = packet.code
         if code == _ACCESS_REQUEST:
             self.counters.access_requests += 1
             result = self._access_request(packet, nas, addr, now, key)
             if result is not None:
                 self._auth_dedup.put(key, result if isinstance(result, bytes) else PENDING, now)
             return result
-        if code == _STATUS_SERVER:
-            return self._status_server(packet, nas, addr, _ACCESS_ACCEPT)
-        self.counters.dropped_unexpected_code += 1
-        self.log.debug("dropped", client=addr[0], reason=f"code {code} on the auth port")
-        return None
+        return self._status_server(packet, nas, _ACCESS_ACCEPT)
+
+    def _unsigned(self, verdict: int, code: int, addr: Any, now: float) -> None:
+        """Drop a request whose Message-Authenticator is wrong, or absent where required: by
+        the NAS's registration (RFC 3579 §3.2, the BlastRADIUS advice), or in a Status-Server
+        (RFC 5997 §3)."""
+        status = code == _STATUS_SERVER
+        if verdict == crypto.MA_WRONG:
+            self._bad_authenticator(
+                addr,
+                "Status-Server Message-Authenticator does not match"
+                if status
+                else "Message-Authenticator does not match",
+                now,
+            )
+            return
+        self.counters.dropped_missing_message_authenticator += 1
+        self.drop_log.dropped(
+            "missing_message_authenticator",
+            now,
+            debug=status,
+            client=addr[0],
+            reason="Status-Server without Message-Authenticator"
+            if status
+            else "Message-Authenticator required but missing",
+        )
 
     def _access_request(
         self, packet: Packet, nas: Nas, addr: Any, now: float, key: Key
     ) -> bytes | Deferred | None:
         secret = nas.secret
-        offset = packet.message_authenticator_offset
-        if offset >= 0:
-            if not crypto.message_authenticator_matches(packet.raw, offset, secret):
-                self._bad_authenticator(addr, "Message-Authenticator does not match")
-                return None
-        elif nas.require_message_authenticator:
-            # RFC 3579 §3.2 and the BlastRADIUS advice: silently discard.
-            self.counters.dropped_missing_message_authenticator += 1
-            self.log.info(
-                "dropped", client=addr[0], reason="Message-Authenticator required but missing"
-            )
-            return None
         first = packet.first_values()
         get = first.get
         user_name = get(_USER_NAME)
@@ -250,17 +301,29 @@ class Engine:
         chap_challenge = get(_CHAP_CHALLENGE)
         proxy_states = _proxy_states_of(packet, first)
         if user_name is None:
-            return self._reject(packet, nas, addr, proxy_states, "no User-Name", None, "")
+            return self._reject(packet, nas, addr, proxy_states, "no User-Name", None, "", now)
         username = user_name.decode("utf-8", "replace")
         target = self._router.route(nas, username, now)
         if isinstance(target, Refusal):
             return self._reject(
-                packet, nas, addr, proxy_states, target.reason, target.realm, username
+                packet,
+                nas,
+                addr,
+                proxy_states,
+                target.reason,
+                target.realm,
+                username,
+                now,
+                target.detail,
             )
         mode = target.mode
         if mode is Mode.GROUP or (mode is Mode.VPDN and target.authenticate):
             local = username[: username.rfind("@")]
-            account = self.accounts.get(target.name, local)
+            try:
+                account = self.accounts.get(target.name, local)
+            except StoreError as exc:
+                self._store_error(addr, target.name, username, exc, now)
+                return None
             reason = group.check_credentials(
                 account,
                 secret=secret,
@@ -271,27 +334,29 @@ class Engine:
             )
             if reason is not None or account is None:
                 return self._reject(
-                    packet, nas, addr, proxy_states, reason or "", target.name, username
+                    packet, nas, addr, proxy_states, reason or "", target.name, username, now
                 )
             if mode is Mode.GROUP:
                 return self._admit(
-                    key, packet, nas, addr, proxy_states, account.reply, target, username, None
+                    key, packet, nas, addr, proxy_states, account.reply, target, username, None, now
                 )
         if mode is Mode.VPDN:
             # RFC 2809: the LAC opens the tunnel; with authenticate = false the LNS checks the user.
             offers = self.balancer.offers(target, self.lns_health, self.lns_sessions)
             if isinstance(offers, str):
-                return self._reject(packet, nas, addr, proxy_states, offers, target.name, username)
+                return self._reject(
+                    packet, nas, addr, proxy_states, offers, target.name, username, now
+                )
             attrs = vpdn.tunnel_attributes(offers, secret, packet.authenticator)
             return self._admit(
-                key, packet, nas, addr, proxy_states, attrs, target, username, offers[0].lns
+                key, packet, nas, addr, proxy_states, attrs, target, username, offers[0].lns, now
             )
         # Proxy realms: the proxy edge forwards to the customer's servers (第1条 プロキシ); the
         # quota of 第14条2 holds for them too, so a realm over it is refused before forwarding.
         quota_reached = self.quota_reached
         if quota_reached and target.name in quota_reached:
             return self._reject(
-                packet, nas, addr, proxy_states, QUOTA_REACHED, target.name, username
+                packet, nas, addr, proxy_states, QUOTA_REACHED, target.name, username, now
             )
         return ProxyAuth(key, addr, packet, nas, target, username)
 
@@ -306,18 +371,21 @@ class Engine:
         realm: Realm,
         username: str,
         lns: Lns | None,
-    ) -> bytes | Admission:
+        now: float,
+    ) -> bytes | Admission | None:
         """Accept now, or after a session slot is reserved when the realm has limits."""
         if realm.name in self.quota_reached:
             return self._reject(
-                packet, nas, addr, proxy_states, QUOTA_REACHED, realm.name, username
+                packet, nas, addr, proxy_states, QUOTA_REACHED, realm.name, username, now
             )
         lns_max = lns.max_sessions if lns is not None else None
         if realm.max_sessions is None and realm.max_sessions_per_account is None and not lns_max:
             if lns is None or not self.access_log:
-                return self._accept(packet, nas, addr, proxy_states, attrs, realm.name, username)
+                return self._accept(
+                    packet, nas, addr, proxy_states, attrs, realm.name, username, now
+                )
             return self._accept(
-                packet, nas, addr, proxy_states, attrs, realm.name, username, lns=lns.address
+                packet, nas, addr, proxy_states, attrs, realm.name, username, now, lns=lns.address
             )
         request = AdmissionRequest(
             realm.name,
@@ -333,12 +401,16 @@ class Engine:
         accept = crypto.sign_response(
             _ACCESS_ACCEPT, packet.identifier, packet.authenticator, attrs, nas.secret
         )
+        if accept is None:  # found before a session slot is reserved for it
+            self._oversized(addr, attrs, now)
+            return None
         return Admission(
             key, addr, request, accept, packet, nas, tuple(proxy_states), realm.name, username
         )
 
-    def admitted(self, pending: Admission, result: AdmissionResult) -> bytes | Admission:
-        """The answer once the session store has decided; copies now get it too.
+    def admitted(self, pending: Admission, result: AdmissionResult) -> bytes | Admission | None:
+        """The answer once the session store has decided (None: a reject too long to send);
+        copies now get it too.
 
         When the LNS offered first turned out full (another worker filled it since the loads
         were last read), the request is offered again without it: an Admission to decide anew.
@@ -362,9 +434,9 @@ class Engine:
                     user=pending.username,
                     **where,
                 )
-            answer = pending.accept
+            reply: bytes | None = pending.accept
         else:
-            answer = self._reject(
+            reply = self._reject(
                 pending.packet,
                 pending.nas,
                 pending.address,
@@ -372,9 +444,10 @@ class Engine:
                 result.reason or "session limit reached",
                 pending.realm,
                 pending.username,
+                None,
             )
-        self._auth_dedup.complete(pending.key, answer)
-        return answer
+        self.complete_auth(pending.key, reply)
+        return reply
 
     def _reoffer(self, pending: Admission, excluded: frozenset[str]) -> Admission | None:
         realm = self.registry.realms.get(pending.realm)
@@ -395,10 +468,12 @@ class Engine:
         packet = pending.packet
         attrs = vpdn.tunnel_attributes(offers, pending.nas.secret, packet.authenticator)
         if pending.proxy_states:
-            attrs += _proxy_states(list(pending.proxy_states))
+            attrs += _proxy_states(pending.proxy_states)
         accept = crypto.sign_response(
             _ACCESS_ACCEPT, packet.identifier, packet.authenticator, attrs, pending.nas.secret
         )
+        if accept is None:  # too long with these LNS: the reject goes instead
+            return None
         first = offers[0].lns
         request = replace(pending.request, lns=first.address, lns_max=first.max_sessions)
         return replace(pending, request=request, accept=accept, excluded=excluded)
@@ -467,10 +542,11 @@ class Engine:
         else:
             self._auth_dedup.complete(key, answer)
 
-    def reject_deferred(self, pending: ProxyAuth, reason: str) -> bytes:
-        """An Access-Reject for a deferred request (a proxy realm whose servers are down)."""
+    def reject_deferred(self, pending: ProxyAuth, reason: str) -> bytes | None:
+        """An Access-Reject for a deferred request (a proxy realm whose servers are down);
+        None when it cannot fit in 4,096 octets (nothing is sent)."""
         proxy_states = pending.packet.get_all(_PROXY_STATE)
-        answer = self._reject(
+        reply = self._reject(
             pending.packet,
             pending.nas,
             pending.address,
@@ -478,9 +554,10 @@ class Engine:
             reason,
             pending.realm.name,
             pending.username,
+            None,
         )
-        self._auth_dedup.complete(pending.key, answer)
-        return answer
+        self.complete_auth(pending.key, reply)
+        return reply
 
     def _within_rate(self, nas: Nas, now: float) -> bool:
         """Token bucket per NAS (第14条2): requests above ``rate_limit``/s are dropped, and the
@@ -507,16 +584,21 @@ class Engine:
         attrs: bytes,
         realm: str,
         username: str,
+        now: float,
         **log_fields: Any,
-    ) -> bytes:
+    ) -> bytes | None:
+        if proxy_states:
+            attrs += _proxy_states(proxy_states)
+        reply = crypto.sign_response(
+            _ACCESS_ACCEPT, packet.identifier, packet.authenticator, attrs, nas.secret
+        )
+        if reply is None:
+            self._oversized(addr, attrs, now)
+            return None
         self.counters.access_accepts += 1
         if self.access_log:
             self.log.info("access-accept", client=addr[0], realm=realm, user=username, **log_fields)
-        if proxy_states:
-            attrs += _proxy_states(proxy_states)
-        return crypto.sign_response(
-            _ACCESS_ACCEPT, packet.identifier, packet.authenticator, attrs, nas.secret
-        )
+        return reply
 
     def _reject(
         self,
@@ -527,29 +609,40 @@ class Engine:
         reason: str,
         realm: str | None,
         username: str,
-    ) -> bytes:
-        self.counters.access_rejects += 1
-        self.log.info("access-reject", client=addr[0], realm=realm, user=username, reason=reason)
+        now: float | None,
+        detail: str | None = None,
+    ) -> bytes | None:
+        """An Access-Reject saying ``reason`` in Reply-Message; ``detail`` goes to the log only
+        (what the NAS may not learn: why a realm it may not use is "unknown")."""
         message = self._reply_messages.get(reason)
         if message is None:
             message = self._reply_messages[reason] = _reply_message(reason)
         attrs = message + _proxy_states(proxy_states) if proxy_states else message
-        return crypto.sign_response(
+        reply = crypto.sign_response(
             _ACCESS_REJECT, packet.identifier, packet.authenticator, attrs, nas.secret
         )
-
-    def _status_server(self, packet: Packet, nas: Nas, addr: Any, code: int) -> bytes | None:
-        # RFC 5997 §3: Status-Server must carry a valid Message-Authenticator.
-        offset = packet.message_authenticator_offset
-        if offset < 0:
-            self.counters.dropped_missing_message_authenticator += 1
-            self.log.debug(
-                "dropped", client=addr[0], reason="Status-Server without Message-Authenticator"
+        if reply is None:
+            self._oversized(addr, attrs, now)
+            return None
+        self.counters.access_rejects += 1
+        if detail is None:
+            self.log.info(
+                "access-reject", client=addr[0], realm=realm, user=username, reason=reason
             )
-            return None
-        if not crypto.message_authenticator_matches(packet.raw, offset, nas.secret):
-            self._bad_authenticator(addr, "Status-Server Message-Authenticator does not match")
-            return None
+        else:  # what the NAS was not told (radiusgw.router)
+            self.log.info(
+                "access-reject",
+                client=addr[0],
+                realm=realm,
+                user=username,
+                reason=reason,
+                detail=detail,
+            )
+        return reply
+
+    def _status_server(self, packet: Packet, nas: Nas, code: int) -> bytes | None:
+        """RFC 5997: its Message-Authenticator was checked before it was decoded. (The answer,
+        38 octets, always fits.)"""
         self.counters.status_server += 1
         return crypto.sign_response(code, packet.identifier, packet.authenticator, b"", nas.secret)
 
@@ -564,36 +657,46 @@ class Engine:
             return first
         nas, key = first
         try:
+            code = data[0] if data else -1
+            if code == _ACCOUNTING_REQUEST:
+                # RFC 2866 §3: an MD5 over the octets as they came, before any decoding.
+                if not crypto.accounting_request_matches(data, nas.secret):
+                    self._bad_authenticator(
+                        addr, "accounting Request Authenticator does not match", now
+                    )
+                    return None
+            elif code == _STATUS_SERVER:
+                verdict = crypto.request_message_authenticator(data, nas.secret)
+                if verdict < 0:
+                    self._unsigned(verdict, code, addr, now)
+                    return None
+            else:
+                frame(data)  # a broken header is malformed, whatever its code
+                self._unexpected_code(addr, code, "acct", now)
+                return None
             packet = decode(data)
         except DecodeError as exc:
-            self._malformed(addr, exc)
+            self._malformed(addr, exc, now)
             return None
-        if packet.code == _ACCOUNTING_REQUEST:
+        if code == _ACCOUNTING_REQUEST:
             self.counters.accounting_requests += 1
             pending = self._accounting_request(packet, nas, addr, key, now)
             if pending is not None:
                 self._acct_dedup.put(key, PENDING, now)
             return pending
-        if packet.code == _STATUS_SERVER:
-            return self._status_server(packet, nas, addr, _ACCOUNTING_RESPONSE)
-        self.counters.dropped_unexpected_code += 1
-        self.log.debug("dropped", client=addr[0], reason=f"code {packet.code} on the acct port")
-        return None
+        return self._status_server(packet, nas, _ACCOUNTING_RESPONSE)
 
     def _accounting_request(
         self, packet: Packet, nas: Nas, addr: Any, key: Key, now: float
     ) -> AccountingAnswer | ProxyAccounting | None:
         raw = packet.raw
         secret = nas.secret
-        if not crypto.accounting_request_matches(raw, secret):
-            self._bad_authenticator(addr, "accounting Request Authenticator does not match")
-            return None
         offset = packet.message_authenticator_offset
         if offset >= 0 and not crypto.response_message_authenticator_matches(
             raw, offset, secret, crypto.ZERO16
         ):
             # In an Accounting-Request the authenticator field counts as zeros for the HMAC.
-            self._bad_authenticator(addr, "Message-Authenticator does not match")
+            self._bad_authenticator(addr, "Message-Authenticator does not match", now)
             return None
         first = packet.first_values()  # parse below reads it too
         get = first.get
@@ -610,12 +713,14 @@ class Engine:
             target = self._router.route(nas, user_name, now)
             if isinstance(target, Refusal):
                 # Kept (nothing acknowledged is lost) but counted against no realm.
+                detail = {} if target.detail is None else {"detail": target.detail}
                 self.log.info(
                     "accounting-unrouted",
                     client=addr[0],
                     user=user_name,
                     realm=realm_name(user_name),
                     reason=target.reason,
+                    **detail,
                 )
             else:
                 realm = target.name
@@ -642,14 +747,7 @@ class Engine:
             # The customer's server keeps these (第1条 プロキシ): the edge forwards or spools
             # them. The record is journalled too, for sessions, usage and limits (第14条2).
             return ProxyAccounting(key, addr, packet, nas, proxy, record)
-        reply = crypto.sign_response(
-            _ACCOUNTING_RESPONSE,
-            packet.identifier,
-            packet.authenticator,
-            _proxy_states(proxy_states),
-            secret,
-            message_authenticator=False,
-        )
+        reply = _accounting_response(packet, proxy_states, secret)
         return AccountingAnswer(key, record, reply, addr)
 
     def accounting_done(self, answer: AccountingAnswer) -> None:
@@ -668,16 +766,9 @@ class Engine:
     @staticmethod
     def accounting_response(pending: ProxyAccounting) -> bytes:
         """The gateway's own Accounting-Response to a record it spooled durably (RFC 2866 §2):
-        signed with the NAS's secret, its Proxy-State echoed (RFC 2865 §5.33)."""
+        signed with the NAS's secret, its Proxy-State echoed (RFC 2865 §5.33); it always fits."""
         packet = pending.packet
-        return crypto.sign_response(
-            _ACCOUNTING_RESPONSE,
-            packet.identifier,
-            packet.authenticator,
-            _proxy_states(packet.get_all(_PROXY_STATE)),
-            pending.nas.secret,
-            message_authenticator=False,
-        )
+        return _accounting_response(packet, packet.get_all(_PROXY_STATE), pending.nas.secret)
 
     def accounting_failed(self, answer: AccountingAnswer) -> None:
         """The write failed: no answer, so the NAS retries and nothing is lost."""
@@ -688,17 +779,52 @@ class Engine:
     def _unknown_client(self, addr: Any, now: float) -> None:
         self.counters.dropped_unknown_client += 1
         source = addr[0]
-        last = self._unknown_logged.get(source)
-        if last is None or now - last >= UNKNOWN_CLIENT_LOG_INTERVAL:
-            if len(self._unknown_logged) >= _UNKNOWN_CLIENT_MEMORY:
-                self._unknown_logged.clear()
-            self._unknown_logged[source] = now
-            self.log.info("dropped", client=source, reason="source address is not a registered NAS")
+        if self._unknown_logged.first(source, now):  # each source at most once a minute
+            self.drop_log.dropped(
+                "unknown_client",
+                now,
+                client=source,
+                reason="source address is not a registered NAS",
+            )
 
-    def _malformed(self, addr: Any, exc: DecodeError) -> None:
+    def _malformed(self, addr: Any, exc: DecodeError, now: float) -> None:
         self.counters.dropped_malformed += 1
-        self.log.debug("dropped", client=addr[0], reason=f"malformed: {exc}")
+        self.drop_log.dropped(
+            "malformed", now, debug=True, client=addr[0], reason=f"malformed: {exc}"
+        )
 
-    def _bad_authenticator(self, addr: Any, reason: str) -> None:
+    def _unexpected_code(self, addr: Any, code: int, port: str, now: float) -> None:
+        self.counters.dropped_unexpected_code += 1
+        self.drop_log.dropped(
+            "unexpected_code",
+            now,
+            debug=True,
+            client=addr[0],
+            reason=f"code {code} on the {port} port",
+        )
+
+    def _bad_authenticator(self, addr: Any, reason: str, now: float) -> None:
         self.counters.dropped_bad_authenticator += 1
-        self.log.info("dropped", client=addr[0], reason=reason)
+        self.drop_log.dropped("bad_authenticator", now, client=addr[0], reason=reason)
+
+    def _oversized(self, addr: Any, attrs: bytes, now: float | None) -> None:
+        """An answer that cannot fit with every Proxy-State echoed (RFC 2865 §3, §5.33): not
+        sent, so the request counts as dropped, not as answered."""
+        self.counters.dropped_oversized_answer += 1
+        octets = 20 + len(attrs) + 18  # header, attributes, Message-Authenticator
+        self.drop_log.dropped(
+            "oversized_answer",
+            now,
+            client=addr[0],
+            reason=f"answer of {octets} octets with the request's Proxy-State exceeds 4096",
+        )
+
+    def _store_error(
+        self, addr: Any, realm: str, username: str, exc: StoreError, now: float
+    ) -> None:
+        """The store failed to read an account: drop, so that the NAS retries or fails over to
+        its other server, as for a server that is down; a reject would be an answer."""
+        self.counters.dropped_store_error += 1
+        self.drop_log.store_error(
+            now, client=addr[0], realm=realm, user=username, error=str(exc), action="dropped"
+        )

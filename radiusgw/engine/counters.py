@@ -25,6 +25,8 @@ class Counters:
     dropped_in_progress: int = 0  # copy of a request still being processed
     dropped_rate_limited: int = 0  # above the NAS's rate_limit (第14条2)
     dropped_overload: int = 0  # accounting while the store is too far behind (NAS retries)
+    dropped_store_error: int = 0  # the account store failed: no answer, the NAS retries
+    dropped_oversized_answer: int = 0  # the answer with every Proxy-State passes 4096 octets
 
     def snapshot(self) -> dict[str, int]:
         return asdict(self)

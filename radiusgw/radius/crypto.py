@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from radiusgw.radius.attributes import Attr
+from radiusgw.radius.packet import HEADER_LENGTH, MAX_LENGTH, frame, message_authenticator_offset
 
 if TYPE_CHECKING:
     from hashlib import md5
@@ -32,7 +33,8 @@ else:
         from hashlib import md5
 
 ZERO16 = bytes(16)
-_MA_HEADER = bytes((int(Attr.MESSAGE_AUTHENTICATOR), 18))
+_MA_TYPE = int(Attr.MESSAGE_AUTHENTICATOR)
+_MA_HEADER = bytes((_MA_TYPE, 18))
 
 
 @lru_cache(maxsize=4096)
@@ -138,6 +140,46 @@ def message_authenticator_matches(raw: bytes, offset: int, secret: bytes) -> boo
     return hmac.compare_digest(hmac_md5(secret, zeroed), value)
 
 
+MA_ABSENT = -1  # request_message_authenticator: the request carries none
+MA_WRONG = -2  # request_message_authenticator: it carries one that does not match
+
+
+def request_message_authenticator(data: bytes, secret: bytes) -> int:
+    """RFC 3579 §3.2 on a request not yet decoded: the offset of a Message-Authenticator that
+    matches, ``MA_ABSENT`` or ``MA_WRONG``. ``data`` is the datagram as it came: a header that
+    ``decode`` would refuse raises ``packet.DecodeError``, octets past Length are left out.
+
+    Senders put it first (FreeRADIUS since 3.2.5, the BlastRADIUS advice) or last (most
+    others): both places are looked at without a walk. The first attribute is always on an
+    attribute boundary, so what is found there is the answer. The last 18 octets may lie inside
+    another attribute's value, so they count only when the HMAC matches (nobody without the
+    secret makes it match); else the attribute headers are walked, which a forged packet pays
+    for: at most ``MAX_ATTRIBUTES`` steps. Raises ``packet.DecodeError`` for broken headers
+    met on the walk.
+    """
+    raw = data
+    length = len(raw)
+    if not (HEADER_LENGTH <= length <= MAX_LENGTH and (raw[2] << 8 | raw[3]) == length):
+        raw = frame(data)  # the full checks, only for what is not the common case
+        length = len(raw)
+    tried = -1
+    if length >= 38:
+        if raw[20] == _MA_TYPE:
+            return 22 if message_authenticator_matches(raw, 22, secret) else MA_WRONG
+        last = length - 16
+        if raw[last - 2] == _MA_TYPE and raw[last - 1] == 18:
+            # The common case, inline: one HMAC over the packet with the value zeroed.
+            if hmac.compare_digest(hmac_md5(secret, raw[:last] + ZERO16), raw[last:]):
+                return last
+            tried = last
+    offset = message_authenticator_offset(raw)
+    if offset < 0:
+        return MA_ABSENT
+    if offset == tried:  # it was the last attribute after all: one HMAC is enough
+        return MA_WRONG
+    return offset if message_authenticator_matches(raw, offset, secret) else MA_WRONG
+
+
 def response_message_authenticator_matches(
     raw: bytes, offset: int, secret: bytes, request_authenticator: bytes
 ) -> bool:
@@ -152,8 +194,13 @@ def response_message_authenticator_matches(
 def accounting_request_matches(raw: bytes, secret: bytes) -> bool:
     """RFC 2866 §3: Request Authenticator = MD5(header + 16 zero octets + attributes + secret).
 
-    Also the rule for Disconnect/CoA requests (RFC 5176 §2.3).
+    Also the rule for Disconnect/CoA requests (RFC 5176 §2.3). ``raw`` may be the datagram as
+    it came, not yet decoded: a header ``decode`` would refuse raises ``packet.DecodeError``,
+    octets past Length are left out.
     """
+    length = len(raw)
+    if not (HEADER_LENGTH <= length <= MAX_LENGTH and (raw[2] << 8 | raw[3]) == length):
+        raw = frame(raw)
     expected = md5(raw[:4] + ZERO16 + raw[20:] + secret).digest()
     return hmac.compare_digest(expected, raw[4:20])
 
@@ -172,16 +219,23 @@ def sign_response(
     secret: bytes,
     *,
     message_authenticator: bool = True,
-) -> bytes:
-    """Build a response datagram: Message-Authenticator (last) then Response Authenticator.
+) -> bytes | None:
+    """Build a response datagram: Message-Authenticator (last) then Response Authenticator;
+    None when it would pass 4,096 octets.
 
     ``attributes`` is already wire-encoded. Order matters: the Message-Authenticator is computed
     first, with the Request Authenticator in the header (RFC 3579 §3.2), then the Response
     Authenticator over the whole packet including it (RFC 2865 §3).
+
+    The builder owns the limit (RFC 2865 §3), as aioquic's packet builder does, instead of an
+    exception at the end: an answer that does not fit cannot be sent, and nothing in it may be
+    left out to make room (the request's Proxy-State, RFC 2865 §5.33), so the caller drops the
+    request and counts it. An Accounting-Response always fits: no Message-Authenticator, and
+    nothing but its request's Proxy-State, which that request (at most 4,096 octets) carried.
     """
     length = 20 + len(attributes) + (18 if message_authenticator else 0)
     if length > 4096:
-        raise ValueError(f"response of {length} octets exceeds 4096")
+        return None
     header = bytes((code, identifier, length >> 8, length & 0xFF))
     if message_authenticator:
         mac = hmac_md5(secret, header + request_authenticator + attributes + _MA_HEADER + ZERO16)

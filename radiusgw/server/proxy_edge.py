@@ -249,10 +249,9 @@ class ProxyEdge:
                     continue
                 self._log_failure(pending, item)
                 if pending.realm.on_upstream_down == "reject":
-                    self._send_auth(
-                        engine.reject_deferred(pending, "customer RADIUS servers unavailable"),
-                        pending.address,
-                    )
+                    reject = engine.reject_deferred(pending, "customer RADIUS servers unavailable")
+                    if reject is not None:  # None: too long to send with its Proxy-State
+                        self._send_auth(reject, pending.address)
                 else:
                     engine.complete_auth(pending.key, None)  # silence: the NAS fails over
             elif isinstance(context, ProxyAccounting):

@@ -30,6 +30,7 @@ import uvloop
 
 from radiusgw.config.model import Mode
 from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
+from radiusgw.engine.droplog import SUMMARY_INTERVAL
 from radiusgw.errors import RadiusGwError
 from radiusgw.server import signals
 from radiusgw.server.accounting import AccountingPipeline
@@ -157,7 +158,7 @@ class Worker:
             answer = self.engine.admitted(pending, result)
             if isinstance(answer, Admission):  # its LNS filled up meanwhile: try the next one
                 self.admit(answer)
-            else:
+            elif answer is not None:  # None: a reject too long to send (counted)
                 self._send_auth(answer, pending.address)
 
     def _admission_failed(self, batch: list[Admission], exc: BaseException) -> None:
@@ -291,6 +292,12 @@ class Worker:
             snapshot[f"upstream_{name}"] = value
         return snapshot
 
+    async def _log_suppressed_drops(self) -> None:
+        """The drops-suppressed summary: what the drop log held back (radiusgw.engine.droplog)."""
+        while True:
+            await asyncio.sleep(SUMMARY_INTERVAL)
+            self.engine.drop_log.flush()
+
     async def _log_counters(self) -> None:
         last: dict[str, int] = {}
         while True:
@@ -356,6 +363,7 @@ class Worker:
         tasks = [
             asyncio.create_task(self._poll_store()),
             asyncio.create_task(self._log_counters()),
+            asyncio.create_task(self._log_suppressed_drops()),
         ]
         if self.index == 0:
             health = ResourceThread("lns-health", lambda: HealthTable(settings.db))
@@ -409,6 +417,7 @@ class Worker:
         for resource in (self.store, self.health, self.sessions):
             with contextlib.suppress(Exception):
                 resource.close()
+        self.engine.drop_log.flush()
         self.log.info("stopped", **self.counters())
         return 0
 

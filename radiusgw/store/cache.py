@@ -7,6 +7,10 @@ changed: an ``account disable`` reaches a running server within one poll interva
 for 2 s; the default interval is 1 s).
 
 Reply attributes are encoded once here (RFC 2865 §5.8, §5.25, §5.27, §5.28), not per answer.
+
+A store that fails raises ``StoreError`` through ``get`` and nothing is kept, so the next request
+asks again; a row whose values cannot be encoded (a damaged or hand-edited file) is a
+``StoreError`` too, never a ``ValueError`` from deep inside.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from radiusgw.errors import StoreError
 from radiusgw.radius.attributes import Attr
 from radiusgw.radius.packet import encode_attributes
 from radiusgw.store.base import Account, Change
@@ -75,7 +80,12 @@ class AccountCache:
         if entry is not _MISSING:
             return entry  # type: ignore[return-value]
         account = self._fetch(realm, username)
-        value = cached(account) if account is not None else None
+        try:
+            value = cached(account) if account is not None else None
+        except (ValueError, OverflowError) as exc:  # not an IPv4 address, not 32 bits ...
+            raise StoreError(
+                f"account {username!r} of realm {realm!r} holds a value that cannot be sent: {exc}"
+            ) from None
         if self._size >= self._max_entries:
             self.clear()
             users = self._realms[realm] = {}

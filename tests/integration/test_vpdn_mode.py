@@ -232,6 +232,29 @@ def test_another_carriers_lac_is_rejected(two_lns: list[Xl2tpd], tmp_path: Path)
         assert code == Code.ACCESS_REJECT and not tags
 
 
+@pytest.mark.peers
+def test_another_carriers_lac_cannot_tell_the_realm_from_an_unknown_one(tmp_path: Path) -> None:
+    """Issue 14.18: radclient as carrier K's LAC asking for carrier D's realm gets what a realm
+    that does not exist gets; the operator's log line says why."""
+    carriers = CARRIERS.replace("127.0.0.1", "127.0.0.9").replace("127.0.0.8", "127.0.0.1")
+    contract = vpdn_contract([("127.0.0.11", 1701, "a")])
+    realms = write_realms(tmp_path / "realms", carriers=carriers, initech=contract)
+    with running_gateway(realms, tmp_path / "gw.db") as gw:
+        answers = []
+        for user in ("taro@vpn.initech.example", "taro@no-such-realm.example"):
+            r = radclient(
+                gw.auth_port,
+                "auth",
+                "kddi-lac-secret",
+                f'User-Name = "{user}"\nUser-Password = "x"',
+            )
+            answers.append((r.code, r.attributes.get("Reply-Message")))
+        assert answers == [("Access-Reject", ["unknown realm"])] * 2
+        (event,) = gw.wait_for("access-reject", realm="vpn.initech.example")
+        assert event["reason"] == "unknown realm"
+        assert event["detail"] == "a VPDN realm of carrier type D, asked by carrier type K"
+
+
 def _dir(tmp_path: Path, name: str) -> Path:
     directory = tmp_path / name
     directory.mkdir()

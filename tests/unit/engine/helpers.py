@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from radiusgw.config.model import (
@@ -99,3 +101,35 @@ def engine(accounts: Accounts, **kw: Any) -> tuple[Engine, ListLog]:
     log = ListLog()
     reg = kw.pop("registry", None) or registry()
     return Engine(reg, AccountCache(accounts.fetch), log=log, **kw), log
+
+
+def damage_accounts_table(db: Path) -> None:
+    """Overwrite the pages of the ``accounts`` table in a closed SQLite store file with junk,
+    as a failing disk would: SQLite then answers every read of it "database disk image is
+    malformed", while the rest of the file (schema, change log) still reads."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the main file
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'accounts'"
+        ).fetchone()
+    finally:
+        conn.close()
+    with db.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xa5" * page_size)
+
+
+def padding(size: int) -> list[tuple[int, bytes]]:
+    """Proxy-State attributes of ``size`` octets in all, as proxies on the way add them."""
+    states = []
+    n = 0
+    while size > 0:
+        value_size = min(253, size - 2)
+        if size - (value_size + 2) in (1, 2):  # never leave less than a 3-octet attribute
+            value_size -= 3
+        states.append((33, bytes([n % 256]) * value_size))
+        size -= value_size + 2
+        n += 1
+    return states

@@ -134,12 +134,14 @@ def test_routing_refusals_are_rejects_with_reply_message(user: str, reason: byte
     assert (code, attrs[Attr.REPLY_MESSAGE]) == (Code.ACCESS_REJECT, [reason])
 
 
-def test_carrier_asking_for_a_group_realm_is_rejected() -> None:
-    eng, _ = engine(Accounts(ALICE))
+def test_carrier_asking_for_a_group_realm_is_told_unknown_realm() -> None:
+    eng, log = engine(Accounts(ALICE))
     req = pap_request("alice@acme.example", b"wonderland", b"lac-secret")
     code, attrs = answer_of(eng.on_auth(req, LAC_D, NOW), req, b"lac-secret")
-    assert code == Code.ACCESS_REJECT
-    assert b"VPDN" in attrs[Attr.REPLY_MESSAGE][0]
+    assert (code, attrs[Attr.REPLY_MESSAGE]) == (Code.ACCESS_REJECT, [b"unknown realm"])
+    event = log.events[-1]
+    assert (event["event"], event["reason"]) == ("access-reject", "unknown realm")
+    assert event["detail"] == "a group realm, asked by a carrier"
 
 
 def test_contract_past_its_end_date_is_rejected() -> None:
@@ -280,11 +282,14 @@ def test_accounting_with_a_wrong_authenticator_is_dropped() -> None:
 
 
 def test_accounting_for_another_contracts_realm_is_kept_against_no_realm() -> None:
-    eng, _ = engine(Accounts(ALICE))
+    eng, log = engine(Accounts(ALICE))
     pending = eng.on_acct(accounting_request(b"globex-secret"), GLOBEX_NAS, NOW)
     assert isinstance(pending, AccountingAnswer)
     pending2 = eng.on_acct(accounting_request(b"acme-secret", "bob@globex.example"), ACME_NAS, NOW)
     assert isinstance(pending2, AccountingAnswer) and pending2.record.realm is None
+    unrouted = [e for e in log.events if e["event"] == "accounting-unrouted"][-1]
+    assert unrouted["reason"] == "unknown realm"
+    assert unrouted["detail"] == "a realm of another contract"
 
 
 def test_failed_write_leaves_no_answer_so_the_nas_retries() -> None:
@@ -340,16 +345,24 @@ def test_vpdn_realm_is_answered_to_its_carriers_lac_with_tunnel_attributes() -> 
     assert crypto.salt_decrypt(password[1:], b"lac-secret", req[4:20]) == b"tunnel"
 
 
-def test_vpdn_realm_asked_by_another_carriers_lac_is_rejected() -> None:
+def test_vpdn_realm_asked_by_another_carriers_lac_is_told_unknown_realm() -> None:
+    """Issue 14.18: the reject does not tell an existing realm of another carrier from none;
+    the operator's log line does."""
     from tests.unit.engine.helpers import LAC_K
 
-    eng, _ = engine(Accounts(ALICE))
-    req = pap_request("anyone@vpn.initech.example", b"x", b"kddi-secret")
-    code, attrs = answer_of(eng.on_auth(req, LAC_K, NOW), req, b"kddi-secret")
-    assert (code, attrs[Attr.REPLY_MESSAGE]) == (
-        Code.ACCESS_REJECT,
-        [b"VPDN realm of carrier type D"],
-    )
+    eng, log = engine(Accounts(ALICE))
+    replies = []
+    for user in ("anyone@vpn.initech.example", "anyone@nowhere.example"):
+        req = pap_request(user, b"x", b"kddi-secret")
+        code, attrs = answer_of(eng.on_auth(req, LAC_K, NOW), req, b"kddi-secret")
+        del attrs[Attr.MESSAGE_AUTHENTICATOR]  # differs with every request
+        replies.append((code, attrs))
+    expected = (Code.ACCESS_REJECT, {Attr.REPLY_MESSAGE: [b"unknown realm"]})
+    assert replies[0] == replies[1] == expected
+    rejects = [e for e in log.events if e["event"] == "access-reject"]
+    assert [e["reason"] for e in rejects] == ["unknown realm", "unknown realm"]
+    assert rejects[0]["detail"] == "a VPDN realm of carrier type D, asked by carrier type K"
+    assert "detail" not in rejects[1]
 
 
 def test_vpdn_realm_with_authenticate_checks_the_password_first() -> None:

@@ -158,3 +158,67 @@ def test_hmac_md5_agrees_with_the_standard_library(key: bytes, message: bytes) -
     import hmac
 
     assert crypto.hmac_md5(key, message) == hmac.digest(key, message, "md5")
+
+
+def _signed_with_ma_at(index: int, attrs: list[tuple[int, bytes]], secret: bytes) -> bytes:
+    """An Access-Request whose Message-Authenticator is attribute number ``index``."""
+    attrs = [*attrs[:index], (80, bytes(16)), *attrs[index:]]
+    body = encode_attributes(attrs)
+    header = bytes((Code.ACCESS_REQUEST, 3)) + (20 + len(body)).to_bytes(2, "big")
+    auth = os.urandom(16)
+    offset = len(encode_attributes(attrs[:index])) + 2
+    mac = crypto.hmac_md5(secret, header + auth + body)
+    return header + auth + body[:offset] + mac + body[offset + 16 :]
+
+
+LOOKALIKE = (33, b"\x50\x12" + bytes(16))  # a Proxy-State ending as a Message-Authenticator
+REQUEST_ATTRS = [(1, b"alice@acme.example"), (4, bytes(4)), LOOKALIKE]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_request_message_authenticator_is_found_and_checked_wherever_it_is(index: int) -> None:
+    raw = _signed_with_ma_at(index, REQUEST_ATTRS, b"s")
+    offset = crypto.request_message_authenticator(raw, b"s")
+    assert offset == decode(raw).message_authenticator_offset
+    assert crypto.request_message_authenticator(raw, b"other") == crypto.MA_WRONG
+
+
+def test_request_message_authenticator_absent_even_with_a_lookalike_at_the_end() -> None:
+    raw = crypto.sign_request(
+        Code.ACCESS_REQUEST, 1, encode_attributes(REQUEST_ATTRS), b"s", message_authenticator=False
+    )
+    assert crypto.request_message_authenticator(raw, b"s") == crypto.MA_ABSENT
+
+
+def test_request_message_authenticator_of_a_wrong_length_is_wrong() -> None:
+    body = encode_attributes([(80, bytes(15)), (1, b"u" * 30)])
+    raw = bytes((1, 1)) + (20 + len(body)).to_bytes(2, "big") + bytes(16) + body
+    assert crypto.request_message_authenticator(raw, b"s") == crypto.MA_WRONG
+
+
+@given(st.binary(min_size=20, max_size=600), st.binary(max_size=8))
+def test_request_message_authenticator_raises_only_decode_error(data: bytes, secret: bytes) -> None:
+    from radiusgw.radius.packet import DecodeError, frame
+
+    raw = data[:2] + len(data).to_bytes(2, "big") + data[4:]
+    try:
+        verdict = crypto.request_message_authenticator(frame(raw), secret)
+    except DecodeError:
+        return
+    assert verdict in (crypto.MA_ABSENT, crypto.MA_WRONG) or verdict >= 22
+
+
+def test_sign_response_refuses_to_pass_4096_octets() -> None:
+    ra = os.urandom(16)
+    fits = encode_attributes([(33, bytes(253))] * 15 + [(33, bytes(4096 - 20 - 18 - 15 * 255 - 2))])
+    reply = crypto.sign_response(Code.ACCESS_ACCEPT, 1, ra, fits, b"s")
+    assert reply is not None and len(reply) == 4096
+    assert crypto.sign_response(Code.ACCESS_ACCEPT, 1, ra, fits + b"\x21\x03x", b"s") is None
+    assert crypto.sign_response(
+        Code.ACCOUNTING_RESPONSE,
+        1,
+        ra,
+        fits + bytes((33, 18)) + bytes(16),
+        b"s",
+        message_authenticator=False,
+    )

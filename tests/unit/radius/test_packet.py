@@ -7,7 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from radiusgw.radius.attributes import Attr, Code
-from radiusgw.radius.packet import DecodeError, Packet, decode, encode, encode_attributes
+from radiusgw.radius.packet import (
+    MAX_ATTRIBUTES,
+    DecodeError,
+    Packet,
+    decode,
+    encode,
+    encode_attributes,
+    frame,
+    message_authenticator_offset,
+)
 from tests.unit.radius import vectors
 
 
@@ -136,3 +145,46 @@ def test_decode_of_encode_is_identity(
 ) -> None:
     p = Packet(code, ident, auth, tuple(attrs))
     assert decode(encode(p)) == p
+
+
+def _with_attributes(count: int, size: int = 2) -> bytes:
+    body = encode_attributes([(33, bytes(size - 2))] * count)
+    return bytes((1, 1)) + (20 + len(body)).to_bytes(2, "big") + bytes(16) + body
+
+
+def test_two_hundred_attributes_decode_and_one_more_is_refused() -> None:
+    assert len(decode(_with_attributes(MAX_ATTRIBUTES)).attributes) == 200
+    with pytest.raises(DecodeError, match="more than 200 attributes"):
+        decode(_with_attributes(MAX_ATTRIBUTES + 1))
+
+
+def test_frame_is_the_datagram_up_to_length() -> None:
+    raw = vectors.ACCESS_REQUEST_7_1
+    assert frame(raw + b"padding") == raw
+    with pytest.raises(DecodeError, match="only"):
+        frame(raw[:-1])
+
+
+def test_message_authenticator_offset_walks_headers_up_to_it() -> None:
+    attrs = encode_attributes([(1, b"bob"), (80, bytes(16)), (1, b"x")])
+    raw = bytes((1, 7)) + (20 + len(attrs)).to_bytes(2, "big") + bytes(16) + attrs
+    assert message_authenticator_offset(raw) == decode(raw).message_authenticator_offset == 27
+    assert message_authenticator_offset(vectors.ACCESS_REQUEST_7_1) == -1
+
+
+def test_message_authenticator_offset_stops_after_200_attributes() -> None:
+    assert message_authenticator_offset(_with_attributes(MAX_ATTRIBUTES)) == -1
+    with pytest.raises(DecodeError, match="more than 200 attributes"):
+        message_authenticator_offset(_with_attributes(2038))  # 4,096 octets of them
+
+
+@given(st.binary(min_size=20, max_size=2000))
+def test_message_authenticator_offset_agrees_with_decode(data: bytes) -> None:
+    raw = data[:2] + len(data).to_bytes(2, "big") + data[4:]
+    try:
+        packet = decode(raw)
+    except DecodeError:
+        with contextlib.suppress(DecodeError):
+            message_authenticator_offset(raw)
+        return
+    assert message_authenticator_offset(raw) == packet.message_authenticator_offset
