@@ -60,7 +60,8 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
 
 
 def _migrate(url: str) -> None:
-    from radiusgw.store.postgres import connect, migrate
+    from radiusgw.store.postgres.connection import connect
+    from radiusgw.store.postgres.schema import migrate
 
     conn = connect(url)
     try:

@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 
 USER = "postgres"  # the superuser initdb creates (-U), and the system user that runs it as root
+# A role that must give its password (scram-sha-256) even though everyone else is trusted: the
+# tests of a refused password (the role itself is created by the test that needs it).
+PASSWORD_USER = "radiusgw_pw"
 START_TIMEOUT = 60  # seconds pg_ctl waits for the server to accept connections (-w -t)
 
 
@@ -77,6 +80,8 @@ class PostgresServer:
             os.chown(self.dir, user.pw_uid, user.pw_gid)
         data = self.dir / "data"
         self._run("initdb", "-D", str(data), "-A", "trust", "-U", USER, "-E", "UTF8", "--no-sync")
+        hba = data / "pg_hba.conf"  # the first matching line wins
+        hba.write_text(f"host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n{hba.read_text()}")
         for _attempt in range(3):  # a free port may be taken between the check and the bind
             self.port = free_port()
             options = (

@@ -44,8 +44,9 @@ from radiusgw.store.account_rows import (
     where,
 )
 from radiusgw.store.base import Account, AccountRow, Change
-from radiusgw.store.postgres.connection import connect, redacted, translated
+from radiusgw.store.postgres.connection import connect, translated
 from radiusgw.store.postgres.schema import check_schema
+from radiusgw.store.postgres.url import redacted
 from radiusgw.store.secrets import PasswordCipher
 
 CHANNEL = "radiusgw_accounts"  # LISTEN radiusgw_accounts: the payload is the change number

@@ -15,7 +15,6 @@ Rules:
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,56 +22,10 @@ from typing import Any
 import psycopg
 
 from radiusgw.errors import StoreError
+from radiusgw.store.postgres.url import redacted, secrets_of
 
-SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT = 10  # seconds; libpq's connect_timeout (its default waits forever)
 APPLICATION_NAME = "radiusgw"  # shown in pg_stat_activity
-
-
-def is_postgres_url(db: str) -> bool:
-    """Whether ``db`` names PostgreSQL; StoreError if it is a URL of anything else."""
-    scheme, sep, _rest = db.partition("://")
-    if not sep:
-        return False  # a path: SQLite
-    if scheme.lower() in SCHEMES:
-        return True
-    raise StoreError(
-        f"{redacted(db)} is not a PostgreSQL URL (postgresql://user@host:port/dbname) "
-        "nor an SQLite file path"
-    )
-
-
-def redacted(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``: how messages name a database."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "the database URL"  # unparsable: say nothing of what it holds
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    if any(k == "password" for k, _ in query):
-        query = [(k, "***" if k == "password" else v) for k, v in query]
-        parts = parts._replace(query=urllib.parse.urlencode(query, safe="*"))
-    if password is None:
-        return urllib.parse.urlunsplit(parts)
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
-
-
-def secrets_of(url: str) -> list[str]:
-    """The password(s) in ``url``, as typed and percent-decoded, to cut out of any message."""
-    found: list[str] = []
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.password:
-            found += [parts.password, urllib.parse.unquote(parts.password)]
-        for key, value in urllib.parse.parse_qsl(parts.query):
-            if key == "password" and value:
-                found += [value, urllib.parse.quote(value)]
-    except ValueError:
-        pass
-    return [s for s in found if s]
 
 
 def connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
