@@ -27,8 +27,9 @@ from pathlib import Path
 
 USER = "postgres"  # the superuser initdb creates (-U), and the system user that runs it as root
 # A role that must give its password (scram-sha-256) even though everyone else is trusted: the
-# tests of a refused password (the role itself is created by the test that needs it).
+# tests of a refused password. Roles belong to the cluster: ``start`` creates it once.
 PASSWORD_USER = "radiusgw_pw"
+PASSWORD = "right-one"
 START_TIMEOUT = 60  # seconds pg_ctl waits for the server to accept connections (-w -t)
 
 
@@ -96,6 +97,7 @@ class PostgresServer:
             except PostgresUnavailable:
                 continue
             self.pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+            self.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD '{PASSWORD}'")
             return
         raise PostgresUnavailable(f"PostgreSQL did not start; see {self.dir / 'postgres.log'}")
 

@@ -43,8 +43,6 @@ def test_migrate_reads_the_database_from_the_environment(postgres_empty_url: str
 def test_a_refused_password_is_one_sentence_without_the_password(
     postgres_server: object, postgres_empty_url: str
 ) -> None:
-    with psycopg.connect(postgres_empty_url, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD 'right-one'")
     wrong = postgres_empty_url.replace("//postgres@", f"//{PASSWORD_USER}:Wr0ng-S3cret@")
     # A real process: its stderr and its log lines are what an operator sees.
     result = subprocess.run(

@@ -22,7 +22,7 @@ from radiusgw.store.postgres.schema import (
     schema_version,
 )
 from radiusgw.store.postgres.url import is_postgres_url, redacted
-from tests.postgres import PASSWORD_USER
+from tests.postgres import PASSWORD, PASSWORD_USER
 
 pytestmark = pytest.mark.postgres
 
@@ -219,7 +219,6 @@ def test_a_wrong_password_is_one_sentence_without_it(
     raw: psycopg.Connection,  # type: ignore[type-arg]
     tmp_path: Path,
 ) -> None:
-    raw.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD 'right-one'")
     wrong = postgres_url.replace("//postgres@", f"//{PASSWORD_USER}:Wr0ng-S3cret@")
     with pytest.raises(StoreError) as info:
         PostgresAccountStore(wrong, tmp_path / "k")
@@ -227,6 +226,6 @@ def test_a_wrong_password_is_one_sentence_without_it(
     assert message.startswith(f"cannot connect to postgresql://{PASSWORD_USER}:***@127.0.0.1:")
     assert "password authentication failed" in message
     assert "Wr0ng-S3cret" not in message
-    right = wrong.replace("Wr0ng-S3cret", "right-one")
+    right = wrong.replace("Wr0ng-S3cret", PASSWORD)
     with pytest.raises(StoreError, match=r"failed: permission denied for table schema_version"):
         PostgresAccountStore(right, tmp_path / "k")  # connected: only the tables are not its own
