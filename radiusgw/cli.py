@@ -420,6 +420,34 @@ def account_remove(realm: str, user: str, db: Path, key_file: Path | None) -> No
 
 
 @cli.group()
+def db() -> None:
+    """The database's schema (SQLite file or PostgreSQL of a fleet)."""
+
+
+@db.command("migrate")
+@click.option(
+    "--db",
+    "url",
+    envvar="RADIUSGW_DB",
+    show_envvar=True,
+    help="postgresql://user@host:port/dbname (or an SQLite file path).",
+)
+def db_migrate(url: str | None) -> None:
+    """Create or upgrade the schema to this version's; print the version reached.
+
+    Every node of a fleet checks the schema when it starts and refuses one it does not know:
+    run this once per upgrade, from any node or operator host (two at once are safe). Prefer
+    RADIUSGW_DB to --db for a URL with a password: ps shows the command line.
+    """
+    from radiusgw.store.migrate import migrate_database
+
+    if not url:
+        raise StoreError("give the database: --db URL, or the environment variable RADIUSGW_DB")
+    where, version = migrate_database(url)
+    click.echo(f"{where}: schema version {version}")
+
+
+@cli.group()
 def lns() -> None:
     """The LNS of VPDN realms, as the L2TP health probes see them."""
 

@@ -37,9 +37,7 @@ Rules:
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -49,8 +47,20 @@ from types import TracebackType
 from typing import Any
 
 from radiusgw.accounting import AccountingEvent
-from radiusgw.errors import AccountLimitError, StoreError
+from radiusgw.errors import StoreError
 from radiusgw.store import quarantine
+from radiusgw.store.account_rows import (
+    CHANGE_RETENTION,
+    MAX_TIMEOUT,
+    PROGRESS_EVERY,
+    exists_error,
+    limit_error,
+    missing_error,
+    where,
+)
+from radiusgw.store.account_rows import checked as _checked
+from radiusgw.store.account_rows import over_limit as _over_limit
+from radiusgw.store.account_rows import realm_name as _realm
 from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change, SpoolEntry
 from radiusgw.store.connection import (
     BUSY_TIMEOUT,
@@ -64,17 +74,8 @@ from radiusgw.store.secrets import PasswordCipher
 from radiusgw.store.sessions import apply_events, ensure_schema, migrate_to_v4, session_events
 
 SCHEMA_VERSION = 4
-CHANGE_RETENTION = 3600.0  # seconds; a running server polls every second or so
-PROGRESS_EVERY = 5000  # rows between progress(n) calls of import_accounts
-
-# RFC 2865 §5.1: User-Name is at most 253 octets, and it carries "user@realm".
-MAX_USER_NAME = 253
-# RFC 2865 §5.2: User-Password hides at most 128 octets.
-MAX_PASSWORD = 128
-# RFC 2865 §5.25: one Class attribute carries at most 253 octets.
-MAX_CLASS = 253
-# RFC 2865 §5.27/§5.28: Session-Timeout and Idle-Timeout are 32-bit unsigned seconds.
-MAX_TIMEOUT = 2**32 - 1
+# Re-exported: the row rules are every backend's (radiusgw.store.account_rows).
+__all__ = ["CHANGE_RETENTION", "MAX_TIMEOUT", "PROGRESS_EVERY", "SCHEMA_VERSION", "SqliteStore"]
 
 _SCHEMA_V1 = (
     """CREATE TABLE accounts (
@@ -153,11 +154,6 @@ _INSERT_ACCOUNTING = (
     "INSERT INTO accounting (received, nas_address, realm, username, status_type, session_id,"
     " packet) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-# The checked, non-secret columns of one account: framed_ip, session_timeout, idle_timeout, class.
-_Extras = tuple[str | None, int | None, int | None, bytes | None]
 
 
 class SqliteStore(SqliteConnection):
@@ -280,14 +276,11 @@ class SqliteStore(SqliteConnection):
         now = self._clock()
         with self._transaction():
             if self._exists(realm, row.username):
-                raise StoreError(f"account {row.username!r} already exists in realm {realm!r}")
+                raise exists_error(realm, row.username)
             if max_accounts is not None:
                 count = self._count(realm)
                 if count + 1 > max_accounts:
-                    raise AccountLimitError(
-                        f"realm {realm!r} allows {max_accounts} accounts "
-                        f"(max_accounts, 第7条); it has {count}"
-                    )
+                    raise limit_error(realm, max_accounts, count)
             self._conn.execute(_INSERT_ACCOUNT, (realm, row.username, sealed, *extras, now, now))
             self._record_change(realm, row.username, now)
 
@@ -312,10 +305,10 @@ class SqliteStore(SqliteConnection):
         with self._translated():
             before = self._count(realm)  # to stop early; checked again under the lock
         values: list[tuple[Any, ...]] = []
-        where: list[str] = []
+        lines: list[str] = []
         first_seen: dict[str, str] = {}
         for index, row in enumerate(rows, start=1):
-            here = f"line {row.line}" if row.line is not None else f"row {index}"
+            here = where(index, row)
             try:
                 extras = _checked(realm, row)
             except StoreError as exc:
@@ -330,7 +323,7 @@ class SqliteStore(SqliteConnection):
                 raise _over_limit(here, realm, max_accounts, before)
             sealed = self._cipher.encrypt(realm, row.username, row.password)
             values.append((realm, row.username, sealed, *extras, now, now))
-            where.append(here)
+            lines.append(here)
             if progress is not None and index % PROGRESS_EVERY == 0:
                 progress(index)
         if not values:
@@ -345,12 +338,12 @@ class SqliteStore(SqliteConnection):
             for i, v in enumerate(values):
                 if v[1] in existing:
                     raise StoreError(
-                        f"{where[i]}: account {v[1]!r} already exists in realm {realm!r}; "
+                        f"{lines[i]}: account {v[1]!r} already exists in realm {realm!r}; "
                         "nothing was imported"
                     )
             if max_accounts is not None and len(existing) + len(values) > max_accounts:
                 first_over = max(0, max_accounts - len(existing))
-                raise _over_limit(where[first_over], realm, max_accounts, len(existing))
+                raise _over_limit(lines[first_over], realm, max_accounts, len(existing))
             self._conn.executemany(_INSERT_ACCOUNT, values)
             self._record_change(realm, None, now)
         if progress is not None:
@@ -392,7 +385,7 @@ class SqliteStore(SqliteConnection):
                 (int(enabled), now, realm, username),
             )
             if cur.rowcount == 0:
-                raise StoreError(f"there is no account {username!r} in realm {realm!r}")
+                raise missing_error(realm, username)
             self._record_change(realm, username, now)
 
     def remove_account(self, realm: str, username: str) -> None:
@@ -403,7 +396,7 @@ class SqliteStore(SqliteConnection):
                 "DELETE FROM accounts WHERE realm = ? AND username = ?", (realm, username)
             )
             if cur.rowcount == 0:
-                raise StoreError(f"there is no account {username!r} in realm {realm!r}")
+                raise missing_error(realm, username)
             self._record_change(realm, username, now)
 
     # -- changes -----------------------------------------------------------------------------
@@ -681,61 +674,6 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> None:
 
 def _user_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
-
-
-def _over_limit(here: str, realm: str, max_accounts: int, existing: int) -> AccountLimitError:
-    room = max(0, max_accounts - existing)
-    return AccountLimitError(
-        f"{here}: realm {realm!r} allows {max_accounts} accounts (max_accounts, 第7条); "
-        f"it has {existing}, room for {room} more; nothing was imported"
-    )
-
-
-def _realm(realm: str) -> str:
-    name = realm.strip().lower()
-    if not name or name != realm.lower():
-        raise StoreError(f"{realm!r} is not a realm name")
-    return name
-
-
-def _checked(realm: str, row: AccountRow) -> _Extras:
-    """The row's optional columns, normalised; StoreError (one sentence) if any is unusable."""
-    name = row.username
-    if not name:
-        raise StoreError("the username is empty")
-    if _CONTROL.search(name):
-        raise StoreError(f"username {name!r} contains a control character")
-    if len(f"{name}@{realm}".encode()) > MAX_USER_NAME:
-        raise StoreError(
-            f"username {name!r} is too long: user@realm must fit in {MAX_USER_NAME} octets "
-            "(RFC 2865 §5.1)"
-        )
-    if not row.password:
-        raise StoreError(f"the password of {name!r} is empty")
-    if len(row.password.encode()) > MAX_PASSWORD:
-        raise StoreError(
-            f"the password of {name!r} is longer than {MAX_PASSWORD} octets (RFC 2865 §5.2)"
-        )
-    framed_ip = None
-    if row.framed_ip is not None:
-        try:
-            framed_ip = str(ipaddress.IPv4Address(row.framed_ip))
-        except ValueError:
-            raise StoreError(
-                f"framed_ip {row.framed_ip!r} of {name!r} is not an IPv4 address "
-                "(Framed-IP-Address, RFC 2865 §5.8)"
-            ) from None
-    for label, value in (
-        ("session_timeout", row.session_timeout),
-        ("idle_timeout", row.idle_timeout),
-    ):
-        if value is not None and not 1 <= value <= MAX_TIMEOUT:
-            raise StoreError(
-                f"{label} {value} of {name!r} is not between 1 and {MAX_TIMEOUT} seconds"
-            )
-    if row.class_ is not None and not 1 <= len(row.class_) <= MAX_CLASS:
-        raise StoreError(f"the class of {name!r} must be 1 to {MAX_CLASS} octets")
-    return framed_ip, row.session_timeout, row.idle_timeout, row.class_
 
 
 def _create_private_file(path: Path) -> None:
