@@ -46,12 +46,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from radiusgw.domain import AccountingRecord, Quarantined
 from radiusgw.engine import AccountingAnswer
 from radiusgw.server.batches import BatchThread, named_executor
 from radiusgw.store import journal
-from radiusgw.store.base import AccountingRecord
 from radiusgw.store.journal import JournalWriter, Position
-from radiusgw.store.quarantine import Quarantined
 from radiusgw.store.sqlite import SqliteStore
 
 MAX_BACKLOG = 200_000  # records acknowledged but not yet in the store

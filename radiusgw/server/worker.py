@@ -29,7 +29,9 @@ from typing import Any
 import uvloop
 
 from radiusgw.config.model import Mode
+from radiusgw.domain import AdmissionResult
 from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
+from radiusgw.engine.cache import AccountCache
 from radiusgw.engine.droplog import SUMMARY_INTERVAL
 from radiusgw.errors import RadiusGwError
 from radiusgw.server import signals
@@ -43,9 +45,8 @@ from radiusgw.server.realm_set import FrameReader, RealmSet, reload
 from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.server.settings import Settings
 from radiusgw.store import open_store
-from radiusgw.store.cache import AccountCache
 from radiusgw.store.health import HealthTable
-from radiusgw.store.sessions import AdmissionResult, SessionTable
+from radiusgw.store.sessions import SessionTable
 from radiusgw.store.upstreams import UpstreamTable
 
 COUNTERS_LOG_INTERVAL = 60.0

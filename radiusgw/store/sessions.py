@@ -58,7 +58,7 @@ import datetime as dt
 import re
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +69,15 @@ from radiusgw.accounting import (
     AccountingEvent,
     from_record,
 )
+from radiusgw.domain import (
+    AccountingRecord,
+    AdmissionRequest,
+    AdmissionResult,
+    SessionRow,
+    UsageRow,
+)
 from radiusgw.errors import StoreError
 from radiusgw.radius.attributes import AcctStatusType
-from radiusgw.store.base import AccountingRecord
 from radiusgw.store.connection import (
     BUSY_TIMEOUT,
     SqliteConnection,
@@ -212,63 +218,6 @@ _CONSUME = (
     " WHERE realm = ? AND username = ? AND expires > ?"
     " ORDER BY lns IS NOT NULLIF(?, 0), id LIMIT 1)"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRow:
-    """One session; ``stop`` and ``closed_by`` ('stop', 'nas-restart', 'stale') None while live."""
-
-    id: int
-    realm: str
-    username: str  # without the realm
-    acct_session_id: str
-    nas_address: str
-    nas_ip_address: str | None
-    nas_identifier: str | None
-    lns: str | None
-    framed_ip: str | None
-    start: float
-    last_update: float
-    stop: float | None
-    input_octets: int  # Gigawords × 2^32 + Acct-Input-Octets: the whole count
-    output_octets: int
-    session_time: int | None  # the largest Acct-Session-Time reported; None: none was
-    interim_interval: int | None
-    terminate_cause: int | None
-    closed_by: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class UsageRow:
-    realm: str
-    month: str  # YYYY-MM
-    sessions: int
-    session_time_seconds: int
-    input_octets: int
-    output_octets: int
-
-
-@dataclass(frozen=True, slots=True)
-class AdmissionRequest:
-    """A session about to be accepted; a limit of None is not checked."""
-
-    realm: str
-    username: str  # without the realm, as ``radiusgw.accounting.local_part`` gives it
-    lns: str | None = None
-    realm_max: int | None = None  # Realm.max_sessions
-    account_max: int | None = None  # Realm.max_sessions_per_account (Simultaneous-Use)
-    lns_max: int | None = None  # Lns.max_sessions
-    reservation_ttl: float = 60.0  # seconds for the NAS to send the Start
-
-
-@dataclass(frozen=True, slots=True)
-class AdmissionResult:
-    """Admitted, or refused with ``reason`` (for Reply-Message) naming the limit reached."""
-
-    admitted: bool
-    reason: str | None = None
-    reservation_id: int | None = None
-    lns_full: bool = False  # refused only because the LNS is full: another LNS may do
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:

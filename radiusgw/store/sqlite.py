@@ -49,9 +49,9 @@ from types import TracebackType
 from typing import Any
 
 from radiusgw.accounting import AccountingEvent
+from radiusgw.domain import Account, AccountingRecord, AccountRow, Change, Quarantined, SpoolEntry
 from radiusgw.errors import AccountLimitError, StoreError
 from radiusgw.store import quarantine
-from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change, SpoolEntry
 from radiusgw.store.connection import (
     BUSY_TIMEOUT,
     SqliteConnection,
@@ -59,7 +59,6 @@ from radiusgw.store.connection import (
     use_wal,
 )
 from radiusgw.store.journal import Position
-from radiusgw.store.quarantine import Quarantined
 from radiusgw.store.secrets import PasswordCipher
 from radiusgw.store.sessions import apply_events, ensure_schema, migrate_to_v4, session_events
 
