@@ -122,11 +122,16 @@ _realms_option = click.option(
     show_default=True,
     help="Directory of realm files (*.toml).",
 )
+DB_ENVVAR = "RADIUSGW_DB"
 _db_option = click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULTS.db,
     show_default=True,
+    # From the environment when the flag is absent (issue 15.1), so that a database URL with
+    # its password never has to appear in ``ps``.
+    envvar=DB_ENVVAR,
+    show_envvar=True,
     help="The SQLite database of accounts and accounting.",
 )
 _key_option = click.option(
