@@ -41,8 +41,9 @@ from radiusgw.config import check_directory, load_registry
 from radiusgw.config.model import Mode, Realm, Registry
 from radiusgw.errors import ConfigError, RadiusGwError, StoreError
 from radiusgw.server.settings import Settings
+from radiusgw.sessions import month_bounds
 from radiusgw.store import AccountRow, SqliteStore, open_store
-from radiusgw.store.sessions import SessionTable, month_bounds
+from radiusgw.store.sessions import SessionTable
 from radiusgw.store.sqlite import MAX_TIMEOUT
 
 DEFAULTS = Settings()  # one place for the defaults: ./realms, ./radiusgw.db, 0.0.0.0, 1812 ...

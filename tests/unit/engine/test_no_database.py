@@ -14,7 +14,7 @@ DRIVERS = ("sqlite3", "_sqlite3", "psycopg", "psycopg_pool")
 
 def test_importing_the_engine_imports_no_database_driver() -> None:
     check = (
-        "import sys, radiusgw.engine, radiusgw.domain\n"
+        "import sys, radiusgw.engine, radiusgw.domain, radiusgw.sessions\n"
         f"loaded = [name for name in {DRIVERS!r} if name in sys.modules]\n"
         "assert not loaded, loaded\n"
     )
