@@ -19,8 +19,8 @@ import types
 from collections.abc import Iterable, Sequence
 
 from radiusgw import cli
+from radiusgw.domain import AccountingRecord
 from radiusgw.store import journal
-from radiusgw.store.base import AccountingRecord
 from radiusgw.store.journal import Position
 from radiusgw.store.sqlite import SqliteStore
 

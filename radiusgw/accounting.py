@@ -36,7 +36,7 @@ from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from radiusgw.radius.packet import DecodeError, Packet, decode
 
 if TYPE_CHECKING:  # radiusgw.store imports this module (through sessions): no cycle at run time
-    from radiusgw.store.base import AccountingRecord
+    from radiusgw.domain import AccountingRecord
 
 GIGAWORD = 2**32  # RFC 2869 §5.1: one wrap of the 32-bit Acct-Input-Octets counter
 MAX_TAG = 0x1F  # RFC 2868 §3.3: a first octet up to 0x1F is a tag, not text

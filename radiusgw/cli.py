@@ -39,10 +39,11 @@ import click
 from radiusgw import __version__
 from radiusgw.config import check_directory, load_registry
 from radiusgw.config.model import Mode, Realm, Registry
+from radiusgw.domain import AccountRow
 from radiusgw.errors import ConfigError, RadiusGwError, StoreError
 from radiusgw.server.settings import Settings
-from radiusgw.store import AccountRow, SqliteStore, open_store
-from radiusgw.store.sessions import SessionTable, month_bounds
+from radiusgw.sessions import month_bounds
+from radiusgw.store.backend import Backend, open_backend
 from radiusgw.store.sqlite import MAX_TIMEOUT
 
 DEFAULTS = Settings()  # one place for the defaults: ./realms, ./radiusgw.db, 0.0.0.0, 1812 ...
@@ -122,11 +123,16 @@ _realms_option = click.option(
     show_default=True,
     help="Directory of realm files (*.toml).",
 )
+DB_ENVVAR = "RADIUSGW_DB"
 _db_option = click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     default=DEFAULTS.db,
     show_default=True,
+    # From the environment when the flag is absent (issue 15.1), so that a database URL with
+    # its password never has to appear in ``ps``.
+    envvar=DB_ENVVAR,
+    show_envvar=True,
     help="The SQLite database of accounts and accounting.",
 )
 _key_option = click.option(
@@ -462,13 +468,8 @@ _format_option = click.option(
 @_format_option
 def lns_status(db: Path, fmt: str) -> None:
     """One line per probed LNS: realm, address, state, since when, and why."""
-    from radiusgw.store.health import HealthTable
-
-    table = HealthTable(db, read_only=True)
-    try:
-        states = table.states()
-    finally:
-        table.close()
+    with _store(db, None, read_only=True) as store:
+        states = store.lns_states()
     _print_rows(
         [
             {
@@ -501,11 +502,8 @@ def session_list(realm: str | None, db: Path, fmt: str) -> None:
     Text: user, realm, Acct-Session-Id, NAS address, LNS ('-' if none), start (ISO 8601, UTC),
     input octets, output octets, tab-separated. JSON: one object per line with those and more.
     """
-    table = _session_table(db)
-    try:
-        rows = table.live_sessions(realm)
-    finally:
-        table.close()
+    with _store(db, None, read_only=True) as store:
+        rows = store.live_sessions(realm)
     for s in rows:
         start = _iso(s.start)
         if fmt == "json":
@@ -557,11 +555,8 @@ def usage_command(realm: str, month: str, db: Path, fmt: str) -> None:
     A session counts when it was up during the month; its time is the part inside the month; its
     octets count in the month it ended (or, while live, was last reported).
     """
-    table = _session_table(db)
-    try:
-        row = table.usage(realm, month)
-    finally:
-        table.close()
+    with _store(db, None, read_only=True) as store:
+        row = store.usage(realm, month)
     fields = {
         "realm": row.realm,
         "month": row.month,
@@ -596,13 +591,8 @@ def accounting_quarantine(db: Path, fmt: str) -> None:
     realm, user, Acct-Session-Id, Acct-Status-Type ('-' if none), reason, packet, tab-separated,
     control characters escaped. JSON: one object per line.
     """
-    from radiusgw.store.quarantine import QuarantineTable
-
-    table = QuarantineTable(db)
-    try:
-        entries = table.rows()
-    finally:
-        table.close()
+    with _store(db, None, read_only=True) as store:
+        entries = store.quarantined()
     for e in entries:
         row: dict[str, Any] = {
             "id": e.id,
@@ -637,13 +627,9 @@ def proxy() -> None:
 def proxy_status(db: Path, fmt: str) -> None:
     """One line per realm, upstream server and port kind (per worker): state, since, traffic."""
     from radiusgw.proxy.ids import show_destination
-    from radiusgw.store.upstreams import UpstreamTable
 
-    table = UpstreamTable(db, read_only=True)
-    try:
-        rows = table.rows()
-    finally:
-        table.close()
+    with _store(db, None, read_only=True) as store:
+        rows = store.upstream_rows()
     _print_rows(
         [
             {
@@ -710,15 +696,17 @@ def main() -> None:
 # -- helpers -----------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
 def _store(
     db: Path, key_file: Path | None, *, create: bool = True, read_only: bool = False
-) -> SqliteStore:
+) -> Iterator[Backend]:
+    """The store ``--db`` names (radiusgw.store.backend), closed after the ``with``."""
     key = Settings(db=db, key_file=key_file).key_path
-    return open_store(db, key, create=create, read_only=read_only)
-
-
-def _session_table(db: Path) -> SessionTable:
-    return SessionTable(db, read_only=True)
+    store = open_backend(db, key, create=create, read_only=read_only)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _read_password(stdin: TextIO, *, prompt: bool) -> str:

@@ -25,6 +25,8 @@ from typing import Any
 
 from radiusgw.accounting import EVENT_TYPES, parse
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
+from radiusgw.domain import AccountingRecord, AdmissionRequest, AdmissionResult
+from radiusgw.engine.cache import AccountCache
 from radiusgw.engine.counters import Counters
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
 from radiusgw.engine.droplog import DropLog, Recent
@@ -35,9 +37,6 @@ from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import DecodeError, Packet, decode, frame
 from radiusgw.router import Refusal, Router, realm_name
-from radiusgw.store.base import AccountingRecord
-from radiusgw.store.cache import AccountCache
-from radiusgw.store.sessions import AdmissionRequest, AdmissionResult
 
 # Wire numbers bound once: no enum or dictionary look-up per packet.
 _ACCESS_REQUEST = int(Code.ACCESS_REQUEST)

@@ -7,9 +7,12 @@ result is None (accept) or the reason to reject. Digests are compared in constan
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from radiusgw.radius import crypto
-from radiusgw.store.cache import CachedAccount
+
+if TYPE_CHECKING:  # the engine's package imports this module: no cycle at run time
+    from radiusgw.engine.cache import CachedAccount
 
 UNKNOWN_OR_WRONG = "unknown user or wrong password"
 DISABLED = "account disabled"

@@ -44,8 +44,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from radiusgw.domain import SpoolEntry
 from radiusgw.radius.packet import DecodeError, Packet, decode
-from radiusgw.store.base import SpoolEntry
 
 
 class Route(StrEnum):

@@ -46,13 +46,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from radiusgw.domain import AccountingRecord, Quarantined
 from radiusgw.engine import AccountingAnswer
 from radiusgw.server.batches import BatchThread, named_executor
 from radiusgw.store import journal
-from radiusgw.store.base import AccountingRecord
+from radiusgw.store.backend import Backend
 from radiusgw.store.journal import JournalWriter, Position
-from radiusgw.store.quarantine import Quarantined
-from radiusgw.store.sqlite import SqliteStore
 
 MAX_BACKLOG = 200_000  # records acknowledged but not yet in the store
 RETRY_INTERVAL = 1.0
@@ -76,7 +75,7 @@ class AccountingPipeline:
         self,
         directory: Path,
         index: int,
-        open_store: Callable[[], SqliteStore],
+        open_store: Callable[[], Backend],
         loop: asyncio.AbstractEventLoop,
         log: Any,
         on_written: Callable[[list[AccountingAnswer]], None],
@@ -103,7 +102,7 @@ class AccountingPipeline:
         self._unsynced: list[Encoded] = []  # encoded, waiting for the next commit
         self._syncing: list[Encoded] | None = None  # in the commit under way
         self._syncer = named_executor("journal-sync")
-        self.applier: BatchThread[SqliteStore, Applied] = BatchThread(
+        self.applier: BatchThread[Backend, Applied] = BatchThread(
             "acct-applier",
             open_store,
             self._apply,
@@ -112,7 +111,7 @@ class AccountingPipeline:
             self._apply_failed,
         )
 
-    def replay(self, store: SqliteStore, adopt_from: int | None = None) -> int:
+    def replay(self, store: Backend, adopt_from: int | None = None) -> int:
         """Apply this worker's journal (and, with ``adopt_from``, the journals of worker
         indexes from there up: a previous run had more workers); before serving. How many
         records; what had to be skipped or kept aside is logged."""
@@ -228,7 +227,7 @@ class AccountingPipeline:
 
     # -- the applier (its thread, then the event loop) ---------------------------------------
 
-    def _apply(self, store: SqliteStore, batch: list[Applied]) -> Position:
+    def _apply(self, store: Backend, batch: list[Applied]) -> Position:
         started = time.monotonic()
         records = [r for records, _ in batch for r in records]
         position = batch[-1][1]

@@ -18,7 +18,7 @@ from radiusgw.server.settings import Settings
 from radiusgw.server.sockets import worker_sockets
 from radiusgw.server.supervisor import Supervisor
 from radiusgw.server.worker import run_worker
-from radiusgw.store import open_store
+from radiusgw.store.backend import open_backend
 
 
 def serve(settings: Settings) -> int:
@@ -32,7 +32,7 @@ def serve(settings: Settings) -> int:
         log.error("refused-to-start", reason="invalid realm files", problems=exc.problems)
         return 1
     # Create the database and its key once, before any worker opens them concurrently.
-    open_store(settings.db, settings.key_path).close()
+    open_backend(settings.db, settings.key_path).close()
     workers = max(1, settings.workers)
     try:
         auth_socks = worker_sockets(settings.listen, settings.auth_port, workers)

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from radiusgw.domain import SessionRow
 from radiusgw.dynauth import (
     DisconnectClient,
     DisconnectTarget,
@@ -45,7 +46,6 @@ from radiusgw.dynauth import (
     Result,
     error_cause_name,
 )
-from radiusgw.store.sessions import SessionRow
 
 _READ_BATCH = 64  # datagrams taken per wake-up before other work gets a turn
 _MAX_DATAGRAM = 4096  # RFC 2865 §3

@@ -18,7 +18,7 @@ from radiusgw.config.model import Lns, Mode, Registry
 from radiusgw.modes.vpdn import Health
 from radiusgw.server.lns_probe import ProbeStatus, probe_lns
 from radiusgw.server.resource_thread import ResourceThread
-from radiusgw.store.health import HealthTable
+from radiusgw.store.backend import Backend
 
 RECONCILE_INTERVAL = 1.0
 MAX_PROBE_TIMEOUT = 7.0  # three tries at 1, 2, 4 s: a dead LNS leaves answers quickly
@@ -47,7 +47,7 @@ class LnsMonitor:
     def __init__(
         self,
         registry: Callable[[], Registry],
-        table: ResourceThread[HealthTable],
+        table: ResourceThread[Backend],
         log: Any,
     ) -> None:
         self._registry = registry
@@ -87,7 +87,7 @@ class LnsMonitor:
             result = await probe_lns(address, port, lns.secret, timeout=timeout)
             health = _HEALTH[result.status]
             if await self._table.call(
-                HealthTable.record,
+                _record,
                 realm,
                 index,
                 address,
@@ -107,10 +107,10 @@ class LnsMonitor:
             await asyncio.sleep(interval)
 
 
-def read_health(table: HealthTable, registry: Registry) -> dict[tuple[str, int], Health]:
+def read_health(table: Backend, registry: Registry) -> dict[tuple[str, int], Health]:
     """The table as the engine reads it; rows of LNS no longer configured are ignored."""
     view: dict[tuple[str, int], Health] = {}
-    for state in table.states():
+    for state in table.lns_states():
         realm = registry.realms.get(state.realm)
         if realm is None or state.index >= len(realm.lns):
             continue
@@ -118,3 +118,16 @@ def read_health(table: HealthTable, registry: Registry) -> dict[tuple[str, int],
         if (lns.address, lns.port) == (state.address, state.port):
             view[(state.realm, state.index)] = Health(state.status)
     return view
+
+
+def _record(
+    store: Backend,
+    realm: str,
+    index: int,
+    address: str,
+    port: int,
+    status: str,
+    detail: str,
+    now: float,
+) -> bool:
+    return store.record_lns_health(realm, index, address, port, status, detail, now)

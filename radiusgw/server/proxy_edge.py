@@ -30,23 +30,23 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
 from radiusgw.config.model import Mode, Realm, Registry
+from radiusgw.domain import SpoolEntry
 from radiusgw.engine import Admission, Engine, ProxyAccounting, ProxyAuth
 from radiusgw.proxy.client import UpstreamClient
 from radiusgw.proxy.events import AnswerDropped, Completed, Failure, Outgoing
 from radiusgw.proxy.ids import Destination, show_destination
 from radiusgw.proxy.spool import Replay, Route, Spooler
-from radiusgw.proxy.upstream import Kind, StateChange
+from radiusgw.proxy.upstream import Kind, StateChange, UpstreamStatus
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.datagrams import DatagramSocket
 from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.server.sockets import udp_socket
-from radiusgw.store import SqliteStore
-from radiusgw.store.upstreams import UpstreamTable
+from radiusgw.store.backend import Backend
 
 SOURCE_SOCKETS = 4
 REPLAY_TICK = 1.0
@@ -70,7 +70,7 @@ class ProxyEdge:
         *,
         replayer: bool,
         worker: int = 0,
-        status_table: Callable[[], UpstreamTable] | None = None,
+        status_table: Callable[[], Backend] | None = None,
         admit: Callable[[Admission], None] | None = None,
     ) -> None:
         self.engine = engine
@@ -96,9 +96,9 @@ class ProxyEdge:
         self._drops: dict[Destination, list[float]] = {}  # [last logged, dropped since]
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
-        self._spool_writer: BatchThread[SqliteStore, ProxyAccounting] | None = None
+        self._spool_writer: BatchThread[Backend, ProxyAccounting] | None = None
         # Replay reads and deletes run on one thread with its own store connection.
-        self._spool: ResourceThread[SqliteStore] = ResourceThread("spool", open_store)
+        self._spool: ResourceThread[Backend] = ResourceThread("spool", open_store)
         self._replay_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -121,7 +121,7 @@ class ProxyEdge:
         if self._status is not None:
             self._status_task = asyncio.create_task(self._publish_status(self._status))
         if self._replayer:
-            counts = await self._spool.call(SqliteStore.spool_counts)
+            counts = await self._spool.call(_spool_counts)
             self.spooler.restore(counts)
             self._replay_task = asyncio.create_task(self._replay_loop())
 
@@ -355,13 +355,11 @@ class ProxyEdge:
             fetch = self.spooler.fetch(name, self.client.realm_up(realm, Kind.ACCT, self._now()))
             if fetch is None:
                 continue
-            entries = await self._spool.call(
-                SqliteStore.spooled, fetch.realm, fetch.limit, after=fetch.after
-            )
+            entries = await self._spool.call(_spooled, fetch.realm, fetch.limit, after=fetch.after)
             replays, unreadable = self.spooler.replays(name, entries, time.time())
             if unreadable:
                 self.log.error("spool-unreadable", realm=name, ids=unreadable)
-                await self._spool.call(SqliteStore.unspool, unreadable)
+                await self._spool.call(_unspool, unreadable)
             for replay in replays:
                 self._forward_replay(realm, replay)
 
@@ -383,7 +381,7 @@ class ProxyEdge:
 
     async def _unspool(self, replay: Replay) -> None:
         try:
-            await self._spool.call(SqliteStore.unspool, [replay.entry_id])
+            await self._spool.call(_unspool, [replay.entry_id])
         except Exception as exc:
             self.log.error("unspool-failed", realm=replay.realm, id=replay.entry_id, error=str(exc))
             self.spooler.failed(replay.realm, replay.entry_id)
@@ -396,7 +394,7 @@ class ProxyEdge:
             held=round(replay.extra_delay, 3),
         )
 
-    async def _publish_status(self, table: ResourceThread[UpstreamTable]) -> None:
+    async def _publish_status(self, table: ResourceThread[Backend]) -> None:
         """This worker's view of its upstreams, for ``radiusgw proxy status``."""
         last = 0.0
         while True:
@@ -407,9 +405,7 @@ class ProxyEdge:
             self._status_dirty = False
             last = now
             try:
-                await table.call(
-                    UpstreamTable.publish, self._worker, self.client.status(), now, self._now()
-                )
+                await table.call(_publish, self._worker, self.client.status(), now, self._now())
             except Exception as exc:  # a locked database must not stop the server
                 self.log.warning("upstream-status-failed", error=str(exc))
 
@@ -469,3 +465,23 @@ class ProxyEdge:
         assert self._loop is not None
         self._timer_at = when
         self._timer = self._loop.call_at(when, self._on_timer)
+
+
+# The store's operations as the ResourceThreads call them (store first): a Protocol's methods
+# cannot be taken unbound from the Protocol class.
+def _spool_counts(store: Backend) -> dict[str, int]:
+    return store.spool_counts()
+
+
+def _spooled(store: Backend, realm: str, limit: int, *, after: int = 0) -> list[SpoolEntry]:
+    return store.spooled(realm, limit, after=after)
+
+
+def _unspool(store: Backend, ids: Iterable[int]) -> int:
+    return store.unspool(ids)
+
+
+def _publish(
+    store: Backend, worker: int, statuses: Iterable[UpstreamStatus], now: float, monotonic: float
+) -> None:
+    store.publish_upstreams(worker, statuses, now, monotonic)

@@ -29,7 +29,9 @@ from typing import Any
 import uvloop
 
 from radiusgw.config.model import Mode
+from radiusgw.domain import AdmissionResult, SessionRow
 from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
+from radiusgw.engine.cache import AccountCache
 from radiusgw.engine.droplog import SUMMARY_INTERVAL
 from radiusgw.errors import RadiusGwError
 from radiusgw.server import signals
@@ -42,11 +44,7 @@ from radiusgw.server.proxy_edge import ProxyEdge
 from radiusgw.server.realm_set import FrameReader, RealmSet, reload
 from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.server.settings import Settings
-from radiusgw.store import open_store
-from radiusgw.store.cache import AccountCache
-from radiusgw.store.health import HealthTable
-from radiusgw.store.sessions import AdmissionResult, SessionTable
-from radiusgw.store.upstreams import UpstreamTable
+from radiusgw.store.backend import Backend, open_backend
 
 COUNTERS_LOG_INTERVAL = 60.0
 USAGE_POLL_INTERVAL = 2.0  # how often quotas and LNS loads are re-read
@@ -73,20 +71,19 @@ class Worker:
         self._updates = updates
         self._frames = FrameReader()
         registry = realms.registry
-        self.store = open_store(settings.db, settings.key_path)
+        # One store object per thread (radiusgw.store.backend); this one is the event loop's.
+        self.store = open_backend(settings.db, settings.key_path)
         cache = AccountCache(self.store.get_account, last_seq=self.store.last_change())
         self.engine = Engine(
             registry, cache, log=log, access_log=settings.access_log, workers=settings.workers
         )
-        self.health = HealthTable(settings.db)
-        self.sessions = SessionTable(settings.db)
-        self.engine.lns_health = read_health(self.health, registry)
+        self.engine.lns_health = read_health(self.store, registry)
         self._lns_load: dict[tuple[str, int], int] = {}
         self.engine.lns_sessions = lambda realm, index: self._lns_load.get((realm, index), 0)
         self.auth: DatagramSocket
         self.acct: DatagramSocket
         self.accounting: AccountingPipeline
-        self.admission: BatchThread[SessionTable, Admission]
+        self.admission: BatchThread[Backend, Admission]
         self.proxy: ProxyEdge
         self.disconnects: DisconnectSender | None = None  # worker 0: RFC 5176 on quota
 
@@ -212,7 +209,7 @@ class Worker:
                 changes = self.store.changes_since(cache.last_seq)
                 if changes:
                     cache.apply(changes)
-                engine.lns_health = read_health(self.health, engine.registry)
+                engine.lns_health = read_health(self.store, engine.registry)
                 now = time.time()
                 if now - last_usage >= USAGE_POLL_INTERVAL:
                     last_usage = now
@@ -226,12 +223,12 @@ class Worker:
         load: dict[tuple[str, int], int] = {}
         for realm in registry.realms.values():
             if realm.traffic_quota is not None:
-                used = self.sessions.month_octets(realm.name, now)
+                used = self.store.month_octets(realm.name, now)
                 if used >= realm.traffic_quota:
                     reached.add(realm.name)
             if realm.mode is Mode.VPDN:
                 for index, lns in enumerate(realm.lns):
-                    load[(realm.name, index)] = self.sessions.count_live(
+                    load[(realm.name, index)] = self.store.count_live(
                         lns=lns.address, reserved_at=now
                     )
         newly = reached - self.engine.quota_reached
@@ -249,7 +246,7 @@ class Worker:
         (the sender skips those already asked or answered)."""
         assert self.disconnects is not None
         registry = self.engine.registry
-        for row in self.sessions.live_sessions(realm):
+        for row in self.store.live_sessions(realm):
             nas = registry.nas.get(row.nas_address)
             if nas is None or not nas.coa_port:
                 continue
@@ -260,13 +257,13 @@ class Worker:
                     "disconnect-refused", session_id=row.acct_session_id, error=str(exc)
                 )
 
-    async def _expire_stale_sessions(self, sweeper: ResourceThread[SessionTable]) -> None:
+    async def _expire_stale_sessions(self, sweeper: ResourceThread[Backend]) -> None:
         interim = self.settings.default_interim_interval
         try:
             while True:
                 await asyncio.sleep(STALE_SWEEP_INTERVAL)
                 try:
-                    closed = await sweeper.call(SessionTable.expire_stale, time.time(), interim)
+                    closed = await sweeper.call(_expire_stale, time.time(), interim)
                 except Exception as exc:
                     self.log.warning("stale-sweep-failed", error=str(exc))
                     continue
@@ -312,10 +309,14 @@ class Worker:
     async def run(self, auth_sock: socket.socket, acct_sock: socket.socket) -> int:
         loop = asyncio.get_running_loop()
         settings = self.settings
+
+        def open_store() -> Backend:  # each thread opens its own (radiusgw.store.backend)
+            return open_backend(settings.db, settings.key_path)
+
         self.accounting = AccountingPipeline(
             settings.journal_dir,
             self.index,
-            lambda: open_store(settings.db, settings.key_path),
+            open_store,
             loop,
             self.log,
             self._written,
@@ -331,8 +332,8 @@ class Worker:
         self.acct = DatagramSocket(loop, acct_sock, self._on_acct)
         self.admission = BatchThread(
             "admission",
-            lambda: SessionTable(settings.db),
-            lambda table, batch: table.admit([p.request for p in batch], time.time()),
+            open_store,
+            lambda store, batch: store.admit([p.request for p in batch], time.time()),
             loop,
             self._admitted,
             self._admission_failed,
@@ -341,13 +342,13 @@ class Worker:
         self.admission.start()
         self.proxy = ProxyEdge(
             self.engine,
-            lambda: open_store(settings.db, settings.key_path),
+            open_store,
             self._send_auth,
             self._send_acct,
             self.log,
             replayer=self.index == 0,  # one process replays the spool, in order
             worker=self.index,
-            status_table=lambda: UpstreamTable(settings.db),
+            status_table=open_store,
             admit=self.admit,
         )
         await self.proxy.start()
@@ -366,10 +367,10 @@ class Worker:
             asyncio.create_task(self._log_suppressed_drops()),
         ]
         if self.index == 0:
-            health = ResourceThread("lns-health", lambda: HealthTable(settings.db))
+            health = ResourceThread("lns-health", open_store)
             monitor = LnsMonitor(lambda: self.engine.registry, health, self.log)
             tasks.append(asyncio.create_task(monitor.run()))
-            sweeper = ResourceThread("stale-sweep", lambda: SessionTable(settings.db))
+            sweeper = ResourceThread("stale-sweep", open_store)
             tasks.append(asyncio.create_task(self._expire_stale_sessions(sweeper)))
             self.disconnects = DisconnectSender(self.log)
             self.disconnects.start()
@@ -414,9 +415,8 @@ class Worker:
         self.admission.stop()
         self.auth.close()
         self.acct.close()
-        for resource in (self.store, self.health, self.sessions):
-            with contextlib.suppress(Exception):
-                resource.close()
+        with contextlib.suppress(Exception):
+            self.store.close()
         self.engine.drop_log.flush()
         self.log.info("stopped", **self.counters())
         return 0
@@ -434,3 +434,7 @@ def run_worker(
 ) -> int:
     worker = Worker(settings, realms, log, index, updates=updates)
     return uvloop.run(worker.run(auth_sock, acct_sock))
+
+
+def _expire_stale(store: Backend, now: float, default_interval: float) -> list[SessionRow]:
+    return store.expire_stale(now, default_interval)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from radiusgw.store.base import Account, AccountingRecord, AccountRow, AccountStore, Change
+from radiusgw.domain import Account, AccountingRecord, AccountRow, Change
+from radiusgw.store.base import AccountStore
 from radiusgw.store.secrets import PasswordCipher
 from radiusgw.store.sqlite import SqliteStore
 

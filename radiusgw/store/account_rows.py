@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from radiusgw.domain import AccountRow
 from radiusgw.errors import AccountLimitError, StoreError
-from radiusgw.store.base import AccountRow
 
 CHANGE_RETENTION = 3600.0  # seconds a change is kept; a running server polls every second or so
 PROGRESS_EVERY = 5000  # rows between progress(n) calls of import_accounts

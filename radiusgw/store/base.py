@@ -10,77 +10,30 @@ decrypted because CHAP (RFC 2865 §5.3) needs the clear text to recompute the di
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:  # radiusgw.accounting imports this module's types only for checking too
-    from radiusgw.accounting import AccountingEvent
-    from radiusgw.store.quarantine import Quarantined
+# The records moved to radiusgw.domain (issue 15.1); they are re-exported here so that code
+# written against ``radiusgw.store.base`` (the PostgreSQL backend's branch, until it is merged)
+# keeps working. New code imports them from radiusgw.domain.
+from radiusgw.domain import (
+    Account,
+    AccountingRecord,
+    AccountRow,
+    Change,
+    Quarantined,
+    SpoolEntry,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    realm: str  # lower case
-    username: str  # as given; looked up case-sensitively
-    password: str
-    enabled: bool = True
-    framed_ip: str | None = None
-    session_timeout: int | None = None
-    idle_timeout: int | None = None
-    class_: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRow:
-    """One row to add: a CSV line of ``account import`` or the flags of ``account add``."""
-
-    username: str
-    password: str
-    framed_ip: str | None = None
-    session_timeout: int | None = None
-    idle_timeout: int | None = None
-    class_: bytes | None = None
-    line: int | None = None  # where it came from (the CSV line), named in error messages
-
-
-@dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
-class AccountingRecord:
-    """One accounting request as received (RFC 2866), kept whole so nothing is lost."""
-
-    received: float  # unix time
-    nas_address: str
-    realm: str | None
-    username: str | None
-    status_type: int | None  # Acct-Status-Type
-    session_id: str | None  # Acct-Session-Id
-    packet: bytes  # the datagram as received
-    # The request as the session rules read it (``radiusgw.accounting.parse``), when the engine
-    # parsed it on receipt; None: the writer decodes ``packet`` itself if its type needs it.
-    event: AccountingEvent | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SpoolEntry:
-    """One accounting request of a proxy realm held for its upstream (store-and-forward).
-
-    ``packet`` is the NAS's datagram as received; ``received`` its unix time, from which the
-    replay's Acct-Delay-Time grows (RFC 2866 §5.2). ``id`` orders the spool: replay goes by it.
-    """
-
-    id: int
-    realm: str
-    packet: bytes
-    nas_address: str
-    received: float
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """An account that changed; ``username`` None means every account of ``realm``."""
-
-    seq: int
-    realm: str
-    username: str | None
+__all__ = [
+    "Account",
+    "AccountRow",
+    "AccountStore",
+    "AccountingRecord",
+    "Change",
+    "Quarantined",
+    "SpoolEntry",
+    "SpoolStore",
+]
 
 
 class AccountStore(Protocol):

@@ -9,9 +9,9 @@ server has run on yet has no LNS states.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from radiusgw.domain import LnsState
 from radiusgw.store.connection import table_connection
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS lns_health (
@@ -25,18 +25,6 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS lns_health (
     changed_at REAL NOT NULL,
     PRIMARY KEY (realm, lns_index)
 )"""
-
-
-@dataclass(frozen=True, slots=True)
-class LnsState:
-    realm: str
-    index: int
-    address: str
-    port: int
-    status: str  # radiusgw.modes.vpdn.Health values
-    detail: str
-    checked_at: float
-    changed_at: float
 
 
 class HealthTable:

@@ -43,9 +43,8 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from radiusgw.accounting import EVENT_TYPES, AccountingError, from_record
+from radiusgw.domain import AccountingRecord, Quarantined
 from radiusgw.errors import StoreError
-from radiusgw.store.base import AccountingRecord
-from radiusgw.store.quarantine import Quarantined
 
 SEGMENT_BYTES = 64 * 1024 * 1024
 _HEAD = struct.Struct("<II")  # body length, CRC-32 of the body

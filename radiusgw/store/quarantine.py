@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import astuple, dataclass, replace
+from dataclasses import astuple, replace
 from pathlib import Path
 from typing import Any, overload
 
-from radiusgw.store.base import AccountingRecord
+from radiusgw.domain import AccountingRecord, Quarantined
 from radiusgw.store.connection import SqliteConnection, connect_read_only, has_table
 
 SCHEMA = (
@@ -53,23 +53,6 @@ _INSERT = (
     "INSERT INTO quarantine (quarantined, received, nas_address, realm, username, status_type,"
     " session_id, packet, reason, journal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Quarantined:
-    """One record kept aside: the request as received and why the store refused it."""
-
-    id: int
-    quarantined: float  # unix time it was put aside
-    received: float
-    nas_address: str
-    realm: str | None
-    username: str | None
-    status_type: int | None
-    session_id: str | None
-    packet: bytes  # the datagram as received
-    reason: str
-    journal: str | None  # the journal it was replayed or applied from
 
 
 def refused(exc: BaseException) -> bool:

@@ -7,27 +7,15 @@ Access-Accept until the session's Start). ``SqliteStore.write_accounting`` parse
 the session changes they cause are committed together, durably, before any Accounting-Response
 goes out (RFC 2866 §2).
 
-Session rules (records are taken in the order given; the NAS's counters are absolute):
-
-- A session is keyed by (NAS source address, Acct-Session-Id); only records with a routed realm,
-  a User-Name and an Acct-Session-Id count. A Start makes it live; an Interim-Update makes it live
-  too when its Start was lost; a Stop closes it (``closed_by`` 'stop'), keeping the row for usage.
-- Octets and session time only grow: every record takes the maximum of what is kept and what it
-  says, so a duplicate or late record never counts twice (RFC 2866 §5.3-§5.4, RFC 2869 §5.1).
-  Octets are kept as the NAS counts them, Gigawords and the 32-bit counter in two columns
-  (``input_gigawords``, ``input_octets``; RFC 2869 §5.1-§5.2), so every count up to
-  2^32 × 2^32 + 2^32 - 1 is exact (their sum does not fit SQLite's signed 64-bit integer),
-  and a sum over many sessions is two sums that cannot overflow. ``session_time`` is the
-  largest Acct-Session-Time reported, NULL while the NAS has reported none.
-- A duplicate Start changes nothing, nor does any record after the session's Stop: it is final.
-- Accounting-On/Off (RFC 2866 §5.1: the NAS restarted) closes that NAS's live sessions that began
-  before it ('nas-restart'). Afterwards the NAS may reuse an Acct-Session-Id: a record of that
-  id dated after the restart starts a new session row.
-- ``expire_stale`` closes ('stale') a live session with no record for interim × factor seconds,
-  the interim being its own Acct-Interim-Interval or the default. A later Interim-Update of it
-  reopens it (the NAS says it is alive); a later Stop ends it properly.
-- RFC 2867 tunnel status types are stored as accounting but do not change sessions: the LAC
-  reports the user's session with Start/Interim/Stop as well, and counting both would double it.
+The session rules (what Start, Interim-Update, Stop, Accounting-On/Off and the stale timeout do
+to a session), the session-time rule and the usage rule are ``radiusgw.sessions``: its
+transition table is what the SQL here implements, the constants below are read from it, and a
+property test holds this module to its reference model (tests/unit/test_sessions_rules.py).
+Here, in SQLite's terms: octets are kept as Gigawords and the 32-bit counter in two columns
+(``input_gigawords``, ``input_octets``), so every count is exact (the sum does not fit SQLite's
+signed 64-bit integer) and a sum over many sessions is two sums that cannot overflow;
+``session_time`` is NULL while the NAS has reported none; ``_SPAN_START`` states the
+session-time rule, once, in SQL; nothing else here computes a session's time.
 
 Admission rules (``SessionTable.admit``), exact across worker processes: one ``BEGIN IMMEDIATE``
 transaction evaluates its requests in order, so SQLite's single write lock serialises every
@@ -36,42 +24,44 @@ user, or the LNS (by address, across realms: one box). An admitted request under
 reservation, which the session's first record consumes in the write_accounting transaction (the
 oldest one of that realm and user, preferring the same LNS); unconsumed ones expire after their
 ttl and are deleted lazily. A request with no limit set is admitted without a reservation.
-
-Session-time rule (RFC 2866 §5.7), the same for every session however it began and ended
-(Start, Interim-Update, Stop, a Stop without Start, a NAS restart, a stale close): a session
-lasted the Acct-Session-Time the NAS reported (the largest: it only grows), when it reported
-one; otherwise its arrival times tell, from its start (its Start, or its first record) to its
-end. Its end is the stop of a closed session or the last update of a live one, and its span is
-the time it lasted up to that end: [end - Acct-Session-Time, end], or [start, end]. (A Stop
-reporting 900 s 4 s after its Start lasted 900 s; a Stop whose Start was lost, the same.)
-``_SPAN_START`` states it, once, in SQL; nothing else computes a session's time.
-
-Usage rule (``usage``, ``month_octets``), months in UTC: a session belongs to a month when its
-span meets it; its time in the month is the part of the span inside it. All of a session's
-octets belong to the month its end falls in, so a session running across months counts its
-octets where it ends (or, while live, where it was last reported).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from radiusgw.accounting import (
     EVENT_TYPES,
-    NAS_RESTART_TYPES,
     AccountingError,
     AccountingEvent,
     from_record,
 )
+from radiusgw.domain import (
+    AccountingRecord,
+    AdmissionRequest,
+    AdmissionResult,
+    SessionRow,
+    UsageRow,
+)
 from radiusgw.errors import StoreError
-from radiusgw.radius.attributes import AcctStatusType
-from radiusgw.store.base import AccountingRecord
+from radiusgw.sessions import (
+    CLOSED_BY_RESTART,
+    CLOSED_BY_STALE,
+    CLOSED_BY_STOP,
+    STALE_FACTOR,
+    TRANSITIONS,
+    Event,
+    State,
+    Step,
+    Transition,
+    month_bounds,
+    month_of,
+    statuses_where,
+)
 from radiusgw.store.connection import (
     BUSY_TIMEOUT,
     SqliteConnection,
@@ -79,11 +69,32 @@ from radiusgw.store.connection import (
     use_wal,
 )
 
-STALE_FACTOR = 3  # issue 5: no update for interim × 3 means the session is gone
-_STOP, _RESTART, _STALE = "stop", "nas-restart", "stale"
-_START_TYPE = int(AcctStatusType.START)
-_STOP_TYPE = int(AcctStatusType.STOP)
-_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+_STOP, _RESTART, _STALE = CLOSED_BY_STOP, CLOSED_BY_RESTART, CLOSED_BY_STALE
+
+
+def _only(types: frozenset[int]) -> int:
+    (status,) = types  # the SQL below names one status type where the table names one
+    return status
+
+
+# The SQL below implements the transition table (radiusgw.sessions) and takes its status types
+# from it; a table that said otherwise fails here, at import. The type that an existing row
+# ignores (a duplicate Start); the one that makes a row stopped, new or not (a Stop); those
+# that close every live session of their NAS that began at or before them (On/Off).
+_START_TYPE = _only(statuses_where(State.LIVE, Transition(Step.IGNORE, State.LIVE)))
+_STOP_TYPE = _only(statuses_where(State.ABSENT, Transition(Step.NEW, State.STOPPED)))
+_RESTART_TYPES = statuses_where(State.LIVE, Transition(Step.CLOSE, State.CLOSED))
+# ``_UPSERT``'s other choices: a stopped row is final; any other row a Stop stops; an
+# Interim-Update reopens a SILENT row (``_REOPEN``) and only counts on a CLOSED one.
+assert statuses_where(State.STOPPED, Transition(Step.IGNORE, State.STOPPED)) == (
+    statuses_where(State.ABSENT, Transition(Step.NEW, State.LIVE)) | {_START_TYPE, _STOP_TYPE}
+)
+assert all(
+    TRANSITIONS[(state, Event.STOP)] == Transition(Step.MERGE, State.STOPPED)
+    for state in (State.LIVE, State.SILENT, State.CLOSED)
+)
+assert TRANSITIONS[(State.SILENT, Event.INTERIM)] == Transition(Step.MERGE, State.LIVE)
+assert TRANSITIONS[(State.CLOSED, Event.INTERIM)] == Transition(Step.MERGE, State.CLOSED)
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (
@@ -214,63 +225,6 @@ _CONSUME = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRow:
-    """One session; ``stop`` and ``closed_by`` ('stop', 'nas-restart', 'stale') None while live."""
-
-    id: int
-    realm: str
-    username: str  # without the realm
-    acct_session_id: str
-    nas_address: str
-    nas_ip_address: str | None
-    nas_identifier: str | None
-    lns: str | None
-    framed_ip: str | None
-    start: float
-    last_update: float
-    stop: float | None
-    input_octets: int  # Gigawords × 2^32 + Acct-Input-Octets: the whole count
-    output_octets: int
-    session_time: int | None  # the largest Acct-Session-Time reported; None: none was
-    interim_interval: int | None
-    terminate_cause: int | None
-    closed_by: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class UsageRow:
-    realm: str
-    month: str  # YYYY-MM
-    sessions: int
-    session_time_seconds: int
-    input_octets: int
-    output_octets: int
-
-
-@dataclass(frozen=True, slots=True)
-class AdmissionRequest:
-    """A session about to be accepted; a limit of None is not checked."""
-
-    realm: str
-    username: str  # without the realm, as ``radiusgw.accounting.local_part`` gives it
-    lns: str | None = None
-    realm_max: int | None = None  # Realm.max_sessions
-    account_max: int | None = None  # Realm.max_sessions_per_account (Simultaneous-Use)
-    lns_max: int | None = None  # Lns.max_sessions
-    reservation_ttl: float = 60.0  # seconds for the NAS to send the Start
-
-
-@dataclass(frozen=True, slots=True)
-class AdmissionResult:
-    """Admitted, or refused with ``reason`` (for Reply-Message) naming the limit reached."""
-
-    admitted: bool
-    reason: str | None = None
-    reservation_id: int | None = None
-    lns_full: bool = False  # refused only because the LNS is full: another LNS may do
-
-
 def ensure_schema(conn: sqlite3.Connection) -> None:
     """Create the tables and indexes if missing (each statement is idempotent)."""
     for statement in SCHEMA:
@@ -345,7 +299,7 @@ def apply_events(conn: sqlite3.Connection, events: Sequence[AccountingEvent]) ->
     keys: set[tuple[str, str]] = set()
     used = 0
     for event in events:
-        if event.status in NAS_RESTART_TYPES:
+        if event.status in _RESTART_TYPES:
             _apply_run(conn, run, consume)
             run.clear()
             keys.clear()
@@ -429,22 +383,6 @@ def _session_row(row: Sequence[Any]) -> SessionRow:
         i, realm, user, sid, nas, nas_ip, nas_id, lns, framed_ip, start, last, stop,
         in_giga << 32 | in_low, out_giga << 32 | out_low, seconds, interim, cause, closed_by,
     )  # fmt: skip
-
-
-def month_bounds(month: str) -> tuple[float, float]:
-    """The unix times [start, end) of a 'YYYY-MM' month in UTC; ``ValueError`` if malformed."""
-    match = _MONTH.fullmatch(month)
-    if match is None:
-        raise ValueError(f"{month!r} is not a month as YYYY-MM")
-    year, number = int(match[1]), int(match[2])
-    first = dt.datetime(year, number, 1, tzinfo=dt.UTC)
-    after = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=dt.UTC)
-    return first.timestamp(), after.timestamp()
-
-
-def month_of(now: float) -> str:
-    """The 'YYYY-MM' (UTC) that the unix time ``now`` falls in."""
-    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m")
 
 
 class SessionTable(SqliteConnection):
@@ -590,6 +528,16 @@ class SessionTable(SqliteConnection):
         with self._translated():
             rows = self._conn.execute(
                 f"SELECT {_COLUMNS} FROM sessions WHERE {where} ORDER BY start, id", args
+            ).fetchall()
+        return [_session_row(row) for row in rows]
+
+    def sessions(self, realm: str | None = None) -> list[SessionRow]:
+        """Every session (of ``realm``), live and closed, in the order they were made."""
+        where = "1" if realm is None else "realm = ?"
+        args = () if realm is None else (realm.lower(),)
+        with self._translated():
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM sessions WHERE {where} ORDER BY id", args
             ).fetchall()
         return [_session_row(row) for row in rows]
 

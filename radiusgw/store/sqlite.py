@@ -47,6 +47,7 @@ from types import TracebackType
 from typing import Any
 
 from radiusgw.accounting import AccountingEvent
+from radiusgw.domain import Account, AccountingRecord, AccountRow, Change, Quarantined, SpoolEntry
 from radiusgw.errors import StoreError
 from radiusgw.store import quarantine
 from radiusgw.store.account_rows import (
@@ -61,7 +62,6 @@ from radiusgw.store.account_rows import (
 from radiusgw.store.account_rows import checked as _checked
 from radiusgw.store.account_rows import over_limit as _over_limit
 from radiusgw.store.account_rows import realm_name as _realm
-from radiusgw.store.base import Account, AccountingRecord, AccountRow, Change, SpoolEntry
 from radiusgw.store.connection import (
     BUSY_TIMEOUT,
     SqliteConnection,
@@ -69,7 +69,6 @@ from radiusgw.store.connection import (
     use_wal,
 )
 from radiusgw.store.journal import Position
-from radiusgw.store.quarantine import Quarantined
 from radiusgw.store.secrets import PasswordCipher
 from radiusgw.store.sessions import apply_events, ensure_schema, migrate_to_v4, session_events
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
+from radiusgw.domain import UpstreamRow
 from radiusgw.proxy.upstream import UpstreamStatus
 from radiusgw.store.connection import connect_read_only, use_wal
 
@@ -40,22 +40,6 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS upstream_status (
     updated REAL NOT NULL,
     PRIMARY KEY (worker, realm, address, port, kind)
 )"""
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamRow:
-    worker: int
-    realm: str
-    address: str
-    port: int
-    kind: str
-    state: str
-    since: float  # unix time
-    outstanding: int
-    sent: int
-    answered: int
-    unanswered: int
-    updated: float
 
 
 class UpstreamTable:

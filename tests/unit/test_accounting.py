@@ -12,9 +12,9 @@ from radiusgw.accounting import (
     parse,
     tunnel_endpoint,
 )
+from radiusgw.domain import AccountingRecord
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from radiusgw.radius.packet import Packet, decode, encode, integer
-from radiusgw.store.base import AccountingRecord
 
 NAS = "198.51.100.7"
 

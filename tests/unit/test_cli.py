@@ -565,3 +565,34 @@ def test_add_with_exist_ok_leaves_an_existing_account_unchanged(realms: Path, db
     with open_store(db, Settings(db=db).key_path) as store:
         account = store.get_account("acme.example", "alice")
     assert account is not None and account.password != "changed"
+
+
+# -- RADIUSGW_DB -------------------------------------------------------------------------------
+
+
+def test_serve_takes_the_database_from_radiusgw_db_when_db_is_absent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[Settings] = []
+    monkeypatch.setattr(radiusgw.server, "serve", lambda settings: seen.append(settings) or 0)
+    monkeypatch.setenv("RADIUSGW_DB", str(tmp_path / "env.db"))
+    assert run("serve").exit_code == 0
+    assert seen[-1].db == tmp_path / "env.db"
+    assert run("serve", "--db", tmp_path / "flag.db").exit_code == 0
+    assert seen[-1].db == tmp_path / "flag.db"  # the flag wins
+    monkeypatch.delenv("RADIUSGW_DB")
+    assert run("serve").exit_code == 0
+    assert seen[-1].db == Settings().db  # neither: ./radiusgw.db as before
+
+
+def test_account_commands_take_the_database_from_radiusgw_db(
+    monkeypatch: pytest.MonkeyPatch, realms: Path, db: Path
+) -> None:
+    monkeypatch.setenv("RADIUSGW_DB", str(db))
+    added = run("account", "add", "acme.example", "bob", "--password", "pw", "--realms", realms)
+    assert added.exit_code == 0, added.output
+    listed = run("account", "list", "acme.example")
+    assert listed.exit_code == 0, listed.output
+    assert "bob" in listed.stdout
+    with open_store(db, Settings(db=db).key_path) as store:
+        assert store.get_account("acme.example", "bob") is not None

@@ -31,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from radiusgw.domain import Account, AccountRow, Change
 from radiusgw.errors import StoreError
 from radiusgw.store.account_rows import (
     CHANGE_RETENTION,
@@ -43,7 +44,6 @@ from radiusgw.store.account_rows import (
     realm_name,
     where,
 )
-from radiusgw.store.base import Account, AccountRow, Change
 from radiusgw.store.postgres.connection import connect, translated
 from radiusgw.store.postgres.schema import check_schema
 from radiusgw.store.postgres.url import redacted

@@ -16,9 +16,9 @@ from radiusgw.config.model import (
     Realm,
     Registry,
 )
+from radiusgw.domain import Account
 from radiusgw.engine import Engine
-from radiusgw.store.base import Account
-from radiusgw.store.cache import AccountCache
+from radiusgw.engine.cache import AccountCache
 
 ACME_NAS = ("127.0.0.10", 40000)
 GLOBEX_NAS = ("127.0.0.11", 40001)

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
+from radiusgw.domain import Account
 from radiusgw.engine import AccountingAnswer
+from radiusgw.engine.cache import AccountCache
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import decode, encode_attributes
-from radiusgw.store.base import Account
-from radiusgw.store.cache import AccountCache
 from tests.unit.engine.helpers import (
     ACME_NAS,
     GLOBEX_NAS,
@@ -309,7 +309,7 @@ def test_reload_swaps_the_registry() -> None:
 
 
 def test_account_cache_forgets_what_the_change_log_names() -> None:
-    from radiusgw.store.base import Change
+    from radiusgw.domain import Change
 
     accounts = Accounts(ALICE)
     cache = AccountCache(accounts.fetch)

@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from radiusgw.domain import Account
 from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting, ProxyAuth
 from radiusgw.radius import crypto
 from radiusgw.radius.packet import MAX_LENGTH, encode_attributes
-from radiusgw.store.base import Account
 from tests.unit.engine.helpers import ACME_NAS, LAC_D, Accounts, engine, padding
 from tests.unit.engine.test_engine import ALICE, NOW
 

@@ -7,11 +7,11 @@ import os
 from dataclasses import replace
 
 from radiusgw.config.model import Registry
+from radiusgw.domain import AdmissionResult
 from radiusgw.engine import AccountingAnswer, Admission
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import MAX_LENGTH, decode, encode_attributes
-from radiusgw.store.sessions import AdmissionResult
 from tests.unit.engine.helpers import ACME_NAS, Accounts, engine, padding, registry
 from tests.unit.engine.test_engine import ALICE, NOW, answer_of, pap_request
 

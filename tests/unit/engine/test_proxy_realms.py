@@ -7,12 +7,12 @@ import os
 import time
 
 from radiusgw.config.model import Contract, Mode, Nas, Realm, Registry, UpstreamServer
+from radiusgw.domain import AdmissionResult
 from radiusgw.engine import Admission, Engine, ProxyAccounting, ProxyAuth
 from radiusgw.engine.core import QUOTA_REACHED
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from radiusgw.radius.packet import decode, encode_attributes, integer
-from radiusgw.store.sessions import AdmissionResult
 from tests.unit.engine.helpers import Accounts, ListLog, engine, registry
 
 NOW = time.time()

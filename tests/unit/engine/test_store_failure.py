@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from radiusgw.domain import Account
 from radiusgw.engine import Engine
+from radiusgw.engine.cache import AccountCache
 from radiusgw.engine.droplog import STORE_ERROR_INTERVAL
 from radiusgw.errors import StoreError
 from radiusgw.store import AccountRow, SqliteStore, open_store
-from radiusgw.store.base import Account
-from radiusgw.store.cache import AccountCache
 from tests.unit.engine.helpers import (
     ACME_NAS,
     LAC_D,

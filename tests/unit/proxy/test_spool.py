@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from radiusgw.domain import SpoolEntry
 from radiusgw.proxy.client import UpstreamClient
 from radiusgw.proxy.events import Failure
 from radiusgw.proxy.spool import Fetch, Route, Spooler
@@ -14,7 +15,6 @@ from radiusgw.proxy.upstream import Kind
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import as_integer, decode
 from radiusgw.store import SqliteStore, open_store
-from radiusgw.store.base import SpoolEntry
 from tests.unit.proxy.helpers import NAS, NAS_SECRET, A, accounting_request, answer, realm
 
 REALM = "globex.example"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from radiusgw.domain import AccountingRecord
 from radiusgw.engine import ProxyAccounting
 from radiusgw.proxy.events import Completed
 from radiusgw.server.proxy_edge import ProxyEdge
-from radiusgw.store.base import AccountingRecord
 from tests.unit.engine.helpers import ListLog
 from tests.unit.proxy.helpers import NAS, accounting_request, realm
 

@@ -17,19 +17,14 @@ from typing import Any
 
 import pytest
 
+from radiusgw.domain import AdmissionRequest, AdmissionResult, UsageRow
 from radiusgw.errors import StoreError
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from radiusgw.radius.packet import Packet, encode, integer
+from radiusgw.sessions import month_bounds, month_of
 from radiusgw.store import AccountingRecord, SqliteStore, open_store
 from radiusgw.store import sqlite as sqlite_module
-from radiusgw.store.sessions import (
-    AdmissionRequest,
-    AdmissionResult,
-    SessionTable,
-    UsageRow,
-    month_bounds,
-    month_of,
-)
+from radiusgw.store.sessions import SessionTable
 
 REALM = "acme.example"
 NAS = "198.51.100.7"

@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from radiusgw.accounting import AccountingEvent
+from radiusgw.domain import AdmissionRequest
 from radiusgw.radius.attributes import AcctStatusType
 from radiusgw.store import AccountingRecord, open_store
-from radiusgw.store.sessions import AdmissionRequest, SessionTable
+from radiusgw.store.sessions import SessionTable
 from tests.unit.store.test_sessions import all_rows
 
 REALM = "acme.example"

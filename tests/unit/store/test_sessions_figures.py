@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from radiusgw.domain import UsageRow
 from radiusgw.radius.attributes import AcctStatusType
 from radiusgw.store import SqliteStore, open_store
-from radiusgw.store.sessions import SessionTable, UsageRow
+from radiusgw.store.sessions import SessionTable
 from tests.unit.store.test_sessions import (  # the fixtures too: the same store and table
     INTERIM,
     NAS,

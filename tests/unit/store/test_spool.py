@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from radiusgw.domain import SpoolEntry
 from radiusgw.store import AccountRow, SqliteStore, open_store
 from radiusgw.store import sqlite as sqlite_module
-from radiusgw.store.base import SpoolEntry
 
 REALM = "globex.example"
 

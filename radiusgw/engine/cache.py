@@ -19,10 +19,10 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from radiusgw.domain import Account, Change
 from radiusgw.errors import StoreError
 from radiusgw.radius.attributes import Attr
 from radiusgw.radius.packet import encode_attributes
-from radiusgw.store.base import Account, Change
 
 
 @dataclass(frozen=True, slots=True)

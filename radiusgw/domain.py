@@ -1,0 +1,195 @@
+"""The plain records the engine, the server and the CLI share with a store (any backend).
+
+Values only: no database driver, no I/O. The engine builds ``AccountingRecord`` and
+``AdmissionRequest``, reads ``Account`` through its cache and ``AdmissionResult`` back; the
+server and the CLI read sessions, usage, LNS health, upstream status, the proxy spool and the
+quarantine as the rows here. A backend (``radiusgw.store.backend``) takes and gives these and
+nothing of its own, so that importing the engine imports no database module (issue 15).
+
+Passwords are kept encrypted by every store; ``Account.password`` is the clear text because CHAP
+(RFC 2865 §5.3) needs it to recompute the digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # radiusgw.accounting imports this module's types only for checking too
+    from radiusgw.accounting import AccountingEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    realm: str  # lower case
+    username: str  # as given; looked up case-sensitively
+    password: str
+    enabled: bool = True
+    framed_ip: str | None = None
+    session_timeout: int | None = None
+    idle_timeout: int | None = None
+    class_: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """One row to add: a CSV line of ``account import`` or the flags of ``account add``."""
+
+    username: str
+    password: str
+    framed_ip: str | None = None
+    session_timeout: int | None = None
+    idle_timeout: int | None = None
+    class_: bytes | None = None
+    line: int | None = None  # where it came from (the CSV line), named in error messages
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An account that changed; ``username`` None means every account of ``realm``."""
+
+    seq: int
+    realm: str
+    username: str | None
+
+
+@dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
+class AccountingRecord:
+    """One accounting request as received (RFC 2866), kept whole so nothing is lost."""
+
+    received: float  # unix time
+    nas_address: str
+    realm: str | None
+    username: str | None
+    status_type: int | None  # Acct-Status-Type
+    session_id: str | None  # Acct-Session-Id
+    packet: bytes  # the datagram as received
+    # The request as the session rules read it (``radiusgw.accounting.parse``), when the engine
+    # parsed it on receipt; None: the writer decodes ``packet`` itself if its type needs it.
+    event: AccountingEvent | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolEntry:
+    """One accounting request of a proxy realm held for its upstream (store-and-forward).
+
+    ``packet`` is the NAS's datagram as received; ``received`` its unix time, from which the
+    replay's Acct-Delay-Time grows (RFC 2866 §5.2). ``id`` orders the spool: replay goes by it.
+    """
+
+    id: int
+    realm: str
+    packet: bytes
+    nas_address: str
+    received: float
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """One record kept aside: the request as received and why the store refused it."""
+
+    id: int
+    quarantined: float  # unix time it was put aside
+    received: float
+    nas_address: str
+    realm: str | None
+    username: str | None
+    status_type: int | None
+    session_id: str | None
+    packet: bytes  # the datagram as received
+    reason: str
+    journal: str | None  # the journal it was replayed or applied from
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionRequest:
+    """A session about to be accepted; a limit of None is not checked."""
+
+    realm: str
+    username: str  # without the realm, as ``radiusgw.accounting.local_part`` gives it
+    lns: str | None = None
+    realm_max: int | None = None  # Realm.max_sessions
+    account_max: int | None = None  # Realm.max_sessions_per_account (Simultaneous-Use)
+    lns_max: int | None = None  # Lns.max_sessions
+    reservation_ttl: float = 60.0  # seconds for the NAS to send the Start
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionResult:
+    """Admitted, or refused with ``reason`` (for Reply-Message) naming the limit reached."""
+
+    admitted: bool
+    reason: str | None = None
+    reservation_id: int | None = None
+    lns_full: bool = False  # refused only because the LNS is full: another LNS may do
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """One session; ``stop`` and ``closed_by`` ('stop', 'nas-restart', 'stale') None while live.
+
+    The rules that make it are ``radiusgw.sessions``.
+    """
+
+    id: int
+    realm: str
+    username: str  # without the realm
+    acct_session_id: str
+    nas_address: str
+    nas_ip_address: str | None
+    nas_identifier: str | None
+    lns: str | None
+    framed_ip: str | None
+    start: float
+    last_update: float
+    stop: float | None
+    input_octets: int  # Gigawords × 2^32 + Acct-Input-Octets: the whole count
+    output_octets: int
+    session_time: int | None  # the largest Acct-Session-Time reported; None: none was
+    interim_interval: int | None
+    terminate_cause: int | None
+    closed_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """Sessions, time and octets of one realm in one month (``radiusgw.sessions``' usage rule)."""
+
+    realm: str
+    month: str  # YYYY-MM
+    sessions: int
+    session_time_seconds: int
+    input_octets: int
+    output_octets: int
+
+
+@dataclass(frozen=True, slots=True)
+class LnsState:
+    """One LNS's health as the probes last saw it (``radiusgw lns status``)."""
+
+    realm: str
+    index: int
+    address: str
+    port: int
+    status: str  # radiusgw.modes.vpdn.Health values
+    detail: str
+    checked_at: float
+    changed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRow:
+    """One realm's upstream server port as one worker sees it (``radiusgw proxy status``)."""
+
+    worker: int
+    realm: str
+    address: str
+    port: int
+    kind: str
+    state: str
+    since: float  # unix time
+    outstanding: int
+    sent: int
+    answered: int
+    unanswered: int
+    updated: float
