@@ -4,8 +4,10 @@
 realm files; ``account`` manages the accounts of group realms (and of VPDN realms that
 authenticate) in the store; ``session list`` and ``usage`` read the session table kept from
 accounting (``radiusgw.store.sessions``); ``accounting quarantine`` lists the records the store
-refused and kept aside (``radiusgw.store.quarantine``). The commands and flags are the operator
-interface (interface.md): extend them, rename nothing.
+refused and kept aside (``radiusgw.store.quarantine``); ``fleet status`` the nodes' heartbeats
+(``radiusgw.server.heartbeat``). ``--db`` is a string as given: an SQLite path or a PostgreSQL
+URL (never a ``Path``, which would fold ``postgresql://`` into one slash). The commands and
+flags are the operator interface (interface.md): extend them, rename nothing.
 
 Rules:
 
