@@ -4,8 +4,10 @@
 realm files; ``account`` manages the accounts of group realms (and of VPDN realms that
 authenticate) in the store; ``session list`` and ``usage`` read the session table kept from
 accounting (``radiusgw.store.sessions``); ``accounting quarantine`` lists the records the store
-refused and kept aside (``radiusgw.store.quarantine``). The commands and flags are the operator
-interface (interface.md): extend them, rename nothing.
+refused and kept aside (``radiusgw.store.quarantine``); ``fleet status`` the nodes' heartbeats
+(``radiusgw.server.heartbeat``). ``--db`` is a string as given: an SQLite path or a PostgreSQL
+URL (never a ``Path``, which would fold ``postgresql://`` into one slash). The commands and
+flags are the operator interface (interface.md): extend them, rename nothing.
 
 Rules:
 
@@ -30,6 +32,7 @@ import io
 import ipaddress
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -49,6 +52,7 @@ from radiusgw.store.sqlite import MAX_TIMEOUT
 DEFAULTS = Settings()  # one place for the defaults: ./realms, ./radiusgw.db, 0.0.0.0, 1812 ...
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 CSV_REQUIRED = ("username", "password")
+FLEET_WITHIN = 300.0  # seconds: ``fleet status`` lists the nodes heard from in this time
 CSV_COLUMNS = (*CSV_REQUIRED, "framed_ip", "session_timeout", "idle_timeout")
 
 
@@ -126,20 +130,22 @@ _realms_option = click.option(
 DB_ENVVAR = "RADIUSGW_DB"
 _db_option = click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # A string, not a click.Path: a Path folds postgresql://host into postgresql:/host.
+    type=str,
     default=DEFAULTS.db,
     show_default=True,
     # From the environment when the flag is absent (issue 15.1), so that a database URL with
     # its password never has to appear in ``ps``.
     envvar=DB_ENVVAR,
     show_envvar=True,
-    help="The SQLite database of accounts and accounting.",
+    help="The SQLite database file, or postgresql://user@host:port/dbname (a fleet's).",
 )
 _key_option = click.option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The key that encrypts stored passwords (default: the --db path + '.key').",
+    help="The key that encrypts stored passwords (default: the --db path + '.key'; "
+    "./radiusgw.key when --db is a URL).",
 )
 
 
@@ -148,6 +154,13 @@ def _check_ip(ctx: click.Context, param: click.Parameter, value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an IPv4 or IPv6 address") from None
+
+
+def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # A name an operator reads in logs and in 'fleet status': printable, one line, not empty.
+    if value is not None and (not value.strip() or not value.isprintable() or len(value) > 255):
+        raise click.BadParameter("a node name is 1 to 255 printable characters")
+    return value
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -194,9 +207,23 @@ def cli() -> None:
     help="Seconds; a session silent for 3 times its Acct-Interim-Interval (this when the NAS "
     "sent none) is closed as stale.",
 )
+@click.option(
+    "--journal-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the accounting journals live (default: the --db path + '.journal'; "
+    "./radiusgw.journal when --db is a URL).",
+)
+@click.option(
+    "--node",
+    default=None,
+    callback=_check_node,
+    help="This gateway's name in a fleet: in every log line and in 'fleet status' "
+    "(default: the host name).",
+)
 def serve(
     realms: Path,
-    db: Path,
+    db: str,
     listen: str,
     auth_port: int,
     acct_port: int,
@@ -205,6 +232,8 @@ def serve(
     access_log: bool,
     log_level: str,
     interim_interval: float,
+    journal_dir: Path | None,
+    node: str | None,
 ) -> int:
     """Run the gateway in the foreground.
 
@@ -216,6 +245,8 @@ def serve(
         realms=realms,
         db=db,
         key_file=key_file,
+        journal=journal_dir,
+        node=DEFAULTS.node if node is None else node,
         listen=listen,
         auth_port=auth_port,
         acct_port=acct_port,
@@ -287,7 +318,7 @@ def account_add(
     user: str,
     password: str | None,
     password_stdin: bool,
-    db: Path,
+    db: str,
     realms: Path,
     framed_ip: str | None,
     session_timeout: int | None,
@@ -303,7 +334,7 @@ def account_add(
     if password is not None and password_stdin:
         raise click.UsageError("give either --password or --password-stdin, not both")
     target = _account_realm(load_registry(realms), realm, realms)
-    if exist_ok and Path(db).exists():
+    if exist_ok and (Settings(db=db).is_url or Path(db).exists()):
         with _store(db, key_file) as store:
             if store.get_account(target.name, user) is not None:
                 click.echo(f"account {user!r} exists in realm {target.name!r}; left as it is")
@@ -336,7 +367,7 @@ def account_add(
 @_realms_option
 @_key_option
 def account_import(
-    realm: str, csv_file: Path, db: Path, realms: Path, key_file: Path | None
+    realm: str, csv_file: Path, db: str, realms: Path, key_file: Path | None
 ) -> None:
     """Add every account of FILE.csv to REALM, or none.
 
@@ -371,7 +402,7 @@ def account_import(
 @click.argument("realm")
 @_db_option
 @_key_option
-def account_list(realm: str, db: Path, key_file: Path | None) -> None:
+def account_list(realm: str, db: str, key_file: Path | None) -> None:
     """List the accounts of REALM.
 
     One line per account: username, enabled or disabled, framed IP ('-' if none), tab-separated.
@@ -391,7 +422,7 @@ def account_list(realm: str, db: Path, key_file: Path | None) -> None:
 @click.argument("user")
 @_db_option
 @_key_option
-def account_disable(realm: str, user: str, db: Path, key_file: Path | None) -> None:
+def account_disable(realm: str, user: str, db: str, key_file: Path | None) -> None:
     """Refuse USER of REALM from now on.
 
     A running gateway notices within its cache poll interval (a second or so).
@@ -406,7 +437,7 @@ def account_disable(realm: str, user: str, db: Path, key_file: Path | None) -> N
 @click.argument("user")
 @_db_option
 @_key_option
-def account_enable(realm: str, user: str, db: Path, key_file: Path | None) -> None:
+def account_enable(realm: str, user: str, db: str, key_file: Path | None) -> None:
     """Accept USER of REALM again."""
     with _store(db, key_file, create=False) as store:
         store.set_enabled(realm, user, True)
@@ -418,7 +449,7 @@ def account_enable(realm: str, user: str, db: Path, key_file: Path | None) -> No
 @click.argument("user")
 @_db_option
 @_key_option
-def account_remove(realm: str, user: str, db: Path, key_file: Path | None) -> None:
+def account_remove(realm: str, user: str, db: str, key_file: Path | None) -> None:
     """Delete USER of REALM."""
     with _store(db, key_file, create=False) as store:
         store.remove_account(realm, user)
@@ -466,7 +497,7 @@ _format_option = click.option(
 @lns.command("status")
 @_db_option
 @_format_option
-def lns_status(db: Path, fmt: str) -> None:
+def lns_status(db: str, fmt: str) -> None:
     """One line per probed LNS: realm, address, state, since when, and why."""
     with _store(db, None, read_only=True) as store:
         states = store.lns_states()
@@ -496,7 +527,7 @@ def session() -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def session_list(realm: str | None, db: Path, fmt: str) -> None:
+def session_list(realm: str | None, db: str, fmt: str) -> None:
     """List live sessions, oldest first.
 
     Text: user, realm, Acct-Session-Id, NAS address, LNS ('-' if none), start (ISO 8601, UTC),
@@ -549,7 +580,7 @@ def _check_month(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
 )
-def usage_command(realm: str, month: str, db: Path, fmt: str) -> None:
+def usage_command(realm: str, month: str, db: str, fmt: str) -> None:
     """Sessions, session time and octets of REALM in a calendar month (UTC).
 
     A session counts when it was up during the month; its time is the part inside the month; its
@@ -583,7 +614,7 @@ def accounting() -> None:
 @accounting.command("quarantine")
 @_db_option
 @_format_option
-def accounting_quarantine(db: Path, fmt: str) -> None:
+def accounting_quarantine(db: str, fmt: str) -> None:
     """List the accounting records the store refused and kept aside, oldest first.
 
     Each was acknowledged to its NAS and is kept whole (the datagram as received, in hex) with
@@ -624,7 +655,7 @@ def proxy() -> None:
 @proxy.command("status")
 @_db_option
 @_format_option
-def proxy_status(db: Path, fmt: str) -> None:
+def proxy_status(db: str, fmt: str) -> None:
     """One line per realm, upstream server and port kind (per worker): state, since, traffic."""
     from radiusgw.proxy.ids import show_destination
 
@@ -648,6 +679,49 @@ def proxy_status(db: Path, fmt: str) -> None:
         ],
         fmt,
     )
+
+
+@cli.group()
+def fleet() -> None:
+    """The gateway nodes that share the database, as their heartbeats show them."""
+
+
+@fleet.command("status")
+@_db_option
+@_format_option
+@click.option(
+    "--within",
+    type=click.FloatRange(min=1),
+    default=FLEET_WITHIN,
+    show_default=True,
+    help="Seconds: list the nodes whose last heartbeat is at most this old.",
+)
+def fleet_status(db: str, fmt: str, within: float) -> None:
+    """One line per node that wrote recently: name, version, last seen, age (seconds),
+    journal backlog (records), last applied ('-' if never), started, tab-separated. A running
+    node writes every few seconds; a greater age means it stopped or lost the database.
+    JSON: one object per line.
+    """
+    now = time.time()
+    with _store(db, None, read_only=True) as store:
+        rows = [n for n in store.nodes() if now - n.last_seen <= within]
+    _print_rows(
+        [
+            {
+                "node": n.name,
+                "version": n.version,
+                "last_seen": _iso(n.last_seen),
+                "age": round(max(0.0, now - n.last_seen), 1),
+                "journal_backlog": n.journal_backlog,
+                "last_applied": "-" if n.last_applied is None else _iso(n.last_applied),
+                "started": _iso(n.started),
+            }
+            for n in rows
+        ],
+        fmt,
+    )
+    if not rows:
+        click.echo(f"no node wrote in the last {within:g} s", err=True)
 
 
 def _print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
@@ -698,7 +772,7 @@ def main() -> None:
 
 @contextlib.contextmanager
 def _store(
-    db: Path, key_file: Path | None, *, create: bool = True, read_only: bool = False
+    db: str, key_file: Path | None, *, create: bool = True, read_only: bool = False
 ) -> Iterator[Backend]:
     """The store ``--db`` names (radiusgw.store.backend), closed after the ``with``."""
     key = Settings(db=db, key_file=key_file).key_path

@@ -193,3 +193,15 @@ class UpstreamRow:
     answered: int
     unanswered: int
     updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    """One gateway node's last heartbeat (``radiusgw fleet status``; issue 15.7)."""
+
+    name: str  # --node
+    version: str  # the radiusgw it runs
+    started: float  # unix time
+    last_seen: float  # unix time of this heartbeat
+    journal_backlog: int  # accounting records acknowledged (journalled), not yet applied
+    last_applied: float | None  # unix time its applier last wrote to the store; None: never

@@ -86,6 +86,7 @@ class AccountingPipeline:
         self._log = log
         self._on_written = on_written
         self.backlog = 0  # records journalled, not yet applied
+        self.last_applied: float | None = None  # unix time the applier last committed
         self._unanswered = 0  # records encoded for the journal, waiting for a commit
         self._acknowledged = 0  # records journalled since start
         self._applied_count = 0  # of those, records in the store
@@ -272,6 +273,7 @@ class AccountingPipeline:
         count = sum(len(records) for records, _ in batch)
         self.backlog -= count
         self._applied_count += count
+        self.last_applied = time.time()
         self._release()
 
     def _apply_failed(self, batch: list[Applied], exc: BaseException) -> None:

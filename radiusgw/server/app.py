@@ -18,12 +18,12 @@ from radiusgw.server.settings import Settings
 from radiusgw.server.sockets import worker_sockets
 from radiusgw.server.supervisor import Supervisor
 from radiusgw.server.worker import run_worker
-from radiusgw.store.backend import open_backend
+from radiusgw.store.backend import display_name, open_backend
 
 
 def serve(settings: Settings) -> int:
     """Run the gateway in the foreground; the exit code (0 after a clean SIGTERM drain)."""
-    log = configure(settings.log_level)
+    log = configure(settings.log_level, node=settings.node)
     try:
         realms = RealmSet.load(settings.realms)
     except ConfigError as exc:
@@ -32,7 +32,7 @@ def serve(settings: Settings) -> int:
         log.error("refused-to-start", reason="invalid realm files", problems=exc.problems)
         return 1
     # Create the database and its key once, before any worker opens them concurrently.
-    open_backend(settings.db, settings.key_path).close()
+    open_backend(settings.db, settings.key_path, node=settings.node).close()
     workers = max(1, settings.workers)
     try:
         auth_socks = worker_sockets(settings.listen, settings.auth_port, workers)
@@ -41,6 +41,7 @@ def serve(settings: Settings) -> int:
         raise RadiusGwError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
     log.info(
         "serving",
+        database=display_name(settings.db),
         listen=settings.listen,
         auth_port=auth_socks[0].getsockname()[1],
         acct_port=acct_socks[0].getsockname()[1],

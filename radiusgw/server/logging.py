@@ -12,7 +12,10 @@ from typing import Any
 import structlog
 
 
-def configure(level: str = "info", **context: Any) -> Any:
+def configure(level: str = "info", *, node: str | None = None, **context: Any) -> Any:
+    """The server's logger: JSON lines on stderr at ``level`` and up, each carrying ``node=``
+    (the gateway's ``--node``; issue 15.5) and ``context``; every worker's logger derives
+    from it, so the node is in every line a fleet's log collector receives."""
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -25,4 +28,6 @@ def configure(level: str = "info", **context: Any) -> Any:
         logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    if node is not None:
+        context["node"] = node
     return structlog.get_logger().bind(**context)

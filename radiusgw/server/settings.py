@@ -1,16 +1,34 @@
-"""The one settings object of a running gateway, built by the CLI from its flags."""
+"""The one settings object of a running gateway, built by the CLI from its flags.
+
+``db`` is the ``--db`` value as given: an SQLite file path, or a ``postgresql://`` URL (the
+store's registry tells them apart: ``radiusgw.store.backend.scheme_of``). It stays a string: a
+``Path`` would fold the URL's ``//`` into one slash. What lives beside an SQLite file (the
+password key ``DB.key``, the accounting journals ``DB.journal``) cannot live beside a URL: for
+one, the defaults are ``./radiusgw.key`` and ``./radiusgw.journal`` in the working directory,
+and ``--key-file`` and ``--journal-dir`` say otherwise.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from radiusgw.store.backend import scheme_of
+
+URL_KEY_FILE = Path("./radiusgw.key")  # the password key when --db is a URL
+URL_JOURNAL_DIR = Path("./radiusgw.journal")  # the journals when --db is a URL
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     realms: Path = Path("./realms")
-    db: Path = Path("./radiusgw.db")
-    key_file: Path | None = None  # default: <db>.key
+    db: str = "./radiusgw.db"  # an SQLite path or a postgresql:// URL, as given
+    key_file: Path | None = None  # default: <db>.key, or ./radiusgw.key for a URL
+    journal: Path | None = None  # --journal-dir; default: <db>.journal, or ./radiusgw.journal
+    # This gateway's name in a fleet (issue 15.5): in every log line, its heartbeat row
+    # (``radiusgw fleet status``) and what it writes to a shared database.
+    node: str = field(default_factory=socket.gethostname)
     listen: str = "0.0.0.0"
     auth_port: int = 1812
     acct_port: int = 1813
@@ -24,11 +42,22 @@ class Settings:
     default_interim_interval: float = 600.0
 
     @property
+    def is_url(self) -> bool:
+        """Whether ``db`` names a database server (PostgreSQL), not an SQLite file."""
+        return scheme_of(self.db) != "sqlite"
+
+    @property
     def journal_dir(self) -> Path:
         """The workers' accounting journals (``radiusgw.store.journal``), beside the database."""
+        if self.journal is not None:
+            return self.journal
+        if self.is_url:
+            return URL_JOURNAL_DIR
         # Not "<db>-journal": that is the name of SQLite's own rollback journal.
         return Path(f"{self.db}.journal")
 
     @property
     def key_path(self) -> Path:
-        return self.key_file if self.key_file is not None else Path(f"{self.db}.key")
+        if self.key_file is not None:
+            return self.key_file
+        return URL_KEY_FILE if self.is_url else Path(f"{self.db}.key")

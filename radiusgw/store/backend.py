@@ -19,7 +19,7 @@ SQLite file, ``postgresql://user@host:port/dbname`` the shared PostgreSQL databa
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,6 +28,7 @@ from radiusgw.domain import (
     AdmissionRequest,
     AdmissionResult,
     LnsState,
+    NodeRow,
     Quarantined,
     SessionRow,
     UpstreamRow,
@@ -35,6 +36,7 @@ from radiusgw.domain import (
 )
 from radiusgw.errors import StoreError
 from radiusgw.store.base import AccountStore, SpoolStore
+from radiusgw.store.postgres.url import redacted
 
 if TYPE_CHECKING:
     from radiusgw.proxy.upstream import UpstreamStatus
@@ -83,11 +85,35 @@ class Backend(AccountStore, SpoolStore, Protocol):
     ) -> None: ...
     def upstream_rows(self) -> list[UpstreamRow]: ...
 
+    # -- the fleet: each node's heartbeat (radiusgw fleet status) ----------------------------
+    def record_node(
+        self,
+        name: str,
+        version: str,
+        started: float,
+        journal_backlog: int,
+        last_applied: float | None,
+        now: float,
+    ) -> None: ...
+    def nodes(self) -> list[NodeRow]: ...
+
     def close(self) -> None: ...
 
 
-# Opens a backend: (the URL or path as given, the password key's path, create, read_only).
-Opener = Callable[[str | Path, Path, bool, bool], Backend]
+class Opener(Protocol):
+    """Opens a backend: the URL or path as given, the password key's path, create, read_only,
+    and the node's name (``--node``; None for the CLI), which a shared database records."""
+
+    def __call__(
+        self,
+        url_or_path: str | Path,
+        key_path: Path,
+        create: bool,
+        read_only: bool,
+        *,
+        node: str | None = None,
+    ) -> Backend: ...
+
 
 # scheme -> "module:function" of its opener, imported on first use (no driver before then).
 _OPENERS: dict[str, str] = {
@@ -110,24 +136,32 @@ def scheme_of(url_or_path: str | Path) -> str:
     return "postgresql" if scheme.lower() == "postgres" else scheme.lower()
 
 
+def display_name(url_or_path: str | Path) -> str:
+    """How logs and messages name a database: a path as it is, a URL without its password."""
+    return str(url_or_path) if scheme_of(url_or_path) == "sqlite" else redacted(str(url_or_path))
+
+
 def open_backend(
     url_or_path: str | Path,
     key_path: str | Path,
     *,
     create: bool = True,
     read_only: bool = False,
+    node: str | None = None,
 ) -> Backend:
     """Open the store that ``url_or_path`` names, with its password key at ``key_path``.
 
     ``create=False`` refuses a store that does not exist yet; ``read_only`` creates, migrates
-    and writes nothing (the commands that only read). An unknown scheme, or one whose module
-    is not installed, is one ``StoreError`` sentence.
+    and writes nothing (the commands that only read); ``node`` is the gateway's ``--node``
+    (None for the CLI). An unknown scheme, or one whose module is not installed, is one
+    ``StoreError`` sentence, naming the database without its password.
     """
     scheme = scheme_of(url_or_path)
     target = _OPENERS.get(scheme)
     if target is None:
         known = ", ".join(sorted(_OPENERS))
-        raise StoreError(f"the database {url_or_path!s} has an unknown scheme {scheme!r} ({known})")
+        shown = display_name(url_or_path)
+        raise StoreError(f"the database {shown} has an unknown scheme {scheme!r} ({known})")
     module_name, _, function = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -136,4 +170,4 @@ def open_backend(
         raise StoreError(
             f"the {scheme} backend is not available in this installation ({exc})"
         ) from None
-    return opener(url_or_path, Path(key_path), create, read_only)
+    return opener(url_or_path, Path(key_path), create, read_only, node=node)

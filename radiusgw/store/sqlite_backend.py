@@ -21,6 +21,7 @@ from radiusgw.domain import (
     AdmissionResult,
     Change,
     LnsState,
+    NodeRow,
     Quarantined,
     SessionRow,
     SpoolEntry,
@@ -29,6 +30,7 @@ from radiusgw.domain import (
 )
 from radiusgw.sessions import STALE_FACTOR
 from radiusgw.store.health import HealthTable
+from radiusgw.store.nodes import NodeTable
 from radiusgw.store.quarantine import QuarantineTable
 from radiusgw.store.sessions import SessionTable
 from radiusgw.store.sqlite import SqliteStore
@@ -42,9 +44,17 @@ _PREFIXES = ("sqlite://", "sqlite:")
 
 
 def open_sqlite(
-    url_or_path: str | Path, key_path: Path, create: bool, read_only: bool
+    url_or_path: str | Path,
+    key_path: Path,
+    create: bool,
+    read_only: bool,
+    *,
+    node: str | None = None,
 ) -> SqliteBackend:
-    """The registry's opener: a plain path, ``sqlite:PATH`` or ``sqlite://PATH``."""
+    """The registry's opener: a plain path, ``sqlite:PATH`` or ``sqlite://PATH``.
+
+    ``node`` is not needed: one SQLite file serves one node (its heartbeat names itself).
+    """
     text = str(url_or_path)
     for prefix in _PREFIXES:
         if text.startswith(prefix):
@@ -72,6 +82,7 @@ class SqliteBackend:
         self._health: HealthTable | None = None
         self._upstreams: UpstreamTable | None = None
         self._quarantine: QuarantineTable | None = None
+        self._nodes: NodeTable | None = None
         if not read_only:
             # Opened at once: it creates and migrates the file the other tables live in, and a
             # wrong key is refused on open, not at the first login.
@@ -105,11 +116,26 @@ class SqliteBackend:
             self._upstreams = UpstreamTable(self.db_path, read_only=self._read_only)
         return self._upstreams
 
+    @property
+    def node_table(self) -> NodeTable:
+        if self._nodes is None:
+            self._nodes = NodeTable(self.db_path, read_only=self._read_only)
+        return self._nodes
+
     def close(self) -> None:
-        for part in (self._store, self._sessions, self._health, self._upstreams, self._quarantine):
+        parts = (
+            self._store,
+            self._sessions,
+            self._health,
+            self._upstreams,
+            self._quarantine,
+            self._nodes,
+        )
+        for part in parts:
             if part is not None:
                 part.close()
         self._store = self._sessions = self._health = self._upstreams = self._quarantine = None
+        self._nodes = None
 
     def __enter__(self) -> SqliteBackend:
         return self
@@ -220,6 +246,22 @@ class SqliteBackend:
 
     def upstream_rows(self) -> list[UpstreamRow]:
         return self.upstream_table.rows()
+
+    # -- the fleet -----------------------------------------------------------------------------
+
+    def record_node(
+        self,
+        name: str,
+        version: str,
+        started: float,
+        journal_backlog: int,
+        last_applied: float | None,
+        now: float,
+    ) -> None:
+        self.node_table.record(name, version, started, journal_backlog, last_applied, now)
+
+    def nodes(self) -> list[NodeRow]:
+        return self.node_table.rows()
 
     # -- the proxy spool -----------------------------------------------------------------------
 

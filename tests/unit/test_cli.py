@@ -491,7 +491,7 @@ def test_serve_builds_settings_from_flags_and_returns_the_exit_code(
     assert result.exit_code == 3, result.output
     assert seen[-1] == Settings(
         realms=tmp_path,
-        db=tmp_path / "x.db",
+        db=str(tmp_path / "x.db"),
         key_file=tmp_path / "k",
         listen="::1",
         auth_port=11812,
@@ -577,9 +577,9 @@ def test_serve_takes_the_database_from_radiusgw_db_when_db_is_absent(
     monkeypatch.setattr(radiusgw.server, "serve", lambda settings: seen.append(settings) or 0)
     monkeypatch.setenv("RADIUSGW_DB", str(tmp_path / "env.db"))
     assert run("serve").exit_code == 0
-    assert seen[-1].db == tmp_path / "env.db"
+    assert seen[-1].db == str(tmp_path / "env.db")
     assert run("serve", "--db", tmp_path / "flag.db").exit_code == 0
-    assert seen[-1].db == tmp_path / "flag.db"  # the flag wins
+    assert seen[-1].db == str(tmp_path / "flag.db")  # the flag wins
     monkeypatch.delenv("RADIUSGW_DB")
     assert run("serve").exit_code == 0
     assert seen[-1].db == Settings().db  # neither: ./radiusgw.db as before
