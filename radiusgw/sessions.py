@@ -219,10 +219,10 @@ class SessionModel:
         transition = TRANSITIONS[(state, kind)]
         if transition.step is Step.NEW:
             self._latest[key] = len(self._rows)
-            self._rows.append(_new_row(len(self._rows) + 1, event, kind))
+            self._rows.append(new_row(len(self._rows) + 1, event, kind))
         elif transition.step is Step.MERGE:
             assert row is not None and index is not None
-            self._rows[index] = _merged(row, event, transition.to)
+            self._rows[index] = merged(row, event, transition.to)
 
     def expire_stale(
         self, now: float, default_interval: float, factor: float = STALE_FACTOR
@@ -273,7 +273,7 @@ class SessionModel:
         )
 
 
-def _new_row(id_: int, e: AccountingEvent, kind: Event) -> SessionRow:
+def new_row(id_: int, e: AccountingEvent, kind: Event) -> SessionRow:
     stopped = kind is Event.STOP
     time = e.event_time
     assert e.realm is not None and e.username is not None and e.session_id is not None
@@ -299,7 +299,7 @@ def _new_row(id_: int, e: AccountingEvent, kind: Event) -> SessionRow:
     )
 
 
-def _merged(row: SessionRow, e: AccountingEvent, to: State) -> SessionRow:
+def merged(row: SessionRow, e: AccountingEvent, to: State) -> SessionRow:
     time = e.event_time
     seconds = row.session_time
     if e.session_time is not None and (seconds is None or e.session_time > seconds):

@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, replace
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 from radiusgw.domain import AccountingRecord, Quarantined
 from radiusgw.store.connection import SqliteConnection, connect_read_only, has_table
@@ -68,13 +68,21 @@ def reason_of(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class _Executes(Protocol):
+    def execute(self, sql: Any, /) -> Any: ...
+
+
 def apply_apart(
-    conn: sqlite3.Connection,
+    conn: _Executes,
     records: Sequence[AccountingRecord],
     apply: Callable[[Sequence[AccountingRecord]], None],
+    is_refused: Callable[[BaseException], bool] = refused,
 ) -> list[tuple[AccountingRecord, str]]:
     """Apply ``records`` with ``apply`` inside the caller's transaction, refused ones left out;
-    the refused records with the reason, in order. A non-refusal error propagates."""
+    the refused records with the reason, in order. A non-refusal error propagates.
+
+    Backend-neutral: ``conn`` is any connection that runs SAVEPOINT statements (sqlite3's,
+    psycopg's), ``is_refused`` the backend's ``refused``."""
     left_out: list[tuple[AccountingRecord, str]] = []
     parts = [records]
     while parts:
@@ -85,7 +93,7 @@ def apply_apart(
         except Exception as exc:
             conn.execute("ROLLBACK TO apart")
             conn.execute("RELEASE apart")
-            if not refused(exc):
+            if not is_refused(exc):
                 raise
             if len(part) == 1:
                 left_out.append((part[0], reason_of(exc)))
@@ -106,22 +114,28 @@ def put_aside(
     """Insert the refused records into ``quarantine`` in the caller's transaction."""
     kept = []
     for record, reason in left_out:
-        entry = Quarantined(
-            id=0,
-            quarantined=now,
-            received=float(record.received),
-            nas_address=_safe(record.nas_address),
-            realm=_safe(record.realm),
-            username=_safe(record.username),
-            status_type=record.status_type,
-            session_id=_safe(record.session_id),
-            packet=bytes(record.packet),
-            reason=reason,
-            journal=journal,
-        )
+        entry = entry_of(record, reason, journal, now)
         cursor = conn.execute(_INSERT, astuple(entry)[1:])
         kept.append(replace(entry, id=int(cursor.lastrowid or 0)))
     return kept
+
+
+def entry_of(record: AccountingRecord, reason: str, journal: str | None, now: float) -> Quarantined:
+    """The quarantine row of a refused ``record`` (its id 0 until stored), its text made safe
+    to bind: a refused record's fields may be why it was refused."""
+    return Quarantined(
+        id=0,
+        quarantined=now,
+        received=float(record.received),
+        nas_address=_safe(record.nas_address),
+        realm=_safe(record.realm),
+        username=_safe(record.username),
+        status_type=record.status_type,
+        session_id=_safe(record.session_id),
+        packet=bytes(record.packet),
+        reason=_safe(reason),
+        journal=journal,
+    )
 
 
 @overload
@@ -129,8 +143,10 @@ def _safe(text: str) -> str: ...
 @overload
 def _safe(text: str | None) -> str | None: ...
 def _safe(text: str | None) -> str | None:
-    """Text that binds whatever it holds: a refused record's fields may be why it was refused."""
-    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Text that binds whatever it holds, in SQLite and PostgreSQL (whose text has no NUL)."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 class QuarantineTable(SqliteConnection):

@@ -29,7 +29,7 @@ ttl and are deleted lazily. A request with no limit set is admitted without a re
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -375,6 +375,48 @@ def _text_param(text: str | None) -> str | int:
     return _NONE if text is None else text
 
 
+def limited(r: AdmissionRequest) -> bool:
+    """Whether any limit applies to ``r``: one with none is admitted without a reservation."""
+    return not (
+        r.realm_max is None and r.account_max is None and (r.lns is None or r.lns_max is None)
+    )
+
+
+def refusal_of(r: AdmissionRequest, count: Callable[..., int]) -> AdmissionResult | None:
+    """The refusal of ``r`` by the admission rules of the module docstring, None if it is
+    admitted; ``count(realm=, username=, lns=)`` counts live sessions plus unexpired
+    reservations (any backend's, inside its serialised transaction)."""
+    if not limited(r):
+        return None
+    realm = r.realm.lower()
+    if r.realm_max is not None and count(realm=realm) >= r.realm_max:
+        return AdmissionResult(False, f"realm session limit {r.realm_max} reached (max_sessions)")
+    if r.account_max is not None:
+        n = count(realm=realm, username=r.username)
+        if n >= r.account_max:
+            noun = "session" if n == 1 else "sessions"
+            return AdmissionResult(False, f"user already has {n} {noun} (max_sessions_per_account)")
+    if r.lns is not None and r.lns_max is not None and count(lns=r.lns) >= r.lns_max:
+        return AdmissionResult(
+            False, f"LNS {r.lns} is full (max_sessions {r.lns_max})", lns_full=True
+        )
+    return None
+
+
+def usage_of(realm: str, month: str, rows: Iterable[Sequence[Any]]) -> UsageRow:
+    """The usage rule (radiusgw.sessions) over rows of (span start, end, input_gigawords,
+    input_octets, output_gigawords, output_octets) of the sessions whose span meets ``month``."""
+    first, after = month_bounds(month)
+    sessions = seconds = octets_in = octets_out = 0
+    for start, end, in_giga, in_low, out_giga, out_low in rows:
+        sessions += 1
+        seconds += max(0, int(min(end, after) - max(start, first)))
+        if end < after:
+            octets_in += in_giga << 32 | in_low
+            octets_out += out_giga << 32 | out_low
+    return UsageRow(realm, month, sessions, seconds, octets_in, octets_out)
+
+
 def _session_row(row: Sequence[Any]) -> SessionRow:
     """A ``SessionRow`` of a row of ``_COLUMNS``: each count made whole from its two columns."""
     (i, realm, user, sid, nas, nas_ip, nas_id, lns, framed_ip, start, last, stop) = row[:12]
@@ -441,23 +483,11 @@ class SessionTable(SqliteConnection):
 
     def _admit(self, r: AdmissionRequest, now: float) -> AdmissionResult:
         realm = r.realm.lower()
-        if r.realm_max is None and r.account_max is None and (r.lns is None or r.lns_max is None):
+        refusal = refusal_of(r, lambda **where: self._count(now, **where))
+        if refusal is not None:
+            return refusal
+        if not limited(r):
             return AdmissionResult(True)
-        if r.realm_max is not None and self._count(now, realm=realm) >= r.realm_max:
-            return AdmissionResult(
-                False, f"realm session limit {r.realm_max} reached (max_sessions)"
-            )
-        if r.account_max is not None:
-            n = self._count(now, realm=realm, username=r.username)
-            if n >= r.account_max:
-                noun = "session" if n == 1 else "sessions"
-                return AdmissionResult(
-                    False, f"user already has {n} {noun} (max_sessions_per_account)"
-                )
-        if r.lns is not None and r.lns_max is not None and self._count(now, lns=r.lns) >= r.lns_max:
-            return AdmissionResult(
-                False, f"LNS {r.lns} is full (max_sessions {r.lns_max})", lns_full=True
-            )
         cur = self._conn.execute(
             "INSERT INTO session_reservations (realm, username, lns, created, expires)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -578,14 +608,7 @@ class SessionTable(SqliteConnection):
                 f" WHERE realm = ? AND live = 1 AND last_update >= ? AND {_SPAN_START} < ?",
                 (realm, first, after, realm, first, after),
             ).fetchall()
-        sessions = seconds = octets_in = octets_out = 0
-        for start, end, in_giga, in_low, out_giga, out_low in rows:
-            sessions += 1
-            seconds += max(0, int(min(end, after) - max(start, first)))
-            if end < after:
-                octets_in += in_giga << 32 | in_low
-                octets_out += out_giga << 32 | out_low
-        return UsageRow(realm, month, sessions, seconds, octets_in, octets_out)
+        return usage_of(realm, month, rows)
 
     def month_octets(self, realm: str, now: float) -> int:
         """Input plus output octets of ``realm`` in the month of ``now``: the traffic quota's."""

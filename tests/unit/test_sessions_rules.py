@@ -1,7 +1,8 @@
 """The session rules (radiusgw.sessions): the transition table, its reference model, and every
 store backend held to the model by random event sequences (issue 15.1).
 
-A backend is a factory in ``BACKENDS``; a second one (PostgreSQL) is one more entry there.
+A backend is a factory in ``BACKENDS``, given the test's ``request`` for the fixtures it needs;
+PostgreSQL (marked ``postgres``) uses one database per test, emptied before each example.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +32,7 @@ from radiusgw.sessions import (
     month_of,
 )
 from radiusgw.store import open_store
+from radiusgw.store.postgres.backend import PostgresBackend
 from radiusgw.store.sessions import SessionTable
 
 T0 = dt.datetime(2025, 3, 30, 22, tzinfo=dt.UTC).timestamp()  # two hours before April (UTC)
@@ -50,6 +52,9 @@ class SessionBackend(Protocol):
 
 
 class _Sqlite:
+    store: Any  # what writes accounting
+    table: Any  # what admits and reads sessions
+
     def __init__(self, directory: Path) -> None:
         db = directory / "gw.db"
         self.store = open_store(db, directory / "gw.db.key")
@@ -85,8 +90,30 @@ class _Sqlite:
         self.store.close()
 
 
+class _Postgres(_Sqlite):
+    def __init__(self, url: str) -> None:
+        # read_only: no account is touched, so no password key is made
+        self.store = self.table = PostgresBackend(url, Path("unused.key"), read_only=True)
+
+    def close(self) -> None:
+        self.store.close()
+
+
 @contextmanager
-def sqlite_backend() -> Iterator[SessionBackend]:
+def postgres_backend(request: pytest.FixtureRequest) -> Iterator[SessionBackend]:
+    url = request.getfixturevalue("postgres_url")  # one database per test, emptied per example
+    backend = _Postgres(url)
+    try:
+        backend.store._conn.execute(
+            "TRUNCATE sessions, session_reservations, accounting RESTART IDENTITY"
+        )
+        yield backend
+    finally:
+        backend.close()
+
+
+@contextmanager
+def sqlite_backend(request: pytest.FixtureRequest) -> Iterator[SessionBackend]:
     with tempfile.TemporaryDirectory() as directory:
         backend = _Sqlite(Path(directory))
         try:
@@ -96,9 +123,11 @@ def sqlite_backend() -> Iterator[SessionBackend]:
 
 
 # name -> a fresh, empty backend for one example
-BACKENDS: dict[str, Callable[[], AbstractContextManager[SessionBackend]]] = {
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], AbstractContextManager[SessionBackend]]] = {
     "sqlite": sqlite_backend,
+    "postgres": postgres_backend,
 }
+MARKS = {"postgres": pytest.mark.postgres}
 
 
 # -- the table itself ----------------------------------------------------------------------------
@@ -242,16 +271,22 @@ def _unnumbered(rows: Sequence[SessionRow]) -> list[SessionRow]:
     return [replace(row, id=0) for row in rows]
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize(
+    "backend", [pytest.param(name, marks=MARKS.get(name, ())) for name in sorted(BACKENDS)]
+)
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(ops=_ops)
 def test_a_backend_follows_the_session_rules(
-    backend: str, ops: list[Acct | Sweep | Reserve | Flush]
+    backend: str, ops: list[Acct | Sweep | Reserve | Flush], request: pytest.FixtureRequest
 ) -> None:
     model = SessionModel()
     now = T0
     months = {month_of(T0 - 86_400 * 40)}
-    with BACKENDS[backend]() as store:
+    with BACKENDS[backend](request) as store:
         batch: list[AccountingEvent] = []
         for op in ops:
             if isinstance(op, Flush):

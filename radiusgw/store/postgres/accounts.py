@@ -31,6 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import psycopg
+
 from radiusgw.domain import Account, AccountRow, Change
 from radiusgw.errors import StoreError
 from radiusgw.store.account_rows import (
@@ -75,17 +77,19 @@ class PostgresAccountStore:
         *,
         read_only: bool = False,
         clock: Callable[[], float] = time.time,
+        conn: psycopg.Connection[tuple[Any, ...]] | None = None,
     ) -> None:
         """Connect to ``url`` and open the password key at ``key_path``.
 
         The database must have been migrated (``radiusgw db migrate``). ``read_only`` creates
-        no key file and writes nothing (the commands that only read).
+        no key file and writes nothing (the commands that only read). ``conn``: an autocommit
+        connection to ``url`` to use instead of a new one (a ``PostgresBackend``'s own).
         """
         self.url = url
         self.where = redacted(url)
         self.key_path = Path(key_path)
         self._clock = clock
-        self._conn = connect(url)
+        self._conn = connect(url) if conn is None else conn
         try:
             with translated(url):
                 check_schema(self._conn, self.where)

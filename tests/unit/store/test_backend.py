@@ -10,6 +10,7 @@ from radiusgw.domain import AccountRow
 from radiusgw.errors import StoreError
 from radiusgw.store import backend
 from radiusgw.store.backend import open_backend, scheme_of
+from radiusgw.store.postgres.backend import PostgresBackend
 from radiusgw.store.sqlite_backend import SqliteBackend
 
 
@@ -43,8 +44,42 @@ def test_a_path_or_sqlite_url_opens_the_sqlite_file(tmp_path: Path, form: str) -
     assert db.exists()
 
 
-def test_read_only_opens_nothing_until_asked_and_needs_no_key(tmp_path: Path) -> None:
-    db = tmp_path / "gw.db"
+@pytest.fixture
+def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The database of ``backend`` (tests/unit/store/conftest.py): a file, or a migrated URL."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return str(tmp_path / "gw.db")
+
+
+def test_every_backend_is_opened_by_its_url(db: str, backend: str, tmp_path: Path) -> None:
+    store = open_backend(db, tmp_path / "gw.key")
+    try:
+        assert isinstance(store, PostgresBackend if backend == "postgres" else SqliteBackend)
+        store.add_account("acme.example", AccountRow("bob", "pw"), max_accounts=None)
+        assert store.get_account("acme.example", "bob") is not None
+        assert store.live_sessions() == [] and store.lns_states() == []
+        assert store.record_lns_health("acme.example", 0, "192.0.2.1", 1701, "up", "", 5.0)
+        assert not store.record_lns_health("acme.example", 0, "192.0.2.1", 1701, "up", "", 6.0)
+        [state] = store.lns_states()
+        assert (state.checked_at, state.changed_at) == (6.0, 5.0)
+        ids = store.spool_accounting_many([("Acme.example", b"p1", "198.51.100.7", 1.0)] * 2)
+        assert store.spool_counts() == {"acme.example": 2}
+        assert [e.id for e in store.spooled("acme.example", 10)] == ids
+        assert store.unspool(ids) == 2 and store.spool_counts() == {}
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_database_without_the_schema_is_refused_in_one_sentence(
+    postgres_empty_url: str, tmp_path: Path
+) -> None:
+    with pytest.raises(StoreError, match="has no radiusgw schema yet; run radiusgw db migrate"):
+        open_backend(postgres_empty_url, tmp_path / "gw.key")
+
+
+def test_read_only_opens_nothing_until_asked_and_needs_no_key(db: str, tmp_path: Path) -> None:
     open_backend(db, tmp_path / "gw.key").close()
     (tmp_path / "gw.key").unlink()
     store = open_backend(db, tmp_path / "gw.key", read_only=True)
