@@ -15,8 +15,7 @@ import radiusgw.server
 from radiusgw.cli import cli
 from radiusgw.domain import AccountRow
 from radiusgw.server.settings import Settings
-from radiusgw.store import backend as backend_module
-from radiusgw.store.backend import Backend, open_backend
+from radiusgw.store.backend import open_backend
 from radiusgw.store.postgres.accounts import PostgresAccountStore
 
 URL = "postgresql://radiusgw:S3cret@127.0.0.1:5432/fleet"
@@ -74,28 +73,40 @@ def test_an_unknown_scheme_names_the_database_without_its_password() -> None:
 
 
 @pytest.mark.postgres
-def test_account_list_reaches_the_postgresql_account_store_with_the_url_unmangled(
-    monkeypatch: pytest.MonkeyPatch, postgres_url: str, tmp_path: Path
+def test_account_commands_reach_postgresql_by_the_url_unmangled(
+    postgres_url: str, tmp_path: Path
 ) -> None:
     key = tmp_path / "radiusgw.key"
     with PostgresAccountStore(postgres_url, key) as accounts:
         accounts.add_account("acme.example", AccountRow("alice", "pw"), max_accounts=None)
-    opened: list[str] = []
-
-    def open_accounts(
-        url: str | Path, key_path: Path, create: bool, read_only: bool, *, node: str | None = None
-    ) -> Backend:
-        opened.append(str(url))
-        store: Backend = PostgresAccountStore(str(url), key_path, read_only=read_only)  # type: ignore[assignment]
-        return store
-
-    # The account half of the PostgreSQL backend, as the registry would open it.
-    monkeypatch.setitem(backend_module._OPENERS, "postgresql", f"{__name__}:_opener")
-    monkeypatch.setattr(f"{__name__}._opener", open_accounts, raising=False)
     result = run("account", "list", "acme.example", "--db", postgres_url, "--key-file", key)
     assert result.exit_code == 0, result.output
-    assert opened == [postgres_url]
     assert "alice" in result.stdout
+    result = run(
+        "account", "disable", "acme.example", "alice", "--db", postgres_url, "--key-file", key
+    )
+    assert result.exit_code == 0, result.output
+    with PostgresAccountStore(postgres_url, key) as accounts:
+        account = accounts.get_account("acme.example", "alice")
+    assert account is not None and not account.enabled
+
+
+@pytest.mark.postgres
+def test_fleet_status_lists_every_node_of_a_shared_database(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    now = time.time()
+    for name in ("gw-osaka-1", "gw-tokyo-1"):
+        store = open_backend(postgres_url, tmp_path / "radiusgw.key", node=name)
+        try:
+            store.record_node(name, "0.1.0", now - 60, 3, now - 1, now)
+        finally:
+            store.close()
+    result = run("fleet", "status", "--db", postgres_url, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["node"] for row in rows] == ["gw-osaka-1", "gw-tokyo-1"]
+    assert all(row["journal_backlog"] == 3 for row in rows)
 
 
 # -- 15.5: --node ------------------------------------------------------------------------------

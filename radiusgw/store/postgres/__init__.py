@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def open_postgres(
-    url: str | Path, key_path: Path, create: bool, read_only: bool
+    url: str | Path, key_path: Path, create: bool, read_only: bool, *, node: str | None = None
 ) -> PostgresBackend:
     """The registry's opener (``radiusgw.store.backend``) of ``postgresql://`` URLs.
 
@@ -26,4 +26,4 @@ def open_postgres(
     """
     from radiusgw.store.postgres.backend import PostgresBackend
 
-    return PostgresBackend(str(url), key_path, read_only=read_only)
+    return PostgresBackend(str(url), key_path, read_only=read_only, node=node)

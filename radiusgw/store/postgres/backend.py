@@ -31,6 +31,7 @@ from radiusgw.domain import (
     AdmissionResult,
     Change,
     LnsState,
+    NodeRow,
     Quarantined,
     SessionRow,
     SpoolEntry,
@@ -39,6 +40,7 @@ from radiusgw.domain import (
 )
 from radiusgw.store import quarantine
 from radiusgw.store.journal import Position
+from radiusgw.store.postgres import nodes
 from radiusgw.store.postgres.accounts import PostgresAccountStore
 from radiusgw.store.postgres.connection import connect, translated
 from radiusgw.store.postgres.schema import check_schema
@@ -423,6 +425,26 @@ class PostgresBackend:
         with translated(self.url):
             cur = self._conn.execute("DELETE FROM proxy_spool WHERE id = ANY(%s)", (values,))
         return max(cur.rowcount, 0)
+
+    # -- the fleet's heartbeats (radiusgw fleet status) ---------------------------------------
+
+    def record_node(
+        self,
+        name: str,
+        version: str,
+        started: float,
+        journal_backlog: int,
+        last_applied: float | None,
+        now: float,
+    ) -> None:
+        with translated(self.url):
+            nodes.record_node(
+                self._conn, name, version, started, journal_backlog, last_applied, now
+            )
+
+    def nodes(self) -> list[NodeRow]:
+        with translated(self.url):
+            return nodes.nodes(self._conn)
 
     def spool_counts(self) -> dict[str, int]:
         with translated(self.url):
