@@ -93,7 +93,7 @@ def radiusgw(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]
 class Gateway:
     process: subprocess.Popen[str]
     realms: Path
-    db: Path
+    db: Path | str  # a SQLite file, or a postgresql:// URL (a fleet node)
     auth_port: int = 0
     acct_port: int = 0
     lines: list[dict[str, Any]] = field(default_factory=list)
@@ -163,7 +163,7 @@ class Gateway:
 
 @contextmanager
 def running_gateway(
-    realms: Path, db: Path, *extra: str, workers: int = 1, wait_ready: bool = True
+    realms: Path, db: Path | str, *extra: str, workers: int = 1, wait_ready: bool = True
 ) -> Iterator[Gateway]:
     """A gateway on ports the OS picks; with ``wait_ready=False`` yielded as soon as it is
     spawned (the caller waits for what it needs), else once every worker is ready."""
