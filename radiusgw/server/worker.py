@@ -28,7 +28,6 @@ from typing import Any
 
 import uvloop
 
-from radiusgw.config.model import Mode
 from radiusgw.domain import AdmissionResult, SessionRow
 from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
 from radiusgw.engine.cache import AccountCache
@@ -45,6 +44,7 @@ from radiusgw.server.proxy_edge import ProxyEdge
 from radiusgw.server.realm_set import FrameReader, RealmSet, reload
 from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.server.settings import Settings
+from radiusgw.server.store_poll import StorePoll, Usage
 from radiusgw.store.backend import Backend, open_backend
 
 COUNTERS_LOG_INTERVAL = 60.0
@@ -200,54 +200,62 @@ class Worker:
 
     async def _poll_store(self) -> None:
         """Account changes into the cache and LNS health into the engine, every poll interval;
-        quotas and LNS loads every few seconds."""
+        quotas, LNS loads and the live sessions of realms over their quota every few seconds.
+
+        The reads run on a thread of their own with its own store object (``_StorePoll``):
+        with a shared database a round trip, or a database that stopped answering, must not
+        stop the event loop. What they return is applied here, on the loop.
+        """
         engine = self.engine
         cache = engine.accounts
         last_usage = 0.0
-        while True:
-            await asyncio.sleep(self.settings.cache_poll_interval)
-            try:
-                changes = self.store.changes_since(cache.last_seq)
-                if changes:
-                    cache.apply(changes)
-                engine.lns_health = read_health(self.store, engine.registry)
-                now = time.time()
-                if now - last_usage >= USAGE_POLL_INTERVAL:
-                    last_usage = now
-                    self._read_usage(now)
-            except Exception as exc:  # a locked database must not stop the server
-                self.log.warning("store-poll-failed", error=str(exc))
-
-    def _read_usage(self, now: float) -> None:
-        registry = self.engine.registry
-        reached = set()
-        load: dict[tuple[str, int], int] = {}
-        for realm in registry.realms.values():
-            if realm.traffic_quota is not None:
-                used = self.store.month_octets(realm.name, now)
-                if used >= realm.traffic_quota:
-                    reached.add(realm.name)
-            if realm.mode is Mode.VPDN:
-                for index, lns in enumerate(realm.lns):
-                    load[(realm.name, index)] = self.store.count_live(
-                        lns=lns.address, reserved_at=now
+        settings = self.settings
+        poll = ResourceThread(
+            "store-poll",
+            lambda: StorePoll(open_backend(settings.db, settings.key_path, node=settings.node)),
+        )
+        try:
+            while True:
+                await asyncio.sleep(settings.cache_poll_interval)
+                try:
+                    now = time.time()
+                    usage = now - last_usage >= USAGE_POLL_INTERVAL
+                    found = await poll.call(
+                        StorePoll.read,
+                        cache.last_seq,
+                        engine.registry,
+                        now if usage else None,
+                        self.disconnects is not None,
                     )
+                    if found.changes:
+                        cache.apply(found.changes)
+                    engine.lns_health = found.lns_health
+                    if found.usage is not None:
+                        last_usage = now
+                        self._usage_read(found.usage)
+                except Exception as exc:  # a locked or unreachable database must not stop us
+                    self.log.warning("store-poll-failed", error=str(exc))
+        finally:
+            await poll.close()
+
+    def _usage_read(self, usage: Usage) -> None:
+        reached = usage.reached
         newly = reached - self.engine.quota_reached
         for name in sorted(newly):
             self.log.info("quota-reached", realm=name)
-        self.engine.quota_reached = frozenset(reached)
-        self._lns_load = load
+        self.engine.quota_reached = reached
+        self._lns_load = usage.lns_load
         if self.disconnects is not None:
             for name in sorted(reached):
-                self._disconnect_realm(name)
+                self._disconnect_realm(name, usage.live.get(name, []))
 
-    def _disconnect_realm(self, realm: str) -> None:
+    def _disconnect_realm(self, realm: str, live: list[SessionRow]) -> None:
         """第14条2: a realm over its quota loses its live sessions where the NAS takes a
         Disconnect-Request (RFC 5176); every poll again, for sessions that started meanwhile
         (the sender skips those already asked or answered)."""
         assert self.disconnects is not None
         registry = self.engine.registry
-        for row in self.store.live_sessions(realm):
+        for row in live:
             nas = registry.nas.get(row.nas_address)
             if nas is None or not nas.coa_port:
                 continue
