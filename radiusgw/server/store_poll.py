@@ -6,6 +6,13 @@ health into its engine; every few seconds also each realm's traffic this month (
 quota), the live sessions of each LNS (its ``max_sessions`` and the least-sessions balance)
 and, for worker 0, the live sessions of realms over their quota (to disconnect them).
 
+Account changes come from the store's change feed (a gap-free sequence number per change,
+committed with the change), not from PostgreSQL's LISTEN/NOTIFY: the feed is the same on both
+backends, and a worker that lost its connection for a while reads every change it missed when
+it is back, where a notification sent meanwhile is gone. Polling it every second meets the
+terms' one second; the PostgreSQL store also sends ``NOTIFY radiusgw_accounts`` with each
+change, for a listener that may later shorten that delay.
+
 With SQLite these are local reads; with a shared PostgreSQL each is a round trip, and a
 database that stopped answering would hold the caller until its timeout. So ``StorePoll`` owns
 a store object of its own and runs on a ``ResourceThread``; the event loop only awaits the
