@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     if results is None:
         return status
     OUT.mkdir(parents=True, exist_ok=True)
-    if a.ablate:  # not the product: its figures never reach RESULTS.md or the README's chart
+    if a.ablate:  # not the product: its figures never reach RESULTS.md or its chart
         (OUT / "results-ablated.json").write_text(json.dumps(results, indent=2) + "\n")
         print(report.table(results))
         log(f"gateway ablated ({', '.join(a.ablate)}); wrote bench/out/results-ablated.json")

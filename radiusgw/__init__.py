@@ -1,7 +1,7 @@
 """radiusgw: a RADIUS/L2TP authentication-outsourcing gateway.
 
 The package is a sans-I/O core (``radius``, ``config``, ``router``, ``modes``, ``store``)
-with one asyncio edge (``server``). See README.md for the map.
+with one asyncio edge (``server``). See docs/architecture.md for the map.
 """
 
 from radiusgw.errors import RadiusGwError

@@ -7,7 +7,7 @@ accounting (``radiusgw.store.sessions``); ``accounting quarantine`` lists the re
 refused and kept aside (``radiusgw.store.quarantine``); ``fleet status`` the nodes' heartbeats
 (``radiusgw.server.heartbeat``). ``--db`` is a string as given: an SQLite path or a PostgreSQL
 URL (never a ``Path``, which would fold ``postgresql://`` into one slash). The commands and
-flags are the operator interface (interface.md): extend them, rename nothing.
+flags are the operator interface (docs/operations.md): extend them, rename nothing.
 
 Rules:
 

@@ -1,6 +1,6 @@
 """user@realm -> realm, and who may ask for it (tenant isolation, 第2条, 第9条).
 
-The realm is the text after the last '@', matched case-insensitively (interface.md). Then:
+The realm is the text after the last '@', matched case-insensitively (docs/operations.md). Then:
 - a customer's client may ask only for the realms of its own contract, and not for VPDN realms
   (those are answered to carriers' access servers only, 第2条);
 - a carrier's access server may ask only for VPDN realms of its own carrier type;

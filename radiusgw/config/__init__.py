@@ -2,7 +2,7 @@
 
 - ``model``: the frozen objects the rest of the gateway reads;
 - ``fields``: a typed TOML-table reader that records problems instead of raising;
-- ``loader``: the file schema (interface.md, "Realm files") and ``load_registry``;
+- ``loader``: the file schema (docs/operations.md, "Realm files") and ``load_registry``;
 - ``realm``: one ``[[realm]]`` table, its mode's keys, servers and LNS;
 - ``rules``: the terms' rules (第5条, 第6条 ...) across contracts and files.
 

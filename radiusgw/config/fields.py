@@ -6,7 +6,7 @@ knows where it is (the file and the dotted key path, e.g. ``realm[0].server[1]``
 method returns the typed value, or ``None`` (or the default) after recording one line
 ``FILE: PATH.KEY: sentence`` in the shared problem list. ``Table.finish`` then reports every key
 nobody read: a typo, or a key that belongs to another kind of table. Unknown keys are errors so
-that typos cannot pass silently (interface.md, "Realm files").
+that typos cannot pass silently (docs/operations.md, "Realm files").
 
 Rules of the readers:
 - booleans are TOML booleans and integers are TOML integers (``true`` is not ``1``);

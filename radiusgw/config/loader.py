@@ -5,7 +5,7 @@ recursive, hidden files skipped), builds the objects, applies ``rules`` and retu
 ``Registry``; or raises ``ConfigError`` listing every problem, one line each, naming the file
 and the dotted key. ``check_directory`` returns those lines for ``radiusgw check``.
 
-The schema is interface.md's "Realm files", plus the timers and policies the model carries:
+The schema is docs/operations.md's "Realm files", plus the timers and policies the model carries:
 - a file with ``[contract]`` is one customer's contract (第4条): ``[[client]]`` and
   ``[[realm]]`` tables, ``[[realm.server]]`` under a proxy realm, ``[[realm.lns]]`` under a
   vpdn realm (those are read by ``radiusgw.config.realm``);

@@ -106,7 +106,7 @@ def _realm_name(t: Table) -> str | None:
             "user name, so it has no '@' and no spaces",
         )
         return None
-    return name.lower()  # matched case-insensitively (interface.md)
+    return name.lower()  # matched case-insensitively (docs/operations.md)
 
 
 def _misplaced(mode: Mode) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Run xl2tpd as a tunnel-only LNS on 127.0.0.1 (see ../shared/peers.md), stopped by its own PID.
+"""Run xl2tpd as a tunnel-only LNS on 127.0.0.1, stopped by its own PID.
 
 Everything lives in the test's directory: the configuration, the secrets file, the PID file,
 the control FIFO and the log (xl2tpd logs to stderr with -D). ``force userspace = yes`` keeps

@@ -1,5 +1,5 @@
 # ruff: noqa: E501 (the examples are verbatim, comments and all)
-"""The realm-file examples of the operator interface (shared/interface.md), verbatim.
+"""The realm-file examples of the operator interface (docs/operations.md, "Realm files"), verbatim.
 
 Every one of them must load exactly as the interface says: they are what operators copy.
 """

@@ -1,4 +1,4 @@
-"""The examples load: the repository's realms/ and every realm file shown in interface.md."""
+"""The examples load: the repository's realms/ and every realm file shown in docs/operations.md."""
 
 from __future__ import annotations
 

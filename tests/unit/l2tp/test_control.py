@@ -209,7 +209,7 @@ def test_no_secret_and_no_challenge_either_way_comes_up() -> None:
 
 
 def test_stopccn_2_6_after_the_acknowledged_sccn_is_a_secret_mismatch() -> None:
-    # xl2tpd with a different secret: ZLB for the SCCCN, then StopCCN 2/6 (peers.md).
+    # xl2tpd with a different secret: ZLB for the SCCCN, then StopCCN 2/6 (as xl2tpd answers).
     conn, lns = established()
     refusal = ResultCode(2, 6, "Invalid challenge authentication")
     (ack,) = exchange(conn, lns, lns.stopccn(refusal), 0.3)
