@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from radiusgw.domain import AccountRow
 from radiusgw.errors import AccountLimitError, StoreError
+from radiusgw.store.secrets import PasswordCipher
 
 CHANGE_RETENTION = 3600.0  # seconds a change is kept; a running server polls every second or so
 PROGRESS_EVERY = 5000  # rows between progress(n) calls of import_accounts
@@ -106,3 +109,42 @@ def over_limit(here: str, realm: str, max_accounts: int, existing: int) -> Accou
 def where(index: int, row: AccountRow) -> str:
     """Where an imported row came from: its CSV line, else its position (from 1)."""
     return f"line {row.line}" if row.line is not None else f"row {index}"
+
+
+def sealed_rows(
+    realm: str,
+    rows: Iterable[AccountRow],
+    *,
+    before: int,
+    max_accounts: int | None,
+    cipher: PasswordCipher,
+    now: float,
+    progress: Callable[[int], None] | None,
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """An import's rows checked and sealed, outside any lock, the same for every backend: the
+    values to insert (realm, username, sealed password, the extras, created, updated) and where
+    each came from. The first bad or repeated row, or the one past ``max_accounts`` counting
+    the ``before`` accounts already there, refuses the whole import."""
+    values: list[tuple[Any, ...]] = []
+    lines: list[str] = []
+    first_seen: dict[str, str] = {}
+    for index, row in enumerate(rows, start=1):
+        here = where(index, row)
+        try:
+            extras = checked(realm, row)
+        except StoreError as exc:
+            raise StoreError(f"{here}: {exc}; nothing was imported") from None
+        if row.username in first_seen:
+            raise StoreError(
+                f"{here}: account {row.username!r} appears twice in the input (first at "
+                f"{first_seen[row.username]}); nothing was imported"
+            )
+        first_seen[row.username] = here
+        if max_accounts is not None and before + index > max_accounts:
+            raise over_limit(here, realm, max_accounts, before)
+        sealed = cipher.encrypt(realm, row.username, row.password)
+        values.append((realm, row.username, sealed, *extras, now, now))
+        lines.append(here)
+        if progress is not None and index % PROGRESS_EVERY == 0:
+            progress(index)
+    return values, lines

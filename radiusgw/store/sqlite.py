@@ -57,7 +57,7 @@ from radiusgw.store.account_rows import (
     exists_error,
     limit_error,
     missing_error,
-    where,
+    sealed_rows,
 )
 from radiusgw.store.account_rows import checked as _checked
 from radiusgw.store.account_rows import over_limit as _over_limit
@@ -303,28 +303,15 @@ class SqliteStore(SqliteConnection):
         now = self._clock()
         with self._translated():
             before = self._count(realm)  # to stop early; checked again under the lock
-        values: list[tuple[Any, ...]] = []
-        lines: list[str] = []
-        first_seen: dict[str, str] = {}
-        for index, row in enumerate(rows, start=1):
-            here = where(index, row)
-            try:
-                extras = _checked(realm, row)
-            except StoreError as exc:
-                raise StoreError(f"{here}: {exc}; nothing was imported") from None
-            if row.username in first_seen:
-                raise StoreError(
-                    f"{here}: account {row.username!r} appears twice in the input (first at "
-                    f"{first_seen[row.username]}); nothing was imported"
-                )
-            first_seen[row.username] = here
-            if max_accounts is not None and before + index > max_accounts:
-                raise _over_limit(here, realm, max_accounts, before)
-            sealed = self._cipher.encrypt(realm, row.username, row.password)
-            values.append((realm, row.username, sealed, *extras, now, now))
-            lines.append(here)
-            if progress is not None and index % PROGRESS_EVERY == 0:
-                progress(index)
+        values, lines = sealed_rows(
+            realm,
+            rows,
+            before=before,
+            max_accounts=max_accounts,
+            cipher=self._cipher,
+            now=now,
+            progress=progress,
+        )
         if not values:
             return 0
         with self._transaction():

@@ -37,14 +37,13 @@ from radiusgw.domain import Account, AccountRow, Change
 from radiusgw.errors import StoreError
 from radiusgw.store.account_rows import (
     CHANGE_RETENTION,
-    PROGRESS_EVERY,
     checked,
     exists_error,
     limit_error,
     missing_error,
     over_limit,
     realm_name,
-    where,
+    sealed_rows,
 )
 from radiusgw.store.postgres.connection import connect, translated
 from radiusgw.store.postgres.schema import check_schema
@@ -172,28 +171,15 @@ class PostgresAccountStore:
         now = self._clock()
         with translated(self.url):
             before = self._count(realm)  # to stop early; checked again under the lock
-        values: list[tuple[Any, ...]] = []
-        lines: list[str] = []
-        first_seen: dict[str, str] = {}
-        for index, row in enumerate(rows, start=1):
-            here = where(index, row)
-            try:
-                extras = checked(realm, row)
-            except StoreError as exc:
-                raise StoreError(f"{here}: {exc}; nothing was imported") from None
-            if row.username in first_seen:
-                raise StoreError(
-                    f"{here}: account {row.username!r} appears twice in the input (first at "
-                    f"{first_seen[row.username]}); nothing was imported"
-                )
-            first_seen[row.username] = here
-            if max_accounts is not None and before + index > max_accounts:
-                raise over_limit(here, realm, max_accounts, before)
-            sealed = self._cipher.encrypt(realm, row.username, row.password)
-            values.append((realm, row.username, sealed, *extras, now, now))
-            lines.append(here)
-            if progress is not None and index % PROGRESS_EVERY == 0:
-                progress(index)
+        values, lines = sealed_rows(
+            realm,
+            rows,
+            before=before,
+            max_accounts=max_accounts,
+            cipher=self._cipher,
+            now=now,
+            progress=progress,
+        )
         if not values:
             return 0
         with translated(self.url), self._conn.transaction():
