@@ -69,6 +69,47 @@ def accounting(
     )
 
 
+class AccountingLoad:
+    """Accounting records sent in bursts from one non-blocking socket, and which of them the
+    gateway acknowledged. Identifiers wrap under load, so the Response Authenticator tells
+    which request an answer is for."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        port: int,
+        user: str,
+        secret: bytes,
+        status: AcctStatusType,
+        prefix: str,
+    ) -> None:
+        self._sock, self._port, self._user, self._secret = sock, port, user, secret
+        self._status, self._prefix = status, prefix
+        self.sent = 0
+        self.acknowledged: set[str] = set()
+        self._pending: dict[int, list[tuple[str, bytes]]] = {}  # Identifier -> (session, auth)
+
+    def burst(self, size: int) -> None:
+        for _ in range(size):
+            n = self.sent
+            session = f"{self._prefix}-{n}"
+            request = accounting(self._user, self._secret, self._status, session, ident=n % 256)
+            self._pending.setdefault(n % 256, []).append((session, request[4:20]))
+            self._sock.sendto(request, ("127.0.0.1", self._port))
+            self.sent += 1
+
+    def collect(self) -> None:
+        """Take every answer waiting on the socket."""
+        try:
+            while True:
+                raw = self._sock.recv(4096)
+                for session, request_auth in self._pending.get(raw[1], []):
+                    if crypto.response_authenticator_matches(raw, self._secret, request_auth):
+                        self.acknowledged.add(session)
+        except (BlockingIOError, TimeoutError):
+            pass
+
+
 def answer(
     port: int, request: bytes, secret: bytes, *, source: str = "127.0.0.1", timeout: float = 2.0
 ) -> Packet | None:

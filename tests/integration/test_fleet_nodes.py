@@ -18,11 +18,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Code
 from radiusgw.radius.packet import decode
 from tests.integration.gateway import Gateway, radiusgw, running_gateway, write_realms
-from tests.integration.nas import accounting, answer, pap
+from tests.integration.nas import AccountingLoad, accounting, answer, pap
 
 pytestmark = pytest.mark.postgres
 
@@ -188,56 +187,34 @@ def test_kill_9_of_node_a_under_accounting_load_loses_no_acknowledged_record(
     fleet: Fleet,
 ) -> None:
     fleet.add("open.example", "dave")
-    acknowledged: set[str] = set()
-    sent: dict[int, list[tuple[str, bytes]]] = {}  # Identifier -> (session, authenticator)
-
-    def collect(s: socket.socket) -> None:
-        # Identifiers wrap: the Response Authenticator tells which request an answer is for.
-        try:
-            while True:
-                raw = s.recv(4096)
-                for session, request_auth in sent.get(raw[1], []):
-                    if crypto.response_authenticator_matches(raw, SECRET, request_auth):
-                        acknowledged.add(session)
-        except (BlockingIOError, TimeoutError):
-            pass
-
-    n = 0
     # Two workers, so that there is a supervisor and workers to kill (one worker runs in the
     # supervisor's process).
     with fleet.node("gw-a", workers=2) as a:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             s.setblocking(False)
+            load = AccountingLoad(
+                s, a.acct_port, "dave@open.example", SECRET, AcctStatusType.START, "start"
+            )
+            acknowledged = load.acknowledged
             deadline = time.monotonic() + 30
-
-            def send_burst(size: int = 32) -> None:
-                nonlocal n
-                for _ in range(size):
-                    session = f"start-{n}"
-                    request = accounting(
-                        "dave@open.example", SECRET, AcctStatusType.START, session, ident=n % 256
-                    )
-                    sent.setdefault(n % 256, []).append((session, request[4:20]))
-                    s.sendto(request, ("127.0.0.1", a.acct_port))
-                    n += 1
-
             # Starts until 300 are acknowledged, then kill -9 the supervisor and every worker
             # while a burst of 256 is being read: some of it journaled and answered, some
             # journaled and not answered, some never read. At that moment most acknowledged
             # records are only in the journal (the applier is behind); the restart applies them.
             while len(acknowledged) < 300 and time.monotonic() < deadline:
-                send_burst()
+                load.burst(32)
                 time.sleep(0.005)
-                collect(s)
+                load.collect()
             pids = [a.process.pid, *a.worker_pids()]
-            send_burst(256)
+            load.burst(256)
             time.sleep(0.003)  # the workers are reading it
             for pid in pids:
                 os.kill(pid, signal.SIGKILL)
             time.sleep(0.3)
-            collect(s)  # answers sent before the kill
+            load.collect()  # answers sent before the kill
         a.process.wait()
+    n = load.sent
     assert len(acknowledged) >= 300, f"only {len(acknowledged)} acknowledged of {n}"
     assert len(pids) == 3, f"supervisor and two workers expected: {pids}"
     with fleet.node("gw-a", workers=2), psycopg.connect(fleet.url, autocommit=True) as conn:

@@ -15,7 +15,7 @@ from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from radiusgw.radius.packet import decode
 from tests.integration.gateway import radiusgw, running_gateway, write_realms
-from tests.integration.nas import accounting, answer, pap
+from tests.integration.nas import AccountingLoad, accounting, answer, pap
 
 SECRET = b"acme-secret"
 
@@ -231,53 +231,27 @@ def test_session_list_shows_live_sessions(tmp_path: Path) -> None:
 
 def test_kill_9_under_accounting_load_loses_no_acknowledged_record(tmp_path: Path) -> None:
     realms, db = setup(tmp_path)
-    acknowledged: set[str] = set()
-    sent: dict[int, list[tuple[str, bytes]]] = {}  # Identifier -> (session, authenticator)
-
-    def collect(s: socket.socket) -> None:
-        # Identifiers wrap under load: the Response Authenticator tells which request it answers.
-        try:
-            while True:
-                raw = s.recv(4096)
-                for session, request_auth in sent.get(raw[1], []):
-                    if crypto.response_authenticator_matches(raw, SECRET, request_auth):
-                        acknowledged.add(session)
-        except (BlockingIOError, TimeoutError):
-            pass
-
     with running_gateway(realms, db) as gw:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             s.setblocking(False)
-            n = 0
+            load = AccountingLoad(
+                s, gw.acct_port, "u0@acme.example", SECRET, AcctStatusType.INTERIM_UPDATE, "load"
+            )
+            acknowledged = load.acknowledged
             deadline = time.monotonic() + 20
-
-            def send_burst() -> None:
-                nonlocal n
-                for _ in range(64):
-                    session = f"load-{n}"
-                    request = accounting(
-                        "u0@acme.example",
-                        SECRET,
-                        AcctStatusType.INTERIM_UPDATE,
-                        session,
-                        ident=n % 256,
-                    )
-                    sent.setdefault(n % 256, []).append((session, request[4:20]))
-                    s.sendto(request, ("127.0.0.1", gw.acct_port))
-                    n += 1
-
             # Load until several hundred records are acknowledged, then kill -9 with a burst
             # in flight: some of it written and answered, some not.
             while len(acknowledged) < 300 and time.monotonic() < deadline:
-                send_burst()
+                load.burst(64)
                 time.sleep(0.002)
-                collect(s)
-            send_burst()
+                load.collect()
+            load.burst(64)
             os.kill(gw.process.pid, signal.SIGKILL)
             time.sleep(0.3)
-            collect(s)  # answers sent before the kill
+            load.collect()  # answers sent before the kill
         gw.process.wait()
+    n = load.sent
     assert len(acknowledged) >= 300, f"only {len(acknowledged)} acknowledged of {n}"
     # Restart: everything acknowledged is in the store.
     with running_gateway(realms, db), sqlite3.connect(db) as conn:
