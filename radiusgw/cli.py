@@ -221,6 +221,14 @@ def cli() -> None:
     help="This gateway's name in a fleet: in every log line and in 'fleet status' "
     "(default: the host name).",
 )
+@click.option(
+    "--store-deadline",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULTS.store_deadline,
+    show_default=True,
+    help="Seconds an Access-Request waits for the store (an account not cached, a session "
+    "slot) before it is decided without: dropped, or the realm's on_store_down.",
+)
 def serve(
     realms: Path,
     db: str,
@@ -234,6 +242,7 @@ def serve(
     interim_interval: float,
     journal_dir: Path | None,
     node: str | None,
+    store_deadline: float,
 ) -> int:
     """Run the gateway in the foreground.
 
@@ -254,6 +263,7 @@ def serve(
         access_log=access_log,
         log_level=log_level.lower(),
         default_interim_interval=interim_interval,
+        store_deadline=store_deadline,
     )
     return run_gateway(settings)
 

@@ -85,21 +85,41 @@ class PostgresServer:
         hba.write_text(f"host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n{hba.read_text()}")
         for _attempt in range(3):  # a free port may be taken between the check and the bind
             self.port = free_port()
-            options = (
-                f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
-                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            )
             try:
-                self._run(
-                    "pg_ctl", "-D", str(data), "-w", "-t", str(START_TIMEOUT),
-                    "-l", str(self.dir / "postgres.log"), "-o", options, "start",
-                )  # fmt: skip
+                self._postmaster()
             except PostgresUnavailable:
                 continue
-            self.pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
             self.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD '{PASSWORD}'")
             return
         raise PostgresUnavailable(f"PostgreSQL did not start; see {self.dir / 'postgres.log'}")
+
+    def _postmaster(self) -> None:
+        """Start the postmaster on ``self.port`` and note its pid."""
+        assert self.dir is not None
+        data = self.dir / "data"
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            "pg_ctl", "-D", str(data), "-w", "-t", str(START_TIMEOUT),
+            "-l", str(self.dir / "postgres.log"), "-o", options, "start",
+        )  # fmt: skip
+        self.pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+
+    def halt(self) -> None:
+        """Stop the server as an outage would (fast shutdown: sessions cut), keeping its files."""
+        assert self.dir is not None and self.pid is not None
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+        deadline = time.monotonic() + 30
+        while _alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(self.pid), f"postmaster {self.pid} outlived pg_ctl stop"
+        self.pid = None
+
+    def resume(self) -> None:
+        """Start the halted server again, on the same port with the same data."""
+        self._postmaster()
 
     def stop(self) -> None:
         """Stop the server (fast shutdown), make sure its postmaster is gone, remove the files."""

@@ -93,6 +93,9 @@ class Realm:
     max_sessions: int | None = None
     max_sessions_per_account: int | None = None
     traffic_quota: int | None = None  # octets per calendar month
+    # A session limit's admission when the store cannot decide it (down, or past the
+    # deadline): "admit" answers the accept unchecked, "reject" refuses (issue 15.6).
+    on_store_down: str = "admit"
     # proxy
     strip: bool = True
     pool: Pool = Pool.FAILOVER

@@ -33,7 +33,10 @@ LNS_KEYS = (
     *("address", "port", *_SECRET, "preference", "weight", "max_sessions"),
     *("client_auth_id", "server_auth_id", "assignment_id"),
 )
-REALM_KEYS_ANY_MODE = ("name", "mode", "max_sessions", "max_sessions_per_account", "traffic_quota")
+REALM_KEYS_ANY_MODE = (
+    *("name", "mode", "max_sessions", "max_sessions_per_account", "traffic_quota"),
+    "on_store_down",
+)
 REALM_KEYS_BY_MODE: Mapping[Mode, tuple[str, ...]] = {
     Mode.GROUP: ("max_accounts",),
     Mode.PROXY: ("strip", "pool", "on_upstream_down", "server"),
@@ -79,6 +82,7 @@ def read_realm(t: Table, contract_id: str, base: Path) -> Placed[Realm] | None:
         max_sessions=t.integer("max_sessions", low=1),
         max_sessions_per_account=t.integer("max_sessions_per_account", low=1),
         traffic_quota=t.octets("traffic_quota"),
+        on_store_down=t.one_of("on_store_down", ("admit", "reject"), default=_REALM.on_store_down),
     )
     if mode is None:
         t.ignore(_MODE_KEYS)  # which of them apply depends on the mode nobody could read

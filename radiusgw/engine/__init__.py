@@ -7,6 +7,7 @@ reload), the router, the account cache, the duplicate cache and the counters. Th
 
 from radiusgw.engine.core import (
     AccountingAnswer,
+    AccountLookup,
     Admission,
     Deferred,
     Engine,
@@ -14,4 +15,12 @@ from radiusgw.engine.core import (
     ProxyAuth,
 )
 
-__all__ = ["AccountingAnswer", "Admission", "Deferred", "Engine", "ProxyAccounting", "ProxyAuth"]
+__all__ = [
+    "AccountLookup",
+    "AccountingAnswer",
+    "Admission",
+    "Deferred",
+    "Engine",
+    "ProxyAccounting",
+    "ProxyAuth",
+]

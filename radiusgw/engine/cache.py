@@ -1,22 +1,33 @@
 """Accounts in memory, for the hot path: read-mostly, invalidated by the store's change log.
 
-A look-up that misses asks the store once (one primary-key query and one AES-GCM decrypt) and
-keeps the answer, a missing account included, so that a flood of requests for one unknown user
-costs one query. Every ``poll`` reads the store's change log (``changes_since``) and forgets what
-changed: an ``account disable`` reaches a running server within one poll interval (the issue asks
-for 2 s; the default interval is 1 s).
+The event loop never reads the store (issue 15.6: with a shared database a round trip, or a
+database that stopped answering, would stop every request behind it). ``get`` answers from
+memory or says ``MISS``; the engine then hands the request to the worker's look-up thread
+(``AccountLookup``), which reads the account (one primary-key query and one AES-GCM decrypt,
+``load``) and gives it back with ``put``. A missing account is kept too, so a flood for one
+unknown user costs one query. Every ``poll`` reads the store's change log (``changes_since``)
+and forgets what changed: an ``account disable`` reaches a running server within one poll
+interval (default 1 s).
 
-Reply attributes are encoded once here (RFC 2865 §5.8, §5.25, §5.27, §5.28), not per answer.
+A look-up races the poll: read before a change, put after the poll forgot the name, it would
+keep the old account until the next change. ``put`` therefore keeps an answer only when no
+change arrived since the look-up began (``last_seq`` unchanged); otherwise the request is
+decided with it and the next one reads again.
 
-A store that fails raises ``StoreError`` through ``get`` and nothing is kept, so the next request
-asks again; a row whose values cannot be encoded (a damaged or hand-edited file) is a
-``StoreError`` too, never a ``ValueError`` from deep inside.
+Bounds: at most ``max_entries`` names (500,000 by default, about 200 bytes each); at the bound
+the cache is emptied and refilled from the store. While the store cannot be read the entries
+stay: known accounts keep authenticating, an unknown one gets no answer (the NAS retries or
+fails over), and a change made meanwhile takes effect when the change log can be read again.
+
+Reply attributes are encoded once here (RFC 2865 §5.8, §5.25, §5.27, §5.28), not per answer. A
+row whose values cannot be encoded (a damaged or hand-edited database) is a ``StoreError``,
+never a ``ValueError`` from deep inside, and nothing is kept for it.
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from radiusgw.domain import Account, Change
@@ -51,47 +62,58 @@ def cached(account: Account) -> CachedAccount:
     )
 
 
-_MISSING = object()
+class Miss(enum.Enum):
+    """``AccountCache.get``'s answer for a name it holds nothing about (an enum: a type
+    checker narrows ``is MISS``)."""
+
+    MISS = "miss"
+
+
+MISS = Miss.MISS
+
+
+def load(account: Account | None, realm: str, username: str) -> CachedAccount | None:
+    """What the look-up thread makes of the store's row (``StoreError`` if it cannot be sent)."""
+    if account is None:
+        return None
+    try:
+        return cached(account)
+    except (ValueError, OverflowError) as exc:  # not an IPv4 address, not 32 bits ...
+        raise StoreError(
+            f"account {username!r} of realm {realm!r} holds a value that cannot be sent: {exc}"
+        ) from None
 
 
 class AccountCache:
     """realm -> username -> CachedAccount (or None for "no such account")."""
 
-    __slots__ = ("_fetch", "_last_seq", "_max_entries", "_realms", "_size")
+    __slots__ = ("_last_seq", "_max_entries", "_realms", "_size")
 
-    def __init__(
-        self,
-        fetch: Callable[[str, str], Account | None],
-        *,
-        last_seq: int = 0,
-        max_entries: int = 500_000,
-    ) -> None:
-        self._fetch = fetch
+    def __init__(self, *, last_seq: int = 0, max_entries: int = 500_000) -> None:
         self._realms: dict[str, dict[str, CachedAccount | None]] = {}
         self._last_seq = last_seq
         self._max_entries = max_entries  # a bound on memory whatever the user names sent
         self._size = 0
 
-    def get(self, realm: str, username: str) -> CachedAccount | None:
+    def get(self, realm: str, username: str) -> CachedAccount | Miss | None:
+        users = self._realms.get(realm)
+        if users is None:
+            return MISS
+        return users.get(username, MISS)
+
+    def put(self, realm: str, username: str, value: CachedAccount | None, seq: int) -> bool:
+        """Keep what a look-up begun at change ``seq`` read, unless a change came since."""
+        if seq != self._last_seq:
+            return False
+        if self._size >= self._max_entries:
+            self.clear()
         users = self._realms.get(realm)
         if users is None:
             users = self._realms[realm] = {}
-        entry = users.get(username, _MISSING)
-        if entry is not _MISSING:
-            return entry  # type: ignore[return-value]
-        account = self._fetch(realm, username)
-        try:
-            value = cached(account) if account is not None else None
-        except (ValueError, OverflowError) as exc:  # not an IPv4 address, not 32 bits ...
-            raise StoreError(
-                f"account {username!r} of realm {realm!r} holds a value that cannot be sent: {exc}"
-            ) from None
-        if self._size >= self._max_entries:
-            self.clear()
-            users = self._realms[realm] = {}
+        if username not in users:
+            self._size += 1
         users[username] = value
-        self._size += 1
-        return value
+        return True
 
     def apply(self, changes: list[Change]) -> None:
         """Forget what the change log says changed."""
@@ -101,7 +123,7 @@ class AccountCache:
                 if change.username is None:
                     self._size -= len(users)
                     del self._realms[change.realm]
-                elif users.pop(change.username, _MISSING) is not _MISSING:
+                elif users.pop(change.username, MISS) is not MISS:
                     self._size -= 1
             self._last_seq = max(self._last_seq, change.seq)
 

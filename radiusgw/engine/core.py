@@ -26,10 +26,10 @@ from typing import Any
 from radiusgw.accounting import EVENT_TYPES, parse
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.domain import AccountingRecord, AdmissionRequest, AdmissionResult
-from radiusgw.engine.cache import AccountCache
+from radiusgw.engine.cache import MISS, AccountCache, CachedAccount
 from radiusgw.engine.counters import Counters
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
-from radiusgw.engine.droplog import DropLog, Recent
+from radiusgw.engine.droplog import STORE_ERROR_INTERVAL, DropLog, Recent
 from radiusgw.errors import StoreError
 from radiusgw.modes import group, vpdn
 from radiusgw.proxy.ids import Destination, show_destination
@@ -55,6 +55,7 @@ _ACCT_STATUS_TYPE = int(Attr.ACCT_STATUS_TYPE)
 _ACCT_SESSION_ID = int(Attr.ACCT_SESSION_ID)
 
 QUOTA_REACHED = "monthly traffic quota reached"
+STORE_DOWN = "session limit cannot be checked"  # on_store_down = "reject" (issue 15.6)
 UNKNOWN_CLIENT_LOG_INTERVAL = 60.0  # log an unregistered source at most once a minute
 _UNKNOWN_CLIENT_MEMORY = 10_000  # bound on remembered sources under a spoofed flood
 
@@ -154,7 +155,23 @@ class ProxyAccounting:
     answer: bytes = b""
 
 
-Deferred = Admission | ProxyAuth
+@dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
+class AccountLookup:
+    """An Access-Request whose account is not in the cache: the worker's look-up thread reads
+    it from the store and hands it to ``Engine.looked_up`` (issue 15.6)."""
+
+    key: Key
+    address: Any
+    packet: Packet
+    nas: Nas
+    realm: Realm
+    username: str
+    local: str  # the user name without "@realm": the account's name
+    seq: int  # the cache's change position when the look-up began (``AccountCache.put``)
+    proxy_states: list[bytes]
+
+
+Deferred = Admission | ProxyAuth | AccountLookup
 
 
 class Engine:
@@ -177,6 +194,7 @@ class Engine:
         self._acct_dedup = DuplicateCache(dedup_window)
         self.drop_log = DropLog(log)  # the worker flushes its summary periodically
         self._unknown_logged = Recent(UNKNOWN_CLIENT_LOG_INTERVAL, _UNKNOWN_CLIENT_MEMORY)
+        self._store_down_logged = Recent(STORE_ERROR_INTERVAL, _UNKNOWN_CLIENT_MEMORY)
         self._reply_messages: dict[str, bytes] = {}
         self.balancer = vpdn.Balancer()
         # Fed by the edge: LNS health from the L2TP probes, live sessions per LNS.
@@ -291,13 +309,8 @@ class Engine:
     def _access_request(
         self, packet: Packet, nas: Nas, addr: Any, now: float, key: Key
     ) -> bytes | Deferred | None:
-        secret = nas.secret
         first = packet.first_values()
-        get = first.get
-        user_name = get(_USER_NAME)
-        user_password = get(_USER_PASSWORD)
-        chap_password = get(_CHAP_PASSWORD)
-        chap_challenge = get(_CHAP_CHALLENGE)
+        user_name = first.get(_USER_NAME)
         proxy_states = _proxy_states_of(packet, first)
         if user_name is None:
             return self._reject(packet, nas, addr, proxy_states, "no User-Name", None, "", now)
@@ -318,38 +331,26 @@ class Engine:
         mode = target.mode
         if mode is Mode.GROUP or (mode is Mode.VPDN and target.authenticate):
             local = username[: username.rfind("@")]
-            try:
-                account = self.accounts.get(target.name, local)
-            except StoreError as exc:
-                self._store_error(addr, target.name, username, exc, now)
-                return None
-            reason = group.check_credentials(
+            cache = self.accounts
+            account = cache.get(target.name, local)
+            if account is MISS:  # the look-up thread reads it; the loop never waits on the store
+                return AccountLookup(
+                    key, addr, packet, nas, target, username, local, cache.last_seq, proxy_states
+                )
+            return self._authenticate(
+                packet,
+                first,
+                nas,
+                addr,
+                key,
+                target,
+                username,
                 account,
-                secret=secret,
-                authenticator=packet.authenticator,
-                user_password=user_password,
-                chap_password=chap_password,
-                chap_challenge=chap_challenge,
+                proxy_states,
+                now,
             )
-            if reason is not None or account is None:
-                return self._reject(
-                    packet, nas, addr, proxy_states, reason or "", target.name, username, now
-                )
-            if mode is Mode.GROUP:
-                return self._admit(
-                    key, packet, nas, addr, proxy_states, account.reply, target, username, None, now
-                )
         if mode is Mode.VPDN:
-            # RFC 2809: the LAC opens the tunnel; with authenticate = false the LNS checks the user.
-            offers = self.balancer.offers(target, self.lns_health, self.lns_sessions)
-            if isinstance(offers, str):
-                return self._reject(
-                    packet, nas, addr, proxy_states, offers, target.name, username, now
-                )
-            attrs = vpdn.tunnel_attributes(offers, secret, packet.authenticator)
-            return self._admit(
-                key, packet, nas, addr, proxy_states, attrs, target, username, offers[0].lns, now
-            )
+            return self._tunnel(packet, nas, addr, key, target, username, proxy_states, now)
         # Proxy realms: the proxy edge forwards to the customer's servers (第1条 プロキシ); the
         # quota of 第14条2 holds for them too, so a realm over it is refused before forwarding.
         quota_reached = self.quota_reached
@@ -358,6 +359,86 @@ class Engine:
                 packet, nas, addr, proxy_states, QUOTA_REACHED, target.name, username, now
             )
         return ProxyAuth(key, addr, packet, nas, target, username)
+
+    def _authenticate(
+        self,
+        packet: Packet,
+        first: dict[int, bytes],
+        nas: Nas,
+        addr: Any,
+        key: Key,
+        target: Realm,
+        username: str,
+        account: CachedAccount | None,
+        proxy_states: list[bytes],
+        now: float,
+    ) -> bytes | Admission | None:
+        """A group realm's (or an authenticating VPDN realm's) decision, account in hand."""
+        get = first.get
+        reason = group.check_credentials(
+            account,
+            secret=nas.secret,
+            authenticator=packet.authenticator,
+            user_password=get(_USER_PASSWORD),
+            chap_password=get(_CHAP_PASSWORD),
+            chap_challenge=get(_CHAP_CHALLENGE),
+        )
+        if reason is not None or account is None:
+            return self._reject(
+                packet, nas, addr, proxy_states, reason or "", target.name, username, now
+            )
+        if target.mode is Mode.GROUP:
+            return self._admit(
+                key, packet, nas, addr, proxy_states, account.reply, target, username, None, now
+            )
+        return self._tunnel(packet, nas, addr, key, target, username, proxy_states, now)
+
+    def _tunnel(
+        self,
+        packet: Packet,
+        nas: Nas,
+        addr: Any,
+        key: Key,
+        target: Realm,
+        username: str,
+        proxy_states: list[bytes],
+        now: float,
+    ) -> bytes | Admission | None:
+        # RFC 2809: the LAC opens the tunnel; with authenticate = false the LNS checks the user.
+        offers = self.balancer.offers(target, self.lns_health, self.lns_sessions)
+        if isinstance(offers, str):
+            return self._reject(packet, nas, addr, proxy_states, offers, target.name, username, now)
+        attrs = vpdn.tunnel_attributes(offers, nas.secret, packet.authenticator)
+        return self._admit(
+            key, packet, nas, addr, proxy_states, attrs, target, username, offers[0].lns, now
+        )
+
+    def looked_up(
+        self, lookup: AccountLookup, account: CachedAccount | StoreError | None, now: float
+    ) -> bytes | Admission | None:
+        """Finish a request whose account the look-up thread read (or failed to read): the
+        answer to send, an ``Admission`` to decide, or None (dropped; counted and logged)."""
+        if isinstance(account, StoreError):
+            self._store_error(lookup.address, lookup.realm.name, lookup.username, account, now)
+            self.complete_auth(lookup.key, None)
+            return None
+        realm = self.registry.realms.get(lookup.realm.name, lookup.realm)  # reloaded meanwhile
+        self.accounts.put(realm.name, lookup.local, account, lookup.seq)
+        result = self._authenticate(
+            lookup.packet,
+            lookup.packet.first_values(),
+            lookup.nas,
+            lookup.address,
+            lookup.key,
+            realm,
+            lookup.username,
+            account,
+            lookup.proxy_states,
+            now,
+        )
+        if not isinstance(result, Admission):
+            self.complete_auth(lookup.key, result)
+        return result
 
     def _admit(
         self,
@@ -444,6 +525,42 @@ class Engine:
                 pending.realm,
                 pending.username,
                 None,
+            )
+        self.complete_auth(pending.key, reply)
+        return reply
+
+    def store_down(self, pending: Admission, error: str, now: float) -> bytes | None:
+        """The answer when the store cannot decide ``pending`` (failed, or past the deadline):
+        the realm's ``on_store_down`` (issue 15.6) admits it unchecked or rejects it. Logged
+        (``admission-store-down``, once per ``STORE_ERROR_INTERVAL`` per realm) and counted
+        either way; None: a reject too long to send."""
+        realm = self.registry.realms.get(pending.realm)
+        admit = realm is None or realm.on_store_down == "admit"
+        if self._store_down_logged.first(pending.realm, now):  # each realm's policy shows
+            self.log.warning(
+                "admission-store-down",
+                client=pending.address[0],
+                realm=pending.realm,
+                user=pending.username,
+                error=error,
+                action="admitted" if admit else "rejected",
+            )
+        reply: bytes | None
+        if admit:
+            self.counters.admitted_store_down += 1
+            self.counters.access_accepts += 1
+            reply = pending.accept
+        else:
+            self.counters.rejected_store_down += 1
+            reply = self._reject(
+                pending.packet,
+                pending.nas,
+                pending.address,
+                list(pending.proxy_states),
+                STORE_DOWN,
+                pending.realm,
+                pending.username,
+                now,
             )
         self.complete_auth(pending.key, reply)
         return reply

@@ -27,6 +27,10 @@ class Counters:
     dropped_overload: int = 0  # accounting while the store is too far behind (NAS retries)
     dropped_store_error: int = 0  # the account store failed: no answer, the NAS retries
     dropped_oversized_answer: int = 0  # the answer with every Proxy-State passes 4096 octets
+    # A session limit the store could not check (down, or past the deadline): the realm's
+    # on_store_down decided (issue 15.6).
+    admitted_store_down: int = 0
+    rejected_store_down: int = 0
 
     def snapshot(self) -> dict[str, int]:
         return asdict(self)

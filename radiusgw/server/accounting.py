@@ -20,7 +20,10 @@
   Start consumes the reservation its Access-Accept made (第14条2), so a late Start never
   frees a slot; a late Stop only keeps one taken a moment longer. Within a worker,
   ``after_applied`` orders an admission after every record this worker has acknowledged (a
-  user who logs out and in again through the same worker always finds the slot free).
+  user who logs out and in again through the same worker always finds the slot free). While
+  the applier's transactions fail (the database is down) that order cannot be kept, and
+  admissions go ahead at once: they fail too, and the realm's ``on_store_down`` decides
+  (``radiusgw.server.decisions``).
 
 A failed store transaction (the database locked by a long operator command, a full disk) is
 retried every ``RETRY_INTERVAL`` seconds, holding the batches behind it: a later position must
@@ -94,6 +97,7 @@ class AccountingPipeline:
         self._waiting: deque[tuple[int, Callable[[], None]]] = deque()
         self._stopping = threading.Event()
         self._pruned_below = 0
+        self.failing = False  # the applier's last transaction failed (set on its thread)
         # Opened at once: a journal that cannot be written stops the worker at start, with the
         # reason, instead of failing its first Accounting-Request.
         self._journal = JournalWriter(directory, self.name)
@@ -201,7 +205,7 @@ class AccountingPipeline:
 
     def after_applied(self, then: Callable[[], None]) -> None:
         """Call ``then`` once every record acknowledged so far is in the store (now if so)."""
-        if self._applied_count >= self._acknowledged:
+        if self._applied_count >= self._acknowledged or self.failing:
             then()
         else:
             self._waiting.append((self._acknowledged, then))
@@ -235,10 +239,12 @@ class AccountingPipeline:
         while True:
             try:
                 kept_aside = store.write_accounting(records, (self.name, position))
+                self.failing = False
                 break
             except Exception as exc:  # the database's trouble, or a fault of ours: never skip
                 if self._stopping.is_set():
                     raise
+                self.failing = True
                 self._log.error(
                     "accounting-apply-failed", records=len(records), error=str(exc), retry_s=1
                 )

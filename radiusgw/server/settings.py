@@ -37,6 +37,9 @@ class Settings:
     log_level: str = "info"
     drain_timeout: float = 5.0
     cache_poll_interval: float = 1.0  # how soon account changes reach a running server
+    # How long an Access-Request waits for the store (an account look-up, a session slot)
+    # before the worker decides without it (radiusgw.server.decisions).
+    store_deadline: float = 2.0
     # A live session with no accounting for 3 x its Acct-Interim-Interval (this one when the NAS
     # sent none) is closed as stale.
     default_interim_interval: float = 600.0

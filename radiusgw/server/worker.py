@@ -2,8 +2,9 @@
 
 The only asyncio in the package besides the supervisor. It moves datagrams between the sockets
 and ``radiusgw.engine.Engine`` and finishes what the engine defers: accounting records go to
-the journal and are answered once durable (``radiusgw.server.accounting``); accepts that need
-a session slot go to the admission thread (第14条2). It polls the store (account changes, LNS
+the journal and are answered once durable (``radiusgw.server.accounting``); an account the
+cache does not hold and an accept that needs a session slot (第14条2) go to store threads, with
+a deadline (``radiusgw.server.decisions``). It polls the store (account changes, LNS
 health, live sessions per LNS, monthly traffic), and handles SIGTERM (stop taking requests,
 finish the work in flight and answer it, exit 0). Worker 0 also probes the LNS, closes stale
 sessions and writes the node's heartbeat (``radiusgw.server.heartbeat``).
@@ -28,15 +29,15 @@ from typing import Any
 
 import uvloop
 
-from radiusgw.domain import AdmissionResult, SessionRow
-from radiusgw.engine import AccountingAnswer, Admission, Engine, ProxyAccounting
+from radiusgw.domain import SessionRow
+from radiusgw.engine import AccountingAnswer, AccountLookup, Admission, Engine, ProxyAccounting
 from radiusgw.engine.cache import AccountCache
 from radiusgw.engine.droplog import SUMMARY_INTERVAL
 from radiusgw.errors import RadiusGwError
 from radiusgw.server import signals
 from radiusgw.server.accounting import AccountingPipeline
-from radiusgw.server.batches import BatchThread
 from radiusgw.server.datagrams import DatagramSocket
+from radiusgw.server.decisions import StoreDecisions
 from radiusgw.server.disconnect import DisconnectSender
 from radiusgw.server.heartbeat import Heartbeat
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
@@ -74,7 +75,7 @@ class Worker:
         registry = realms.registry
         # One store object per thread (radiusgw.store.backend); this one is the event loop's.
         self.store = open_backend(settings.db, settings.key_path, node=settings.node)
-        cache = AccountCache(self.store.get_account, last_seq=self.store.last_change())
+        cache = AccountCache(last_seq=self.store.last_change())
         self.engine = Engine(
             registry, cache, log=log, access_log=settings.access_log, workers=settings.workers
         )
@@ -84,7 +85,7 @@ class Worker:
         self.auth: DatagramSocket
         self.acct: DatagramSocket
         self.accounting: AccountingPipeline
-        self.admission: BatchThread[Backend, Admission]
+        self.decisions: StoreDecisions
         self.proxy: ProxyEdge
         self.disconnects: DisconnectSender | None = None  # worker 0: RFC 5176 on quota
 
@@ -98,8 +99,10 @@ class Worker:
             return
         if isinstance(result, bytes):
             self.auth.sendto(result, address)
+        elif isinstance(result, AccountLookup):
+            self.decisions.lookup(result)
         elif isinstance(result, Admission):
-            self.admit(result)
+            self.decisions.admit(result)
         else:
             self.proxy.auth(result)
 
@@ -146,24 +149,6 @@ class Worker:
                 self.engine.accounting_failed(answer)
             else:
                 self.proxy.journalled(answer.proxy, False)
-
-    def admit(self, pending: Admission) -> None:
-        """Decide ``pending`` after the accounting this worker acknowledged is applied."""
-        self.accounting.after_applied(lambda: self.admission.submit(pending))
-
-    def _admitted(self, batch: list[Admission], results: list[AdmissionResult]) -> None:
-        for pending, result in zip(batch, results, strict=True):
-            answer = self.engine.admitted(pending, result)
-            if isinstance(answer, Admission):  # its LNS filled up meanwhile: try the next one
-                self.admit(answer)
-            elif answer is not None:  # None: a reject too long to send (counted)
-                self._send_auth(answer, pending.address)
-
-    def _admission_failed(self, batch: list[Admission], exc: BaseException) -> None:
-        # No answer: the NAS retries, and the retry is decided afresh.
-        self.log.error("admission-failed", requests=len(batch), error=str(exc))
-        for pending in batch:
-            self.engine.complete_auth(pending.key, None)
 
     def _send_acct(self, answer: bytes, address: Any) -> None:
         self.acct.sendto(answer, address)
@@ -339,16 +324,17 @@ class Worker:
             self.log.info("journal-replayed", records=replayed, journal=str(settings.journal_dir))
         self.auth = DatagramSocket(loop, auth_sock, self._on_auth)
         self.acct = DatagramSocket(loop, acct_sock, self._on_acct)
-        self.admission = BatchThread(
-            "admission",
+        self.decisions = StoreDecisions(
+            self.engine,
             open_store,
-            lambda store, batch: store.admit([p.request for p in batch], time.time()),
+            self.accounting,
+            self._send_auth,
             loop,
-            self._admitted,
-            self._admission_failed,
+            self.log,
+            deadline=settings.store_deadline,
         )
         self.accounting.start()
-        self.admission.start()
+        self.decisions.start()
         self.proxy = ProxyEdge(
             self.engine,
             open_store,
@@ -358,7 +344,7 @@ class Worker:
             replayer=self.index == 0,  # one process replays the spool, in order
             worker=self.index,
             status_table=open_store,
-            admit=self.admit,
+            admit=self.decisions.admit,
         )
         await self.proxy.start()
         stop = asyncio.Event()
@@ -374,6 +360,7 @@ class Worker:
             asyncio.create_task(self._poll_store()),
             asyncio.create_task(self._log_counters()),
             asyncio.create_task(self._log_suppressed_drops()),
+            asyncio.create_task(self.decisions.run_expiry()),
         ]
         if self.index == 0:
             health = ResourceThread("lns-health", open_store)
@@ -407,19 +394,19 @@ class Worker:
         self.draining = True
         in_flight = {
             "accounting": self.accounting.outstanding,
-            "admission": self.admission.outstanding,
+            "store_decisions": self.decisions.outstanding,
         }
         self.log.info("draining", **in_flight)
         try:
             async with asyncio.timeout(settings.drain_timeout):
                 await self.proxy.drain(settings.drain_timeout)
                 await self.accounting.wait_idle()
-                await self.admission.wait_idle()
+                await self.decisions.wait_idle()
         except TimeoutError:
             self.log.error(
                 "drain-timeout",
                 accounting=self.accounting.outstanding,
-                admission=self.admission.outstanding,
+                store_decisions=self.decisions.outstanding,
             )
         for task in tasks:
             task.cancel()
@@ -428,7 +415,7 @@ class Worker:
         if self.disconnects is not None:
             await self.disconnects.close(drain=0.0)
         self.accounting.stop()
-        self.admission.stop()
+        self.decisions.stop()
         self.auth.close()
         self.acct.close()
         with contextlib.suppress(Exception):

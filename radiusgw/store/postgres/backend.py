@@ -97,31 +97,49 @@ class PostgresBackend:
         self.node = socket.gethostname() if node is None else node
         self._read_only = read_only
         self._clock = clock
-        self._conn = connect(url)
+        self._connection = connect(url)
         self._accounts: PostgresAccountStore | None = None
         try:
             with translated(url):
-                check_schema(self._conn, self.where)
+                check_schema(self._connection, self.where)
             if not read_only:
-                self._accounts = self._open_accounts()  # a wrong key is refused on open
+                self.accounts  # noqa: B018 - opened now: a wrong key is refused on open
         except BaseException:
-            self._conn.close()
+            self._connection.close()
             raise
-        self._sessions = PostgresSessions(self._conn, self.node)
+        self._session_rules = PostgresSessions(self._connection, self.node)
 
-    def _open_accounts(self) -> PostgresAccountStore:
-        return PostgresAccountStore(
-            self.url, self.key_path, read_only=self._read_only, clock=self._clock, conn=self._conn
-        )
+    @property
+    def _conn(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The connection, opened anew first when the server dropped it (a restart, a cut
+        network, a killed backend). The operation that found it broken has failed; the next
+        one reconnects, so a node recovers with no operator action (issue 15.6). A server still
+        down fails this operation too (``StoreError``), and the next tries again."""
+        conn = self._connection
+        if conn.broken:
+            conn = connect(self.url)
+            self._connection.close()
+            self._connection = conn
+            self._accounts = None  # both hold the connection: made again on it
+            self._session_rules = PostgresSessions(conn, self.node)
+        return conn
 
     @property
     def accounts(self) -> PostgresAccountStore:
+        conn = self._conn  # first: a reconnect drops the accounts made on the old connection
         if self._accounts is None:
-            self._accounts = self._open_accounts()
+            self._accounts = PostgresAccountStore(
+                self.url, self.key_path, read_only=self._read_only, clock=self._clock, conn=conn
+            )
         return self._accounts
 
+    @property
+    def _sessions(self) -> PostgresSessions:
+        self._conn  # noqa: B018 - reconnects first if the connection broke
+        return self._session_rules
+
     def close(self) -> None:
-        self._conn.close()
+        self._connection.close()
 
     def __enter__(self) -> PostgresBackend:
         return self

@@ -169,6 +169,10 @@ def test_realm_with_unreadable_mode_reports_unknown_keys_but_not_keys_of_modes(
             'realm[0].pool: must be one of "failover", "load-balance", got "random"',
         ),
         (
+            GROUP_CONTRACT.replace("max_accounts", "on_store_down = 'drop'\nmax_accounts"),
+            'realm[0].on_store_down: must be one of "admit", "reject", got "drop"',
+        ),
+        (
             _in_realm(PROXY_CONTRACT, "proxy", "on_upstream_down = 'ignore'"),
             'realm[0].on_upstream_down: must be one of "drop", "reject", got "ignore"',
         ),
@@ -319,6 +323,7 @@ def test_omitted_keys_take_the_interface_defaults(write: Write, realms: Path) ->
     )
     proxy = registry.realms["p.example"]
     assert (proxy.strip, proxy.pool, proxy.on_upstream_down) == (True, Pool.FAILOVER, "drop")
+    assert registry.realms["c.example"].on_store_down == proxy.on_store_down == "admit"
     server = proxy.servers[0]
     assert (server.auth_port, server.acct_port, server.status_check) == (
         1812,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from radiusgw.config.model import (
     Registry,
 )
 from radiusgw.domain import Account
-from radiusgw.engine import Engine
+from radiusgw.engine import AccountLookup, Deferred, Engine
 from radiusgw.engine.cache import AccountCache
+from radiusgw.server.decisions import read_accounts
 
 ACME_NAS = ("127.0.0.10", 40000)
 GLOBEX_NAS = ("127.0.0.11", 40001)
@@ -97,10 +99,38 @@ class Accounts:
         return self.rows.get((realm, username))
 
 
+class _FetchStore:
+    """The one store method the look-up thread calls (``read_accounts``)."""
+
+    def __init__(self, fetch: Callable[[str, str], Account | None]) -> None:
+        self.get_account = fetch
+
+
+class ResolvingEngine(Engine):
+    """An Engine whose account look-ups are answered before ``on_auth`` returns: what the
+    worker's look-up thread does (``read_accounts``, then ``looked_up``), without the thread.
+    ``lookups_seen`` counts the look-ups the engine asked for."""
+
+    def __init__(
+        self, registry: Registry, fetch: Callable[[str, str], Account | None], **kw: Any
+    ) -> None:
+        super().__init__(registry, AccountCache(), **kw)
+        self._store = _FetchStore(fetch)
+        self.lookups_seen = 0
+
+    def on_auth(self, data: bytes, addr: Any, now: float) -> bytes | Deferred | None:
+        result = super().on_auth(data, addr, now)
+        if isinstance(result, AccountLookup):
+            self.lookups_seen += 1
+            (account,) = read_accounts(self._store, [result])  # type: ignore[arg-type]
+            return self.looked_up(result, account, now)
+        return result
+
+
 def engine(accounts: Accounts, **kw: Any) -> tuple[Engine, ListLog]:
     log = ListLog()
     reg = kw.pop("registry", None) or registry()
-    return Engine(reg, AccountCache(accounts.fetch), log=log, **kw), log
+    return ResolvingEngine(reg, accounts.fetch, log=log, **kw), log
 
 
 def damage_accounts_table(db: Path) -> None:

@@ -310,20 +310,66 @@ def test_reload_swaps_the_registry() -> None:
 
 def test_account_cache_forgets_what_the_change_log_names() -> None:
     from radiusgw.domain import Change
+    from radiusgw.engine.cache import MISS, cached
 
-    accounts = Accounts(ALICE)
-    cache = AccountCache(accounts.fetch)
-    assert cache.get("acme.example", "alice") is not None
+    cache = AccountCache()
+    assert cache.get("acme.example", "alice") is MISS
+    alice = cached(ALICE)
+    assert cache.put("acme.example", "alice", alice, cache.last_seq)
+    assert cache.put("acme.example", "nobody", None, cache.last_seq)  # "no such user" is kept
+    assert cache.get("acme.example", "alice") == alice
     assert cache.get("acme.example", "nobody") is None
-    assert accounts.lookups == 2
-    cache.get("acme.example", "alice")
-    cache.get("acme.example", "nobody")
-    assert accounts.lookups == 2
     cache.apply([Change(7, "acme.example", "alice")])
-    cache.get("acme.example", "alice")
-    assert accounts.lookups == 3 and cache.last_seq == 7
+    assert cache.get("acme.example", "alice") is MISS and cache.last_seq == 7
+    assert cache.get("acme.example", "nobody") is None
     cache.apply([Change(8, "acme.example", None)])
     assert len(cache) == 0
+
+
+def test_a_look_up_that_raced_a_change_is_used_once_and_not_kept() -> None:
+    """Read before a change, put after the poll applied it: keeping it would hide the change
+    until the next one."""
+    from radiusgw.domain import Change
+    from radiusgw.engine.cache import MISS, cached
+
+    cache = AccountCache(last_seq=3)
+    began = cache.last_seq
+    cache.apply([Change(4, "acme.example", "alice")])  # the poll, while the look-up ran
+    assert not cache.put("acme.example", "alice", cached(ALICE), began)
+    assert cache.get("acme.example", "alice") is MISS
+    assert cache.put("acme.example", "alice", cached(ALICE), cache.last_seq)
+
+
+def test_a_flood_for_one_unknown_user_costs_one_look_up() -> None:
+    accounts = Accounts(ALICE)
+    eng, _ = engine(accounts)
+    for i in range(50):
+        req = pap_request("nobody@acme.example", b"x", b"acme-secret", ident=i % 256)
+        answer = eng.on_auth(req, ACME_NAS, NOW + i)
+        assert answer_of(answer, req, b"acme-secret")[0] == Code.ACCESS_REJECT
+    assert accounts.lookups == 1
+
+
+def test_an_account_not_cached_is_a_look_up_for_the_worker_not_a_store_read() -> None:
+    """Issue 15.6: the engine never reads the store; a miss comes back as an AccountLookup,
+    and ``looked_up`` finishes it (here with the account the thread would have read)."""
+    from radiusgw.engine import AccountLookup, Engine
+    from radiusgw.engine.cache import cached
+    from tests.unit.engine.helpers import ListLog
+
+    eng = Engine(registry(), AccountCache(), log=ListLog())
+    req = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
+    lookup = eng.on_auth(req, ACME_NAS, NOW)
+    assert isinstance(lookup, AccountLookup)
+    assert (lookup.realm.name, lookup.local) == ("acme.example", "alice")
+    assert eng.on_auth(req, ACME_NAS, NOW) is None  # its retransmission waits with it
+    assert eng.counters.dropped_in_progress == 1
+    answer = eng.looked_up(lookup, cached(ALICE), NOW)
+    assert answer_of(answer, req, b"acme-secret")[0] == Code.ACCESS_ACCEPT
+    assert eng.on_auth(req, ACME_NAS, NOW) == answer  # the retransmission gets the same answer
+    again = pap_request("alice@acme.example", b"wonderland", b"acme-secret", ident=9)
+    second = eng.on_auth(again, ACME_NAS, NOW)  # cached now: answered at once
+    assert answer_of(second, again, b"acme-secret")[0] == Code.ACCESS_ACCEPT
 
 
 def test_ipv4_mapped_source_of_a_dual_stack_socket_finds_its_nas() -> None:

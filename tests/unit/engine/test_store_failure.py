@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 from radiusgw.domain import Account
-from radiusgw.engine import Engine
-from radiusgw.engine.cache import AccountCache
 from radiusgw.engine.droplog import STORE_ERROR_INTERVAL
 from radiusgw.errors import StoreError
 from radiusgw.store import AccountRow, SqliteStore, open_store
@@ -18,6 +16,7 @@ from tests.unit.engine.helpers import (
     LAC_D,
     Accounts,
     ListLog,
+    ResolvingEngine,
     damage_accounts_table,
     engine,
     registry,
@@ -48,7 +47,7 @@ def test_a_thousand_requests_against_a_damaged_store_are_dropped_counted_and_log
     damaged: SqliteStore,
 ) -> None:
     log = ListLog()
-    eng = Engine(registry(), AccountCache(damaged.get_account), log=log)
+    eng = ResolvingEngine(registry(), damaged.get_account, log=log)
     requests = [
         pap_request("alice@acme.example", b"wonderland", b"acme-secret") for _ in range(999)
     ]
@@ -75,7 +74,7 @@ def test_store_errors_are_logged_once_per_interval_with_the_count_held_back(
     damaged: SqliteStore,
 ) -> None:
     log = ListLog()
-    eng = Engine(registry(), AccountCache(damaged.get_account), log=log)
+    eng = ResolvingEngine(registry(), damaged.get_account, log=log)
     for i in range(30):  # one a second for 30 s
         req = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
         assert eng.on_auth(req, ACME_NAS, NOW + i) is None
@@ -94,7 +93,7 @@ def test_a_retry_after_the_store_is_back_is_answered() -> None:
             raise StoreError("the database gw.db failed: database disk image is malformed")
         return Account(realm, username, "wonderland")
 
-    eng = Engine(registry(), AccountCache(fetch), log=ListLog())
+    eng = ResolvingEngine(registry(), fetch, log=ListLog())
     req = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
     assert eng.on_auth(req, ACME_NAS, NOW) is None
     failing = False
