@@ -7,8 +7,10 @@ supervisor's loop acts on it.
   keeps them open for the life of the server, so the SO_REUSEPORT group and its order never
   change: a worker that dies is forked again on the same sockets, and datagrams that arrive
   meanwhile wait in its socket's buffer.
-- SIGTERM and SIGINT are passed to every worker (each drains and exits 0); from then on no
-  worker is forked again.
+- SIGTERM and SIGINT are passed to every worker (each drains and exits 0); from the moment the
+  handler notes one, no worker is forked again, also not one whose restart was pending (a worker
+  that crashed ``RESTART_BURST`` times within ``RESTART_WINDOW`` is forked again only after
+  ``RESTART_DELAY``, logged as ``worker-died`` with ``action="restart-delayed"``).
 - SIGHUP: the supervisor reads the realm files once (``RealmSet.load``, every ``secret_file``
   too) and logs one ``reloaded`` line with the set's digest, then writes the set to every
   worker's pipe; each worker applies it and logs ``reload-applied`` with the same digest. An
@@ -186,11 +188,19 @@ class Supervisor:
                     self._failed = True
                     self._log.error("worker-exit", worker=child.index, pid=pid, code=code)
                 continue
-            self._log.error("worker-died", worker=child.index, pid=pid, code=code, action="restart")
             now = time.monotonic()
             recent = [t for t in self._restarts[child.index] if now - t < RESTART_WINDOW]
             self._restarts[child.index] = [*recent, now]
-            if len(recent) >= RESTART_BURST:
+            delayed = len(recent) >= RESTART_BURST
+            self._log.error(
+                "worker-died",
+                worker=child.index,
+                pid=pid,
+                code=code,
+                action="restart-delayed" if delayed else "restart",
+                **({"delay_s": RESTART_DELAY} if delayed else {}),
+            )
+            if delayed:
                 self._due[child.index] = now + RESTART_DELAY
             else:
                 self._spawn(child.index)
@@ -198,6 +208,8 @@ class Supervisor:
     # -- a worker -----------------------------------------------------------------------
 
     def _spawn(self, index: int) -> None:
+        if self._stopping or signal.SIGTERM in self._noted or signal.SIGINT in self._noted:
+            return  # a stop began (perhaps noted, not yet acted on): never fork after it
         read_end, write_end = os.pipe()
         # The child starts with the signals blocked; it unblocks them once it handles them.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals.HANDLED)

@@ -229,3 +229,27 @@ def test_a_worker_killed_after_a_reload_serves_the_reloaded_set(tmp_path: Path) 
         assert gw.stop() == 0
         stopped = gw.wait_for("stopped", count=2)
     assert min(e["access_requests"] for e in stopped) >= 5
+
+
+def test_sigterm_during_a_restart_pause_exits_at_once_and_forks_no_worker(
+    realms: Path, db: Path
+) -> None:
+    """A worker that keeps crashing is forked again only after a pause; a SIGTERM then ends the
+    supervisor within 5 s, and no worker is forked after it (uvicorn's supervisor does the
+    same)."""
+    with running_gateway(realms, db, workers=2) as gw:
+        for n in range(6):  # the sixth crash within the window: its restart waits
+            (ready,) = gw.wait_for("worker-ready", count=n + 1, worker=1)[n : n + 1]
+            os.kill(ready["pid"], signal.SIGKILL)
+            gw.wait_for("worker-died", count=n + 1, worker=1)
+        died = gw.events("worker-died")[-1]
+        assert died["action"] == "restart-delayed", died
+        gw.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        code = gw.process.wait(5)
+        took = time.monotonic() - signalled
+        time.sleep(0.5)  # what the log still had to say
+        readies = gw.events("worker-ready")
+    assert code == 0
+    assert took < 5
+    assert len([e for e in readies if e["worker"] == 1]) == 6  # the first and five restarts
