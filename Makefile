@@ -10,7 +10,7 @@ PG_BIN   := /usr/lib/postgresql/15/bin
 PEERS    := /usr/bin/radclient /usr/sbin/freeradius /usr/sbin/xl2tpd /usr/bin/eapol_test \
 	$(PG_BIN)/initdb $(PG_BIN)/pg_ctl
 
-.PHONY: run test venv peers lint bench clean
+.PHONY: run test unit venv peers lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -45,6 +45,11 @@ lint: venv
 
 test: venv peers lint
 	$(VENV)/bin/pytest -q
+
+# The tests that need neither the Debian peers nor PostgreSQL: the sans-I/O core, the store on
+# SQLite, the CLI. Half a minute, for the edit-test loop; `make test` runs everything.
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit -m "not peers and not postgres"
 
 # Side by side with FreeRADIUS (bench/run.py): needs cc, the peers, and matplotlib for the chart.
 bench: venv peers

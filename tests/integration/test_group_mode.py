@@ -30,12 +30,14 @@ from tests.integration.nas import pap, send_raw
 PAP_ALICE = 'User-Name = "alice@acme.example"\nUser-Password = "wonderland"\n'
 
 
+@pytest.mark.peers
 def test_radclient_pap_accept_with_framed_ip(gateway: Gateway) -> None:
     r = radclient(gateway.auth_port, "auth", "acme-secret", PAP_ALICE)
     assert r.code == "Access-Accept", r.output
     assert r.attributes["Framed-IP-Address"] == ["10.0.0.5"]
 
 
+@pytest.mark.peers
 def test_radclient_chap_accept(gateway: Gateway) -> None:
     r = radclient(
         gateway.auth_port,
@@ -46,6 +48,7 @@ def test_radclient_chap_accept(gateway: Gateway) -> None:
     assert r.code == "Access-Accept", r.output
 
 
+@pytest.mark.peers
 def test_radclient_wrong_password_is_rejected_with_reply_message(gateway: Gateway) -> None:
     r = radclient(
         gateway.auth_port,
@@ -61,6 +64,7 @@ def test_radclient_wrong_password_is_rejected_with_reply_message(gateway: Gatewa
     assert "acme-secret" not in "".join(gateway.raw_lines)
 
 
+@pytest.mark.peers
 def test_radclient_unknown_realm_is_rejected(gateway: Gateway) -> None:
     r = radclient(
         gateway.auth_port,
@@ -71,6 +75,7 @@ def test_radclient_unknown_realm_is_rejected(gateway: Gateway) -> None:
     assert (r.code, r.attributes.get("Reply-Message")) == ("Access-Reject", ["unknown realm"])
 
 
+@pytest.mark.peers
 def test_radclient_another_contracts_realm_is_rejected(gateway: Gateway) -> None:
     r = radclient(
         gateway.auth_port,
@@ -100,6 +105,7 @@ def test_legacy_nas_without_message_authenticator_is_answered(gateway: Gateway) 
     assert answer is not None and decode(answer).code == Code.ACCESS_ACCEPT
 
 
+@pytest.mark.peers
 def test_garbage_datagrams_are_dropped_and_the_server_keeps_answering(gateway: Gateway) -> None:
     for junk in (
         b"",
@@ -116,6 +122,7 @@ def test_garbage_datagrams_are_dropped_and_the_server_keeps_answering(gateway: G
     assert stopped["dropped_malformed"] >= 8
 
 
+@pytest.mark.peers
 def test_status_server_is_answered_on_both_ports(gateway: Gateway) -> None:
     auth = radclient(gateway.auth_port, "status", "acme-secret", "")
     assert auth.code == "Access-Accept", auth.output
@@ -160,6 +167,7 @@ def test_pyrad_client_is_a_second_peer(gateway: Gateway) -> None:
     assert reply["Framed-IP-Address"] == ["10.0.0.5"]
 
 
+@pytest.mark.peers
 def test_disabling_an_account_takes_effect_on_the_running_server_within_two_seconds(
     gateway: Gateway,
 ) -> None:
@@ -178,6 +186,7 @@ def test_disabling_an_account_takes_effect_on_the_running_server_within_two_seco
     assert radclient(gateway.auth_port, "auth", "acme-secret", PAP_ALICE).code == "Access-Accept"
 
 
+@pytest.mark.peers
 def test_accounting_is_acknowledged_and_kept(gateway: Gateway) -> None:
     r = radclient(
         gateway.acct_port,
@@ -209,6 +218,7 @@ def test_accounting_is_acknowledged_and_kept(gateway: Gateway) -> None:
     assert wanted in rows
 
 
+@pytest.mark.peers
 def test_sighup_reloads_and_an_invalid_set_keeps_the_old_one(
     gateway: Gateway, tmp_path: Path
 ) -> None:
@@ -257,6 +267,7 @@ def test_sighup_reloads_and_an_invalid_set_keeps_the_old_one(
     assert radclient(gateway.auth_port, "auth", "acme-secret", PAP_ALICE).code == "Access-Accept"
 
 
+@pytest.mark.peers
 def test_sigterm_drains_and_exits_zero(gateway: Gateway) -> None:
     assert radclient(gateway.auth_port, "auth", "acme-secret", PAP_ALICE).code == "Access-Accept"
     assert gateway.stop() == 0
@@ -333,6 +344,7 @@ def _loopback_v6() -> bool:
     return True
 
 
+@pytest.mark.peers
 @pytest.mark.skipif(not _loopback_v6(), reason="no IPv6 loopback here")
 def test_an_ipv6_nas_is_answered_on_an_ipv6_listener(tmp_path: Path) -> None:
     # The UDP edge hands the engine IPv6 source addresses as 4-tuples (address, port, flow

@@ -53,6 +53,7 @@ def _flood(gw: Gateway, spoofed: int, forged: int) -> float:
     return time.monotonic() - started
 
 
+@pytest.mark.peers
 def test_a_spoofed_and_forged_flood_is_logged_in_a_few_lines_and_a_summary(
     gateway: Gateway,
 ) -> None:

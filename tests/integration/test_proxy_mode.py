@@ -12,6 +12,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from tests.integration.freeradius import FreeRadius, free_udp_ports, running_freeradius
 from tests.integration.gateway import (
@@ -98,6 +100,7 @@ def upstream(
 PAP = 'User-Name = "alice@globex.example"\nUser-Password = "wonderland"\n'
 
 
+@pytest.mark.peers
 def test_pap_and_chap_through_the_proxy(tmp_path: Path) -> None:
     with ExitStack() as stack:
         fr = upstream(stack, tmp_path, "fr")
@@ -121,6 +124,7 @@ def test_pap_and_chap_through_the_proxy(tmp_path: Path) -> None:
             assert wrong.code == "Access-Reject"
 
 
+@pytest.mark.peers
 def test_tunnel_password_is_re_encrypted_for_the_nas(tmp_path: Path) -> None:
     with ExitStack() as stack:
         fr = upstream(stack, tmp_path, "fr")
@@ -130,6 +134,7 @@ def test_tunnel_password_is_re_encrypted_for_the_nas(tmp_path: Path) -> None:
             assert r.attributes["Tunnel-Password:1"] == ["customer-tunnel-secret"], r.output
 
 
+@pytest.mark.peers
 def test_failover_when_the_first_server_stops_and_return_when_it_is_back(tmp_path: Path) -> None:
     with ExitStack() as stack:
         first_stack = ExitStack()
@@ -170,6 +175,7 @@ def test_load_balance_spreads_over_both_servers(tmp_path: Path) -> None:
     assert answered_by.count(b"one") >= 5 and answered_by.count(b"two") >= 5, answered_by
 
 
+@pytest.mark.peers
 def test_accounting_is_spooled_while_the_customer_is_down_and_delivered_after(
     tmp_path: Path,
 ) -> None:
@@ -202,6 +208,7 @@ def test_accounting_is_spooled_while_the_customer_is_down_and_delivered_after(
     assert "Acct-Delay-Time" in detail
 
 
+@pytest.mark.peers
 def test_spooled_accounting_survives_kill_9_of_the_gateway(tmp_path: Path) -> None:
     auth_port, acct_port = free_udp_ports(2)
     fake = FreeRadius(auth_port, acct_port, None, tmp_path)  # type: ignore[arg-type]
@@ -235,6 +242,7 @@ def test_spooled_accounting_survives_kill_9_of_the_gateway(tmp_path: Path) -> No
             assert fr.detail().count("killed-") == 3
 
 
+@pytest.mark.peers
 def test_a_forged_upstream_answer_is_dropped(tmp_path: Path) -> None:
     # A "customer server" that answers with the wrong secret: the gateway must not relay it.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rogue:

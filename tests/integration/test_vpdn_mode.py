@@ -128,6 +128,7 @@ def wait_until(predicate: object, timeout: float, what: str) -> None:
         time.sleep(0.25)
 
 
+@pytest.mark.peers
 def test_radclient_as_lac_decrypts_the_tunnel_password(
     two_lns: list[Xl2tpd], tmp_path: Path
 ) -> None:
@@ -146,6 +147,7 @@ def test_radclient_as_lac_decrypts_the_tunnel_password(
         assert r.attributes["Tunnel-Medium-Type:1"] == ["IPv4"]
 
 
+@pytest.mark.peers
 def test_the_lac_brings_up_a_tunnel_to_the_lns_it_was_given(
     two_lns: list[Xl2tpd], tmp_path: Path
 ) -> None:
@@ -175,6 +177,7 @@ def test_the_lac_brings_up_a_tunnel_to_the_lns_it_was_given(
         assert conn.failure is None and conn.established
 
 
+@pytest.mark.peers
 def test_round_robin_alternates_the_first_offer(two_lns: list[Xl2tpd], tmp_path: Path) -> None:
     lns = [(x.address, x.port, TUNNEL_SECRET) for x in two_lns]
     with gateway_for(tmp_path, lns) as gw:
@@ -182,6 +185,7 @@ def test_round_robin_alternates_the_first_offer(two_lns: list[Xl2tpd], tmp_path:
         assert firsts.count(LNS_ADDRESSES[0]) == 5 and firsts.count(LNS_ADDRESSES[1]) == 5
 
 
+@pytest.mark.peers
 def test_a_stopped_lns_leaves_the_answers_and_returns_when_restarted(tmp_path: Path) -> None:
     with ExitStack() as stack:
         lns_a = stack.enter_context(
@@ -207,6 +211,7 @@ def test_a_stopped_lns_leaves_the_answers_and_returns_when_restarted(tmp_path: P
                 wait_until(lambda: len(endpoints(gw)) == 2, 8, "b offered again")
 
 
+@pytest.mark.peers
 def test_a_wrong_tunnel_secret_shows_as_a_secret_mismatch(
     two_lns: list[Xl2tpd], tmp_path: Path
 ) -> None:
@@ -225,6 +230,7 @@ def test_a_wrong_tunnel_secret_shows_as_a_secret_mismatch(
         assert f"{good.address}:{good.port}\tup" in status
 
 
+@pytest.mark.peers
 def test_another_carriers_lac_is_rejected(two_lns: list[Xl2tpd], tmp_path: Path) -> None:
     lns = [(x.address, x.port, TUNNEL_SECRET) for x in two_lns]
     with gateway_for(tmp_path, lns) as gw:
