@@ -17,9 +17,9 @@ Both are MD5 over the tunnel secret, as RFC 2661 demands; digests are compared w
 from __future__ import annotations
 
 import hmac
-from hashlib import md5
 
 from radiusgw.l2tp.avp import MessageType
+from radiusgw.radius.crypto import md5
 
 BLOCK = 16
 

@@ -42,11 +42,12 @@ upstream's health; ``verify_answer`` checks any answer to a request we signed.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from radiusgw.config.model import UpstreamServer
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
+from radiusgw.radius.crypto import md5
 from radiusgw.radius.packet import (
     HEADER_LENGTH,
     MAX_LENGTH,
@@ -58,14 +59,6 @@ from radiusgw.radius.packet import (
     encode_attributes,
     integer,
 )
-
-if TYPE_CHECKING:
-    from hashlib import md5
-else:
-    try:
-        from _md5 import md5  # as radiusgw.radius.crypto: cheaper than OpenSSL's at these sizes
-    except ImportError:
-        from hashlib import md5
 
 PROBE_USER = b"radiusgw-probe"  # the user of status_check = "request" probes
 PROBE_PASSWORD = b"radiusgw-probe"

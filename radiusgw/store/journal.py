@@ -45,6 +45,7 @@ from typing import NamedTuple, Protocol
 from radiusgw.accounting import EVENT_TYPES, AccountingError, from_record
 from radiusgw.domain import AccountingRecord, Quarantined
 from radiusgw.errors import StoreError
+from radiusgw.store.durable import fsync_directory
 
 SEGMENT_BYTES = 64 * 1024 * 1024
 _HEAD = struct.Struct("<II")  # body length, CRC-32 of the body
@@ -183,14 +184,6 @@ def names(directory: Path) -> list[str]:
     return sorted({entry.rpartition(".")[0] for entry in entries if "." in entry})
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)  # a new or removed segment survives a power cut only with its directory
-    finally:
-        os.close(fd)
-
-
 class JournalWriter:
     """Appends batches to one journal; owned by one thread of one process.
 
@@ -236,7 +229,7 @@ class JournalWriter:
         self.segment = segment
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
         except OSError as exc:
             raise JournalError(
                 f"cannot create the journal segment {self.path}: {exc.strerror}"
@@ -368,7 +361,7 @@ def prune(directory: Path, name: str, before: int, keep: int | None = None) -> i
                 ) from None
             removed += 1
     if removed:
-        _fsync_directory(directory)
+        fsync_directory(directory)
     return removed
 
 

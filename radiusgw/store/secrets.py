@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from radiusgw.errors import StoreError
+from radiusgw.store.durable import fsync_directory
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # the GCM nonce size (NIST SP 800-38D §5.2.1.1); random per seal
@@ -148,19 +149,9 @@ def _create_key(path: Path) -> None:
             pass  # another process created it first; theirs is the key
         except OSError as exc:
             raise StoreError(f"cannot create the key file {path}: {exc.strerror}") from None
-        _fsync_directory(directory)  # losing the key loses every password: make it durable
+        try:
+            fsync_directory(directory)  # losing the key loses every password: make it durable
+        except OSError as exc:
+            raise StoreError(f"cannot create the key file {path}: {exc.strerror}") from None
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on a directory; the file itself is synced
-    finally:
-        os.close(fd)
