@@ -426,6 +426,18 @@ def fleet_markdown(results: dict[str, Any]) -> list[str]:
             for name, r in accounting
         ]
         parts += ["Accounting Start/Stop, records answered per second:\n", _md_table(header, table)]
+    kept = results.get("fleet_sessions", {})
+    if kept:
+        names = {"gateway-pg": "gateway", "freeradius-sql": "FreeRADIUS (radacct)"}
+        parts.append(
+            "Sessions each kept in PostgreSQL after all its accounting runs (each Start opens "
+            "one, its Stop closes it; a run's last Starts have no Stop): "
+            + "; ".join(
+                f"{names.get(key, key)} {_rate(c['sessions'])}, {_rate(c['closed'])} closed"
+                for key, c in kept.items()
+            )
+            + ".\n"
+        )
     pap = _fleet_rows(rows, PAP_CONFIGURATIONS)
     if pap:
         table = [

@@ -46,7 +46,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -302,8 +302,15 @@ def probe(server: Server, scenario: Scenario) -> str | None:
     user = scenario.user.encode()
     auth = os.urandom(16)
     if scenario.kind == "acct":
+        # NAS-IP-Address as radload sends it: FreeRADIUS's stock SQL Start casts it to inet
+        # and, without it, answers although its INSERT failed (the UPDATE fallback matched 0).
         attrs = encode_attributes(
-            [(40, (1).to_bytes(4, "big")), (44, b"probe-" + auth.hex().encode()), (1, user)]
+            [
+                (40, (1).to_bytes(4, "big")),
+                (44, b"probe-" + auth.hex().encode()),
+                (1, user),
+                (4, socket.inet_aton(scenario.bind)),
+            ]
         )
         raw = crypto.sign_request(
             Code.ACCOUNTING_REQUEST, 1, attrs, secret, message_authenticator=False
@@ -606,8 +613,10 @@ def _run(
         classic = {"gateway": gateway, "freeradius": peer}
         running: dict[str, Server | str] = {GATEWAY: gateway, FREERADIUS: peer}
         wanted = {key for s in scenarios for key in s.servers.values()} - set(running)
+        pg: PostgresServer | None = None
         if wanted:
-            running |= _start_fleet(a, wanted, work, realms, procs, cleanup, own_pids, log)
+            fleet, pg = _start_fleet(a, wanted, work, realms, procs, cleanup, own_pids, log)
+            running |= fleet
 
         def sides(scenario: Scenario) -> dict[str, Server | str]:
             """The scenario's two servers ("gateway", "freeradius"); a str says why one is
@@ -691,6 +700,15 @@ def _run(
         if a.mixed > 0 and {"pap", "acct"} <= set(by_key):
             results["mixed"] = _mixed(a, by_key, classic, radload, procs, log)
 
+        if pg is not None:
+            results["fleet_sessions"] = stored_sessions(
+                {
+                    key: pg.url(dbname)
+                    for key, dbname in FLEET_DATABASES.items()
+                    if isinstance(running.get(key), Server)
+                }
+            )
+            log(f"sessions kept in PostgreSQL: {results['fleet_sessions']}")
         cleanup.close()  # the fleet's servers and its PostgreSQL: the sweep runs on a quiet box
         procs.stop(gateway.process)
         sweep_rows = []
@@ -725,9 +743,10 @@ def _start_fleet(
     cleanup: contextlib.ExitStack,
     own_pids: set[int],
     log: Callable[[str], None],
-) -> dict[str, Server | str]:
+) -> tuple[dict[str, Server | str], PostgresServer | None]:
     """The fleet scenarios' servers (``wanted``: GATEWAY_PG, FREERADIUS_SQL) on one PostgreSQL,
-    each with a database of its own; for a server that cannot run here, why not.
+    each with a database of its own (for a server that cannot run here, why not), and that
+    PostgreSQL.
 
     PostgreSQL runs with fsync on and synchronous_commit at its default: a record FreeRADIUS
     or the gateway wrote there is on disk, as the gateway's journal and SQLite are. ``cleanup``
@@ -739,7 +758,7 @@ def _start_fleet(
 
         pg = PostgresServer(fsync=True)
     except (PostgresUnavailable, ImportError) as exc:
-        return dict.fromkeys(wanted, f"no PostgreSQL: {exc}")
+        return dict.fromkeys(wanted, f"no PostgreSQL: {exc}"), None
     cleanup.callback(pg.stop)
     log(f"starting PostgreSQL {pg.bin_dir.parent.name} (fsync on) for the fleet scenarios")
     try:
@@ -750,19 +769,15 @@ def _start_fleet(
     own_pids.add(pg.pid)
     servers: dict[str, Server | str] = {}
     if GATEWAY_PG in wanted:
-        pg.execute("CREATE DATABASE radiusgw")
-        url = pg.url("radiusgw")
-        files = work / "gateway-pg"
-        files.mkdir()
-        radiusgw_cli("db", "migrate", "--db", url)
-        radiusgw_cli(
-            *("account", "add", GROUP, "alice", "--password", PASSWORD),
-            *("--framed-ip", FRAMED_IP, "--db", url, "--realms", str(realms)),
-            *("--key-file", str(files / KEY_FILE)),
-        )
+        pg.execute(f"CREATE DATABASE {FLEET_DATABASES[GATEWAY_PG]}")
         log(f"starting the gateway on PostgreSQL, {a.gateway_workers} workers")
-        gw = start_gateway(
-            procs, realms, url, workers=a.gateway_workers, ablate=a.ablate, files=files
+        gw = start_gateway_pg(
+            procs,
+            pg.url(FLEET_DATABASES[GATEWAY_PG]),
+            realms,
+            work / "gateway-pg",
+            workers=a.gateway_workers,
+            ablate=a.ablate,
         )
         cleanup.callback(procs.stop, gw.process)
         servers[GATEWAY_PG] = gw
@@ -771,21 +786,88 @@ def _start_fleet(
         if missing is not None:
             servers[FREERADIUS_SQL] = missing
         else:
-            pg.execute("CREATE DATABASE radius")
-            pg.execute(SQL_SCHEMA.read_text(), dbname="radius")  # Debian's stock schema
+            dbname = FLEET_DATABASES[FREERADIUS_SQL]
+            pg.execute(f"CREATE DATABASE {dbname}")
             log("starting FreeRADIUS with rlm_sql on PostgreSQL")
-            fr = start_freeradius(
-                procs,
-                work / "freeradius-sql",
-                secret=SECRET,
-                users=freeradius_users(),
-                threads=a.freeradius_threads,
-                name="FreeRADIUS (rlm_sql)",
-                sql=SqlAccounting("127.0.0.1", pg.port, "radius"),
+            fr = start_freeradius_sql(
+                procs, pg, dbname, work / "freeradius-sql", threads=a.freeradius_threads
             )
             cleanup.callback(procs.stop, fr.process)
             servers[FREERADIUS_SQL] = fr
-    return servers
+    return servers, pg
+
+
+# Each fleet server's database in the run's PostgreSQL, and the SQL that counts the sessions it
+# kept there and those a Stop closed (the gateway's schema; Debian's radacct).
+FLEET_DATABASES = {GATEWAY_PG: "radiusgw", FREERADIUS_SQL: "radius"}
+SESSION_COUNTS = {
+    GATEWAY_PG: "SELECT count(*), count(stop) FROM sessions",
+    FREERADIUS_SQL: "SELECT count(*), count(acctstoptime) FROM radacct",
+}
+
+
+def stored_sessions(urls: dict[str, str], settle: float = 60.0) -> dict[str, dict[str, int]]:
+    """The sessions each fleet server (key -> its database's URL) kept in PostgreSQL after its
+    runs, and how many of them a Stop closed: both keep sessions, not only records. The
+    gateway applies its journal after answering, so the counts are read once they stop
+    changing (up to ``settle`` s)."""
+    import psycopg
+
+    counts: dict[str, dict[str, int]] = {}
+    for key, url in urls.items():
+        query = SESSION_COUNTS[key]
+        with psycopg.connect(url, autocommit=True) as conn:
+            deadline = time.monotonic() + settle
+            last: tuple[int, int] | None = None
+            while True:
+                row = conn.execute(query.encode()).fetchone()
+                assert row is not None
+                now = (int(row[0]), int(row[1]))
+                if now == last or time.monotonic() > deadline:
+                    break
+                last = now
+                time.sleep(1.0)
+        counts[key] = {"sessions": now[0], "closed": now[1]}
+    return counts
+
+
+def start_gateway_pg(
+    procs: Processes,
+    url: str,
+    realms: Path,
+    files: Path,
+    *,
+    workers: int,
+    ablate: Sequence[str] = (),
+) -> Server:
+    """The gateway on the empty PostgreSQL database ``url``: ``radiusgw db migrate``, the
+    group realm's account added with the operator's CLI, then ``serve``; its key and journals
+    under ``files``."""
+    files.mkdir(parents=True, exist_ok=True)
+    radiusgw_cli("db", "migrate", "--db", url)
+    radiusgw_cli(
+        *("account", "add", GROUP, "alice", "--password", PASSWORD),
+        *("--framed-ip", FRAMED_IP, "--db", url, "--realms", str(realms)),
+        *("--key-file", str(files / KEY_FILE)),
+    )
+    return start_gateway(procs, realms, url, workers=workers, ablate=ablate, files=files)
+
+
+def start_freeradius_sql(
+    procs: Processes, pg: PostgresServer, dbname: str, directory: Path, *, threads: int
+) -> Server:
+    """FreeRADIUS (the peer's users, NAS 127.0.0.1) writing accounting through rlm_sql to the
+    empty database ``dbname`` of ``pg``, after loading Debian's stock schema.sql into it."""
+    pg.execute(SQL_SCHEMA.read_text(), dbname=dbname)
+    return start_freeradius(
+        procs,
+        directory,
+        secret=SECRET,
+        users=freeradius_users(),
+        threads=threads,
+        name="FreeRADIUS (rlm_sql)",
+        sql=SqlAccounting("127.0.0.1", pg.port, dbname),
+    )
 
 
 def scenario_load(a: argparse.Namespace, server: Server, scenario: Scenario, **kw: Any) -> Load:
