@@ -303,7 +303,7 @@ def probe(server: Server, scenario: Scenario) -> str | None:
     auth = os.urandom(16)
     if scenario.kind == "acct":
         # NAS-IP-Address as radload sends it: FreeRADIUS's stock SQL Start casts it to inet
-        # and, without it, answers although its INSERT failed (the UPDATE fallback matched 0).
+        # and, without it, answered here although that INSERT failed and wrote no row.
         attrs = encode_attributes(
             [
                 (40, (1).to_bytes(4, "big")),
