@@ -384,6 +384,17 @@ def _fleet_rows(
     ]
 
 
+def _fleet_cells(name: str, r: dict[str, Any]) -> list[str]:
+    """A configuration's FLEET_HEADER cells."""
+    return [
+        name,
+        _rate(r["answered_per_s"]),
+        f"{r['p50_ms']:.2f}",
+        f"{r['p99_ms']:.2f}",
+        str(r["timeouts"]),
+    ]
+
+
 def fleet_markdown(results: dict[str, Any]) -> list[str]:
     """The fleet's store (issue 15) beside the single node's: accounting in all four
     configurations with the ratios, and group PAP; nothing if no fleet scenario ran."""
@@ -411,11 +422,7 @@ def fleet_markdown(results: dict[str, Any]) -> list[str]:
         header = [*FLEET_HEADER, *(f"x {n}" for n, _ in peers)]
         table = [
             [
-                name,
-                _rate(r["answered_per_s"]),
-                f"{r['p50_ms']:.2f}",
-                f"{r['p99_ms']:.2f}",
-                str(r["timeouts"]),
+                *_fleet_cells(name, r),
                 *(
                     f"**{r['answered_per_s'] / max(p['answered_per_s'], 1e-9):.2f}**"
                     if name.startswith("gateway")
@@ -440,16 +447,7 @@ def fleet_markdown(results: dict[str, Any]) -> list[str]:
         )
     pap = _fleet_rows(rows, PAP_CONFIGURATIONS)
     if pap:
-        table = [
-            [
-                name,
-                _rate(r["answered_per_s"]),
-                f"{r['p50_ms']:.2f}",
-                f"{r['p99_ms']:.2f}",
-                str(r["timeouts"]),
-            ]
-            for name, r in pap
-        ]
+        table = [_fleet_cells(name, r) for name, r in pap]
         parts += [
             "Group PAP with the accounts in PostgreSQL (the gateway answers from its "
             "workers' account cache, read from PostgreSQL on a miss and kept current by the "

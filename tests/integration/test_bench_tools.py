@@ -349,3 +349,35 @@ def test_the_bench_s_gateway_on_postgresql_answers_and_keeps_the_session(
     assert counts == {bench_run.GATEWAY_PG: {"sessions": 1, "closed": 0}}, counts
     processes.stop(gateway.process)
     postgres_server.drop_database(url)
+
+
+def test_the_report_lists_accounting_in_four_configurations_or_says_why_not() -> None:
+    def figures(rate: float) -> dict[str, object]:
+        return {"answered_per_s": rate, "p50_ms": 1.0, "p99_ms": 2.0, "timeouts": 0}
+
+    def row(key: str, gateway: float, freeradius: float) -> dict[str, object]:
+        return {
+            "key": key,
+            "title": key,
+            "available": True,
+            "gateway": figures(gateway),
+            "freeradius": figures(freeradius),
+        }
+
+    results: dict[str, object] = {
+        "scenarios": [row("acct", 20_000, 40_000), row("acct-pg", 10_000, 2_000)],
+        "fleet_sessions": {"gateway-pg": {"sessions": 7, "closed": 6}},
+    }
+    text = "\n".join(report.fleet_markdown(results))
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
+    # Ratios to FreeRADIUS's detail file, then to its rlm_sql: each gateway against both.
+    assert lines["gateway, SQLite"].endswith("| **0.50** | **10.00** |")
+    assert lines["gateway, PostgreSQL"].endswith("| **0.25** | **5.00** |")
+    assert "FreeRADIUS, detail file" in lines and "FreeRADIUS, rlm_sql PostgreSQL" in lines
+    assert "gateway 7, 6 closed" in text
+
+    missing = {"key": "acct-pg", "title": "accounting, PostgreSQL", "available": False}
+    missing["reasons"] = {"freeradius": "rlm_sql_postgresql.so is missing"}
+    text = "\n".join(report.fleet_markdown({"scenarios": [missing]}))
+    assert "accounting, PostgreSQL: not available (freeradius: rlm_sql_postgresql.so" in text
+    assert report.fleet_markdown({"scenarios": [row("acct", 1, 1)]}) == []  # no fleet run
