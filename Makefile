@@ -4,11 +4,13 @@ PY       := $(VENV)/bin/python
 RADIUSGW := $(VENV)/bin/radiusgw
 DB       ?= radiusgw.db
 LISTEN   ?= 127.0.0.1
-# The Debian peers the tests talk to (radclient, FreeRADIUS, xl2tpd, eapol_test) and the
-# PostgreSQL the fleet tests start in a temporary directory (tests/postgres.py).
+# The Debian peers the tests talk to (radclient, FreeRADIUS, xl2tpd, eapol_test), FreeRADIUS's
+# PostgreSQL driver (rlm_sql_postgresql: the bench's and tests' FreeRADIUS writing accounting
+# to PostgreSQL) and the PostgreSQL the fleet tests start in a temporary directory
+# (bench/postgres.py).
 PG_BIN   := /usr/lib/postgresql/15/bin
 PEERS    := /usr/bin/radclient /usr/sbin/freeradius /usr/sbin/xl2tpd /usr/bin/eapol_test \
-	$(PG_BIN)/initdb $(PG_BIN)/pg_ctl
+	$(PG_BIN)/initdb $(PG_BIN)/pg_ctl /usr/lib/freeradius/rlm_sql_postgresql.so
 
 .PHONY: run test unit venv peers lint bench clean
 
@@ -29,11 +31,11 @@ run: venv
 	$(RADIUSGW) serve --realms realms --db $(DB) --listen $(LISTEN)
 
 peers:
-	@missing=""; for p in $(PEERS); do [ -x $$p ] || missing=1; done; \
+	@missing=""; for p in $(PEERS); do [ -e $$p ] || missing=1; done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing the Debian peers: freeradius freeradius-utils xl2tpd eapoltest postgresql"; \
+		echo "installing the Debian peers: freeradius freeradius-utils freeradius-postgresql xl2tpd eapoltest postgresql"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			freeradius freeradius-utils xl2tpd eapoltest postgresql >/dev/null; \
+			freeradius freeradius-utils freeradius-postgresql xl2tpd eapoltest postgresql >/dev/null; \
 		systemctl stop freeradius xl2tpd >/dev/null 2>&1 || true; \
 		pg_ctlcluster 15 main stop >/dev/null 2>&1 || service postgresql stop >/dev/null 2>&1 || true; \
 	fi

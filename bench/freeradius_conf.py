@@ -5,6 +5,14 @@ One virtual server on 127.0.0.1 high ports, ``pap``/``chap``/``files`` for authe
 server per realm). Shared by the integration tests (FreeRADIUS as the customer's server behind a
 proxy realm) and the benchmark (FreeRADIUS as the performance peer, and as the upstream of the
 proxy scenario), so that both run the same server the same way.
+
+With ``sql`` (``SqlAccounting``) accounting goes to PostgreSQL through ``rlm_sql`` instead of the
+detail file, as production FreeRADIUS keeps its sessions: Debian's stock
+``mods-config/sql/main/postgresql/queries.conf`` and ``schema.sql`` (package
+``freeradius-postgresql``), the stock ``acct_unique`` policy in preacct (without it every record
+has an empty AcctUniqueId and all land on one row) and the ``expr`` module the queries' and the
+policy's ``%{tolower:...}`` and ``%{md5:...}`` need. The stock files are read from /etc, never
+written.
 """
 
 from __future__ import annotations
@@ -20,6 +28,31 @@ from pathlib import Path
 # here) and, in open loop, lost requests to RcvbufErrors at 27,000 PAP/s with a p99 of 2.7 ms:
 # the buffer, not the server, was full while its listener thread waited for a core.
 RECV_BUFF = 8 * 1024 * 1024
+
+# Debian's stock files for rlm_sql on PostgreSQL (freeradius-postgresql, freeradius-config).
+SQL_DIR = Path("/etc/freeradius/3.0/mods-config/sql/main/postgresql")
+SQL_SCHEMA = SQL_DIR / "schema.sql"
+SQL_QUERIES = SQL_DIR / "queries.conf"
+ACCOUNTING_POLICY = Path("/etc/freeradius/3.0/policy.d/accounting")  # acct_unique
+RLM_SQL_POSTGRESQL = Path("/usr/lib/freeradius/rlm_sql_postgresql.so")
+
+
+@dataclass(frozen=True, slots=True)
+class SqlAccounting:
+    """Where rlm_sql writes accounting: a PostgreSQL database loaded with ``SQL_SCHEMA``."""
+
+    host: str
+    port: int
+    database: str
+    login: str = "postgres"
+
+
+def sql_missing() -> str | None:
+    """Why FreeRADIUS cannot write accounting to PostgreSQL here, or None if it can."""
+    for path in (RLM_SQL_POSTGRESQL, SQL_SCHEMA, SQL_QUERIES, ACCOUNTING_POLICY):
+        if not path.exists():
+            return f"{path} is missing (Debian package freeradius-postgresql; `make peers`)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +125,7 @@ def write_config(
     listen: str = "127.0.0.1",
     sign_replies: bool = False,
     eap: bool = False,
+    sql: SqlAccounting | None = None,
 ) -> Path:
     """Write radiusd.conf and the ``files`` users file under ``directory``; return raddb.
 
@@ -100,7 +134,8 @@ def write_config(
     ``sign_replies`` every Access-Accept, Access-Reject and answer to Status-Server carries a
     Message-Authenticator, as a server patched for BlastRADIUS sends them; Debian's 3.2.1 by
     itself adds one only to EAP answers. ``eap`` adds the eap module with EAP-MD5 only (no
-    certificates needed).
+    certificates needed). With ``sql``, accounting goes to that PostgreSQL database through
+    rlm_sql (stock queries, ``acct_unique`` in preacct) instead of the detail file.
     """
     raddb = directory / "raddb"
     for sub in ("raddb", "logs", "run", "acct"):
@@ -118,6 +153,11 @@ def write_config(
     )
     eap_authorize = "eap {\n              ok = return\n            }\n            " if eap else ""
     eap_authenticate = "Auth-Type EAP {\n              eap\n            }" if eap else ""
+    sql_module = "" if sql is None else _sql_module(sql)
+    # The stock policies (acct_unique among them), read where Debian installs them.
+    policy = "" if sql is None else f"policy {{\n  $INCLUDE {ACCOUNTING_POLICY}\n}}\n"
+    acct_unique = "" if sql is None else "acct_unique"
+    accounting = "detail" if sql is None else "sql"
     (raddb / "radiusd.conf").write_text(
         textwrap.dedent(f"""\
         prefix = /usr
@@ -182,7 +222,9 @@ def write_config(
             delimiter = "@"
           }}
           {eap_module if eap else ""}
+          {sql_module}
         }}
+        {policy}
         server default {{
           listen {{
             type = auth
@@ -212,10 +254,11 @@ def write_config(
             {eap_authenticate}
           }}
           preacct {{
+            {acct_unique}
             {suffix}
           }}
           accounting {{
-            detail
+            {accounting}
             ok
           }}
           post-auth {{
@@ -228,6 +271,50 @@ def write_config(
         """)
     )
     return raddb
+
+
+def _sql_module(sql: SqlAccounting) -> str:
+    """rlm_sql on PostgreSQL as Debian's mods-available/sql sets it up, with the stock queries,
+    and ``expr`` for their xlats."""
+    # The pool follows the thread pool, as the stock module's ``${thread[pool]...}`` does: one
+    # connection per thread, opened at start.
+    return textwrap.dedent(f"""\
+        expr {{
+        }}
+        sql {{
+          dialect = "postgresql"
+          driver = "rlm_sql_postgresql"
+          server = "{sql.host}"
+          port = {sql.port}
+          login = "{sql.login}"
+          password = ""
+          radius_db = "{sql.database}"
+          postgresql {{
+            send_application_name = yes
+          }}
+          acct_table1 = "radacct"
+          acct_table2 = "radacct"
+          postauth_table = "radpostauth"
+          authcheck_table = "radcheck"
+          groupcheck_table = "radgroupcheck"
+          authreply_table = "radreply"
+          groupreply_table = "radgroupreply"
+          usergroup_table = "radusergroup"
+          delete_stale_sessions = yes
+          pool {{
+            start = ${{thread[pool].start_servers}}
+            min = ${{thread[pool].min_spare_servers}}
+            max = ${{thread[pool].max_servers}}
+            spare = ${{thread[pool].max_spare_servers}}
+            uses = 0
+            retry_delay = 30
+            lifetime = 0
+            idle_timeout = 60
+          }}
+          client_table = "nas"
+          group_attribute = "SQL-Group"
+          $INCLUDE {SQL_QUERIES}
+        }}""")
 
 
 FREERADIUS = "/usr/sbin/freeradius"

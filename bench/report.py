@@ -18,8 +18,19 @@ from typing import Any
 
 from bench.freeradius_conf import FREERADIUS
 from bench.mixed import ACCT_FRACTION, AUTH_FRACTION
+from bench.postgres import PostgresUnavailable, find_bin
 
 SERVERS = (("gateway", "gateway"), ("freeradius", "FreeRADIUS"))
+
+
+def _kind(s: dict[str, Any]) -> str:
+    """A scenario row's kind, "acct" or "auth" (rows of runs before the fleet had no kind)."""
+    return str(s.get("kind", "acct" if s["key"] == "acct" else "auth"))
+
+
+def _label(s: dict[str, Any], side: str) -> str:
+    """How a scenario row names one of its two servers ("gateway, PostgreSQL" ...)."""
+    return str(s.get("labels", {}).get(side, dict(SERVERS)[side]))
 
 
 def _first_line(args: list[str]) -> str:
@@ -65,8 +76,16 @@ def versions() -> dict[str, str]:
         "uvloop": dist("uvloop"),
         "pyrad": dist("pyrad"),
         "FreeRADIUS": _first_line([FREERADIUS, "-v"]).split(",")[0].split("Version ")[-1],
+        "PostgreSQL": _postgres_version(),
         "cc": _first_line(["cc", "--version"]).removeprefix("cc "),
     }
+
+
+def _postgres_version() -> str:
+    try:
+        return _first_line([str(find_bin() / "postgres"), "--version"]).split()[-1]
+    except PostgresUnavailable:
+        return "not installed"
 
 
 def _rate(x: float) -> str:
@@ -80,18 +99,18 @@ def _scenario_rows(results: dict[str, Any]) -> list[list[str]]:
             why = "; ".join(f"{k}: {v}" for k, v in s["reasons"].items())
             rows.append([s["title"], "not available", "", "", "", "", "", "", why])
             continue
-        for key, name in SERVERS:
+        for key, _ in SERVERS:
             r = s[key]
             rounds = " / ".join(_rate(x["answered_per_s"]) for x in r["rounds"])
             bad = []
             if r["invalid"]:
                 bad.append(f"{r['invalid']} invalid")
-            if r["rejects"] and s["key"] != "acct":
+            if r["rejects"] and _kind(s) != "acct":
                 bad.append(f"{r['rejects']} rejects")
             rows.append(
                 [
                     s["title"] if key == "gateway" else "",
-                    name,
+                    _label(s, key),
                     _rate(r["answered_per_s"]),
                     f"{r['p50_ms']:.2f}",
                     f"{r['p99_ms']:.2f}",
@@ -113,7 +132,7 @@ def _signing_note(results: dict[str, Any]) -> str:
     for key, name in SERVERS:
         signed = answered = 0
         for s in results.get("scenarios", []):
-            if s["available"] and s["key"] != "acct":
+            if s["available"] and _kind(s) != "acct":
                 for r in s[key]["rounds"]:
                     signed += r["with_message_authenticator"]
                     answered += r["accepts"] + r["rejects"]
@@ -212,6 +231,7 @@ def markdown(results: dict[str, Any]) -> str:
         _md_table(SCENARIO_HEADER, _scenario_rows(results)),
         _signing_note(results),
         "![rate and latency per scenario](results.png)\n",
+        *fleet_markdown(results),
     ]
     c = results.get("ceiling")
     if c:
@@ -235,10 +255,11 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     if results.get("open_loop"):
         titles = {s["key"]: s["title"] for s in results.get("scenarios", [])}
+        by_key = {s["key"]: s for s in results.get("scenarios", [])}
         rows = [
             [
                 titles.get(r["scenario"], r["scenario"]),
-                dict(SERVERS)[r["server"]],
+                _label(by_key.get(r["scenario"], {"key": r["scenario"]}), r["server"]),
                 f"{r.get('fraction', 0.8):.0%}",
                 _rate(r["offered_per_s"]),
                 _rate(r["answered_per_s"]),
@@ -335,6 +356,105 @@ def markdown(results: dict[str, Any]) -> str:
             _md_table(["operation", "radiusgw µs", "pyrad µs", "pyrad / radiusgw"], rows),
         ]
     return "\n".join(parts)
+
+
+FLEET_HEADER = ["configuration", "answered/s", "p50 ms", "p99 ms", "timeouts"]
+# (scenario key, side) of each accounting configuration, in the order the report lists them.
+ACCOUNTING_CONFIGURATIONS = (
+    ("acct", "gateway", "gateway, SQLite"),
+    ("acct-pg", "gateway", "gateway, PostgreSQL"),
+    ("acct", "freeradius", "FreeRADIUS, detail file"),
+    ("acct-pg", "freeradius", "FreeRADIUS, rlm_sql PostgreSQL"),
+)
+PAP_CONFIGURATIONS = (
+    ("pap", "gateway", "gateway, SQLite"),
+    ("pap-pg", "gateway", "gateway, PostgreSQL"),
+    ("pap-pg", "freeradius", "FreeRADIUS, files"),
+)
+
+
+def _fleet_rows(
+    rows: dict[str, dict[str, Any]], configurations: tuple[tuple[str, str, str], ...]
+) -> list[tuple[str, dict[str, Any]]]:
+    """(name, figures) of each configuration whose scenario was measured."""
+    return [
+        (name, rows[key][side])
+        for key, side, name in configurations
+        if key in rows and rows[key]["available"]
+    ]
+
+
+def _fleet_cells(name: str, r: dict[str, Any]) -> list[str]:
+    """A configuration's FLEET_HEADER cells."""
+    return [
+        name,
+        _rate(r["answered_per_s"]),
+        f"{r['p50_ms']:.2f}",
+        f"{r['p99_ms']:.2f}",
+        str(r["timeouts"]),
+    ]
+
+
+def fleet_markdown(results: dict[str, Any]) -> list[str]:
+    """The fleet's store (issue 15) beside the single node's: accounting in all four
+    configurations with the ratios, and group PAP; nothing if no fleet scenario ran."""
+    rows = {s["key"]: s for s in results.get("scenarios", [])}
+    if not any(key in rows for key in ("acct-pg", "pap-pg")):
+        return []
+    parts = [
+        "## The fleet's store: PostgreSQL beside SQLite\n",
+        "One PostgreSQL cluster for the run (bench/postgres.py: fsync, synchronous_commit and "
+        "full_page_writes at their defaults, i.e. on), a database per server. The gateway on "
+        "PostgreSQL answers once the record is in its fsync'd journal and applies it to "
+        "PostgreSQL with its journal position in the same transaction, sessions kept; "
+        "FreeRADIUS writes through rlm_sql with Debian's stock PostgreSQL queries and schema "
+        "(`acct_unique` in preacct), one connection per thread, and answers once its "
+        "INSERT (Start) or UPDATE (Stop) has committed. Not measured where a row says "
+        "why.\n",
+    ]
+    for key in ("acct-pg", "pap-pg"):
+        if key in rows and not rows[key]["available"]:
+            why = "; ".join(f"{k}: {v}" for k, v in rows[key]["reasons"].items())
+            parts.append(f"- {rows[key]['title']}: not available ({why})\n")
+    accounting = _fleet_rows(rows, ACCOUNTING_CONFIGURATIONS)
+    if accounting:
+        peers = [(n, r) for n, r in accounting if n.startswith("FreeRADIUS")]
+        header = [*FLEET_HEADER, *(f"x {n}" for n, _ in peers)]
+        table = [
+            [
+                *_fleet_cells(name, r),
+                *(
+                    f"**{r['answered_per_s'] / max(p['answered_per_s'], 1e-9):.2f}**"
+                    if name.startswith("gateway")
+                    else ""
+                    for _, p in peers
+                ),
+            ]
+            for name, r in accounting
+        ]
+        parts += ["Accounting Start/Stop, records answered per second:\n", _md_table(header, table)]
+    kept = results.get("fleet_sessions", {})
+    if kept:
+        names = {"gateway-pg": "gateway", "freeradius-sql": "FreeRADIUS (radacct)"}
+        parts.append(
+            "Sessions each kept in PostgreSQL after all its accounting runs (each Start opens "
+            "one, its Stop closes it; a run's last Starts have no Stop): "
+            + "; ".join(
+                f"{names.get(key, key)} {_rate(c['sessions'])}, {_rate(c['closed'])} closed"
+                for key, c in kept.items()
+            )
+            + ".\n"
+        )
+    pap = _fleet_rows(rows, PAP_CONFIGURATIONS)
+    if pap:
+        table = [_fleet_cells(name, r) for name, r in pap]
+        parts += [
+            "Group PAP with the accounts in PostgreSQL (the gateway answers from its "
+            "workers' account cache, read from PostgreSQL on a miss and kept current by the "
+            "change feed; FreeRADIUS from its `files` users):\n",
+            _md_table(FLEET_HEADER, table),
+        ]
+    return parts
 
 
 MIXED_HEADER = [

@@ -6,7 +6,10 @@ One command, one run, same machine, same load tool (bench/radload.c, built here 
 2. the load tool against its do-nothing responder: the tool's own ceiling;
 3. each scenario against the gateway and FreeRADIUS alternately, A B A B (``--rounds``):
    group PAP, group CHAP, VPDN answers with 2 LNS, proxy to an upstream FreeRADIUS (the same
-   upstream for both), accounting Start/Stop. Closed loop: a fixed window of requests in flight;
+   upstream for both), accounting Start/Stop; then the fleet's store (``acct-pg``, ``pap-pg``):
+   the gateway on PostgreSQL beside FreeRADIUS writing accounting to the same PostgreSQL through
+   rlm_sql, and group PAP with the accounts in PostgreSQL beside FreeRADIUS's usual ``files``.
+   Closed loop: a fixed window of requests in flight;
 4. open loop at 80 % of each server's measured rate (``--open-loop`` seconds; 0 skips it):
    timeouts there mean the server cannot hold that rate without loss; after a loss, lower
    fractions (``--step-down``) in turn until one is loss-free;
@@ -19,18 +22,22 @@ One command, one run, same machine, same load tool (bench/radload.c, built here 
 
 Both servers are configured for the same job: the gateway from realm files and accounts made
 with its own CLI, FreeRADIUS from bench/freeradius_conf.py (``files`` users, ``detail``
-accounting, a home server for the proxy realm). A scenario either server cannot serve (the
-gateway's proxy mode before it is finished) is reported "not available" with the reason, never
+accounting, a home server for the proxy realm). For the fleet scenarios one PostgreSQL cluster
+(bench/postgres.py, fsync on) holds a database per server: the gateway's (``radiusgw db
+migrate``) and FreeRADIUS's (Debian's stock rlm_sql schema.sql). A scenario either server cannot
+serve (no PostgreSQL, no rlm_sql_postgresql) is reported "not available" with the reason, never
 measured against something else. Writes bench/out/results.json, bench/RESULTS.md and
 bench/results.png. Every process started is stopped by its PID, also on Ctrl-C.
 
-    python -m bench.run [--scenario pap,chap,vpdn,proxy,acct] [--duration 10] [--workers 1,2,4]
+    python -m bench.run [--scenario pap,chap,vpdn,proxy,acct,acct-pg,pap-pg] [--duration 10]
+                        [--workers 1,2,4]
                         [--accounts 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -39,7 +46,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -47,10 +54,13 @@ from typing import Any
 from bench import codec, mixed, report
 from bench.ablate import ABLATIONS, AblationError
 from bench.ablate import parse as parse_ablations
-from bench.freeradius_conf import HomeRealm
+from bench.freeradius_conf import SQL_SCHEMA, HomeRealm, SqlAccounting, sql_missing
+from bench.postgres import PostgresServer, PostgresUnavailable
 from bench.servers import (
     BENCH,
+    KEY_FILE,
     OUT,
+    BenchError,
     CpuMeter,
     Load,
     Processes,
@@ -87,6 +97,17 @@ BUSY_CORES = 0.2
 OPEN_LOOP_FRACTION = 0.8  # issue 6: no loss over 60 s at 80 % of the measured rate
 
 
+# The servers a scenario can set side by side, by key, and how the report names them.
+GATEWAY, GATEWAY_PG = "gateway", "gateway-pg"  # the gateway on SQLite; on PostgreSQL
+FREERADIUS, FREERADIUS_SQL = "freeradius", "freeradius-sql"  # detail file; rlm_sql PostgreSQL
+SERVER_LABELS = {
+    GATEWAY: "gateway",
+    GATEWAY_PG: "gateway, PostgreSQL",
+    FREERADIUS: "FreeRADIUS",
+    FREERADIUS_SQL: "FreeRADIUS, rlm_sql PostgreSQL",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     key: str
@@ -96,10 +117,17 @@ class Scenario:
     secret: str = SECRET
     bind: str = "127.0.0.1"
     expect_attr: str | None = None
+    gateway: str = GATEWAY  # which gateway (SERVER_LABELS) answers it
+    freeradius: str = FREERADIUS  # and which FreeRADIUS
 
     @property
     def kind(self) -> str:
         return "acct" if self.mode == "acct" else "auth"
+
+    @property
+    def servers(self) -> dict[str, str]:
+        """The row's two sides: "gateway" and "freeradius" -> the server's key."""
+        return {"gateway": self.gateway, "freeradius": self.freeradius}
 
 
 SCENARIOS = (
@@ -124,6 +152,26 @@ SCENARIOS = (
         expect_attr=f"{FRAMED_IP_ADDRESS}:1",
     ),
     Scenario("acct", "accounting Start/Stop", "acct", f"alice@{GROUP}"),
+    # The fleet's store (issue 15): the same work with the sessions and the accounts in one
+    # PostgreSQL. FreeRADIUS keeps sessions there through rlm_sql, as production runs it.
+    Scenario(
+        "acct-pg",
+        "accounting, PostgreSQL",
+        "acct",
+        f"alice@{GROUP}",
+        gateway=GATEWAY_PG,
+        freeradius=FREERADIUS_SQL,
+    ),
+    # FreeRADIUS authenticates from its usual ``files`` users: its rlm_sql would read the
+    # accounts from PostgreSQL per request, not what its operators run for speed.
+    Scenario(
+        "pap-pg",
+        "group PAP, PostgreSQL",
+        "pap",
+        f"alice@{GROUP}",
+        expect_attr=f"{FRAMED_IP_ADDRESS}:1",
+        gateway=GATEWAY_PG,
+    ),
 )
 BY_KEY = {s.key: s for s in SCENARIOS}
 
@@ -254,8 +302,15 @@ def probe(server: Server, scenario: Scenario) -> str | None:
     user = scenario.user.encode()
     auth = os.urandom(16)
     if scenario.kind == "acct":
+        # NAS-IP-Address as radload sends it: FreeRADIUS's stock SQL Start casts it to inet
+        # and, without it, answered here although that INSERT failed and wrote no row.
         attrs = encode_attributes(
-            [(40, (1).to_bytes(4, "big")), (44, b"probe-" + auth.hex().encode()), (1, user)]
+            [
+                (40, (1).to_bytes(4, "big")),
+                (44, b"probe-" + auth.hex().encode()),
+                (1, user),
+                (4, socket.inet_aton(scenario.bind)),
+            ]
         )
         raw = crypto.sign_request(
             Code.ACCOUNTING_REQUEST, 1, attrs, secret, message_authenticator=False
@@ -493,7 +548,7 @@ def _run(
             waited, seen = wait_quiet(a.quiet_wait)
             if waited >= a.quiet_wait > 0:
                 log(f"  other processes use {seen:.2f} cores; running anyway")
-            meter = CpuMeter(procs.pids())
+            meter = CpuMeter(procs.pids() | own_pids)
             meter.start()
             result = run_load(radload, replace(spec, **kw), label=label, progress=tty)
             result["foreign_cores"] = meter.foreign_cores()
@@ -507,7 +562,11 @@ def _run(
         assert best is not None
         return best
 
-    with tempfile.TemporaryDirectory(prefix="radiusgw-bench-") as tmp:
+    own_pids: set[int] = set()  # ours but not started by procs: PostgreSQL's postmaster
+    with (
+        tempfile.TemporaryDirectory(prefix="radiusgw-bench-") as tmp,
+        contextlib.ExitStack() as cleanup,
+    ):
         work = Path(tmp)
         log("starting the do-nothing responder")
         responder = start_responder(procs, radload, SECRET)
@@ -551,12 +610,32 @@ def _run(
         for name in a.ablate:
             log(f"  not the product: {ABLATIONS[name]}")
         gateway = start_gateway(procs, realms, db, workers=a.gateway_workers, ablate=a.ablate)
-        servers = {"gateway": gateway, "freeradius": peer}
+        classic = {"gateway": gateway, "freeradius": peer}
+        running: dict[str, Server | str] = {GATEWAY: gateway, FREERADIUS: peer}
+        wanted = {key for s in scenarios for key in s.servers.values()} - set(running)
+        pg: PostgresServer | None = None
+        if wanted:
+            fleet, pg = _start_fleet(a, wanted, work, realms, procs, cleanup, own_pids, log)
+            running |= fleet
+
+        def sides(scenario: Scenario) -> dict[str, Server | str]:
+            """The scenario's two servers ("gateway", "freeradius"); a str says why one is
+            not running."""
+            return {side: running[key] for side, key in scenario.servers.items()}
 
         rows: list[dict[str, Any]] = []
         for scenario in scenarios:
-            row: dict[str, Any] = {"key": scenario.key, "title": scenario.title}
-            reasons = {name: probe(server, scenario) for name, server in servers.items()}
+            row: dict[str, Any] = {
+                "key": scenario.key,
+                "title": scenario.title,
+                "kind": scenario.kind,
+                "labels": {side: SERVER_LABELS[key] for side, key in scenario.servers.items()},
+            }
+            pair = sides(scenario)
+            reasons = {
+                name: server if isinstance(server, str) else probe(server, scenario)
+                for name, server in pair.items()
+            }
             row["available"] = not any(reasons.values())
             row["reasons"] = {k: v for k, v in reasons.items() if v}
             if not row["available"]:
@@ -564,9 +643,10 @@ def _run(
                 log(f"{scenario.title}: not available ({why})")
                 rows.append(row)
                 continue
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in pair}
             for n in range(1, a.rounds + 1):
-                for name, server in servers.items():
+                for name, server in pair.items():
+                    assert isinstance(server, Server)
                     label = f"{scenario.key} {name} {n}/{a.rounds}"
                     r = load(server, scenario, label)
                     runs[name].append(r)
@@ -576,7 +656,7 @@ def _run(
                         f"timeouts {r['timeouts']}  invalid {r['invalid']}  "
                         f"other CPU {r['foreign_cores']:.2f}"
                     )
-            for name in servers:
+            for name in pair:
                 row[name] = mean_result(runs[name])
             row["ratio"] = round(
                 row["gateway"]["answered_per_s"] / max(row["freeradius"]["answered_per_s"], 1e-9),
@@ -591,7 +671,8 @@ def _run(
                 if not row["available"]:
                     continue
                 scenario = BY_KEY[row["key"]]
-                for name, server in servers.items():
+                for name, server in sides(scenario).items():
+                    assert isinstance(server, Server)
                     # 80 % first (the issue's target), then lower until a rate is loss-free:
                     # the rate an operator can size a fleet with.
                     for fraction in (OPEN_LOOP_FRACTION, *a.step_down):
@@ -617,8 +698,18 @@ def _run(
 
         by_key = {row["key"]: row for row in rows if row["available"]}
         if a.mixed > 0 and {"pap", "acct"} <= set(by_key):
-            results["mixed"] = _mixed(a, by_key, servers, radload, procs, log)
+            results["mixed"] = _mixed(a, by_key, classic, radload, procs, log)
 
+        if pg is not None:
+            results["fleet_sessions"] = stored_sessions(
+                {
+                    key: pg.url(dbname)
+                    for key, dbname in FLEET_DATABASES.items()
+                    if isinstance(running.get(key), Server)
+                }
+            )
+            log(f"sessions kept in PostgreSQL: {results['fleet_sessions']}")
+        cleanup.close()  # the fleet's servers and its PostgreSQL: the sweep runs on a quiet box
         procs.stop(gateway.process)
         sweep_rows = []
         for workers in sweep:
@@ -641,6 +732,142 @@ def _run(
         results["accounts"] = accounts.measure(accounts.Plan(a.accounts), procs, log=log)
     results["elapsed_s"] = round(time.time() - started, 1)
     return results
+
+
+def _start_fleet(
+    a: argparse.Namespace,
+    wanted: set[str],
+    work: Path,
+    realms: Path,
+    procs: Processes,
+    cleanup: contextlib.ExitStack,
+    own_pids: set[int],
+    log: Callable[[str], None],
+) -> tuple[dict[str, Server | str], PostgresServer | None]:
+    """The fleet scenarios' servers (``wanted``: GATEWAY_PG, FREERADIUS_SQL) on one PostgreSQL,
+    each with a database of its own (for a server that cannot run here, why not), and that
+    PostgreSQL.
+
+    PostgreSQL runs with fsync on and synchronous_commit at its default: a record FreeRADIUS
+    or the gateway wrote there is on disk, as the gateway's journal and SQLite are. ``cleanup``
+    stops the servers, then PostgreSQL; its postmaster joins ``own_pids`` so that its CPU (and
+    its backends') counts as the benchmark's, not as other processes'.
+    """
+    try:
+        import psycopg  # noqa: F401  (bench.postgres creates the databases with it)
+
+        pg = PostgresServer(fsync=True)
+    except (PostgresUnavailable, ImportError) as exc:
+        return dict.fromkeys(wanted, f"no PostgreSQL: {exc}"), None
+    cleanup.callback(pg.stop)
+    log(f"starting PostgreSQL {pg.bin_dir.parent.name} (fsync on) for the fleet scenarios")
+    try:
+        pg.start()
+    except PostgresUnavailable as exc:
+        raise BenchError(str(exc)) from exc
+    assert pg.pid is not None
+    own_pids.add(pg.pid)
+    servers: dict[str, Server | str] = {}
+    if GATEWAY_PG in wanted:
+        pg.execute(f"CREATE DATABASE {FLEET_DATABASES[GATEWAY_PG]}")
+        log(f"starting the gateway on PostgreSQL, {a.gateway_workers} workers")
+        gw = start_gateway_pg(
+            procs,
+            pg.url(FLEET_DATABASES[GATEWAY_PG]),
+            realms,
+            work / "gateway-pg",
+            workers=a.gateway_workers,
+            ablate=a.ablate,
+        )
+        cleanup.callback(procs.stop, gw.process)
+        servers[GATEWAY_PG] = gw
+    if FREERADIUS_SQL in wanted:
+        missing = sql_missing()
+        if missing is not None:
+            servers[FREERADIUS_SQL] = missing
+        else:
+            dbname = FLEET_DATABASES[FREERADIUS_SQL]
+            pg.execute(f"CREATE DATABASE {dbname}")
+            log("starting FreeRADIUS with rlm_sql on PostgreSQL")
+            fr = start_freeradius_sql(
+                procs, pg, dbname, work / "freeradius-sql", threads=a.freeradius_threads
+            )
+            cleanup.callback(procs.stop, fr.process)
+            servers[FREERADIUS_SQL] = fr
+    return servers, pg
+
+
+# Each fleet server's database in the run's PostgreSQL, and the SQL that counts the sessions it
+# kept there and those a Stop closed (the gateway's schema; Debian's radacct).
+FLEET_DATABASES = {GATEWAY_PG: "radiusgw", FREERADIUS_SQL: "radius"}
+SESSION_COUNTS = {
+    GATEWAY_PG: "SELECT count(*), count(stop) FROM sessions",
+    FREERADIUS_SQL: "SELECT count(*), count(acctstoptime) FROM radacct",
+}
+
+
+def stored_sessions(urls: dict[str, str], settle: float = 60.0) -> dict[str, dict[str, int]]:
+    """The sessions each fleet server (key -> its database's URL) kept in PostgreSQL after its
+    runs, and how many of them a Stop closed: both keep sessions, not only records. The
+    gateway applies its journal after answering, so the counts are read once they stop
+    changing (up to ``settle`` s)."""
+    import psycopg
+
+    counts: dict[str, dict[str, int]] = {}
+    for key, url in urls.items():
+        query = SESSION_COUNTS[key]
+        with psycopg.connect(url, autocommit=True) as conn:
+            deadline = time.monotonic() + settle
+            last: tuple[int, int] | None = None
+            while True:
+                row = conn.execute(query.encode()).fetchone()
+                assert row is not None
+                now = (int(row[0]), int(row[1]))
+                if now == last or time.monotonic() > deadline:
+                    break
+                last = now
+                time.sleep(1.0)
+        counts[key] = {"sessions": now[0], "closed": now[1]}
+    return counts
+
+
+def start_gateway_pg(
+    procs: Processes,
+    url: str,
+    realms: Path,
+    files: Path,
+    *,
+    workers: int,
+    ablate: Sequence[str] = (),
+) -> Server:
+    """The gateway on the empty PostgreSQL database ``url``: ``radiusgw db migrate``, the
+    group realm's account added with the operator's CLI, then ``serve``; its key and journals
+    under ``files``."""
+    files.mkdir(parents=True, exist_ok=True)
+    radiusgw_cli("db", "migrate", "--db", url)
+    radiusgw_cli(
+        *("account", "add", GROUP, "alice", "--password", PASSWORD),
+        *("--framed-ip", FRAMED_IP, "--db", url, "--realms", str(realms)),
+        *("--key-file", str(files / KEY_FILE)),
+    )
+    return start_gateway(procs, realms, url, workers=workers, ablate=ablate, files=files)
+
+
+def start_freeradius_sql(
+    procs: Processes, pg: PostgresServer, dbname: str, directory: Path, *, threads: int
+) -> Server:
+    """FreeRADIUS (the peer's users, NAS 127.0.0.1) writing accounting through rlm_sql to the
+    empty database ``dbname`` of ``pg``, after loading Debian's stock schema.sql into it."""
+    pg.execute(SQL_SCHEMA.read_text(), dbname=dbname)
+    return start_freeradius(
+        procs,
+        directory,
+        secret=SECRET,
+        users=freeradius_users(),
+        threads=threads,
+        name="FreeRADIUS (rlm_sql)",
+        sql=SqlAccounting("127.0.0.1", pg.port, dbname),
+    )
 
 
 def scenario_load(a: argparse.Namespace, server: Server, scenario: Scenario, **kw: Any) -> Load:

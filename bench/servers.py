@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench.freeradius_conf import FREERADIUS, HomeRealm, launch, write_config
+from bench.freeradius_conf import FREERADIUS, HomeRealm, SqlAccounting, launch, write_config
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
@@ -31,6 +31,10 @@ RADLOAD_SOURCE = BENCH / "radload.c"
 RADLOAD = OUT / "radload"
 FREERADIUS_READY = "Ready to process requests"
 CFLAGS = ("-O2", "-Wall", "-Wextra")
+# A gateway on a PostgreSQL URL: its password key and journals in a directory of the run's (for
+# a URL they would be in the working directory); the CLI that adds accounts uses the same key.
+KEY_FILE = "radiusgw.key"
+JOURNAL_DIR = "radiusgw.journal"
 T = TypeVar("T")
 
 
@@ -144,8 +148,11 @@ def start_freeradius(
     proxy_realms: Sequence[HomeRealm] = (),
     threads: int = 8,
     name: str = "FreeRADIUS",
+    sql: SqlAccounting | None = None,
 ) -> Server:
-    """FreeRADIUS in the foreground with its config under ``directory``; returns when ready."""
+    """FreeRADIUS in the foreground with its config under ``directory``; returns when ready.
+
+    With ``sql``, its accounting goes to that PostgreSQL database through rlm_sql."""
     if not os.access(FREERADIUS, os.X_OK):
         raise BenchError(f"{FREERADIUS} is missing (Debian package freeradius; `make peers`)")
     auth_port, acct_port = free_udp_ports(2)
@@ -158,6 +165,7 @@ def start_freeradius(
         threads=threads,
         clients=clients,
         proxy_realms=proxy_realms,
+        sql=sql,
     )
     log_path = directory / "freeradius.log"
     proc = launch(raddb, log_path)
@@ -173,15 +181,18 @@ def start_freeradius(
 def start_gateway(
     procs: Processes,
     realms: Path,
-    db: Path,
+    db: Path | str,
     *,
     workers: int,
     timeout: float = 30.0,
     ablate: Sequence[str] = (),
+    files: Path | None = None,
 ) -> Server:
     """``python -m radiusgw serve`` on 127.0.0.1 port 0; the ports come from its log line.
 
-    ``ablate`` names work to switch off (``bench.ablate``): an experiment, not the product.
+    ``db`` is an SQLite file or a PostgreSQL URL. ``files``: the directory of the password key
+    (``KEY_FILE``) and the accounting journals (``JOURNAL_DIR``). ``ablate`` names work to switch
+    off (``bench.ablate``): an experiment, not the product.
     """
     proc = subprocess.Popen(
         [
@@ -191,6 +202,8 @@ def start_gateway(
             *("--realms", str(realms), "--db", str(db)),
             *("--listen", "127.0.0.1", "--auth-port", "0", "--acct-port", "0"),
             *("--workers", str(workers)),
+            *(() if files is None else ("--key-file", str(files / KEY_FILE))),
+            *(() if files is None else ("--journal-dir", str(files / JOURNAL_DIR))),
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""Fixtures every test package may use: a real PostgreSQL (``tests/postgres.py``).
+"""Fixtures every test package may use: a real PostgreSQL (``bench/postgres.py``).
 
 - ``postgres_server`` (session): the started ``PostgresServer``; stopped, by its postmaster's
   pid, when the session ends. Without PostgreSQL on the machine its tests fail loudly in CI
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.postgres import PostgresServer, PostgresUnavailable
+from bench.postgres import PostgresServer, PostgresUnavailable
 
 _TEMPLATE = "radiusgw_migrated"
 

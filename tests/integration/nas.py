@@ -49,6 +49,7 @@ def accounting(
     *,
     ident: int = 1,
     octets: tuple[int, int] = (0, 0),
+    nas_ip: str | None = None,
 ) -> bytes:
     attrs = [
         (Attr.ACCT_STATUS_TYPE, int(status).to_bytes(4, "big")),
@@ -60,6 +61,8 @@ def accounting(
     ]
     if user:
         attrs.insert(0, (Attr.USER_NAME, user.encode()))
+    if nas_ip is not None:
+        attrs.append((Attr.NAS_IP_ADDRESS, socket.inet_aton(nas_ip)))
     return crypto.sign_request(
         Code.ACCOUNTING_REQUEST,
         ident,

@@ -4,8 +4,9 @@ No timing assertions: these only show that what radload counts as answered is wh
 server (FreeRADIUS 3.2) and the do-nothing responder send; that a wrong secret is caught; that
 the large-realm section (bench/accounts.py) imports, gets answers and reports its targets; that
 the profiler (bench/profile.py) finds the gateway's threads and reads its stacks; that an
-ablation (bench/ablate.py) switches off what it names and only that; and how the report picks
-the first loss-free open-loop rate.
+ablation (bench/ablate.py) switches off what it names and only that; how the report picks
+the first loss-free open-loop rate; and that the fleet scenarios' servers (bench/run.py: the
+gateway on PostgreSQL, FreeRADIUS with rlm_sql on PostgreSQL) answer and store what they answer.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bench import ablate, accounts, mixed, profile, report
+from bench import run as bench_run
+from bench.freeradius_conf import sql_missing
+from bench.postgres import PostgresServer
 from bench.run import BY_KEY, FRAMED_IP, GROUP, PASSWORD, gateway_realms
 from bench.servers import (
     Load,
@@ -30,9 +35,11 @@ from bench.servers import (
     start_gateway,
     start_responder,
 )
+from radiusgw.radius.attributes import AcctStatusType, Code
 from radiusgw.store import SqliteStore, journal, open_store
 from radiusgw.store.journal import JournalWriter
-from tests.integration.freeradius import FreeRadius, running_freeradius
+from tests.integration.freeradius import FreeRadius, require_freeradius, running_freeradius
+from tests.integration.nas import accounting, answer
 from tests.unit.store.test_journal import everything, record
 
 pytestmark = pytest.mark.peers
@@ -281,3 +288,96 @@ def test_logins_and_accounting_run_at_once_against_one_gateway(
 def test_mixed_rates_are_fractions_of_the_slower_server() -> None:
     rates = mixed.offered([60_000.0, 40_000.0], [20_000.0, 35_000.0])
     assert rates == mixed.Rates(auth=8_000, acct=8_000)
+
+
+@pytest.mark.postgres
+def test_freeradius_with_rlm_sql_keeps_each_session_in_radacct(
+    processes: Processes, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    require_freeradius()
+    missing = sql_missing()
+    if missing is not None:
+        pytest.skip(missing)
+    url = postgres_server.create_database()
+    dbname = url.rsplit("/", 1)[1]
+    fr = bench_run.start_freeradius_sql(
+        processes, postgres_server, dbname, tmp_path / "freeradius", threads=2
+    )
+    secret = bench_run.SECRET.encode()
+    user = f"alice@{GROUP}"
+    sent = (
+        (AcctStatusType.START, "bench-1"),
+        (AcctStatusType.START, "bench-2"),
+        (AcctStatusType.STOP, "bench-1"),
+    )
+    for ident, (status, session) in enumerate(sent, start=1):
+        request = accounting(user, secret, status, session, ident=ident, nas_ip="127.0.0.1")
+        reply = answer(fr.acct_port, request, secret)
+        assert reply is not None and reply.code == Code.ACCOUNTING_RESPONSE
+    assert bench_run.probe(fr, BY_KEY["acct-pg"]) is None  # the bench's own check passes too
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT acctsessionid, acctuniqueid, username, host(nasipaddress),"
+            " acctstoptime IS NOT NULL FROM radacct WHERE acctsessionid LIKE 'bench-%'"
+            " ORDER BY acctsessionid"
+        ).fetchall()
+    sessions = [(r[0], r[2], r[3], r[4]) for r in rows]
+    assert sessions == [
+        ("bench-1", user, "127.0.0.1", True),  # its Stop found the Start's row
+        ("bench-2", user, "127.0.0.1", False),
+    ]
+    # acct_unique in preacct: each session its own MD5, so Stops update the right row.
+    uniques = [r[1] for r in rows]
+    assert len(set(uniques)) == 2 and all(len(u) == 32 for u in uniques), uniques
+    processes.stop(fr.process)
+    postgres_server.drop_database(url)
+
+
+@pytest.mark.postgres
+def test_the_bench_s_gateway_on_postgresql_answers_and_keeps_the_session(
+    processes: Processes, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres_server.create_database()
+    realms = gateway_realms(tmp_path / "realms", None)
+    gateway = bench_run.start_gateway_pg(processes, url, realms, tmp_path / "gateway", workers=2)
+    for key in ("pap-pg", "acct-pg"):
+        assert bench_run.probe(gateway, BY_KEY[key]) is None, key
+    # The password key and the journals are the run's, not in the working directory.
+    assert (tmp_path / "gateway" / "radiusgw.key").exists()
+    assert (tmp_path / "gateway" / "radiusgw.journal").is_dir()
+    counts = bench_run.stored_sessions({bench_run.GATEWAY_PG: url}, settle=30)
+    assert counts == {bench_run.GATEWAY_PG: {"sessions": 1, "closed": 0}}, counts
+    processes.stop(gateway.process)
+    postgres_server.drop_database(url)
+
+
+def test_the_report_lists_accounting_in_four_configurations_or_says_why_not() -> None:
+    def figures(rate: float) -> dict[str, object]:
+        return {"answered_per_s": rate, "p50_ms": 1.0, "p99_ms": 2.0, "timeouts": 0}
+
+    def row(key: str, gateway: float, freeradius: float) -> dict[str, object]:
+        return {
+            "key": key,
+            "title": key,
+            "available": True,
+            "gateway": figures(gateway),
+            "freeradius": figures(freeradius),
+        }
+
+    results: dict[str, object] = {
+        "scenarios": [row("acct", 20_000, 40_000), row("acct-pg", 10_000, 2_000)],
+        "fleet_sessions": {"gateway-pg": {"sessions": 7, "closed": 6}},
+    }
+    text = "\n".join(report.fleet_markdown(results))
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
+    # Ratios to FreeRADIUS's detail file, then to its rlm_sql: each gateway against both.
+    assert lines["gateway, SQLite"].endswith("| **0.50** | **10.00** |")
+    assert lines["gateway, PostgreSQL"].endswith("| **0.25** | **5.00** |")
+    assert "FreeRADIUS, detail file" in lines and "FreeRADIUS, rlm_sql PostgreSQL" in lines
+    assert "gateway 7, 6 closed" in text
+
+    missing = {"key": "acct-pg", "title": "accounting, PostgreSQL", "available": False}
+    missing["reasons"] = {"freeradius": "rlm_sql_postgresql.so is missing"}
+    text = "\n".join(report.fleet_markdown({"scenarios": [missing]}))
+    assert "accounting, PostgreSQL: not available (freeradius: rlm_sql_postgresql.so" in text
+    assert report.fleet_markdown({"scenarios": [row("acct", 1, 1)]}) == []  # no fleet run

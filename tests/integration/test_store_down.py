@@ -24,10 +24,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench.postgres import PostgresServer, PostgresUnavailable
 from radiusgw.radius.attributes import AcctStatusType, Code
 from tests.integration.gateway import radiusgw, running_gateway, write_realms
 from tests.integration.nas import AccountingLoad, answer, pap
-from tests.postgres import PostgresServer, PostgresUnavailable
 
 pytestmark = pytest.mark.postgres
 

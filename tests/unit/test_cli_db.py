@@ -12,11 +12,11 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from bench.postgres import PASSWORD_USER, free_port
 from radiusgw.cli import cli
 from radiusgw.store import open_store
 from radiusgw.store.postgres.schema import SCHEMA_VERSION
 from radiusgw.store.sqlite import SCHEMA_VERSION as SQLITE_VERSION
-from tests.postgres import PASSWORD_USER, free_port
 
 
 @pytest.mark.postgres

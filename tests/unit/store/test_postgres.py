@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench.postgres import PASSWORD, PASSWORD_USER
 from radiusgw.errors import AccountLimitError, StoreError
 from radiusgw.store import AccountRow
 from radiusgw.store.postgres.accounts import CHANNEL, PostgresAccountStore
@@ -22,7 +23,6 @@ from radiusgw.store.postgres.schema import (
     schema_version,
 )
 from radiusgw.store.postgres.url import is_postgres_url, redacted
-from tests.postgres import PASSWORD, PASSWORD_USER
 
 pytestmark = pytest.mark.postgres
 

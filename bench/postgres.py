@@ -1,4 +1,5 @@
-"""A real PostgreSQL for the tests: Debian's server in a temporary directory, never the system's.
+"""A real PostgreSQL for the tests and the benchmark: Debian's server in a temporary directory,
+never the system's.
 
 ``PostgresServer.start()`` runs ``initdb -A trust -U postgres`` into a fresh directory under
 /tmp, starts ``postgres`` with ``pg_ctl`` on a free port of 127.0.0.1 (its Unix socket in the same
@@ -7,8 +8,14 @@ own pid, that it is gone. initdb and postgres refuse to run as root, so as root 
 ``postgres`` system user (``runuser``), and the directory belongs to that user.
 
 Each test gets its own database (``create_database``: ``CREATE DATABASE ... TEMPLATE``, a file
-copy of a small template), so tests never see each other's rows. The server runs with fsync off:
-it is thrown away at the end, and nothing here measures durability.
+copy of a small template), so tests never see each other's rows. For the tests the server runs
+with fsync off: it is thrown away at the end, and no test measures durability. The benchmark
+(bench/run.py) asks for ``PostgresServer(fsync=True)``: fsync, full-page writes and
+synchronous_commit at PostgreSQL's defaults, so that a commit there is durable as the gateway's
+journal and SQLite are, and as production runs it.
+
+It lives in bench/ (not tests/) so that the benchmark can use it without importing the tests;
+the tests import it from here.
 """
 
 from __future__ import annotations
@@ -64,8 +71,9 @@ def free_port() -> int:
 class PostgresServer:
     """One throw-away PostgreSQL cluster; ``url(name)`` addresses a database in it."""
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path | None = None, *, fsync: bool = False) -> None:
         self.bin_dir = bin_dir if bin_dir is not None else find_bin()
+        self.fsync = fsync
         self.dir: Path | None = None
         self.port = 0
         self.pid: int | None = None
@@ -97,10 +105,9 @@ class PostgresServer:
         """Start the postmaster on ``self.port`` and note its pid."""
         assert self.dir is not None
         data = self.dir / "data"
-        options = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        if not self.fsync:  # throw-away test data: no durability wanted
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             "pg_ctl", "-D", str(data), "-w", "-t", str(START_TIMEOUT),
             "-l", str(self.dir / "postgres.log"), "-o", options, "start",
