@@ -150,7 +150,7 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
         it recognises a retransmission (None for spool replays, which are never duplicates).
         ``extra_delay`` is added to Acct-Delay-Time (spool replays). A request that cannot even
         start (every server down, not forwardable) completes as failed at the next
-        ``handle_timer``, which ``next_timer`` then makes due at once.
+        ``handle_timer``, which ``get_timer`` then makes due at once.
         """
         key = None
         if source is not None:
