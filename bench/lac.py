@@ -73,26 +73,28 @@ async def ask(host: str, port: int, secret: bytes, user: str) -> tuple[str, byte
 async def tunnel(address: str, port: int, secret: bytes, host_name: str) -> str:
     """Bring a tunnel up and stop it: "up", or the failure kind."""
     loop = asyncio.get_running_loop()
+    lns = (address, port)
     conn = ControlConnection(
-        int.from_bytes(os.urandom(2)) or 1, secret, host_name, time.monotonic()
+        int.from_bytes(os.urandom(2)) or 1, secret, host_name, time.monotonic(), peer=lns
     )
     transport, proto = await loop.create_datagram_endpoint(_Udp, remote_addr=(address, port))
     try:
         conn.start(time.monotonic())
         deadline = time.monotonic() + 10
         while conn.state is not State.CLOSED and time.monotonic() < deadline:
-            for datagram in conn.datagrams_to_send():
-                transport.sendto(datagram)
+            for datagram, _ in conn.datagrams_to_send(time.monotonic()):
+                transport.sendto(datagram)  # connected to the LNS
             if conn.state is State.ESTABLISHED:
                 conn.stop(time.monotonic())
                 continue
-            timer = conn.next_timer()
+            timer = conn.get_timer()
             wait = max(0.0, (timer or deadline) - time.monotonic())
             try:
-                conn.receive(await asyncio.wait_for(proto.queue.get(), wait), time.monotonic())
+                data = await asyncio.wait_for(proto.queue.get(), wait)
+                conn.receive_datagram(data, lns, time.monotonic())
             except TimeoutError:
                 conn.handle_timer(time.monotonic())
-        for datagram in conn.datagrams_to_send():
+        for datagram, _ in conn.datagrams_to_send(time.monotonic()):
             transport.sendto(datagram)
     finally:
         transport.close()

@@ -667,7 +667,7 @@ def proxy() -> None:
 @_format_option
 def proxy_status(db: str, fmt: str) -> None:
     """One line per realm, upstream server and port kind (per worker): state, since, traffic."""
-    from radiusgw.proxy.ids import show_destination
+    from radiusgw.client.ids import show_destination
 
     with _store(db, None, read_only=True) as store:
         rows = store.upstream_rows()

@@ -1,15 +1,17 @@
 """Disconnect-Requests to a NAS (RFC 5176, Dynamic Authorization): sans-I/O, time passed in.
 
 The gateway is the Dynamic Authorization Client; the NAS listens on its ``coa_port`` (3799 by
-default, the port IANA assigned). ``DisconnectClient`` takes values and ``now`` (unix time: it
-is also the Event-Timestamp) and returns datagrams and results; the asyncio edge is
-``radiusgw.server.disconnect``. The edge calls:
+default, the port IANA assigned). ``DisconnectClient`` is a ``radiusgw.client.core.RadiusClient``
+(one source socket per address family): it takes values and ``now`` (unix time: it is also the
+Event-Timestamp), and the edge (``radiusgw.server.disconnect``) drives it by the convention of
+``radiusgw.machine``:
 
-- ``request(target, now, reason)``: one Disconnect-Request for one session; returns what to send;
-- ``receive(datagram, source, now)``: an answer from a NAS; returns the requests it finished;
-- ``next_timer()`` / ``handle_timer(now)``: retransmission and abandonment;
-- ``datagrams_to_send()`` after ``receive`` and ``handle_timer`` (retransmissions, and queued
-  requests started when an Identifier came free); ``request`` returns it directly.
+- ``request(target, now, reason)``: one Disconnect-Request for one session (True if made);
+- ``receive_datagram(datagram, source, now)``: an answer from a NAS;
+- ``get_timer()`` / ``handle_timer(now)``: retransmission and abandonment;
+- ``datagrams_to_send(now)``: requests, retransmissions, and queued requests started when an
+  Identifier came free;
+- ``next_event()``: a ``Result`` per finished request, an ``AnswerDropped`` per refused answer.
 
 The request (RFC 5176 §2.1, §3): session identification attributes (User-Name, Framed-IP-Address,
 Acct-Session-Id), NAS identification attributes when known (NAS-IP-Address or NAS-IPv6-Address,
@@ -25,8 +27,8 @@ Rules:
 - An answer counts only if it comes from the destination's address and port, carries the
   Identifier of one of the request's tries, its Response Authenticator verifies with that try's
   Request Authenticator (§2.3, RFC 2865 §3) and, if present, its Message-Authenticator too
-  (§3.4). Anything else is dropped and counted (``counters``, ``last_drop_reason``); the request
-  keeps waiting.
+  (§3.4) (``radiusgw.client.answers``). Anything else is dropped, counted (``counters``) and
+  reported (``AnswerDropped``); the request keeps waiting.
 - Disconnect-ACK finishes the request. So does Disconnect-NAK: it is the NAS's answer, with its
   Error-Cause (§3.5; 503 Session Context Not Found when the session is already gone). Neither
   is retried.
@@ -51,20 +53,20 @@ Rules:
 
 from __future__ import annotations
 
-import heapq
 import ipaddress
 import random as _random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from itertools import count
-from typing import Any
 
+from radiusgw.client.answers import DISCONNECT_ANSWERS, verify_answer
+from radiusgw.client.core import ClientCounters, RadiusClient
+from radiusgw.client.ids import Destination
 from radiusgw.errors import RadiusGwError
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
-from radiusgw.radius.packet import DecodeError, as_integer, decode, encode_attributes, integer
+from radiusgw.radius.packet import as_integer, encode_attributes, integer
 
 DEFAULT_COA_PORT = 3799  # assigned by IANA to RFC 5176 Dynamic Authorization
 INITIAL_INTERVAL = 1.0  # first retransmission after 1 s, then doubling (RFC 5080 §2.2.1)
@@ -73,14 +75,11 @@ MAX_AGE = 3600.0  # an hour without an answer: reported as abandoned
 ANSWER_MEMORY = 300.0  # an answered session is not asked again for 5 min (its Stop is due)
 TIMESTAMP_REFRESH = 120.0  # Event-Timestamp age that triggers a rebuild (NAS window: often 300 s)
 JITTER = 0.1
-IDENTIFIERS = 256  # RFC 2865 §3: one octet
 
 _DISCONNECT_REQUEST = int(Code.DISCONNECT_REQUEST)
 _ACK = int(Code.DISCONNECT_ACK)
-_NAK = int(Code.DISCONNECT_NAK)
 _MAX_VALUE = 253  # RFC 2865 §5: an attribute value is at most 253 octets
 
-Destination = tuple[str, int]
 _Key = tuple[str, int, str]  # NAS address, CoA port, Acct-Session-Id
 
 
@@ -205,12 +204,6 @@ def request_attributes(target: DisconnectTarget, event_timestamp: int) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class Outgoing:
-    address: Destination
-    datagram: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class Result:
     """A finished request: ``tries`` datagrams sent over ``age`` seconds."""
 
@@ -224,21 +217,14 @@ class Result:
 
 
 @dataclass(slots=True)
-class DisconnectCounters:
+class DisconnectCounters(ClientCounters):
     requested: int = 0
     duplicates: int = 0  # asked again while outstanding: not sent
     recently_answered: int = 0  # asked again within answer_memory of its ACK/NAK: not sent
-    sent: int = 0  # datagrams, retransmissions included
-    retransmitted: int = 0
     rebuilt: int = 0  # new Event-Timestamp and Identifier
     acked: int = 0
     naked: int = 0
     abandoned: int = 0
-    dropped_bad_answer: int = 0  # malformed, wrong code, forged, wrong secret
-    dropped_unknown_answer: int = 0  # nothing outstanding with that Identifier from there
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(slots=True, eq=False)
@@ -258,14 +244,7 @@ class _Request:
     done: bool = False
 
 
-@dataclass(slots=True)
-class _Destination:
-    free: deque[int] = field(default_factory=lambda: deque(range(IDENTIFIERS)))
-    waiting: dict[int, _Request] = field(default_factory=dict)
-    queue: deque[_Request] = field(default_factory=deque)
-
-
-class DisconnectClient:
+class DisconnectClient(RadiusClient[_Request]):
     """See the module docstring. All times are unix seconds."""
 
     def __init__(
@@ -290,20 +269,17 @@ class DisconnectClient:
         self.answer_memory = answer_memory
         self.jitter = jitter
         self._random = random
-        self.counters = DisconnectCounters()
-        self.last_drop_reason = ""
-        self._destinations: dict[Destination, _Destination] = {}
+        super().__init__()
+        self.counters: DisconnectCounters = DisconnectCounters()
+        self._queues: dict[Destination, deque[_Request]] = {}  # waiting for an Identifier
         self._by_key: dict[_Key, _Request] = {}
         self._answered: dict[_Key, float] = {}  # when each recently answered session was
         self._answered_order: deque[tuple[float, _Key]] = deque()
-        self._timers: list[tuple[float, int, _Request]] = []
-        self._seq = count()
-        self._outbox: list[Outgoing] = []
 
     # -- the edge's calls ---------------------------------------------------------------------
 
-    def request(self, target: DisconnectTarget, now: float, reason: str = "") -> list[Outgoing]:
-        """Ask the NAS to end ``target``'s session; returns the datagrams to send now.
+    def request(self, target: DisconnectTarget, now: float, reason: str = "") -> bool:
+        """Ask the NAS to end ``target``'s session; True if a request was made.
 
         Nothing is sent when a request for the same session is outstanding (``is_outstanding``)
         or was answered less than ``answer_memory`` ago; ``counters.requested`` does not move.
@@ -311,21 +287,21 @@ class DisconnectClient:
         key = (*target.destination, target.acct_session_id)
         if key in self._by_key:
             self.counters.duplicates += 1
-            return self.datagrams_to_send()
+            return False
         self._forget_answers(now)
         if key in self._answered:
             self.counters.recently_answered += 1
-            return self.datagrams_to_send()
+            return False
         self.counters.requested += 1
         request = _Request(target, reason, now, now + self.max_age)
         self._by_key[key] = request
-        dest = self._destination(target.destination)
-        if dest.free:
-            self._start(request, dest, now)
-        else:
-            dest.queue.append(request)
+        queue = self._queues.get(target.destination)
+        if queue or not self._start(request, now):
+            if queue is None:
+                queue = self._queues[target.destination] = deque()
+            queue.append(request)
             self._schedule(request, request.deadline)
-        return self.datagrams_to_send()
+        return True
 
     def is_outstanding(self, target: DisconnectTarget) -> bool:
         return (*target.destination, target.acct_session_id) in self._by_key
@@ -334,41 +310,32 @@ class DisconnectClient:
         """Requests outstanding (sent and unanswered, or waiting for an Identifier)."""
         return len(self._by_key)
 
-    def receive(self, datagram: bytes, source: tuple[Any, ...], now: float) -> list[Result]:
-        """An answer from ``source`` (host, port, ...); the requests it finished (0 or 1)."""
-        try:
-            packet = decode(datagram)
-        except DecodeError as exc:
-            return self._drop(f"malformed: {exc}", bad=True)
-        if packet.code not in (_ACK, _NAK):
-            return self._drop(f"code {packet.code} is not Disconnect-ACK/NAK", bad=True)
-        try:
-            host = _normalise(str(source[0]))
-        except ValueError:
-            return self._drop(f"source {source[0]!r} is not an IP address", bad=False)
-        where = (host, int(source[1]))
-        dest = self._destinations.get(where)
-        request = None if dest is None else dest.waiting.get(packet.identifier)
-        if request is None:
-            return self._drop(
-                f"no request outstanding to {host}:{where[1]} with Identifier {packet.identifier}",
-                bad=False,
-            )
-        if packet.identifier == request.identifier:
+    def abandon_all(self, now: float, detail: str) -> None:
+        """Give up every outstanding request (the gateway is shutting down): a ``Result`` each."""
+        for request in list(self._by_key.values()):
+            self.counters.abandoned += 1
+            self._finish(request, Outcome.ABANDONED, now, None, detail, start_queued=False)
+        self._timers.clear()
+        self._outbox.clear()
+
+    # -- the client core's hooks --------------------------------------------------------------
+
+    def _answer(self, request: _Request, datagram: bytes, now: float) -> None:
+        """A datagram from the NAS with the Identifier of one of ``request``'s tries."""
+        if datagram[1] == request.identifier:
             authenticator = request.authenticator
         else:
-            assert request.previous is not None  # waiting holds only current and previous
+            assert request.previous is not None  # a request holds only current and previous
             authenticator = request.previous[1]
         secret = request.target.secret
-        if not crypto.response_authenticator_matches(packet.raw, secret, authenticator):
-            # RFC 5176 §2.3: the NAS signs with the shared secret; a mismatch is a wrong secret
-            # or a forgery.
-            return self._drop("Response Authenticator does not verify", bad=True)
-        offset = packet.message_authenticator_offset
-        if offset >= 0 and not crypto.response_message_authenticator_matches(
-            packet.raw, offset, secret, authenticator
-        ):
-            return self._drop("Message-Authenticator does not verify (RFC 5176 §3.4)", bad=True)
+        # RFC 5176 §2.3: the NAS signs with the shared secret; a mismatch is a wrong secret or a
+        # forgery. §3.4: a Message-Authenticator, when present, must verify too.
+        packet = verify_answer(datagram, secret, authenticator, DISCONNECT_ANSWERS)
+        if packet is None:
+            self._refused(
+                request.target.destination, datagram, secret, authenticator, DISCONNECT_ANSWERS, now
+            )
+            return
         cause_value = packet.get(Attr.ERROR_CAUSE)
         cause = None if cause_value is None else as_integer(cause_value)
         if packet.code == _ACK:
@@ -377,49 +344,19 @@ class DisconnectClient:
         else:
             self.counters.naked += 1
             outcome = Outcome.NAK
-        return [self._finish(request, outcome, now, cause)]
+        self._finish(request, outcome, now, cause)
 
-    def next_timer(self) -> float | None:
-        """When ``handle_timer`` must be called next; None when nothing is outstanding."""
-        timers = self._timers
-        while timers:
-            due, _, request = timers[0]
-            if not request.done and request.due == due:
-                return due
-            heapq.heappop(timers)
-        return None
+    def _current(self, when: float, request: _Request) -> bool:
+        return not request.done and request.due == when
 
-    def handle_timer(self, now: float) -> list[Result]:
-        """Retransmit what is due (then see ``datagrams_to_send``); report what is abandoned."""
-        results = []
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            due, _, request = heapq.heappop(timers)
-            if request.done or request.due != due:
-                continue
-            if now >= request.deadline:
-                self.counters.abandoned += 1
-                detail = f"no answer within {self.max_age:g} s"
-                results.append(self._finish(request, Outcome.ABANDONED, now, None, detail))
-            else:
-                self._retransmit(request, now)
-        return results
-
-    def datagrams_to_send(self) -> list[Outgoing]:
-        out, self._outbox = self._outbox, []
-        return out
-
-    def abandon_all(self, now: float, detail: str) -> list[Result]:
-        """Give up every outstanding request (the gateway is shutting down)."""
-        results = []
-        for request in list(self._by_key.values()):
+    def _timeout(self, request: _Request, now: float) -> None:
+        """Retransmit what is due; report what is abandoned."""
+        if now >= request.deadline:
             self.counters.abandoned += 1
-            results.append(
-                self._finish(request, Outcome.ABANDONED, now, None, detail, start_queued=False)
-            )
-        self._timers.clear()
-        self._outbox.clear()
-        return results
+            detail = f"no answer within {self.max_age:g} s"
+            self._finish(request, Outcome.ABANDONED, now, None, detail)
+        else:
+            self._retransmit(request, now)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -430,18 +367,15 @@ class DisconnectClient:
             if self._answered.get(key) == at:
                 del self._answered[key]
 
-    def _destination(self, where: Destination) -> _Destination:
-        dest = self._destinations.get(where)
-        if dest is None:
-            dest = self._destinations[where] = _Destination()
-        return dest
-
-    def _start(self, request: _Request, dest: _Destination, now: float) -> None:
-        identifier = dest.free.popleft()
-        dest.waiting[identifier] = request
-        self._build(request, identifier, now)
+    def _start(self, request: _Request, now: float) -> bool:
+        """Send ``request``'s first try; False when every Identifier to its NAS is in use."""
+        slot = self._ids.take(request.target.destination, request)
+        if slot is None:
+            return False
+        self._build(request, slot[1], now)
         request.interval = self.initial_interval
         self._send(request, now)
+        return True
 
     def _build(self, request: _Request, identifier: int, now: float) -> None:
         """A fresh datagram: new Identifier, Event-Timestamp ``now``, authenticator (§2.3)."""
@@ -459,8 +393,7 @@ class DisconnectClient:
 
     def _send(self, request: _Request, now: float) -> None:
         request.tries += 1
-        self.counters.sent += 1
-        self._outbox.append(Outgoing(request.target.destination, request.datagram))
+        self._emit(0, request.target.destination, request.datagram)
         spread = 1.0 + self.jitter * (2.0 * self._random() - 1.0)
         self._schedule(request, min(now + request.interval * spread, request.deadline))
         request.interval = min(request.interval * 2, self.max_interval)
@@ -473,24 +406,21 @@ class DisconnectClient:
 
     def _rebuild(self, request: _Request, now: float) -> None:
         """New Event-Timestamp, so a new Identifier (RFC 5080 §2.2.1); the try before is kept."""
-        dest = self._destinations[request.target.destination]
+        destination = request.target.destination
         if request.previous is not None:
-            old = request.previous[0]
-            del dest.waiting[old]
-            dest.free.append(old)
+            self._ids.give_back(0, destination, request.previous[0])
             request.previous = None
-        if not dest.free:
+        slot = self._ids.take(destination, request)
+        if slot is None:
             return  # every Identifier in use: resend as it is, rebuild at the next try
         assert request.identifier is not None
         request.previous = (request.identifier, request.authenticator)
-        identifier = dest.free.popleft()
-        dest.waiting[identifier] = request
-        self._build(request, identifier, now)
+        self._build(request, slot[1], now)
         self.counters.rebuilt += 1
 
     def _schedule(self, request: _Request, due: float) -> None:
         request.due = due
-        heapq.heappush(self._timers, (due, next(self._seq), request))
+        self._push(due, request)
 
     def _finish(
         self,
@@ -501,35 +431,30 @@ class DisconnectClient:
         detail: str = "",
         *,
         start_queued: bool = True,
-    ) -> Result:
-        """Forget ``request``, free its Identifiers, and start queued requests in their place."""
+    ) -> None:
+        """Forget ``request``, free its Identifiers, start queued requests in their place, and
+        report it (a ``Result`` event)."""
         request.done = True
         target = request.target
-        key = (*target.destination, target.acct_session_id)
+        destination = target.destination
+        key = (*destination, target.acct_session_id)
         del self._by_key[key]
         if outcome is not Outcome.ABANDONED:
             self._answered[key] = now
             self._answered_order.append((now, key))
-        dest = self._destinations[target.destination]
-        held = [request.identifier]
-        if request.previous is not None:
-            held.append(request.previous[0])
-        for identifier in held:
-            if identifier is not None and dest.waiting.get(identifier) is request:
-                del dest.waiting[identifier]
-                dest.free.append(identifier)
         if request.identifier is None:  # still queued
-            dest.queue.remove(request)
-        while start_queued and dest.queue and dest.free:
-            self._start(dest.queue.popleft(), dest, now)
-        return Result(
-            outcome, target, request.reason, request.tries, now - request.created, cause, detail
-        )
-
-    def _drop(self, reason: str, *, bad: bool) -> list[Result]:
-        if bad:
-            self.counters.dropped_bad_answer += 1
+            self._queues[destination].remove(request)
         else:
-            self.counters.dropped_unknown_answer += 1
-        self.last_drop_reason = reason
-        return []
+            self._ids.give_back(0, destination, request.identifier)
+            if request.previous is not None:
+                self._ids.give_back(0, destination, request.previous[0])
+        self._events.append(
+            Result(
+                outcome, target, request.reason, request.tries, now - request.created, cause, detail
+            )
+        )
+        queue = self._queues.get(destination)
+        while start_queued and queue:
+            if not self._start(queue[0], now):
+                break
+            queue.popleft()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from radiusgw.accounting import EVENT_TYPES, parse
+from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.domain import AccountingRecord, AdmissionRequest, AdmissionResult
 from radiusgw.engine.cache import MISS, AccountCache, CachedAccount
@@ -32,7 +33,6 @@ from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
 from radiusgw.engine.droplog import STORE_ERROR_INTERVAL, DropLog, Recent
 from radiusgw.errors import StoreError
 from radiusgw.modes import group, vpdn
-from radiusgw.proxy.ids import Destination, show_destination
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import DecodeError, Packet, decode, frame

@@ -6,7 +6,8 @@
 - ``reliable``: Ns/Nr sequencing, acknowledgement and retransmission (§5.8).
 - ``control``: ``ControlConnection``, tunnel set-up and tear-down from the LAC side (§7.2.1).
 
-No sockets and no clock: the asyncio edge is ``radiusgw.server.lns_probe``.
+No sockets and no clock: ``radiusgw.server.lns_probe`` drives a connection through the one UDP
+edge (``radiusgw.server.datagrams``).
 """
 
 from __future__ import annotations

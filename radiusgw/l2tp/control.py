@@ -1,11 +1,13 @@
 """The LAC (initiator) side of an L2TPv2 control connection (RFC 2661 §5.1, §6.1-§6.5, §7.2.1).
 
-Sans-I/O, in the manner of aioquic: ``start(now)``, ``receive(datagram, now)``,
-``handle_timer(now)`` and ``stop(now)`` change the state; ``datagrams_to_send()`` gives the bytes
-to put on the wire and ``next_timer()`` when to call ``handle_timer`` next. Nothing here reads a
-clock, a socket or a log; remote garbage is dropped and counted in ``dropped`` with
-``last_drop_reason``. Used by the LNS health probe and by anything acting as a LAC (tests bring
-a tunnel up with the Tunnel-Password the gateway hands out).
+Sans-I/O, by the convention of ``radiusgw.machine``: ``start(now)``,
+``receive_datagram(data, source, now)``, ``handle_timer(now)`` and ``stop(now)`` change the
+state; ``datagrams_to_send(now)`` gives the ``(data, peer)`` pairs to put on the wire,
+``get_timer()`` when to call ``handle_timer`` next, and ``next_event()`` each state entered
+(``StateChanged``) and each datagram dropped with its reason (``Dropped``). Nothing here reads a
+clock, a socket or a log; remote garbage is dropped and counted in ``dropped``. Used by the LNS
+health probe (through the one UDP edge) and by anything acting as a LAC (tests bring a tunnel up
+with the Tunnel-Password the gateway hands out).
 
 The tunnel set-up, RFC 2661 §7.2.1 (LAC side)::
 
@@ -13,6 +15,9 @@ The tunnel set-up, RFC 2661 §7.2.1 (LAC side)::
          --SCCCN acknowledged--> ESTABLISHED --stop--> CLOSING --StopCCN acknowledged--> CLOSED
 
 Rules:
+- Datagrams count only from the peer's address (``peer``: an IP literal). The first valid answer
+  may come from another port than the one we sent to; later messages go to that port (RFC 2661
+  §8.1). xl2tpd answers from its listening port.
 - SCCRQ carries Protocol Version 1.0, Framing Capabilities, Host Name, our Assigned Tunnel ID
   and Receive Window Size (§6.1), and a Challenge when there is a secret (§5.1.1).
 - SCCRP must carry Protocol Version 1.0, Framing Capabilities, Host Name and a non-zero Assigned
@@ -41,10 +46,13 @@ Rules:
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from radiusgw.l2tp.avp import (
     DEFAULT_RECEIVE_WINDOW,
@@ -110,8 +118,20 @@ class Failure:
     result: ResultCode | None = None  # the peer's StopCCN Result Code, when it sent one
 
 
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A datagram that was not taken, with the reason (one sentence)."""
+
+    reason: str
+
+
 class ControlConnection:
-    """One tunnel's control connection, from the LAC side."""
+    """One tunnel's control connection to ``peer`` (host, port), from the LAC side."""
 
     def __init__(
         self,
@@ -120,6 +140,7 @@ class ControlConnection:
         host_name: str,
         now: float,
         *,
+        peer: tuple[str, int],
         challenge: bool = True,
         hide_avps: bool = False,
         receive_window: int = DEFAULT_RECEIVE_WINDOW,
@@ -135,6 +156,9 @@ class ControlConnection:
         if hide_avps and not secret:
             raise ValueError("hiding AVPs needs the tunnel secret (RFC 2661 §4.3)")
         self.local_tunnel_id = local_tunnel_id
+        self.peer = peer
+        self._peer_ip = ipaddress.ip_address(peer[0])  # ValueError for a name: never looked up
+        self._peer_locked = False
         self.host_name = host_name
         self.state = State.IDLE
         self.failure: Failure | None = None
@@ -147,7 +171,7 @@ class ControlConnection:
         self.established_at: float | None = None
         self.closed_at: float | None = None
         self.dropped = 0
-        self.last_drop_reason = ""
+        self._events: deque[StateChanged | Dropped] = deque()
         self._secret = secret or None
         self._challenge_peer = challenge and self._secret is not None
         self._hide = hide_avps
@@ -155,7 +179,7 @@ class ControlConnection:
         self._framing = framing
         self._random = random
         self._channel = ReliableChannel(
-            self._secret, initial_timeout=initial_timeout, max_tries=max_tries
+            self._secret, peer=peer, initial_timeout=initial_timeout, max_tries=max_tries
         )
         self._our_challenge: bytes | None = None
         self._peer_challenged = False
@@ -182,7 +206,7 @@ class ControlConnection:
             avps.append(Avp(AvpType.CHALLENGE, self._our_challenge))
         self._channel.send(tuple(avps), now)
         self.started_at = now
-        self.state = State.WAIT_CTL_REPLY
+        self._enter(State.WAIT_CTL_REPLY)
 
     def stop(self, now: float, result: ResultCode | None = None) -> None:
         """Send StopCCN (§6.4) and wait for its acknowledgement; default result: clear (1, 0)."""
@@ -200,15 +224,29 @@ class ControlConnection:
         avps.append(Avp(AvpType.ASSIGNED_TUNNEL_ID, u16(self.local_tunnel_id), hidden=self._hide))
         avps.append(Avp(AvpType.RESULT_CODE, result.to_bytes()))
         self._stopccn_ns = self._channel.send(tuple(avps), now)
-        self.state = State.CLOSING
+        self._enter(State.CLOSING)
 
     def hello(self, now: float) -> None:
         """Send HELLO (§6.5): a keepalive; a peer that does not acknowledge it times out."""
         if self.state is State.ESTABLISHED:
             self._channel.send((message_type_avp(MessageType.HELLO),), now)
 
-    def receive(self, datagram: bytes, now: float) -> None:
-        """Handle one datagram from the peer; garbage is dropped and counted."""
+    def receive_datagram(self, data: bytes, source: Any, now: float) -> None:
+        """Handle one datagram from ``source``; garbage is dropped and counted."""
+        try:
+            ours = ipaddress.ip_address(source[0]) == self._peer_ip
+        except ValueError:
+            ours = False
+        if not ours:
+            self._drop(f"from {source[0]}, not the LNS")
+            return
+        dropped = self.dropped
+        self._receive(data, now)
+        if self.dropped == dropped and not self._peer_locked:
+            self.peer = self._channel.peer = (self.peer[0], source[1])  # RFC 2661 §8.1
+            self._peer_locked = True
+
+    def _receive(self, datagram: bytes, now: float) -> None:
         if self.state is State.IDLE:
             self._drop("datagram before start()")
             return
@@ -230,11 +268,14 @@ class ControlConnection:
         self._channel.acknowledge()
         self._progress(now)
 
-    def datagrams_to_send(self) -> list[bytes]:
-        return self._channel.datagrams_to_send()
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Any]]:
+        return self._channel.datagrams_to_send(now)
 
-    def next_timer(self) -> float | None:
-        return None if self.state in (State.IDLE, State.CLOSED) else self._channel.next_timer()
+    def get_timer(self) -> float | None:
+        return None if self.state in (State.IDLE, State.CLOSED) else self._channel.get_timer()
+
+    def next_event(self) -> StateChanged | Dropped | None:
+        return self._events.popleft() if self._events else None
 
     def handle_timer(self, now: float) -> None:
         """Retransmit, or give the peer up after the last try (RFC 2661 §5.8)."""
@@ -336,7 +377,7 @@ class ControlConnection:
             answer = challenge_response(MessageType.SCCCN, self._secret, peer_challenge)
             avps.append(Avp(AvpType.CHALLENGE_RESPONSE, answer, hidden=self._hide))
         self._scccn_ns = self._channel.send(tuple(avps), now)
-        self.state = State.WAIT_CTL_CONN_ACK
+        self._enter(State.WAIT_CTL_CONN_ACK)
 
     def _on_stopccn(self, message: ControlMessage, now: float) -> None:
         result = message.result_code()
@@ -382,8 +423,8 @@ class ControlConnection:
             and self._scccn_ns is not None
             and self._channel.is_acknowledged(self._scccn_ns)
         ):
-            self.state = State.ESTABLISHED
             self.established_at = now
+            self._enter(State.ESTABLISHED)
         elif (
             self.state is State.CLOSING
             and self._stopccn_ns is not None
@@ -398,9 +439,13 @@ class ControlConnection:
             self.failure = Failure(kind, detail, result)
 
     def _close(self, now: float) -> None:
-        self.state = State.CLOSED
         self.closed_at = now
+        self._enter(State.CLOSED)
+
+    def _enter(self, state: State) -> None:
+        self.state = state
+        self._events.append(StateChanged(state))
 
     def _drop(self, reason: str) -> None:
         self.dropped += 1
-        self.last_drop_reason = reason
+        self._events.append(Dropped(reason))

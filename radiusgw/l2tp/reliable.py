@@ -1,7 +1,9 @@
 """Reliable delivery of control messages (RFC 2661 §5.8): Ns/Nr, acknowledgement, retransmission.
 
-Sans-I/O: messages go in with ``send``, received ones are classified by ``receive``, bytes come
-out of ``datagrams_to_send``, and time arrives as ``now``.
+Sans-I/O: messages go in with ``send``, received ones are classified by ``receive``, the
+``(data, peer)`` pairs come out of ``datagrams_to_send(now)``, and time arrives as ``now``
+(``get_timer`` / ``handle_timer``, the convention of ``radiusgw.machine``). The control
+connection receives the datagrams and hands this channel the decoded messages.
 
 Rules, from RFC 2661 §5.8:
 - Every non-ZLB control message takes the next Ns; a ZLB carries the next Ns without taking it.
@@ -24,6 +26,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Any
 
 from radiusgw.l2tp.avp import DEFAULT_RECEIVE_WINDOW, Avp
 from radiusgw.l2tp.message import ControlMessage, encode
@@ -69,6 +72,7 @@ class ReliableChannel:
         "initial_timeout",
         "max_tries",
         "next_ns",
+        "peer",
         "peer_tunnel_id",
         "peer_window",
     )
@@ -77,10 +81,12 @@ class ReliableChannel:
         self,
         secret: bytes | None = None,
         *,
+        peer: tuple[str, int],
         initial_timeout: float = RETRANSMIT_INITIAL,
         max_tries: int = MAX_TRIES,
     ) -> None:
         self._secret = secret
+        self.peer = peer  # where our messages go (the connection moves it, RFC 2661 §8.1)
         self.initial_timeout = initial_timeout
         self.max_tries = max_tries
         self.next_ns = 0  # Ns of our next non-ZLB message
@@ -90,7 +96,7 @@ class ReliableChannel:
         self.exhausted = False  # the peer was given up after max_tries
         self._unacked: deque[_Outgoing] = deque()
         self._queued: deque[_Outgoing] = deque()  # waiting for room in the peer's window
-        self._outbox: list[bytes] = []
+        self._outbox: list[tuple[bytes, Any]] = []
         self._deadline: float | None = None
         self._interval = initial_timeout
         self._tries = 0
@@ -115,13 +121,13 @@ class ReliableChannel:
     def _zlb(self) -> None:
         self._ack_pending = False
         zlb = ControlMessage(self.peer_tunnel_id, 0, self.next_ns, self.expected_ns)
-        self._outbox.append(encode(zlb, self._secret))
+        self._outbox.append((encode(zlb, self._secret), self.peer))
 
     def _transmit(self, item: _Outgoing) -> None:
         # Nr is current at every transmission; it acknowledges whatever was pending.
         self._ack_pending = False
         message = replace(item.message, nr=self.expected_ns)
-        self._outbox.append(encode(message, self._secret))
+        self._outbox.append((encode(message, self._secret), self.peer))
 
     def _fill_window(self, now: float) -> None:
         while self._queued and len(self._unacked) < max(self.peer_window, 1):
@@ -173,7 +179,7 @@ class ReliableChannel:
 
     # -- time -------------------------------------------------------------------------------
 
-    def next_timer(self) -> float | None:
+    def get_timer(self) -> float | None:
         return None if self.exhausted else self._deadline
 
     def handle_timer(self, now: float) -> None:
@@ -201,6 +207,6 @@ class ReliableChannel:
         """Whether our message with ``ns`` has been acknowledged by the peer."""
         return all(item.message.ns != ns for item in (*self._unacked, *self._queued))
 
-    def datagrams_to_send(self) -> list[bytes]:
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Any]]:
         out, self._outbox = self._outbox, []
         return out

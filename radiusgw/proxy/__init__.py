@@ -6,29 +6,27 @@ Sans-I/O, like the rest of the core: bytes, values and ``now`` in; datagrams and
   (secrets, authenticators, Proxy-State, salt-encrypted attributes);
 - ``upstream`` and ``pool``: each server's health (alive, suspect, dead; RFC 5997 probes) and
   which server takes the next request (``failover`` or ``load-balance``);
-- ``client``: ``UpstreamClient``, retransmission, failover, duplicate suppression, answer
-  verification; ``ids`` its Identifiers over several source sockets; ``events`` what it returns;
+- ``client``: ``UpstreamClient``, retransmission, failover, duplicate suppression: the proxy's
+  job on the shared RADIUS client core (``radiusgw.client``); ``events`` what it completes;
 - ``spool``: ``Spooler``, the store-and-forward policy for accounting.
 """
 
 from __future__ import annotations
 
-from radiusgw.proxy.client import ClientCounters, UpstreamClient
-from radiusgw.proxy.events import AnswerDropped, Completed, Failure, Outgoing
+from radiusgw.proxy.client import ProxyCounters, UpstreamClient
+from radiusgw.proxy.events import Completed, Failure
 from radiusgw.proxy.pool import Pool
 from radiusgw.proxy.rewrite import RewriteError, nas_reply, upstream_request
 from radiusgw.proxy.spool import Fetch, Replay, Route, Spooler
 from radiusgw.proxy.upstream import Kind, ServerState, StateChange, UpstreamStatus
 
 __all__ = [
-    "AnswerDropped",
-    "ClientCounters",
     "Completed",
     "Failure",
     "Fetch",
     "Kind",
-    "Outgoing",
     "Pool",
+    "ProxyCounters",
     "Replay",
     "RewriteError",
     "Route",

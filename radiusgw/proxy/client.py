@@ -1,12 +1,14 @@
 """The gateway's own RADIUS client towards every upstream: sans-I/O, time passed in.
 
-The edge owns N UDP sockets and calls four methods; everything else happens here:
+A ``radiusgw.client.core.RadiusClient`` over N source sockets: the edge drives it by the
+convention of ``radiusgw.machine`` (addresses name the socket: ``(index, (host, port))``):
 
-- ``forward(...)`` takes a verified NAS request and returns the datagrams to send;
-- ``receive(socket, datagram, source, now)`` takes whatever arrived on socket ``socket`` and
-  returns the requests it completed (the NAS reply ready to send);
-- ``next_timer()`` says when to call ``handle_timer(now)``, which retransmits, fails over, probes
-  and completes failed requests.
+- ``forward(...)`` takes a verified NAS request; its datagrams come out of ``datagrams_to_send``;
+- ``receive_datagram(data, (index, source), now)`` takes whatever arrived on socket ``index``;
+- ``get_timer()`` says when to call ``handle_timer(now)``, which retransmits, fails over, probes
+  and completes failed requests;
+- ``next_event()`` gives ``Completed`` (the NAS reply ready to send, or a failure),
+  ``StateChange`` and ``AnswerDropped``.
 
 Rules:
 - Identifiers (RFC 2865 §3) are per (source socket, destination): 256 outstanding per socket and
@@ -25,23 +27,22 @@ Rules:
   ``require_message_authenticator`` asks for, are dropped and counted (``counters``), and the
   request keeps waiting for the real one.
 - Health (``upstream.Upstream``) learns from every try; state changes and dropped answers (with
-  the reason) are queued for ``pop_events()``; ``status()`` is the operators' snapshot, one
-  entry per realm and server.
+  the reason) are events; ``status()`` is the operators' snapshot, one entry per realm and
+  server.
 """
 
 from __future__ import annotations
 
-import heapq
 import os
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field, fields, replace
-from itertools import count
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Generic, TypeVar
 
+from radiusgw.client.answers import ACCESS_ANSWERS, ACCOUNTING_ANSWERS, verify_answer
+from radiusgw.client.core import ClientCounters, RadiusClient
 from radiusgw.config.model import Realm, UpstreamServer
 from radiusgw.proxy import rewrite
-from radiusgw.proxy.events import AnswerDropped, Completed, Failure, Outgoing
-from radiusgw.proxy.ids import Identifiers
+from radiusgw.proxy.events import Completed, Failure
 from radiusgw.proxy.pool import Pool
 from radiusgw.proxy.upstream import (
     Kind,
@@ -64,21 +65,14 @@ _RANDOM_BLOCK = 16 * 256
 
 
 @dataclass(slots=True)
-class ClientCounters:
+class ProxyCounters(ClientCounters):
     forwarded: int = 0  # NAS requests taken
     duplicates: int = 0  # NAS retransmissions of an outstanding request, not forwarded
-    sent: int = 0  # datagrams to upstreams, retransmissions and probes included
-    retransmitted: int = 0
     failovers: int = 0  # a request moved to another server
     answered: int = 0
     failed: int = 0
     probes_sent: int = 0
     probes_answered: int = 0
-    dropped_bad_answer: int = 0  # did not verify: forged, tampered, wrong secret, malformed
-    dropped_unknown_answer: int = 0  # no try outstanding with that Identifier from that source
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(slots=True, eq=False)
@@ -119,21 +113,18 @@ class _Probe:
 _Timer = _Request[C] | _Probe | Upstream
 
 
-class UpstreamClient(Generic[C]):
+class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
     """See the module docstring. ``C`` is the edge's context type, handed back in ``Completed``."""
 
     def __init__(self, sockets: int = 1) -> None:
-        self.counters = ClientCounters()
-        self._ids: Identifiers[_Request[C] | _Probe] = Identifiers(sockets)
+        super().__init__(sockets)
+        self.counters: ProxyCounters = ProxyCounters()
         self._by_nas: dict[Hashable, _Request[C]] = {}
         self._on: dict[Upstream, set[_Request[C]]] = {}
         self._pools: dict[tuple[str, Kind], Pool] = {}
         self._upstreams: dict[tuple[Kind, UpstreamServer], Upstream] = {}
-        self._timers: list[tuple[float, int, _Timer[C]]] = []
-        self._seq = count()
         self._ready: list[Completed[C]] = []
         self._ready_at = 0.0
-        self._events: list[StateChange | AnswerDropped] = []
         self._dead: list[Upstream] = []
         self._proxy_prefix = os.urandom(4)
         self._proxy_serial = 0
@@ -152,21 +143,21 @@ class UpstreamClient(Generic[C]):
         *,
         source: Hashable | None,
         extra_delay: float = 0.0,
-    ) -> list[Outgoing]:
+    ) -> None:
         """Start forwarding a verified Access-Request or Accounting-Request of ``realm``.
 
         ``source`` is the NAS's (address, port): with the Identifier and Request Authenticator
         it recognises a retransmission (None for spool replays, which are never duplicates).
         ``extra_delay`` is added to Acct-Delay-Time (spool replays). A request that cannot even
         start (every server down, not forwardable) completes as failed at the next
-        ``handle_timer``, which ``next_timer`` then makes due at once.
+        ``handle_timer``, which ``get_timer`` then makes due at once.
         """
         key = None
         if source is not None:
             key = (source, nas_packet.identifier, nas_packet.authenticator)
             if key in self._by_nas:
                 self.counters.duplicates += 1
-                return []
+                return
         self.counters.forwarded += 1
         kind = Kind.ACCT if nas_packet.code == _ACCOUNTING_REQUEST else Kind.AUTH
         pool = self.pool(realm, kind, now)
@@ -179,23 +170,14 @@ class UpstreamClient(Generic[C]):
             self._by_nas[key] = request
         if nas_packet.code not in (_ACCESS_REQUEST, _ACCOUNTING_REQUEST):
             self._fail(request, Failure.UNFORWARDABLE, now, f"code {nas_packet.code}")
-            return []
-        return self._assign(request, now)
+            return
+        self._assign(request, now)
 
-    def receive(
-        self, socket: int, datagram: bytes, source: tuple[Any, ...], now: float
-    ) -> list[Completed[C]]:
-        """A datagram from ``source`` on socket ``socket``: the requests it completes."""
-        if len(datagram) < 20:
-            self.counters.dropped_bad_answer += 1  # from anyone: counted, not logged
-            return []
-        item = self._ids.find(socket, source, datagram[1])
-        if item is None:
-            self.counters.dropped_unknown_answer += 1
-            return []
+    def _answer(self, item: _Request[C] | _Probe, datagram: bytes, now: float) -> None:
+        """A datagram with the Identifier of ``item``'s try, from its server: the answer?"""
         if isinstance(item, _Probe):
             self._probe_answer(item, datagram, now)
-            return []
+            return
         upstream = item.upstream
         assert upstream is not None  # waiting requests always have one
         server = upstream.server
@@ -209,57 +191,41 @@ class UpstreamClient(Generic[C]):
             require_message_authenticator=server.require_message_authenticator,
         )
         if reply is None:
-            codes = (
-                rewrite.ACCOUNTING_ANSWERS if upstream.kind is Kind.ACCT else rewrite.ACCESS_ANSWERS
-            )
-            self._dropped(upstream, datagram, item.authenticator, codes, now)
-            return []
+            self._dropped(upstream, datagram, item.authenticator, now)
+            return
         self._detach(item)
         self._note(upstream, upstream.answered(now))
         self._finish(item)
         self.counters.answered += 1
-        return [Completed(item.context, reply, server=upstream.address)]
+        self._events.append(Completed(item.context, reply, server=upstream.address))
 
-    def next_timer(self) -> float | None:
+    def get_timer(self) -> float | None:
         """When ``handle_timer`` is next due (possibly already past), or None."""
         if self._ready:
             return self._ready_at
-        timers = self._timers
-        while timers and not self._current(timers[0][0], timers[0][2]):
-            heapq.heappop(timers)
-        return timers[0][0] if timers else None
+        return super().get_timer()
 
-    def handle_timer(self, now: float) -> tuple[list[Outgoing], list[Completed[C]]]:
+    def handle_timer(self, now: float) -> None:
         """Retransmit, fail over, probe and complete whatever is due at ``now``."""
-        out: list[Outgoing] = []
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            when, _, item = heapq.heappop(timers)
-            if not self._current(when, item):
-                continue
-            if isinstance(item, _Request):
-                self._request_timeout(item, now, out)
-            elif isinstance(item, _Probe):
-                self._probe_timeout(item, now)
-            else:
-                self._probe_due(item, now, out)
+        super().handle_timer(now)
         while self._dead:  # a DEAD server's requests do not wait for their own timers
             upstream = self._dead.pop()
             for request in sorted(self._on.get(upstream, ()), key=lambda r: r.due):
                 self._detach(request)
                 request.tried.append(upstream)
                 self.counters.failovers += 1
-                out.extend(self._assign(request, now))
-        done, self._ready = self._ready, []
-        return out, done
+                self._assign(request, now)
+        if self._ready:
+            self._events.extend(self._ready)
+            self._ready = []
 
-    def pop_events(self) -> list[StateChange | AnswerDropped]:
-        """State changes and dropped answers since the last call, oldest first (log them)."""
-        events = self._events
-        if not events:
-            return events  # the usual case: no new list per call
-        self._events = []
-        return events
+    def _timeout(self, item: _Timer[C], now: float) -> None:
+        if isinstance(item, _Request):
+            self._request_timeout(item, now)
+        elif isinstance(item, _Probe):
+            self._probe_timeout(item, now)
+        else:
+            self._probe_due(item, now)
 
     # -- pools and operators -------------------------------------------------------------
 
@@ -309,14 +275,9 @@ class UpstreamClient(Generic[C]):
             for upstream in pool.upstreams
         ]
 
-    @property
-    def outstanding(self) -> int:
-        """Tries waiting for an answer (requests and probes)."""
-        return len(self._ids)
-
     # -- requests ------------------------------------------------------------------------
 
-    def _assign(self, request: _Request[C], now: float) -> list[Outgoing]:
+    def _assign(self, request: _Request[C], now: float) -> None:
         """Send ``request`` to the next server its pool offers, or complete it as failed."""
         busy = False
         while True:
@@ -329,7 +290,7 @@ class UpstreamClient(Generic[C]):
                 else:
                     failure = Failure.DOWN
                 self._fail(request, failure, now)
-                return []
+                return
             slot = self._ids.take(upstream.address, request)
             if slot is None:
                 busy = True
@@ -350,7 +311,7 @@ class UpstreamClient(Generic[C]):
             except rewrite.RewriteError as exc:
                 self._ids.give_back(socket, upstream.address, identifier)
                 self._fail(request, Failure.UNFORWARDABLE, now, str(exc))
-                return []
+                return
             request.upstream = upstream
             request.socket, request.identifier = socket, identifier
             request.datagram, request.authenticator = datagram, authenticator
@@ -360,7 +321,8 @@ class UpstreamClient(Generic[C]):
                 waiting = self._on[upstream] = set()
             waiting.add(request)
             upstream.outstanding += 1
-            return [self._send(request, now)]
+            self._send(request, now)
+            return
 
     def _authenticator(self) -> bytes:
         """16 fresh random octets for a new Request Authenticator (RFC 2865 §3)."""
@@ -370,29 +332,28 @@ class UpstreamClient(Generic[C]):
         self._random_at = at + 16
         return self._random[at : at + 16]
 
-    def _send(self, request: _Request[C], now: float) -> Outgoing:
+    def _send(self, request: _Request[C], now: float) -> None:
         upstream = request.upstream
         assert upstream is not None
         request.sent_at = now
         request.due = now + upstream.server.response_window
         self._push(request.due, request)
         upstream.sent_count += 1
-        self.counters.sent += 1
-        return Outgoing(request.socket, upstream.address, request.datagram)
+        self._emit(request.socket, upstream.address, request.datagram)
 
-    def _request_timeout(self, request: _Request[C], now: float, out: list[Outgoing]) -> None:
+    def _request_timeout(self, request: _Request[C], now: float) -> None:
         upstream = request.upstream
         assert upstream is not None
         self._note(upstream, upstream.missed(request.sent_at, now))
         if upstream.state is not ServerState.DEAD and request.tries <= upstream.server.retries:
             request.tries += 1
             self.counters.retransmitted += 1
-            out.append(self._send(request, now))
+            self._send(request, now)
             return
         self._detach(request)
         request.tried.append(upstream)
         self.counters.failovers += 1
-        out.extend(self._assign(request, now))
+        self._assign(request, now)
 
     def _detach(self, request: _Request[C]) -> None:
         """Stop waiting on the request's current server (answered, timed out, or server dead)."""
@@ -417,7 +378,7 @@ class UpstreamClient(Generic[C]):
 
     # -- probes --------------------------------------------------------------------------
 
-    def _probe_due(self, upstream: Upstream, now: float, out: list[Outgoing]) -> None:
+    def _probe_due(self, upstream: Upstream, now: float) -> None:
         upstream.probe_due = None
         if upstream.server.status_check == "none":
             self._note(upstream, upstream.revive_unchecked(now))
@@ -439,17 +400,16 @@ class UpstreamClient(Generic[C]):
         upstream.probe_sent(now)
         probe.due = now + upstream.server.response_window
         self._push(probe.due, probe)
-        self.counters.sent += 1
         self.counters.probes_sent += 1
-        out.append(Outgoing(probe.socket, upstream.address, datagram))
+        self._emit(probe.socket, upstream.address, datagram)
 
     def _probe_answer(self, probe: _Probe, datagram: bytes, now: float) -> None:
         upstream = probe.upstream
-        codes = rewrite.ACCOUNTING_ANSWERS if upstream.kind is Kind.ACCT else rewrite.ACCESS_ANSWERS
+        codes = ACCOUNTING_ANSWERS if upstream.kind is Kind.ACCT else ACCESS_ANSWERS
         server = upstream.server
         # Any verified answer proves the server alive, a reject to the probe user included.
         if (
-            rewrite.verify_answer(
+            verify_answer(
                 datagram,
                 server.secret,
                 probe.authenticator,
@@ -458,7 +418,7 @@ class UpstreamClient(Generic[C]):
             )
             is None
         ):
-            self._dropped(upstream, datagram, probe.authenticator, codes, now)
+            self._dropped(upstream, datagram, probe.authenticator, now)
             return
         self._end_probe(probe)
         self.counters.probes_answered += 1
@@ -478,24 +438,18 @@ class UpstreamClient(Generic[C]):
     # -- bookkeeping ---------------------------------------------------------------------
 
     def _dropped(
-        self,
-        upstream: Upstream,
-        datagram: bytes,
-        authenticator: bytes,
-        codes: frozenset[int],
-        now: float,
+        self, upstream: Upstream, datagram: bytes, authenticator: bytes, now: float
     ) -> None:
-        """An answer that did not verify: counted, and queued with the reason for the log."""
-        self.counters.dropped_bad_answer += 1
         server = upstream.server
-        reason = rewrite.answer_problem(
+        self._refused(
+            upstream.address,
             datagram,
             server.secret,
             authenticator,
-            codes,
+            ACCOUNTING_ANSWERS if upstream.kind is Kind.ACCT else ACCESS_ANSWERS,
+            now,
             require_message_authenticator=server.require_message_authenticator,
         )
-        self._events.append(AnswerDropped(upstream.address[0], upstream.address[1], reason, now))
 
     def _note(self, upstream: Upstream, change: StateChange | None) -> None:
         if change is None:
@@ -512,11 +466,7 @@ class UpstreamClient(Generic[C]):
         if upstream.probe_due is not None and not upstream.probe_in_flight:
             self._push(upstream.probe_due, upstream)
 
-    def _push(self, when: float, item: _Timer[C]) -> None:
-        heapq.heappush(self._timers, (when, next(self._seq), item))
-
-    @staticmethod
-    def _current(when: float, item: _Timer[C]) -> bool:
+    def _current(self, when: float, item: _Timer[C]) -> bool:
         """Is this heap entry still meant? (Entries are never removed, only outdated.)"""
         if isinstance(item, _Request):
             return item.upstream is not None and item.due == when

@@ -1,7 +1,8 @@
-"""What the upstream client hands the edge: datagrams to send and finished requests.
+"""What the upstream client hands the edge besides datagrams: finished requests.
 
 Values only (slotted, read-only), as h11 and aioquic hand out events; ``Completed`` carries the
-edge's own context object back, typed by the client's ``C``.
+edge's own context object back, typed by the client's ``C``. The other events are
+``radiusgw.client.core.AnswerDropped`` and ``radiusgw.proxy.upstream.StateChange``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from radiusgw.proxy.ids import Destination
+from radiusgw.client.ids import Destination
 
 C = TypeVar("C")
 
@@ -24,15 +25,8 @@ class Failure(StrEnum):
     UNFORWARDABLE = "the request cannot be forwarded"
 
 
-# Not frozen: one of each is built per proxied request, and a frozen dataclass's __init__
-# (object.__setattr__ per field) costs about 0.25 µs per field. Treat them as read-only.
-@dataclass(slots=True)
-class Outgoing:
-    socket: int  # index of the edge's source socket
-    address: Destination
-    datagram: bytes
-
-
+# Not frozen: one is built per proxied request, and a frozen dataclass's __init__
+# (object.__setattr__ per field) costs about 0.25 µs per field. Treat it as read-only.
 @dataclass(slots=True)
 class Completed(Generic[C]):
     """A forwarded request is finished: ``reply`` for the NAS, or ``failure``."""
@@ -43,14 +37,3 @@ class Completed(Generic[C]):
     detail: str = ""
     server: Destination | None = None  # who answered
     tried: tuple[Destination, ...] = ()  # a failure: the servers that left it unanswered
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerDropped:
-    """A datagram from an upstream that was not used: forged, tampered, malformed, or without
-    the Message-Authenticator its server must send. ``reason`` is one sentence; no secret."""
-
-    address: str
-    port: int
-    reason: str
-    at: float

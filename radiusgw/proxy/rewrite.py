@@ -20,23 +20,24 @@ Upstream request (``upstream_request``):
   "Identity does not match User-Name"), and the identity inside EAP is not ours to rewrite.
 - The NAS's Proxy-State attributes stay in order and ours is appended after them (RFC 2865 §5.33).
 
-NAS reply (``nas_reply``): the upstream answer is verified before anything is read from it: the
-code must answer the request's code, the Response Authenticator must match (RFC 2865 §3, RFC 2866
-§3), and a Message-Authenticator, when present, must match (RFC 3579 §3.2); an Access-Accept,
+NAS reply (``nas_reply``): the upstream answer is verified before anything is read from it: the code
+must answer the request's code, the Response Authenticator must match (RFC 2865 §3, RFC 2866 §3),
+and a Message-Authenticator, when present, must match (RFC 3579 §3.2); an Access-Accept,
 Access-Reject or Access-Challenge without one is refused when the server's
-``require_message_authenticator`` says so (BlastRADIUS: only the Message-Authenticator protects
-an Access-* answer against a forged MD5 collision). Anything that fails gives None, and
-``answer_problem`` then says why (for the log; it runs only on that path). Then our
-Proxy-State is removed (the NAS's stay, in order), salt-encrypted attributes are decrypted with
-the upstream secret and authenticator and encrypted again for the NAS's secret and Request
+``require_message_authenticator`` says so (BlastRADIUS: only the Message-Authenticator protects an
+Access-* answer against a forged MD5 collision). Anything that fails gives None, and
+``radiusgw.client.answers.answer_problem`` then says why (for the log; it runs only on that path).
+Then our Proxy-State is removed (the NAS's stay, in order), salt-encrypted attributes are decrypted
+with the upstream secret and authenticator and encrypted again for the NAS's secret and Request
 Authenticator with fresh salts unique in the packet: Tunnel-Password (RFC 2868 §3.5, tag octet
 first) and MS-MPPE-Send-Key / MS-MPPE-Recv-Key (RFC 2548 §2.4.2-3, Vendor-Specific 311, no tag);
-MS-CHAP-MPPE-Keys (§2.4.1), hidden like User-Password, is decrypted and hidden again the same
-way. The reply is signed for the NAS with its Identifier; Access-Accept/Reject/Challenge carry
-a Message-Authenticator (RFC 3579 §3.2).
+MS-CHAP-MPPE-Keys (§2.4.1), hidden like User-Password, is decrypted and hidden again the same way.
+The reply is signed for the NAS with its Identifier; Access-Accept/Reject/Challenge carry a
+Message-Authenticator (RFC 3579 §3.2).
 
 Probes (RFC 5997): ``status_server`` and ``probe_request`` build the datagrams that check an
-upstream's health; ``verify_answer`` checks any answer to a request we signed.
+upstream's health; ``radiusgw.client.answers.verify_answer`` checks any answer to a request
+we signed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from radiusgw.client.answers import ACCESS_ANSWERS, ACCOUNTING_ANSWERS
 from radiusgw.config.model import UpstreamServer
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
@@ -51,7 +53,6 @@ from radiusgw.radius.crypto import md5
 from radiusgw.radius.packet import (
     HEADER_LENGTH,
     MAX_LENGTH,
-    DecodeError,
     Packet,
     as_integer,
     decode,
@@ -70,11 +71,7 @@ MS_MPPE_RECV_KEY = 17  # RFC 2548 §2.4.3
 MAX_DELAY = 2**32 - 1  # Acct-Delay-Time is a 32-bit unsigned integer (RFC 2866 §5.2)
 
 _ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
-_ACCESS_ACCEPT = int(Code.ACCESS_ACCEPT)
-_ACCESS_REJECT = int(Code.ACCESS_REJECT)
-_ACCESS_CHALLENGE = int(Code.ACCESS_CHALLENGE)
 _ACCOUNTING_REQUEST = int(Code.ACCOUNTING_REQUEST)
-_ACCOUNTING_RESPONSE = int(Code.ACCOUNTING_RESPONSE)
 _STATUS_SERVER = int(Code.STATUS_SERVER)
 _USER_NAME = int(Attr.USER_NAME)
 _USER_PASSWORD = int(Attr.USER_PASSWORD)
@@ -90,8 +87,6 @@ _TUNNEL_PASSWORD = int(Attr.TUNNEL_PASSWORD)
 _VENDOR_SPECIFIC = int(Attr.VENDOR_SPECIFIC)
 _EAP_MESSAGE = 79  # RFC 3579 §3.1
 
-ACCESS_ANSWERS = frozenset((_ACCESS_ACCEPT, _ACCESS_REJECT, _ACCESS_CHALLENGE))  # RFC 2865 §4
-ACCOUNTING_ANSWERS = frozenset((_ACCOUNTING_RESPONSE,))  # RFC 2866 §4.2
 _ANSWERS = {_ACCESS_REQUEST: ACCESS_ANSWERS, _ACCOUNTING_REQUEST: ACCOUNTING_ANSWERS}
 
 _CHAP_CHALLENGE_HEADER = bytes((_CHAP_CHALLENGE, 18))
@@ -316,72 +311,6 @@ def probe_request(secret: bytes, *, identifier: int, accounting: bool) -> tuple[
         _ACCESS_REQUEST, identifier, encode_attributes(attrs), secret, authenticator=authenticator
     )
     return datagram, authenticator
-
-
-def verify_answer(
-    raw: bytes,
-    secret: bytes,
-    request_authenticator: bytes,
-    codes: frozenset[int],
-    *,
-    require_message_authenticator: bool = False,
-) -> Packet | None:
-    """The decoded answer if it is one of ``codes`` and authentic, else None.
-
-    Response Authenticator first (RFC 2865 §3, RFC 2866 §3: one MD5), then the
-    Message-Authenticator when present or required (RFC 3579 §3.2: HMAC-MD5 with the Request
-    Authenticator in place).
-    """
-    try:
-        answer = decode(raw)
-    except DecodeError:
-        return None
-    if answer.code not in codes:
-        return None
-    if not crypto.response_authenticator_matches(answer.raw, secret, request_authenticator):
-        return None
-    offset = answer.message_authenticator_offset
-    if offset >= 0:
-        if not crypto.response_message_authenticator_matches(
-            answer.raw, offset, secret, request_authenticator
-        ):
-            return None
-    elif require_message_authenticator and answer.code in ACCESS_ANSWERS:
-        # Access-* answers to Status-Server too (draft-ietf-radext-deprecating-radius, the
-        # BlastRADIUS advice); an Accounting-Response is not an authorisation, so not required.
-        return None
-    return answer
-
-
-def answer_problem(
-    raw: bytes,
-    secret: bytes,
-    request_authenticator: bytes,
-    codes: frozenset[int],
-    *,
-    require_message_authenticator: bool = False,
-) -> str:
-    """Why an answer was refused (``verify_answer`` or ``nas_reply`` gave None), for the log.
-
-    Only on the refusal path: it decodes and checks again, naming the first check that fails.
-    """
-    try:
-        answer = decode(raw)
-    except DecodeError as exc:
-        return f"malformed: {exc}"
-    if answer.code not in codes:
-        return f"code {answer.code} does not answer the request"
-    if not crypto.response_authenticator_matches(answer.raw, secret, request_authenticator):
-        return "Response Authenticator does not match (forged, or another secret)"
-    offset = answer.message_authenticator_offset
-    if offset >= 0:
-        if not crypto.response_message_authenticator_matches(
-            answer.raw, offset, secret, request_authenticator
-        ):
-            return "Message-Authenticator does not match (forged, or another secret)"
-    elif require_message_authenticator and answer.code in ACCESS_ANSWERS:
-        return "Message-Authenticator missing (require_message_authenticator = true)"
-    return "its attributes cannot be translated for the NAS"
 
 
 def nas_reply(

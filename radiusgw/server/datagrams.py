@@ -1,4 +1,13 @@
-"""A UDP socket read and written straight from the event loop, without a transport object.
+"""The gateway's one UDP edge: every socket it owns is read and written here.
+
+- ``DatagramSocket``: one socket read and written straight from the event loop, without a
+  transport object. The auth and acct listeners are two of these, called per datagram.
+- ``MachineEdge``: the sockets of one sans-I/O machine (``radiusgw.machine``): the proxy's
+  upstream client, the Disconnect client, an LNS probe's control connection. It opens, per
+  address family, the sockets the machine's destinations need (on first use, or ahead with
+  ``open``), feeds it what they receive, sends what it gives, hands its events to the owner,
+  and keeps one loop timer at its ``get_timer``. The owner calls ``flush`` after calling the
+  machine itself (``forward``, ``request``, ``start`` ...).
 
 Every request crosses this edge twice (in and out; a proxied one four times), so its cost per
 datagram is paid at the full request rate. Instead of uvloop's datagram transport (a callback
@@ -11,7 +20,8 @@ and proxy (110 -> 119, then 107 -> 110 in a second set) within the rounds' noise
 
 UDP gives no delivery guarantee and RADIUS has its own (the NAS retransmits, RFC 2865 §2.5), so
 a datagram the kernel will not take now (a full send buffer) is dropped and counted rather than
-queued: the retransmission is answered from the duplicate cache.
+queued: the retransmission is answered from the duplicate cache. That is the one send-failure
+path for every socket here: the gateway's own requests are retransmitted by their machines.
 """
 
 from __future__ import annotations
@@ -19,7 +29,11 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from functools import partial
 from typing import Any
+
+from radiusgw.machine import Machine
+from radiusgw.server.sockets import udp_socket
 
 # RFC 2865 §3: a RADIUS packet is at most 4096 octets. A longer datagram arrives cut to this
 # and fails the length check as malformed, which is what it is.
@@ -27,6 +41,10 @@ MAX_DATAGRAM = 4096
 # Datagrams read per readiness callback before the loop runs its other work (timers, the
 # journal flush, other sockets): a flood on one socket cannot starve the rest.
 READ_BURST = 64
+# A machine on another clock than the loop's (time.time() for Event-Timestamp, time.monotonic()
+# for the LNS probe) is woken this much late rather than a hair early: the clocks round apart.
+_LATE = 0.001
+BIND: dict[int, str] = {socket.AF_INET: "0.0.0.0", socket.AF_INET6: "::"}
 
 
 class DatagramSocket:
@@ -76,3 +94,141 @@ class DatagramSocket:
             self._loop.remove_reader(self._fd)
             self._fd = -1
             self._sock.close()
+
+
+class MachineEdge:
+    """The sockets, the timer and the pump of one sans-I/O machine; see the module docstring.
+
+    ``sockets`` is how many source sockets the machine spreads its requests over, per family
+    (their addresses then name the socket: ``(index, (host, port))``, see ``radiusgw.machine``).
+    ``clock`` is the machine's ``now``; ``on_event`` gets each of its events. A family whose
+    sockets cannot be opened is logged once as ``{name}-sockets-failed`` and its datagrams count
+    as ``send_failures``. Call everything from the loop's thread.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        machine: Machine,
+        on_event: Callable[[Any], None],
+        log: Any,
+        *,
+        name: str,
+        sockets: int = 1,
+        bind: dict[int, str] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.machine = machine
+        self.name = name
+        self.log = log
+        self._loop = loop
+        self._on_event = on_event
+        self._width = sockets
+        self._bind = BIND if bind is None else bind
+        self._clock = loop.time if clock is None else clock
+        self._own_clock = clock is not None and clock is not loop.time
+        self._sockets: dict[int, list[DatagramSocket]] = {}
+        self._unusable: dict[int, OSError] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._dropped = 0  # datagrams to a family without sockets
+        self._closed = False
+
+    def open(self, family: int) -> bool:
+        """The family's sockets, opened once (kept until ``close``: tries in flight wait on
+        them); False when they cannot be."""
+        if family in self._sockets:
+            return True
+        if family in self._unusable or self._closed:
+            return False
+        made: list[DatagramSocket] = []
+        try:
+            for index in range(self._width):
+                sock = udp_socket(self._bind[family], 0, reuse_port=False)
+                receive = self._received if self._width == 1 else partial(self._received_on, index)
+                made.append(DatagramSocket(self._loop, sock, receive))
+        except OSError as exc:  # no IPv6 on this host, say
+            for done in made:
+                done.close()
+            self._unusable[family] = exc
+            self.log.error(f"{self.name}-sockets-failed", family=self._bind[family], error=str(exc))
+            return False
+        self._sockets[family] = made
+        return True
+
+    def failure(self, family: int) -> OSError | None:
+        """Why ``family``'s sockets could not be opened, if they could not."""
+        return self._unusable.get(family)
+
+    @property
+    def local_ports(self) -> dict[int, int]:
+        """Address family -> local port of its first socket (the source port peers see)."""
+        return {family: socks[0].getsockname()[1] for family, socks in self._sockets.items()}
+
+    @property
+    def send_failures(self) -> int:
+        refused = sum(s.send_failures for socks in self._sockets.values() for s in socks)
+        return refused + self._dropped
+
+    def flush(self) -> None:
+        """Hand out the machine's events, send its datagrams and re-arm the timer."""
+        machine = self.machine
+        event = machine.next_event()
+        while event is not None:
+            self._on_event(event)
+            event = machine.next_event()
+        for data, destination in machine.datagrams_to_send(self._clock()):
+            if self._width == 1:
+                index, address = 0, destination
+            else:
+                index, address = destination
+            family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+            socks = self._sockets.get(family)
+            if socks is None and self.open(family):
+                socks = self._sockets[family]
+            if socks is None:
+                self._dropped += 1  # logged when the family failed: the try goes unanswered
+                continue
+            socks[index].sendto(data, address)
+        self._arm()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for socks in self._sockets.values():
+            for sock in socks:
+                sock.close()
+        self._sockets.clear()
+
+    # -- the pump ----------------------------------------------------------------------------
+
+    def _received(self, data: bytes, address: Any) -> None:
+        self.machine.receive_datagram(data, address, self._clock())
+        self.flush()
+
+    def _received_on(self, index: int, data: bytes, address: Any) -> None:
+        self.machine.receive_datagram(data, (index, address), self._clock())
+        self.flush()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.machine.handle_timer(self._clock())
+        self.flush()
+
+    def _arm(self) -> None:
+        """One loop timer at the machine's next deadline. One armed earlier stays (it finds
+        nothing due, and re-arms): no cancel per request."""
+        when = self.machine.get_timer()
+        if when is None or self._closed:
+            return
+        if self._timer is not None:
+            if self._timer_at <= when:
+                return
+            self._timer.cancel()
+        self._timer_at = when
+        at = when
+        if self._own_clock:
+            at = self._loop.time() + max(0.0, when - self._clock()) + _LATE
+        self._timer = self._loop.call_at(at, self._on_timer)

@@ -1,7 +1,8 @@
 """Disconnect-Requests on the wire (RFC 5176): the thin asyncio edge of ``radiusgw.dynauth``.
 
-``DisconnectSender`` owns the sockets and a loop timer and feeds ``DisconnectClient``; every
-decision (what to send, when to retry, what an answer means) is the client's. The worker calls
+``DisconnectSender`` drives ``DisconnectClient`` through the one UDP edge
+(``radiusgw.server.datagrams.MachineEdge``: its sockets and its timer); every decision (what to
+send, when to retry, what an answer means) is the client's. The worker calls
 ``disconnect`` (or ``disconnect_session``) for each live session of a realm whose quota is
 reached, when the session's NAS has a ``coa_port``; each outcome is logged:
 
@@ -11,17 +12,18 @@ reached, when the session's NAS has a ``coa_port``; each outcome is logged:
   503 session-context-not-found when the session had already ended (info: an answer);
 - ``disconnect-abandoned``: no verified answer within the client's ``max_age``, or the gateway
   shut down first (warning);
-- ``disconnect-dropped`` / ``disconnect-send-failed``: a datagram that did not verify, or a send
-  the OS refused; the retransmission timer covers the latter (debug);
-  ``disconnect-socket-failed``: no socket of the NAS's family could be opened (warning).
+- ``disconnect-dropped``: a datagram that was not a verified answer, with the reason (debug);
+  ``disconnect-sockets-failed``: no socket of the NAS's family could be opened (error; its
+  requests go unanswered). A send the OS refuses is counted by the edge; the retransmission
+  timer covers it.
 
 Rules:
 - One unconnected UDP socket per address family, opened on first use (IPv4 at ``start``, so a
   bind failure shows at once; IPv6 when the first IPv6 NAS is asked). The NAS checks the source
   address against its list of Dynamic Authorization Clients (RFC 5176 §6.1), so the bind
   addresses can be set; the default lets the OS choose.
-- Plain non-blocking sockets with ``loop.add_reader``: the API stays synchronous for the
-  worker's code, and it works on uvloop and on asyncio's own loop alike.
+- The edge's plain non-blocking sockets: the API stays synchronous for the worker's code, and
+  it works on uvloop and on asyncio's own loop alike.
 - ``now`` is ``time.time()``: the client puts it in Event-Timestamp (RFC 2869 §5.3).
 - Secrets are never logged; the log names the NAS, its port, the session, user and realm.
 - Call everything from the loop's thread.
@@ -31,25 +33,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
+from radiusgw.client.core import AnswerDropped
 from radiusgw.domain import SessionRow
-from radiusgw.dynauth import (
-    DisconnectClient,
-    DisconnectTarget,
-    Outcome,
-    Outgoing,
-    Result,
-    error_cause_name,
-)
-
-_READ_BATCH = 64  # datagrams taken per wake-up before other work gets a turn
-_MAX_DATAGRAM = 4096  # RFC 2865 §3
-_EARLY = 0.001  # the loop's clock and time.time() differ by rounding; never wake a hair early
+from radiusgw.dynauth import DisconnectClient, DisconnectTarget, Outcome, Result, error_cause_name
+from radiusgw.server.datagrams import MachineEdge
 
 
 class DisconnectSender:
@@ -68,10 +60,7 @@ class DisconnectSender:
         self.client = client if client is not None else DisconnectClient()
         self._bind: dict[int, str] = {socket.AF_INET: bind_v4, socket.AF_INET6: bind_v6}
         self._clock = clock
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._sockets: dict[int, socket.socket] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_due: float | None = None
+        self._edge: MachineEdge | None = None
         self._idle = asyncio.Event()
         self._closed = False
 
@@ -79,15 +68,26 @@ class DisconnectSender:
 
     def start(self) -> None:
         """Bind to the running loop and open the IPv4 socket (``OSError`` if it cannot)."""
-        if self._loop is not None:
+        if self._edge is not None:
             raise RuntimeError("DisconnectSender.start() called twice")
-        self._loop = asyncio.get_running_loop()
-        self._socket(socket.AF_INET)
+        self._edge = MachineEdge(
+            asyncio.get_running_loop(),
+            self.client,
+            self._on_event,
+            self.log,
+            name="disconnect",
+            bind=self._bind,
+            clock=self._clock,
+        )
+        if not self._edge.open(socket.AF_INET):
+            failure = self._edge.failure(socket.AF_INET)
+            assert failure is not None
+            raise failure
 
     @property
     def local_ports(self) -> dict[int, int]:
         """Address family -> local port of each open socket (the source port NASes see)."""
-        return {family: s.getsockname()[1] for family, s in self._sockets.items()}
+        return {} if self._edge is None else self._edge.local_ports
 
     @property
     def outstanding(self) -> int:
@@ -150,16 +150,13 @@ class DisconnectSender:
 
     def send(self, target: DisconnectTarget, reason: str) -> bool:
         """``disconnect`` with a ready target."""
-        if self._loop is None or self._closed:
+        if self._edge is None or self._closed:
             raise RuntimeError("DisconnectSender is not running: start() it, and not after close()")
-        before = self.client.counters.requested
-        outgoing = self.client.request(target, self._clock(), reason)
-        made = self.client.counters.requested > before
+        made = self.client.request(target, self._clock(), reason)
         if made:
             self._idle.clear()
             self.log.info("disconnect-request", **_fields(target), reason=reason)
-        self._transmit(outgoing)
-        self._arm()
+            self._edge.flush()
         return made
 
     async def close(self, drain: float = 0.0) -> None:
@@ -171,114 +168,38 @@ class DisconnectSender:
                 async with asyncio.timeout(drain):
                     await self._idle.wait()
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._report(self.client.abandon_all(self._clock(), "the gateway shut down"))
-        for sock in self._sockets.values():
-            if self._loop is not None:
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
-        self._sockets.clear()
+        self.client.abandon_all(self._clock(), "the gateway shut down")
+        if self._edge is not None:
+            self._edge.flush()  # the Results, each logged; nothing is left to send
+            self._edge.close()
 
-    # -- the edge -----------------------------------------------------------------------------
+    # -- from the client (MachineEdge.flush hands its events here) ---------------------------
 
-    def _socket(self, family: int) -> socket.socket:
-        sock = self._sockets.get(family)
-        if sock is not None:
-            return sock
-        assert self._loop is not None
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.setblocking(False)
-            sock.bind((self._bind[family], 0))
-            self._loop.add_reader(sock.fileno(), self._readable, sock)
-        except BaseException:
-            sock.close()
-            raise
-        self._sockets[family] = sock
-        return sock
-
-    def _readable(self, sock: socket.socket) -> None:
-        client = self.client
-        for _ in range(_READ_BATCH):
-            try:
-                data, source = sock.recvfrom(_MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:  # e.g. an ICMP error queued on the socket
-                self.log.debug("disconnect-socket-error", error=str(exc))
-                continue
-            dropped = client.counters.dropped_bad_answer + client.counters.dropped_unknown_answer
-            results = client.receive(data, source, self._clock())
-            if (
-                client.counters.dropped_bad_answer + client.counters.dropped_unknown_answer
-                > dropped
-            ):
-                self.log.debug(
-                    "disconnect-dropped", source=str(source[0]), reason=client.last_drop_reason
-                )
-            self._report(results)
-        self._transmit(client.datagrams_to_send())
-        self._arm()
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_due = None
-        self._report(self.client.handle_timer(self._clock()))
-        self._transmit(self.client.datagrams_to_send())
-        self._arm()
-
-    def _arm(self) -> None:
-        """One loop timer, at the client's next deadline."""
-        due = self.client.next_timer()
-        if due == self._timer_due:
+    def _on_event(self, event: Result | AnswerDropped) -> None:
+        if isinstance(event, AnswerDropped):
+            self.log.debug("disconnect-dropped", source=event.address, reason=event.reason)
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_due = due
-        if due is not None:
-            assert self._loop is not None
-            delay = max(0.0, due - self._clock()) + _EARLY
-            self._timer = self._loop.call_later(delay, self._on_timer)
+        self._report(event)
 
-    def _transmit(self, outgoing: list[Outgoing]) -> None:
-        for out in outgoing:
-            host, port = out.address
-            family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-            try:
-                sock = self._socket(family)
-            except OSError as exc:  # no IPv6 here, say; the next retransmission tries again
-                self.log.warning("disconnect-socket-failed", nas=host, error=str(exc))
-                continue
-            try:
-                sock.sendto(out.datagram, (host, port))
-            except OSError as exc:  # a full buffer, no route: the retransmission timer covers it
-                self.log.debug("disconnect-send-failed", nas=host, port=port, error=str(exc))
-
-    def _report(self, results: list[Result]) -> None:
-        for r in results:
-            fields = _fields(r.target)
-            timing = {"tries": r.tries, "seconds": round(r.age, 3), "reason": r.reason}
-            if r.outcome is Outcome.ACK:
-                if r.error_cause is not None:
-                    fields["error_cause"] = r.error_cause
-                    fields["error_cause_name"] = error_cause_name(r.error_cause)
-                self.log.info("disconnect-ack", **fields, **timing)
-            elif r.outcome is Outcome.NAK:
-                cause = error_cause_name(r.error_cause)
-                self.log.info(
-                    "disconnect-nak",
-                    **fields,
-                    error_cause=r.error_cause,
-                    error_cause_name=cause,
-                    **timing,
-                )
-            else:
-                self.log.warning("disconnect-abandoned", **fields, **timing, detail=r.detail)
+    def _report(self, r: Result) -> None:
+        fields = _fields(r.target)
+        timing = {"tries": r.tries, "seconds": round(r.age, 3), "reason": r.reason}
+        if r.outcome is Outcome.ACK:
+            if r.error_cause is not None:
+                fields["error_cause"] = r.error_cause
+                fields["error_cause_name"] = error_cause_name(r.error_cause)
+            self.log.info("disconnect-ack", **fields, **timing)
+        elif r.outcome is Outcome.NAK:
+            cause = error_cause_name(r.error_cause)
+            self.log.info(
+                "disconnect-nak",
+                **fields,
+                error_cause=r.error_cause,
+                error_cause_name=cause,
+                **timing,
+            )
+        else:
+            self.log.warning("disconnect-abandoned", **fields, **timing, detail=r.detail)
         if not len(self.client):
             self._idle.set()
 

@@ -1,10 +1,9 @@
 """Proxy mode's asyncio edge: sockets, timers and the spool around ``radiusgw.proxy``.
 
 The sans-I/O ``UpstreamClient`` decides everything (identifiers, retransmission, fail-over,
-Status-Server probes, reply verification and re-signing); this module only:
-- owns ``SOURCE_SOCKETS`` UDP sockets per address family towards the upstreams (256 requests
-  outstanding per socket and server) and passes what arrives to ``receive``;
-- keeps one loop timer armed at ``next_timer`` and calls ``handle_timer`` when it fires;
+Status-Server probes, reply verification and re-signing); the one UDP edge
+(``radiusgw.server.datagrams.MachineEdge``) owns its ``SOURCE_SOCKETS`` source sockets per
+address family (256 requests outstanding per socket and server) and its timer; this module only:
 - answers the NAS when a request completes (or, for a realm with ``on_upstream_down =
   "reject"``, rejects when every server is down; otherwise stays silent so that the NAS's own
   fail-over to another gateway works). An upstream Access-Accept of a realm with session limits
@@ -14,8 +13,8 @@ Status-Server probes, reply verification and re-signing); this module only:
   in order once the realm's accounting servers are back (``radiusgw.proxy.spool``). The same
   record also goes to the worker's journal for the session table (see ``journalled``).
 
-Source sockets: one set per address family, made when a realm file first names a server of that
-family (IPv4 at 0.0.0.0, IPv6 at ::). Not one dual-stack AF_INET6 set with IPv4-mapped
+Source sockets: one set per address family, opened when a realm file first names a server of
+that family (IPv4 at 0.0.0.0, IPv6 at ::). Not one dual-stack AF_INET6 set with IPv4-mapped
 addresses: that would map every IPv4 destination on each send, depend on
 ``net.ipv6.bindv6only``, and fail outright on a host without IPv6, which an IPv4-only
 deployment must not need.
@@ -31,28 +30,26 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
 from typing import Any
 
+from radiusgw.client.core import AnswerDropped
+from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Mode, Realm, Registry
 from radiusgw.domain import SpoolEntry
 from radiusgw.engine import Admission, Engine, ProxyAccounting, ProxyAuth
 from radiusgw.proxy.client import UpstreamClient
-from radiusgw.proxy.events import AnswerDropped, Completed, Failure, Outgoing
-from radiusgw.proxy.ids import Destination, show_destination
+from radiusgw.proxy.events import Completed, Failure
 from radiusgw.proxy.spool import Replay, Route, Spooler
 from radiusgw.proxy.upstream import Kind, StateChange, UpstreamStatus
 from radiusgw.server.batches import BatchThread
-from radiusgw.server.datagrams import DatagramSocket
+from radiusgw.server.datagrams import MachineEdge
 from radiusgw.server.resource_thread import ResourceThread
-from radiusgw.server.sockets import udp_socket
 from radiusgw.store.backend import Backend
 
 SOURCE_SOCKETS = 4
 REPLAY_TICK = 1.0
 STATUS_PUBLISH_INTERVAL = 5.0
 DROP_LOG_INTERVAL = 60.0  # a forging or misconfigured server is logged once a minute, counted
-_BIND: dict[int, str] = {socket.AF_INET: "0.0.0.0", socket.AF_INET6: "::"}
 
 
 # What a forwarded request completes: the engine's own objects, no wrapper built per request.
@@ -90,12 +87,8 @@ class ProxyEdge:
         self.client: UpstreamClient[_Context] = UpstreamClient(SOURCE_SOCKETS)
         self.spooler = Spooler()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._v4: list[DatagramSocket] = []  # source sockets by family, made on first need
-        self._v6: list[DatagramSocket] = []
-        self._unusable: set[int] = set()  # families whose sockets could not be made
+        self._edge: MachineEdge | None = None  # the client's sockets and timer, from start()
         self._drops: dict[Destination, list[float]] = {}  # [last logged, dropped since]
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
         self._spool_writer: BatchThread[Backend, ProxyAccounting] | None = None
         # Replay reads and deletes run on one thread with its own store connection.
         self._spool: ResourceThread[Backend] = ResourceThread("spool", open_store)
@@ -106,6 +99,9 @@ class ProxyEdge:
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
+        self._edge = MachineEdge(
+            loop, self.client, self._on_event, self.log, name="proxy", sockets=SOURCE_SOCKETS
+        )
         self._spool_writer = BatchThread(
             "spool-writer",
             self._open_store,
@@ -144,10 +140,8 @@ class ProxyEdge:
                 await asyncio.wait([task], timeout=5)
         if self._status is not None:
             await self._status.close()
-        if self._timer is not None:
-            self._timer.cancel()
-        for sock in (*self._v4, *self._v6):
-            sock.close()
+        if self._edge is not None:
+            self._edge.close()
         if self._spool_writer is not None:
             self._spool_writer.stop()
         await self._spool.close()
@@ -160,44 +154,22 @@ class ProxyEdge:
             for realm in realms
             for server in realm.servers
         }
-        for family in sorted(families):
-            self._open_sockets(family)
-
-    def _open_sockets(self, family: int) -> None:
-        """``SOURCE_SOCKETS`` sockets of ``family``, once; kept across reloads (requests in flight
-        wait on them). Index i of either family is the client's socket i: Identifiers are
-        kept per destination, and a destination has one family."""
-        sockets = self._v6 if family == socket.AF_INET6 else self._v4
-        if sockets or family in self._unusable:
-            return
-        assert self._loop is not None
-        try:
-            for index in range(SOURCE_SOCKETS):
-                sock = udp_socket(_BIND[family], 0, reuse_port=False)
-                sockets.append(DatagramSocket(self._loop, sock, partial(self.received, index)))
-        except OSError as exc:  # no IPv6 on this host: its servers stay unanswered (and dead)
-            for made in sockets:
-                made.close()
-            sockets.clear()
-            self._unusable.add(family)
-            self.log.error(
-                "proxy-sockets-failed", family=_BIND[family], error=str(exc), servers="unreachable"
-            )
+        if self._edge is not None:  # kept across reloads: requests in flight wait on them
+            for family in sorted(families):
+                self._edge.open(family)
 
     # -- from the NAS --------------------------------------------------------------------
 
     def auth(self, pending: ProxyAuth) -> None:
-        self._send(
-            self.client.forward(
-                pending.packet,
-                pending.nas.secret,
-                pending.realm,
-                self._now(),
-                pending,
-                source=pending.address,
-            )
+        self.client.forward(
+            pending.packet,
+            pending.nas.secret,
+            pending.realm,
+            self._now(),
+            pending,
+            source=pending.address,
         )
-        self._after()
+        self._flush()
 
     def acct(self, pending: ProxyAccounting) -> None:
         realm = pending.realm
@@ -206,71 +178,74 @@ class ProxyEdge:
             assert self._spool_writer is not None
             self._spool_writer.submit(pending)
             return
-        self._send(
-            self.client.forward(
-                pending.packet,
-                pending.nas.secret,
-                realm,
-                self._now(),
-                pending,
-                source=pending.address,
-            )
+        self.client.forward(
+            pending.packet,
+            pending.nas.secret,
+            realm,
+            self._now(),
+            pending,
+            source=pending.address,
         )
-        self._after()
+        self._flush()
 
-    # -- from the upstreams --------------------------------------------------------------
+    # -- from the upstream client (MachineEdge.flush hands its events here) ---------------
 
-    def received(self, index: int, data: bytes, addr: Any) -> None:
-        self._complete(self.client.receive(index, data, addr, self._now()))
-        self._after()
+    def _on_event(self, event: Completed[_Context] | StateChange | AnswerDropped) -> None:
+        if isinstance(event, Completed):
+            self._complete(event)
+        elif isinstance(event, StateChange):
+            self._status_dirty = True
+            self.log.info(
+                "upstream-state",
+                server=event.address,
+                port=event.port,
+                kind=str(event.kind),
+                old=str(event.old),
+                new=str(event.new),
+                reason=event.reason,
+            )
+        elif event.matched:  # garbage and strays are counted only: a flood must not log
+            self._answer_dropped(event)
 
-    def _on_timer(self) -> None:
-        self._timer = None
-        out, done = self.client.handle_timer(self._now())
-        self._send(out)
-        self._complete(done)
-        self._after()
-
-    def _complete(self, done: list[Completed[_Context]]) -> None:
+    def _complete(self, item: Completed[_Context]) -> None:
         engine = self.engine
-        for item in done:
-            context = item.context
-            if isinstance(context, ProxyAuth):
-                pending = context
-                reply = item.reply
-                if reply is not None:
-                    assert item.server is not None  # an answer always names its server
-                    answer = engine.proxied(pending, reply, item.server)
-                    if isinstance(answer, bytes):
-                        self._send_auth(answer, pending.address)
-                    else:
-                        assert self._admit is not None, "a realm with limits needs admission"
-                        self._admit(answer)
-                    continue
-                self._log_failure(pending, item)
-                if pending.realm.on_upstream_down == "reject":
-                    reject = engine.reject_deferred(pending, "customer RADIUS servers unavailable")
-                    if reject is not None:  # None: too long to send with its Proxy-State
-                        self._send_auth(reject, pending.address)
+        context = item.context
+        if isinstance(context, ProxyAuth):
+            pending = context
+            reply = item.reply
+            if reply is not None:
+                assert item.server is not None  # an answer always names its server
+                answer = engine.proxied(pending, reply, item.server)
+                if isinstance(answer, bytes):
+                    self._send_auth(answer, pending.address)
                 else:
-                    engine.complete_auth(pending.key, None)  # silence: the NAS fails over
-            elif isinstance(context, ProxyAccounting):
-                record = context
-                if item.reply is not None:
-                    self._settle(record, item.reply)
-                else:
-                    # No server took it: keep it durably and answer for it (nothing is lost).
-                    self.spooler.route(record.realm.name, False)
-                    assert self._spool_writer is not None
-                    self._spool_writer.submit(record)
+                    assert self._admit is not None, "a realm with limits needs admission"
+                    self._admit(answer)
+                return
+            self._log_failure(pending, item)
+            if pending.realm.on_upstream_down == "reject":
+                reject = engine.reject_deferred(pending, "customer RADIUS servers unavailable")
+                if reject is not None:  # None: too long to send with its Proxy-State
+                    self._send_auth(reject, pending.address)
             else:
-                replay = context
-                if item.reply is not None:
-                    task = asyncio.create_task(self._unspool(replay))
-                    self._background.add(task)
-                    task.add_done_callback(self._background.discard)
-                else:
-                    self.spooler.failed(replay.realm, replay.entry_id)
+                engine.complete_auth(pending.key, None)  # silence: the NAS fails over
+        elif isinstance(context, ProxyAccounting):
+            record = context
+            if item.reply is not None:
+                self._settle(record, item.reply)
+            else:
+                # No server took it: keep it durably and answer for it (nothing is lost).
+                self.spooler.route(record.realm.name, False)
+                assert self._spool_writer is not None
+                self._spool_writer.submit(record)
+        else:
+            replay = context
+            if item.reply is not None:
+                task = asyncio.create_task(self._unspool(replay))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            else:
+                self.spooler.failed(replay.realm, replay.entry_id)
 
     def _log_failure(self, pending: ProxyAuth, item: Completed[_Context]) -> None:
         """No answer to send from upstream: say so, with the servers that were tried."""
@@ -366,18 +341,16 @@ class ProxyEdge:
     def _forward_replay(self, realm: Realm, replay: Replay) -> None:
         nas = self.engine.registry.nas.get(replay.nas_address)
         secret = nas.secret if nas is not None else b""  # only re-signs a reply nobody gets
-        self._send(
-            self.client.forward(
-                replay.packet,
-                secret,
-                realm,
-                self._now(),
-                replay,
-                source=None,
-                extra_delay=replay.extra_delay,
-            )
+        self.client.forward(
+            replay.packet,
+            secret,
+            realm,
+            self._now(),
+            replay,
+            source=None,
+            extra_delay=replay.extra_delay,
         )
-        self._after()
+        self._flush()
 
     async def _unspool(self, replay: Replay) -> None:
         try:
@@ -433,38 +406,9 @@ class ProxyEdge:
         assert self._loop is not None
         return self._loop.time()
 
-    def _send(self, outgoing: list[Outgoing]) -> None:
-        for out in outgoing:
-            sockets = self._v6 if ":" in out.address[0] else self._v4
-            if sockets:  # else its family has no sockets (logged): the try goes unanswered
-                sockets[out.socket].sendto(out.datagram, out.address)
-
-    def _after(self) -> None:
-        """Log the client's events and keep the timer armed at its next deadline."""
-        for event in self.client.pop_events():
-            if isinstance(event, StateChange):
-                self._status_dirty = True
-                self.log.info(
-                    "upstream-state",
-                    server=event.address,
-                    port=event.port,
-                    kind=str(event.kind),
-                    old=str(event.old),
-                    new=str(event.new),
-                    reason=event.reason,
-                )
-            else:
-                self._answer_dropped(event)
-        when = self.client.next_timer()
-        if when is None:
-            return
-        if self._timer is not None:
-            if self._timer_at <= when:
-                return
-            self._timer.cancel()
-        assert self._loop is not None
-        self._timer_at = when
-        self._timer = self._loop.call_at(when, self._on_timer)
+    def _flush(self) -> None:
+        assert self._edge is not None
+        self._edge.flush()
 
 
 # The store's operations as the ResourceThreads call them (store first): a Protocol's methods

@@ -1,4 +1,5 @@
-"""DisconnectSender over real UDP on 127.0.0.1 against a test NAS, and radclient as a cross-check.
+"""DisconnectSender over real UDP on 127.0.0.1 and ::1 against a test NAS, and radclient as a
+cross-check.
 
 The test NAS is ours (radclient can send Disconnect-Requests but not receive them): a UDP socket
 on a port the OS picks that decodes each request with radiusgw's codec, verifies it as a NAS must
@@ -21,10 +22,11 @@ from typing import Any, cast
 import pytest
 import uvloop
 
-from radiusgw.dynauth import DisconnectClient
+from radiusgw.dynauth import DisconnectClient, DisconnectTarget, Outcome, Result
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import DecodeError, Packet, decode, encode_attributes, integer
+from radiusgw.server.datagrams import MachineEdge
 from radiusgw.server.disconnect import DisconnectSender
 
 SECRET = b"coa-s3cret"
@@ -332,3 +334,35 @@ async def test_radclient_requests_verify_at_the_test_nas_and_its_ack_verifies_at
         assert "Received Disconnect-ACK" not in wrong, wrong
         assert len(nas.datagrams) >= 2
         assert len(nas.requests) == 1  # the wrong-secret request did not verify
+
+
+@pytest.mark.skipif(not _loopback_v6(), reason="no IPv6 loopback here")
+async def test_a_disconnect_to_a_nas_on_ipv6_loopback_goes_through_the_one_edge() -> None:
+    # The edge opens what the machine's destinations need, per family: here IPv6 only.
+    loop = asyncio.get_running_loop()
+    client = fast_client()
+    results: list[Result] = []
+    log = Recorder()
+    async with scripted_nas([SILENT, ACK], host="::1") as nas:
+        edge = MachineEdge(
+            loop,
+            client,
+            results.append,
+            log,
+            name="disconnect",
+            bind={socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"},
+            clock=time.time,
+        )
+        try:
+            target = DisconnectTarget("::1", nas.port, SECRET, "sess-6", user_name="bob@acme")
+            assert client.request(target, time.time(), "traffic-quota")
+            edge.flush()
+            await until(lambda: results)  # answered on the retransmission, by the edge's timer
+            assert list(edge.local_ports) == [socket.AF_INET6]
+        finally:
+            edge.close()
+    [result] = results
+    assert (result.outcome, result.tries) == (Outcome.ACK, 2)
+    assert nas.datagrams[0] == nas.datagrams[1]
+    assert nas.requests[0].get(Attr.ACCT_SESSION_ID) == b"sess-6"
+    assert edge.send_failures == 0 and log.seen == []

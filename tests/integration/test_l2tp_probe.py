@@ -136,8 +136,15 @@ def test_the_probe_runs_on_uvloop(lns: Xl2tpd) -> None:
 def test_xl2tpd_reveals_our_hidden_avps(lns: Xl2tpd) -> None:
     # SCCCN's Challenge Response and StopCCN's Assigned Tunnel ID travel hidden (RFC 2661 §4.3).
     # The tunnel only comes up, and is only closed, if xl2tpd decrypts both correctly.
-    conn = ControlConnection(4343, SECRET.encode(), "lac1", time.monotonic(), hide_avps=True)
-    sent = _drive_blocking(conn, lns)
+    conn = ControlConnection(
+        4343,
+        SECRET.encode(),
+        "lac1",
+        time.monotonic(),
+        peer=(lns.address, lns.port),
+        hide_avps=True,
+    )
+    sent = _drive_blocking(conn)
     assert conn.state is State.CLOSED and conn.failure is None and conn.established
     assert b"\x00\x24" in sent[1]  # the SCCCN carries a Random Vector (type 36)
     log = lns.log()
@@ -145,7 +152,7 @@ def test_xl2tpd_reveals_our_hidden_avps(lns: Xl2tpd) -> None:
     assert "Connection closed to 127.0.0.1" in log
 
 
-def _drive_blocking(conn: ControlConnection, lns: Xl2tpd) -> list[bytes]:
+def _drive_blocking(conn: ControlConnection) -> list[bytes]:
     """Bring the tunnel up and stop it over a blocking socket; the datagrams sent."""
     sent: list[bytes] = []
     deadline = time.monotonic() + 5
@@ -153,17 +160,17 @@ def _drive_blocking(conn: ControlConnection, lns: Xl2tpd) -> list[bytes]:
         sock.bind(("127.0.0.1", 0))
         conn.start(time.monotonic())
         while conn.state is not State.CLOSED and time.monotonic() < deadline:
-            for datagram in conn.datagrams_to_send():
+            for datagram, destination in conn.datagrams_to_send(time.monotonic()):
                 sent.append(datagram)
-                sock.sendto(datagram, (lns.address, lns.port))
+                sock.sendto(datagram, destination)
             if conn.state is State.ESTABLISHED:
                 conn.stop(time.monotonic())
                 continue
             sock.settimeout(0.2)
             try:
-                conn.receive(sock.recv(4096), time.monotonic())
+                conn.receive_datagram(*sock.recvfrom(4096), time.monotonic())
             except TimeoutError:
                 conn.handle_timer(time.monotonic())
-        for datagram in conn.datagrams_to_send():
-            sock.sendto(datagram, (lns.address, lns.port))
+        for datagram, destination in conn.datagrams_to_send(time.monotonic()):
+            sock.sendto(datagram, destination)
     return sent

@@ -160,7 +160,9 @@ def test_the_lac_brings_up_a_tunnel_to_the_lns_it_was_given(
         endpoint = first[Attr.TUNNEL_SERVER_ENDPOINT].decode()
         password = crypto.salt_decrypt(first[Attr.TUNNEL_PASSWORD], LAC_SECRET, auth)
         assert password == TUNNEL_SECRET.encode()
-        conn = ControlConnection(777, password, "test-lac", time.monotonic())
+        conn = ControlConnection(
+            777, password, "test-lac", time.monotonic(), peer=(endpoint, ports[endpoint])
+        )
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             s.settimeout(0.2)
@@ -168,10 +170,10 @@ def test_the_lac_brings_up_a_tunnel_to_the_lns_it_was_given(
             deadline = time.monotonic() + 10
             while conn.state is not State.ESTABLISHED and conn.failure is None:
                 assert time.monotonic() < deadline, "tunnel did not come up"
-                for datagram in conn.datagrams_to_send():
-                    s.sendto(datagram, (endpoint, ports[endpoint]))
+                for datagram, destination in conn.datagrams_to_send(time.monotonic()):
+                    s.sendto(datagram, destination)
                 try:
-                    conn.receive(s.recv(4096), time.monotonic())
+                    conn.receive_datagram(*s.recvfrom(4096), time.monotonic())
                 except TimeoutError:
                     conn.handle_timer(time.monotonic())
         assert conn.failure is None and conn.established

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 from pyrad.dictionary import Dictionary
 from pyrad.packet import CoAPacket
 
+from radiusgw.client.core import AnswerDropped
 from radiusgw.dynauth import (
     MAX_AGE,
     DisconnectClient,
@@ -18,7 +20,7 @@ from radiusgw.dynauth import (
     DynauthError,
     ErrorCause,
     Outcome,
-    Outgoing,
+    Result,
     error_cause_name,
 )
 from radiusgw.radius import crypto
@@ -46,9 +48,63 @@ def target(session: str = "sess-1", **changes: object) -> DisconnectTarget:
     return replace(t, **changes) if changes else t  # type: ignore[arg-type]
 
 
-def exact() -> DisconnectClient:
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    address: tuple[str, int]
+    datagram: bytes
+
+
+class Driven:
+    """A ``DisconnectClient`` driven as the edge drives it (``radiusgw.machine``), with each
+    call's output gathered: the datagrams, the ``Result``s, the last drop's reason. Everything
+    else is the client's own."""
+
+    def __init__(self, **options: Any) -> None:
+        self.client = DisconnectClient(**options)
+        self.last_drop_reason = ""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def __len__(self) -> int:
+        return len(self.client)
+
+    def request(self, t: DisconnectTarget, now: float, reason: str = "") -> list[Outgoing]:
+        self.client.request(t, now, reason)
+        self._results()
+        return self.datagrams_to_send()
+
+    def receive(self, datagram: bytes, source: tuple[Any, ...], now: float) -> list[Result]:
+        self.client.receive_datagram(datagram, source, now)
+        return self._results()
+
+    def handle_timer(self, now: float) -> list[Result]:
+        self.client.handle_timer(now)
+        return self._results()
+
+    def abandon_all(self, now: float, detail: str) -> list[Result]:
+        self.client.abandon_all(now, detail)
+        return self._results()
+
+    def next_timer(self) -> float | None:
+        return self.client.get_timer()
+
+    def datagrams_to_send(self) -> list[Outgoing]:
+        return [Outgoing(d, data) for data, d in self.client.datagrams_to_send(0.0)]
+
+    def _results(self) -> list[Result]:
+        results = []
+        while (event := self.client.next_event()) is not None:
+            if isinstance(event, AnswerDropped):
+                self.last_drop_reason = event.reason
+            else:
+                results.append(event)
+        return results
+
+
+def exact() -> Driven:
     """No jitter: retransmissions at exactly 1, 2, 4, ... s."""
-    return DisconnectClient(jitter=0.0)
+    return Driven(jitter=0.0)
 
 
 def answer(
@@ -215,7 +271,7 @@ def test_an_answer_from_the_ipv4_mapped_form_of_the_nas_address_matches() -> Non
     assert result.outcome is Outcome.ACK
 
 
-def run_timers(c: DisconnectClient, until: float) -> list[tuple[float, bytes]]:
+def run_timers(c: Driven, until: float) -> list[tuple[float, bytes]]:
     """Fire every timer up to ``until``; the datagrams sent, with the offset from T0."""
     sent = []
     while (due := c.next_timer()) is not None and due <= until:
@@ -260,10 +316,10 @@ def test_only_the_two_latest_builds_are_answerable() -> None:
 
 
 def test_jitter_spreads_the_interval_by_up_to_a_tenth() -> None:
-    low = DisconnectClient(random=lambda: 0.0)
+    low = Driven(random=lambda: 0.0)
     low.request(target(), T0)
     assert low.next_timer() == pytest.approx(T0 + 0.9)
-    high = DisconnectClient(random=lambda: 1.0)
+    high = Driven(random=lambda: 1.0)
     high.request(target(), T0)
     assert high.next_timer() == pytest.approx(T0 + 1.1)
 

@@ -1,11 +1,18 @@
-"""NAS requests and upstream answers built by hand, for the sans-I/O proxy tests."""
+"""NAS requests and upstream answers built by hand, and the client driven as the edge does, for
+the sans-I/O proxy tests."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from radiusgw.client.core import AnswerDropped
 from radiusgw.config.model import Mode, Pool, Realm, UpstreamServer
+from radiusgw.proxy.client import UpstreamClient
+from radiusgw.proxy.events import Completed
+from radiusgw.proxy.upstream import StateChange
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import Packet, decode, encode_attributes, integer
@@ -17,6 +24,7 @@ B = UpstreamServer("203.0.113.21", b"secret-b")
 C = UpstreamServer("203.0.113.22", b"secret-c")
 
 Attrs = Sequence[tuple[int, bytes]]
+Ctx = TypeVar("Ctx")
 
 
 def realm(
@@ -105,3 +113,66 @@ def ms_key(sub_type: int, key: bytes, secret: bytes, authenticator: bytes) -> by
     """A Microsoft VSA (RFC 2548) with one salt-encrypted MS-MPPE key."""
     body = crypto.salt_encrypt(key, secret, authenticator, crypto.SaltSource().next())
     return (311).to_bytes(4, "big") + bytes((sub_type, len(body) + 2)) + body
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One datagram the client gave, as the tests read it."""
+
+    socket: int
+    address: tuple[str, int]
+    datagram: bytes
+
+
+class Driven(Generic[Ctx]):
+    """An ``UpstreamClient`` driven as the edge drives it (``radiusgw.machine``), with each
+    call's output gathered: the datagrams it gave, and the requests it completed. The other
+    events wait for ``pop_events`` (strays and garbage, which the edge only counts, left out).
+    Everything else is the client's own."""
+
+    def __init__(self, sockets: int = 1) -> None:
+        self.client: UpstreamClient[Ctx] = UpstreamClient(sockets)
+        self._events: list[StateChange | AnswerDropped] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def forward(self, *args: Any, **kwargs: Any) -> list[Outgoing]:
+        self.client.forward(*args, **kwargs)
+        self._gather()
+        return self._sent()
+
+    def receive(
+        self, socket: int, datagram: bytes, source: tuple[Any, ...], now: float
+    ) -> list[Completed[Ctx]]:
+        where = source if self.client.sockets == 1 else (socket, source)
+        self.client.receive_datagram(datagram, where, now)
+        return self._gather()
+
+    def handle_timer(self, now: float) -> tuple[list[Outgoing], list[Completed[Ctx]]]:
+        self.client.handle_timer(now)
+        done = self._gather()
+        return self._sent(), done
+
+    def next_timer(self) -> float | None:
+        return self.client.get_timer()
+
+    def pop_events(self) -> list[StateChange | AnswerDropped]:
+        events, self._events = self._events, []
+        return events
+
+    def _sent(self) -> list[Outgoing]:
+        out = []
+        for data, destination in self.client.datagrams_to_send(0.0):
+            socket, address = (0, destination) if self.client.sockets == 1 else destination
+            out.append(Outgoing(socket, address, data))
+        return out
+
+    def _gather(self) -> list[Completed[Ctx]]:
+        done = []
+        while (event := self.client.next_event()) is not None:
+            if isinstance(event, Completed):
+                done.append(event)
+            elif not isinstance(event, AnswerDropped) or event.matched:
+                self._events.append(event)
+        return done

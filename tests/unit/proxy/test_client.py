@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from radiusgw.client.core import AnswerDropped
 from radiusgw.config.model import Pool, UpstreamServer
 from radiusgw.proxy.client import UpstreamClient
-from radiusgw.proxy.events import AnswerDropped, Completed, Failure, Outgoing
+from radiusgw.proxy.events import Completed, Failure
 from radiusgw.proxy.upstream import Kind, ServerState
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
@@ -20,6 +21,8 @@ from tests.unit.proxy.helpers import (
     A,
     B,
     C,
+    Driven,
+    Outgoing,
     access_request,
     accounting_request,
     answer,
@@ -49,12 +52,12 @@ def quiet(
     )
 
 
-def client(sockets: int = 1) -> UpstreamClient[str]:
-    return UpstreamClient(sockets)
+def client(sockets: int = 1) -> Driven[str]:
+    return Driven(sockets)
 
 
 def reply_to(
-    c: UpstreamClient[str], out: Outgoing, now: float, code: int = Code.ACCESS_ACCEPT
+    c: Driven[str], out: Outgoing, now: float, code: int = Code.ACCESS_ACCEPT
 ) -> list[Completed[str]]:
     """The server ``out`` went to answers it correctly."""
     raw = answer(out.datagram, SECRETS[out.address[0]], code)
@@ -365,7 +368,7 @@ def test_unforwardable_request_fails_with_the_reason() -> None:
 # -- health, probes, events ------------------------------------------------------------------
 
 
-def run_until(c: UpstreamClient[str], end: float, answer_probes: bool) -> None:
+def run_until(c: Driven[str], end: float, answer_probes: bool) -> None:
     """Drive the timers up to ``end``; answer (or ignore) every probe sent."""
     while (when := c.next_timer()) is not None and when <= end:
         outs, _ = c.handle_timer(when)

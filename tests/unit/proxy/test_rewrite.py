@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from radiusgw.client import answers
 from radiusgw.proxy import rewrite
 from radiusgw.proxy.rewrite import RewriteError, nas_reply, upstream_request
 from radiusgw.radius import crypto
@@ -359,14 +360,14 @@ def test_status_server_answers_need_a_message_authenticator_only_as_access_answe
     datagram, authenticator = rewrite.status_server(A.secret, identifier=1)
     unsigned = answer(datagram, A.secret, Code.ACCESS_ACCEPT, message_authenticator=False)
     codes = rewrite.ACCESS_ANSWERS
-    assert rewrite.verify_answer(unsigned, A.secret, authenticator, codes) is not None
-    strict = rewrite.verify_answer(
+    assert answers.verify_answer(unsigned, A.secret, authenticator, codes) is not None
+    strict = answers.verify_answer(
         unsigned, A.secret, authenticator, codes, require_message_authenticator=True
     )
     assert strict is None
     acct = answer(datagram, A.secret, Code.ACCOUNTING_RESPONSE)
     assert (
-        rewrite.verify_answer(
+        answers.verify_answer(
             acct,
             A.secret,
             authenticator,
@@ -400,7 +401,7 @@ def test_answer_problem_names_why_an_answer_was_refused(make: Any, reason: str) 
         )
         is None
     )
-    problem = rewrite.answer_problem(
+    problem = answers.answer_problem(
         raw, A.secret, authenticator, rewrite.ACCESS_ANSWERS, require_message_authenticator=True
     )
     assert reason in problem

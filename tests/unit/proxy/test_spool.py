@@ -8,14 +8,21 @@ from pathlib import Path
 import pytest
 
 from radiusgw.domain import SpoolEntry
-from radiusgw.proxy.client import UpstreamClient
 from radiusgw.proxy.events import Failure
 from radiusgw.proxy.spool import Fetch, Route, Spooler
 from radiusgw.proxy.upstream import Kind
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import as_integer, decode
 from radiusgw.store import SqliteStore, open_store
-from tests.unit.proxy.helpers import NAS, NAS_SECRET, A, accounting_request, answer, realm
+from tests.unit.proxy.helpers import (
+    NAS,
+    NAS_SECRET,
+    A,
+    Driven,
+    accounting_request,
+    answer,
+    realm,
+)
 
 REALM = "globex.example"
 
@@ -117,7 +124,7 @@ class Edge:
     """What the asyncio edge does, minus sockets: spool on failure, replay when up."""
 
     def __init__(self, store: SqliteStore, spooler: Spooler) -> None:
-        self.client: UpstreamClient[int | str] = UpstreamClient(2)
+        self.client: Driven[int | str] = Driven(2)
         self.store = store
         self.spooler = spooler
         self.realm = realm(replace(A, retries=0))

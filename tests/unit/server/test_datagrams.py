@@ -1,15 +1,21 @@
-"""The event loop's UDP edge, on real loopback sockets."""
+"""The event loop's UDP edge, on real loopback sockets: a socket alone, and a machine driven
+through it (an LNS probe to ::1; a Disconnect-Request to ::1 is in the integration tests)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from radiusgw.server.datagrams import MAX_DATAGRAM, READ_BURST, DatagramSocket
+from radiusgw.l2tp.avp import MessageType
+from radiusgw.l2tp.control import ControlConnection, State, StateChanged
+from radiusgw.server.datagrams import MAX_DATAGRAM, READ_BURST, DatagramSocket, MachineEdge
+from radiusgw.server.lns_probe import ProbeStatus, probe_lns
+from tests.unit.l2tp.test_control import LOCAL, FakeLns
 
 
 @pytest.fixture
@@ -96,3 +102,79 @@ async def test_close_stops_reading_and_is_idempotent() -> None:
     edge.close()
     edge.close()
     assert sock.fileno() == -1
+
+
+def _loopback_v6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class _TinyLns(asyncio.DatagramProtocol):
+    """An LNS without a secret on ::1 (xl2tpd speaks IPv4 only): SCCRP to SCCRQ, a ZLB to the
+    rest (SCCCN, StopCCN), built by the unit tests' hand-made LNS."""
+
+    def __init__(self) -> None:
+        self.lns = FakeLns(secret=None)
+        self.seen: list[MessageType | int | None] = []
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        message = self.lns.take(data)
+        if message.is_zlb:
+            return
+        self.seen.append(message.message_type)
+        if message.message_type == MessageType.SCCRQ:
+            self.transport.sendto(self.lns.sccrp(message, challenge=None), addr)
+        else:
+            self.transport.sendto(self.lns.zlb(), addr)
+
+
+@pytest.mark.skipif(not _loopback_v6(), reason="no IPv6 loopback here")
+async def test_an_lns_probe_to_ipv6_loopback_goes_through_the_one_edge() -> None:
+    loop = asyncio.get_running_loop()
+    transport, lns = await loop.create_datagram_endpoint(_TinyLns, local_addr=("::1", 0))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        result = await probe_lns("::1", port, None, tunnel_id=LOCAL, timeout=5.0)
+    finally:
+        transport.close()
+    assert result.status is ProbeStatus.UP, result.detail
+    assert result.detail.startswith(f"[::1]:{port}: tunnel {LOCAL}/")
+    assert result.detail.endswith("came up and was stopped cleanly")
+    assert lns.seen == [MessageType.SCCRQ, MessageType.SCCCN, MessageType.STOPCCN]
+
+
+@pytest.mark.skipif(not _loopback_v6(), reason="no IPv6 loopback here")
+async def test_the_edge_opens_ipv6_sockets_for_a_machine_whose_peer_is_ipv6() -> None:
+    # What probe_lns does, by hand: the edge sends, feeds the answers back and keeps the timer.
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(_TinyLns, local_addr=("::1", 0))
+    states: list[State] = []
+    up = asyncio.Event()
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, StateChanged):
+            states.append(event.state)
+            if event.state is State.ESTABLISHED:
+                up.set()
+
+    port = transport.get_extra_info("sockname")[1]
+    conn = ControlConnection(LOCAL, None, "lac", time.monotonic(), peer=("::1", port))
+    edge = MachineEdge(loop, conn, on_event, None, name="lac", clock=time.monotonic)
+    try:
+        conn.start(time.monotonic())
+        edge.flush()
+        await asyncio.wait_for(up.wait(), 5.0)
+        assert list(edge.local_ports) == [socket.AF_INET6]
+    finally:
+        edge.close()
+        transport.close()
+    assert states[:3] == [State.WAIT_CTL_REPLY, State.WAIT_CTL_CONN_ACK, State.ESTABLISHED]
+    assert edge.send_failures == 0

@@ -58,7 +58,7 @@ def test_the_nas_is_answered_once_both_writes_are_durable(journal_first: bool) -
     if journal_first:
         proxy.journalled(p, True)
         assert sent == [] and engine.completed == []
-    proxy._complete([Completed(p, REPLY)])
+    proxy._complete(Completed(p, REPLY))
     if not journal_first:
         assert sent == [] and engine.completed == []
         proxy.journalled(p, True)
@@ -79,7 +79,7 @@ def test_a_failed_journal_write_leaves_the_nas_unanswered_so_it_retries() -> Non
     proxy, engine, sent = edge()
     p = pending()
     proxy.journalled(p, False)
-    proxy._complete([Completed(p, REPLY)])
+    proxy._complete(Completed(p, REPLY))
     assert sent == [] and engine.completed == [("key", None)]
 
 
