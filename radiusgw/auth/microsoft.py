@@ -154,14 +154,13 @@ class MsChapV1(_MsChap):
         response: bytes,
     ) -> Verdict | None:
         password = account.password
-        # RFC 2548 §2.1.3: Flags 1 says use the NT-Response; 0 says it MUST be ignored.
-        if response[1] & 1:
-            expected = mschap.challenge_response(challenge, mschap.nt_password_hash(password))
-            given = response[26:50]
-        else:
-            expected = mschap.challenge_response(challenge, mschap.lm_password_hash(password))
-            given = response[2:26]
-        if not hmac.compare_digest(expected, given):
+        # RFC 2548 §2.1.3: Flags 1 says use the NT-Response; 0 says only the LM-Response counts,
+        # and LAN Manager responses are not accepted (RFC 2433 §A.8: LmPasswordHash is DES over
+        # the upper-cased password in 7-octet halves; Windows has not sent it since Vista).
+        if not response[1] & 1:
+            return None
+        expected = mschap.challenge_response(challenge, mschap.nt_password_hash(password))
+        if not hmac.compare_digest(expected, response[26:50]):
             return None
         keys = crypto.hide_blocks(mschap.mppe_v1_keys(password), secret, packet.authenticator)
         return Verdict(Outcome.ACCEPT, "", vsa.attribute(MICROSOFT, _MPPE_KEYS, keys) + _POLICY)

@@ -29,8 +29,6 @@ _SERVER_SEND_MAGIC = (
 )
 _SHS_PAD1 = bytes(40)
 _SHS_PAD2 = b"\xf2" * 40
-# RFC 2433 §A.3 (DesHash): the clear text every LM password hash half encrypts.
-_LM_MAGIC = b"KGS!@#$%"
 
 
 def nt_password_hash(password: bytes) -> bytes:
@@ -42,14 +40,6 @@ def nt_password_hash(password: bytes) -> bytes:
 def hash_nt_password_hash(password_hash: bytes) -> bytes:
     """RFC 2759 §8.4 HashNtPasswordHash: MD4 of the NT password hash."""
     return MD4.new(password_hash).digest()
-
-
-def lm_password_hash(password: bytes) -> bytes:
-    """RFC 2433 §A.2 LmPasswordHash: the password upper-cased, in 14 octets (cut or padded with
-    zeros), each half a DES key over "KGS!@#$%"."""
-    text = password.decode("utf-8", "replace").upper().encode("latin-1", "replace")[:14]
-    text = text.ljust(14, b"\0")
-    return _des(text[:7], _LM_MAGIC) + _des(text[7:], _LM_MAGIC)
 
 
 def _des_key(seven: bytes) -> bytes:
@@ -124,10 +114,11 @@ def mppe_v2_keys(password_hash: bytes, nt_response: bytes) -> tuple[bytes, bytes
 
 
 def mppe_v1_keys(password: bytes) -> bytes:
-    """RFC 2548 §2.4.1 MS-CHAP-MPPE-Keys before encryption: the LM-Key (8 octets of
-    LmPasswordHash) and the NT-Key, padded with zeros to 32 octets.
+    """RFC 2548 §2.4.1 MS-CHAP-MPPE-Keys before encryption: LM-Key (8 octets), NT-Key (16),
+    zero padding to 32 octets.
 
-    The NT-Key is HashNtPasswordHash, not the NT hash §2.4.1 names: RFC 3079 §2 derives the v1
-    MPPE keys from it, and that is what NASes (pppd) and FreeRADIUS use."""
-    nt_key = hash_nt_password_hash(nt_password_hash(password))
-    return lm_password_hash(password)[:8] + nt_key + bytes(8)
+    The LM-Key is zeros: no LAN Manager hash is made or offered (it is DES over the upper-cased
+    password cut in 7-octet halves; FreeRADIUS 3.2 sends zeros too). The NT-Key is
+    HashNtPasswordHash, not the NT hash §2.4.1 names: RFC 3079 §2 derives the v1 MPPE keys from
+    it, and that is what NASes (pppd) and FreeRADIUS use."""
+    return bytes(8) + hash_nt_password_hash(nt_password_hash(password)) + bytes(8)

@@ -48,15 +48,11 @@ def mschapv2_request(
     return crypto.sign_request(1, 3, encode_attributes(attrs), secret), challenge, peer
 
 
-def mschapv1_request(user: str, password: bytes, *, nt: bool = True, ident: int = 5) -> bytes:
+def mschapv1_request(user: str, password: bytes, *, flags: int = 1, ident: int = 5) -> bytes:
     challenge = os.urandom(8)
-    if nt:
-        response = bytes((ident, 1)) + bytes(24)
-        response += mschap.challenge_response(challenge, mschap.nt_password_hash(password))
-    else:
-        response = bytes((ident, 0))
-        response += mschap.challenge_response(challenge, mschap.lm_password_hash(password))
-        response += bytes(24)
+    nt = mschap.challenge_response(challenge, mschap.nt_password_hash(password))
+    # With Flags 0 the NT-Response MUST be ignored (RFC 2548 §2.1.3): put it in the LM field.
+    response = bytes((ident, flags)) + (bytes(24) + nt if flags else nt + bytes(24))
     attrs = [
         (1, user.encode()),
         ms(Microsoft.MS_CHAP_CHALLENGE, challenge),
@@ -127,14 +123,19 @@ def test_mschapv2_disabled_account_gets_647_only_with_the_right_password() -> No
     assert error_of(eng.on_auth(wrong, ACME_NAS, NOW), wrong)[1].startswith("09 E=691 ")
 
 
-def test_mschapv1_nt_and_lm_responses_are_accepted_with_mppe_keys() -> None:
+def test_mschapv1_nt_response_is_accepted_with_mppe_keys() -> None:
     eng, _ = engine(Accounts(ALICE))
-    for nt in (True, False):
-        req = mschapv1_request("alice@acme.example", b"wonderland", nt=nt)
-        code, attrs = answer_of(eng.on_auth(req, ACME_NAS, NOW), req, SECRET)
-        assert code == Code.ACCESS_ACCEPT
-        (keys,) = microsoft_of(attrs)[Microsoft.MS_CHAP_MPPE_KEYS]
-        assert crypto.unhide_blocks(keys, SECRET, req[4:20]) == mschap.mppe_v1_keys(b"wonderland")
+    req = mschapv1_request("alice@acme.example", b"wonderland")
+    code, attrs = answer_of(eng.on_auth(req, ACME_NAS, NOW), req, SECRET)
+    assert code == Code.ACCESS_ACCEPT
+    (keys,) = microsoft_of(attrs)[Microsoft.MS_CHAP_MPPE_KEYS]
+    assert crypto.unhide_blocks(keys, SECRET, req[4:20]) == mschap.mppe_v1_keys(b"wonderland")
+
+
+def test_mschapv1_lan_manager_response_is_refused_as_a_wrong_password() -> None:
+    eng, _ = engine(Accounts(ALICE))
+    req = mschapv1_request("alice@acme.example", b"wonderland", flags=0)
+    assert error_of(eng.on_auth(req, ACME_NAS, NOW), req)[1] == "05 E=691 R=0"
 
 
 def test_mschapv1_wrong_password_gets_691_without_a_challenge() -> None:

@@ -59,18 +59,8 @@ def test_rfc3079_master_and_start_keys() -> None:
     assert recv != send
 
 
-def test_mppe_v1_keys_are_lm_key_nt_hash_hash_and_padding() -> None:
-    keys = mschap.mppe_v1_keys(PASSWORD)
-    assert len(keys) == 32 and keys[24:] == bytes(8)
-    assert keys[:8] == mschap.lm_password_hash(PASSWORD)[:8]
-    assert keys[8:24] == PASSWORD_HASH_HASH
-
-
-def test_lm_password_hash_is_case_insensitive_and_cut_at_14() -> None:
-    # The well-known LM hash of the empty password (14 zero octets under "KGS!@#$%").
-    assert mschap.lm_password_hash(b"").hex() == "aad3b435b51404eeaad3b435b51404ee"
-    assert mschap.lm_password_hash(b"secret") == mschap.lm_password_hash(b"SeCrEt")
-    assert mschap.lm_password_hash(b"a" * 14) == mschap.lm_password_hash(b"a" * 20)
+def test_mppe_v1_keys_are_zero_lm_key_nt_hash_hash_and_padding() -> None:
+    assert mschap.mppe_v1_keys(PASSWORD) == bytes(8) + PASSWORD_HASH_HASH + bytes(8)
 
 
 def test_non_ascii_password_is_hashed_as_unicode() -> None:
