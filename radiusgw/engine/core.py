@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from radiusgw.accounting import EVENT_TYPES, parse
+from radiusgw.auth.method import Outcome
 from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.domain import AccountingRecord, AdmissionRequest, AdmissionResult
@@ -46,13 +47,11 @@ _ACCOUNTING_REQUEST = int(Code.ACCOUNTING_REQUEST)
 _ACCOUNTING_RESPONSE = int(Code.ACCOUNTING_RESPONSE)
 _STATUS_SERVER = int(Code.STATUS_SERVER)
 _USER_NAME = int(Attr.USER_NAME)
-_USER_PASSWORD = int(Attr.USER_PASSWORD)
-_CHAP_PASSWORD = int(Attr.CHAP_PASSWORD)
-_CHAP_CHALLENGE = int(Attr.CHAP_CHALLENGE)
 _PROXY_STATE = int(Attr.PROXY_STATE)
 _REPLY_MESSAGE = int(Attr.REPLY_MESSAGE)
 _ACCT_STATUS_TYPE = int(Attr.ACCT_STATUS_TYPE)
 _ACCT_SESSION_ID = int(Attr.ACCT_SESSION_ID)
+_ACCEPT = Outcome.ACCEPT
 
 QUOTA_REACHED = "monthly traffic quota reached"
 STORE_DOWN = "session limit cannot be checked"  # on_store_down = "reject" (issue 15.6)
@@ -120,6 +119,7 @@ class Admission:
     username: str
     excluded: frozenset[str] = frozenset()  # LNS found full at admission: offer the others
     upstream: Destination | None = None  # a proxy realm: the customer server that accepted
+    method_reply: bytes = b""  # what the method added (MS-CHAP2-Success ...): kept on a re-offer
 
 
 @dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
@@ -373,25 +373,30 @@ class Engine:
         proxy_states: list[bytes],
         now: float,
     ) -> bytes | Admission | None:
-        """A group realm's (or an authenticating VPDN realm's) decision, account in hand."""
-        get = first.get
-        reason = group.check_credentials(
-            account,
-            secret=nas.secret,
-            authenticator=packet.authenticator,
-            user_password=get(_USER_PASSWORD),
-            chap_password=get(_CHAP_PASSWORD),
-            chap_challenge=get(_CHAP_CHALLENGE),
-        )
-        if reason is not None or account is None:
+        """A group realm's (or an authenticating VPDN realm's) decision, account in hand: the
+        method the request's attributes name gives the verdict and the attributes it adds
+        (``radiusgw.auth``); the account's own reply attributes are added here."""
+        verdict = group.choose(packet, first).verify(packet, first, nas.secret, account)
+        if verdict.outcome is not _ACCEPT or account is None:
             return self._reject(
-                packet, nas, addr, proxy_states, reason or "", target.name, username, now
+                packet,
+                nas,
+                addr,
+                proxy_states,
+                verdict.reason,
+                target.name,
+                username,
+                now,
+                extra=verdict.reply,
             )
         if target.mode is Mode.GROUP:
+            attrs = account.reply + verdict.reply if verdict.reply else account.reply
             return self._admit(
-                key, packet, nas, addr, proxy_states, account.reply, target, username, None, now
+                key, packet, nas, addr, proxy_states, attrs, target, username, None, now
             )
-        return self._tunnel(packet, nas, addr, key, target, username, proxy_states, now)
+        return self._tunnel(
+            packet, nas, addr, key, target, username, proxy_states, now, verdict.reply
+        )
 
     def _tunnel(
         self,
@@ -403,15 +408,22 @@ class Engine:
         username: str,
         proxy_states: list[bytes],
         now: float,
+        method_reply: bytes = b"",
     ) -> bytes | Admission | None:
         # RFC 2809: the LAC opens the tunnel; with authenticate = false the LNS checks the user.
+        # ``method_reply``: what the method that checked the user adds (MS-CHAP2-Success ...).
         offers = self.balancer.offers(target, self.lns_health, self.lns_sessions)
         if isinstance(offers, str):
             return self._reject(packet, nas, addr, proxy_states, offers, target.name, username, now)
         attrs = vpdn.tunnel_attributes(offers, nas.secret, packet.authenticator)
-        return self._admit(
+        if method_reply:
+            attrs += method_reply
+        result = self._admit(
             key, packet, nas, addr, proxy_states, attrs, target, username, offers[0].lns, now
         )
+        if method_reply and isinstance(result, Admission):
+            return replace(result, method_reply=method_reply)
+        return result
 
     def looked_up(
         self, lookup: AccountLookup, account: CachedAccount | StoreError | None, now: float
@@ -583,6 +595,7 @@ class Engine:
             return None
         packet = pending.packet
         attrs = vpdn.tunnel_attributes(offers, pending.nas.secret, packet.authenticator)
+        attrs += pending.method_reply
         if pending.proxy_states:
             attrs += _proxy_states(pending.proxy_states)
         accept = crypto.sign_response(
@@ -727,12 +740,17 @@ class Engine:
         username: str,
         now: float | None,
         detail: str | None = None,
+        *,
+        extra: bytes = b"",
     ) -> bytes | None:
         """An Access-Reject saying ``reason`` in Reply-Message; ``detail`` goes to the log only
-        (what the NAS may not learn: why a realm it may not use is "unknown")."""
+        (what the NAS may not learn: why a realm it may not use is "unknown"); ``extra``: the
+        attributes the authentication method adds (MS-CHAP-Error, EAP-Message)."""
         message = self._reply_messages.get(reason)
         if message is None:
             message = self._reply_messages[reason] = _reply_message(reason)
+        if extra:
+            message += extra
         attrs = message + _proxy_states(proxy_states) if proxy_states else message
         reply = crypto.sign_response(
             _ACCESS_REJECT, packet.identifier, packet.authenticator, attrs, nas.secret

@@ -1,50 +1,47 @@
-"""Group mode (第1条 グループ): the ISP checks the user's PAP or CHAP password itself.
+"""Group mode (第1条 グループ): the ISP checks the user's password itself.
 
-Sans-I/O: the caller hands in the request's credential attributes and the cached account; the
-result is None (accept) or the reason to reject. Digests are compared in constant time.
+Methods offered (also to a VPDN realm with ``authenticate = true``), chosen per request from the
+attributes present, in this order: PAP (User-Password, RFC 2865 §5.2), CHAP (CHAP-Password,
+§5.3), EAP (EAP-Message, RFC 3579: not offered, answered with an EAP-Failure), MS-CHAPv2 and
+MS-CHAPv1 (Microsoft vendor attributes, RFC 2548). A request with none of them gets
+``NO_METHOD``'s verdict. The methods and their verdicts live in ``radiusgw.auth``.
+
+The choice is a few dictionary membership tests on the attributes already decoded, and returns
+a shared method object: PAP and CHAP cost what they did before there was a choice.
 """
 
 from __future__ import annotations
 
-import hmac
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
-from radiusgw.radius import crypto
+from radiusgw.auth.chap import CHAP
+from radiusgw.auth.eap import EAP_NOT_OFFERED
+from radiusgw.auth.method import NO_METHOD, Method
+from radiusgw.auth.microsoft import MSCHAP_V1, MSCHAP_V2, responses
+from radiusgw.auth.pap import PAP
+from radiusgw.radius.attributes import Attr, Microsoft
+from radiusgw.radius.packet import Packet
 
-if TYPE_CHECKING:  # the engine's package imports this module: no cycle at run time
-    from radiusgw.engine.cache import CachedAccount
+_USER_PASSWORD = int(Attr.USER_PASSWORD)
+_CHAP_PASSWORD = int(Attr.CHAP_PASSWORD)
+_EAP_MESSAGE = int(Attr.EAP_MESSAGE)
+_VENDOR_SPECIFIC = int(Attr.VENDOR_SPECIFIC)
+_MS_CHAP2_RESPONSE = int(Microsoft.MS_CHAP2_RESPONSE)
+_MS_CHAP_RESPONSE = int(Microsoft.MS_CHAP_RESPONSE)
 
-UNKNOWN_OR_WRONG = "unknown user or wrong password"
-DISABLED = "account disabled"
-NO_CREDENTIALS = "no User-Password or CHAP-Password"
 
-
-def check_credentials(
-    account: CachedAccount | None,
-    *,
-    secret: bytes,
-    authenticator: bytes,
-    user_password: bytes | None,
-    chap_password: bytes | None,
-    chap_challenge: bytes | None,
-) -> str | None:
-    """None when the credentials match; else the reject reason (same text for unknown user
-    and wrong password, so that a reject does not tell which accounts exist)."""
-    if user_password is None and chap_password is None:
-        return NO_CREDENTIALS
-    if account is None:
-        return UNKNOWN_OR_WRONG
-    if user_password is not None:
-        # RFC 2865 §5.2: hidden with the NAS's secret and the Request Authenticator.
-        clear = crypto.unhide_password(user_password, secret, authenticator)
-        ok = clear is not None and hmac.compare_digest(clear, account.password)
-    else:
-        assert chap_password is not None
-        # RFC 2865 §5.3: the challenge is CHAP-Challenge, else the Request Authenticator.
-        challenge = chap_challenge if chap_challenge is not None else authenticator
-        ok = crypto.chap_matches(chap_password, challenge, account.password)
-    if not ok:
-        return UNKNOWN_OR_WRONG
-    if not account.enabled:
-        return DISABLED
-    return None
+def choose(packet: Packet, first: Mapping[int, bytes]) -> Method:
+    """The method that answers this request (``first``: each attribute type's first value)."""
+    if _USER_PASSWORD in first:
+        return PAP
+    if _CHAP_PASSWORD in first:
+        return CHAP
+    if _EAP_MESSAGE in first:
+        return EAP_NOT_OFFERED
+    if _VENDOR_SPECIFIC in first:
+        ms = responses(packet)
+        if _MS_CHAP2_RESPONSE in ms:
+            return MSCHAP_V2
+        if _MS_CHAP_RESPONSE in ms:
+            return MSCHAP_V1
+    return NO_METHOD

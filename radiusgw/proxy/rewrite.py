@@ -47,8 +47,9 @@ from typing import Any
 
 from radiusgw.client.answers import ACCESS_ANSWERS, ACCOUNTING_ANSWERS
 from radiusgw.config.model import UpstreamServer
-from radiusgw.radius import crypto
-from radiusgw.radius.attributes import AcctStatusType, Attr, Code
+from radiusgw.radius import crypto, vsa
+from radiusgw.radius.attributes import MICROSOFT as MICROSOFT_VENDOR
+from radiusgw.radius.attributes import AcctStatusType, Attr, Code, Microsoft
 from radiusgw.radius.crypto import md5
 from radiusgw.radius.packet import (
     HEADER_LENGTH,
@@ -64,10 +65,10 @@ from radiusgw.radius.packet import (
 PROBE_USER = b"radiusgw-probe"  # the user of status_check = "request" probes
 PROBE_PASSWORD = b"radiusgw-probe"
 NAS_IDENTIFIER = b"radiusgw"  # RFC 2865 §4.1: a request names its NAS (here: the gateway)
-MICROSOFT = (311).to_bytes(4, "big")  # RFC 2548 §2: Vendor-Id of the Microsoft attributes
-MS_CHAP_MPPE_KEYS = 12  # RFC 2548 §2.4.1 (MS-CHAP v1)
-MS_MPPE_SEND_KEY = 16  # RFC 2548 §2.4.2
-MS_MPPE_RECV_KEY = 17  # RFC 2548 §2.4.3
+MICROSOFT = MICROSOFT_VENDOR.to_bytes(4, "big")  # RFC 2548 §2: a Microsoft VSA's first octets
+MS_CHAP_MPPE_KEYS = int(Microsoft.MS_CHAP_MPPE_KEYS)  # RFC 2548 §2.4.1 (MS-CHAP v1)
+MS_MPPE_SEND_KEY = int(Microsoft.MS_MPPE_SEND_KEY)  # RFC 2548 §2.4.2
+MS_MPPE_RECV_KEY = int(Microsoft.MS_MPPE_RECV_KEY)  # RFC 2548 §2.4.3
 MAX_DELAY = 2**32 - 1  # Acct-Delay-Time is a 32-bit unsigned integer (RFC 2866 §5.2)
 
 _ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
@@ -85,7 +86,7 @@ _ACCT_SESSION_ID = int(Attr.ACCT_SESSION_ID)
 _NAS_IDENTIFIER = int(Attr.NAS_IDENTIFIER)
 _TUNNEL_PASSWORD = int(Attr.TUNNEL_PASSWORD)
 _VENDOR_SPECIFIC = int(Attr.VENDOR_SPECIFIC)
-_EAP_MESSAGE = 79  # RFC 3579 §3.1
+_EAP_MESSAGE = int(Attr.EAP_MESSAGE)  # RFC 3579 §3.1
 
 _ANSWERS = {_ACCESS_REQUEST: ACCESS_ANSWERS, _ACCOUNTING_REQUEST: ACCOUNTING_ANSWERS}
 
@@ -497,26 +498,22 @@ def _microsoft(
     translated. Other sub-attributes pass as they are. A VSA whose sub-attributes do not parse
     is passed unchanged (it can hold no key we could read).
     """
-    parts = [value[:4]]
-    pos, end = 4, len(value)
+    parsed = vsa.split(value)
+    if parsed is None:
+        return value
+    subs = parsed[1]
     changed = False
-    while pos < end:
-        if pos + 2 > end or value[pos + 1] < 2 or pos + value[pos + 1] > end:
-            return value
-        sub_type, sub_end = value[pos], pos + value[pos + 1]
-        data = value[pos + 2 : sub_end]
+    for n, (sub_type, data) in enumerate(subs):
         if sub_type in (MS_MPPE_SEND_KEY, MS_MPPE_RECV_KEY):
             body = _resalt(data, secret, authenticator, nas_secret, nas_packet, salts)
             if body is None:
                 return None
-            data = body
+            subs[n] = (sub_type, body)
             changed = True
         elif sub_type == MS_CHAP_MPPE_KEYS:
             keys = crypto.unhide_blocks(data, secret, authenticator)
             if keys is None:
                 return None
-            data = crypto.hide_blocks(keys, nas_secret, nas_packet.authenticator)
+            subs[n] = (sub_type, crypto.hide_blocks(keys, nas_secret, nas_packet.authenticator))
             changed = True
-        parts.append(bytes((sub_type, len(data) + 2)) + data)
-        pos = sub_end
-    return b"".join(parts) if changed else value
+    return vsa.join(MICROSOFT_VENDOR, subs) if changed else value

@@ -70,6 +70,7 @@ class Attr(IntEnum):
     ACCT_TUNNEL_CONNECTION = 68  # RFC 2867
     TUNNEL_PASSWORD = 69
     CONNECT_INFO = 77
+    EAP_MESSAGE = 79  # RFC 3579 §3.1
     MESSAGE_AUTHENTICATOR = 80  # RFC 3579 §3.2
     TUNNEL_PRIVATE_GROUP_ID = 81
     TUNNEL_ASSIGNMENT_ID = 82
@@ -98,3 +99,22 @@ class AcctStatusType(IntEnum):
     TUNNEL_LINK_STOP = 13
     TUNNEL_LINK_REJECT = 14
     FAILED = 15
+
+
+MICROSOFT = 311  # RFC 2548 §2: the Vendor-Id of the Microsoft attributes
+
+
+class Microsoft(IntEnum):
+    """Microsoft's vendor attribute types (RFC 2548 §2), inside Vendor-Specific 311."""
+
+    MS_CHAP_RESPONSE = 1  # §2.1.3
+    MS_CHAP_ERROR = 2  # §2.1.5
+    MS_MPPE_ENCRYPTION_POLICY = 7  # §2.4.4
+    MS_MPPE_ENCRYPTION_TYPES = 8  # §2.4.5
+    MS_CHAP_DOMAIN = 10  # §2.1.4
+    MS_CHAP_CHALLENGE = 11  # §2.1.2
+    MS_CHAP_MPPE_KEYS = 12  # §2.4.1
+    MS_MPPE_SEND_KEY = 16  # §2.4.2
+    MS_MPPE_RECV_KEY = 17  # §2.4.3
+    MS_CHAP2_RESPONSE = 25  # §2.3 (MS-CHAP-V2)
+    MS_CHAP2_SUCCESS = 26  # §2.3

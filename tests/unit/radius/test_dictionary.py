@@ -12,7 +12,7 @@ from radiusgw.radius.dictionary import (
     load_dictionary,
 )
 
-ACRONYMS = {"Chap": "CHAP", "Nas": "NAS", "Ip": "IP", "Ipv6": "IPv6", "Id": "Id"}
+ACRONYMS = {"Chap": "CHAP", "Eap": "EAP", "Nas": "NAS", "Ip": "IP", "Ipv6": "IPv6", "Id": "Id"}
 
 
 def dictionary_name(member: Attr) -> str:
