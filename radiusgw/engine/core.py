@@ -16,6 +16,14 @@ request (the NAS retries, or fails over to its other server), an answer that can
 
 Every Access-Accept/Reject carries a Message-Authenticator; every reject a Reply-Message; every
 answer the request's Proxy-State attributes in order (RFC 2865 §5.33).
+
+The engine knows no transport. A request comes with an opaque peer (``addr``): its first item
+names the client in the registry (the source address for UDP; a TLS client would be registered
+by its certificate's identity the same way) and the whole peer keys duplicates and says where
+the answer goes. UDP feeds each port's entry (``on_auth``, ``on_acct``: RFC 2865 §3 and RFC 2866
+§3 give each port its codes, and a Status-Server's answer depends on the port, RFC 5997 §3); a
+stream that carries both (RADIUS over TLS, RFC 6614 §2.3) feeds ``on_stream``, which dispatches
+by packet code.
 """
 
 from __future__ import annotations
@@ -280,6 +288,16 @@ class Engine:
                 self._auth_dedup.put(key, result if isinstance(result, bytes) else PENDING, now)
             return result
         return self._status_server(packet, nas, _ACCESS_ACCEPT)
+
+    def on_stream(
+        self, data: bytes, peer: Any, now: float
+    ) -> bytes | Deferred | AccountingAnswer | ProxyAccounting | None:
+        """A request from a transport that carries authentication and accounting together
+        (RFC 6614 §2.3): dispatched by its code. Status-Server is answered as on the
+        authentication port (RFC 6614 §2.3, RFC 5997 §3)."""
+        if data and data[0] == _ACCOUNTING_REQUEST:
+            return self.on_acct(data, peer, now)
+        return self.on_auth(data, peer, now)
 
     def _unsigned(self, verdict: int, code: int, addr: Any, now: float) -> None:
         """Drop a request whose Message-Authenticator is wrong, or absent where required: by

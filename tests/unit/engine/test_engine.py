@@ -245,6 +245,24 @@ def test_status_server_is_answered_on_both_ports() -> None:
     assert answer_of(answer, req, b"acme-secret")[0] == Code.ACCOUNTING_RESPONSE
 
 
+def test_a_stream_carrying_both_is_dispatched_by_code() -> None:
+    """RFC 6614 §2.3: one TLS connection carries authentication and accounting; the engine
+    tells them apart by code, and answers Status-Server as the authentication port does."""
+    eng, _ = engine(Accounts(ALICE))
+    pap = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
+    assert answer_of(eng.on_stream(pap, ACME_NAS, NOW), pap, b"acme-secret")[0] == (
+        Code.ACCESS_ACCEPT
+    )
+    acct = accounting_request(b"acme-secret")
+    pending = eng.on_stream(acct, ACME_NAS, NOW)
+    assert isinstance(pending, AccountingAnswer) and pending.record.session_id == "sess-1"
+    status = crypto.sign_request(Code.STATUS_SERVER, 9, b"", b"acme-secret")
+    answer = eng.on_stream(status, ACME_NAS, NOW)
+    assert answer_of(answer, status, b"acme-secret")[0] == Code.ACCESS_ACCEPT
+    assert eng.on_stream(b"", ACME_NAS, NOW) is None  # nothing to dispatch: dropped, counted
+    assert eng.counters.dropped_malformed == 1
+
+
 def test_status_server_without_message_authenticator_is_dropped() -> None:
     eng, _ = engine(Accounts(ALICE))
     req = crypto.sign_request(
