@@ -30,7 +30,7 @@ class CarrierType(StrEnum):
     SOFTBANK = "E"
 
 
-class Pool(StrEnum):
+class PoolPolicy(StrEnum):
     FAILOVER = "failover"
     LOAD_BALANCE = "load-balance"
 
@@ -98,7 +98,7 @@ class Realm:
     on_store_down: str = "admit"
     # proxy
     strip: bool = True
-    pool: Pool = Pool.FAILOVER
+    pool: PoolPolicy = PoolPolicy.FAILOVER
     servers: tuple[UpstreamServer, ...] = ()
     on_upstream_down: str = "drop"  # "drop" | "reject"
     # vpdn

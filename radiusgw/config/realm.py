@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from radiusgw.config.fields import Table, show
-from radiusgw.config.model import Balance, CarrierType, Lns, Mode, Pool, Realm, UpstreamServer
+from radiusgw.config.model import Balance, CarrierType, Lns, Mode, PoolPolicy, Realm, UpstreamServer
 from radiusgw.config.rules import Placed
 
 X = TypeVar("X", UpstreamServer, Lns)
@@ -134,7 +134,7 @@ def _group(t: Table, realm: Realm) -> Realm:
 
 def _proxy(t: Table, realm: Realm, base: Path) -> Realm:
     strip = t.flag("strip", default=_REALM.strip)
-    pool = t.enum("pool", Pool, default=_REALM.pool)
+    pool = t.enum("pool", PoolPolicy, default=_REALM.pool)
     on_down = t.one_of("on_upstream_down", ("drop", "reject"), default=_REALM.on_upstream_down)
     tables = t.tables(
         "server",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from radiusgw.config.model import Pool as Policy
+from radiusgw.config.model import PoolPolicy as Policy
 from radiusgw.config.model import UpstreamServer
 from radiusgw.proxy.upstream import ServerState, Upstream
 

@@ -14,7 +14,7 @@ from radiusgw.config import (
     Lns,
     Mode,
     Nas,
-    Pool,
+    PoolPolicy,
     Realm,
     UpstreamServer,
     check_directory,
@@ -123,7 +123,7 @@ def test_interface_globex_example_loads_to_a_proxy_realm(write: Write, realms: P
         contract_id="globex",
         source=str(realms / "globex.toml"),
         strip=False,
-        pool=Pool.FAILOVER,
+        pool=PoolPolicy.FAILOVER,
         servers=(UpstreamServer(address="203.0.113.20", secret=b"upstream-secret"),),
     )
     assert registry.nas["198.51.100.9"].secret == b"other"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from radiusgw.config import Balance, Pool, check_directory, load_registry
+from radiusgw.config import Balance, PoolPolicy, check_directory, load_registry
 from radiusgw.errors import ConfigError
 from tests.unit.config.helpers import (
     CLIENT,
@@ -322,7 +322,7 @@ def test_omitted_keys_take_the_interface_defaults(write: Write, realms: Path) ->
         None,
     )
     proxy = registry.realms["p.example"]
-    assert (proxy.strip, proxy.pool, proxy.on_upstream_down) == (True, Pool.FAILOVER, "drop")
+    assert (proxy.strip, proxy.pool, proxy.on_upstream_down) == (True, PoolPolicy.FAILOVER, "drop")
     assert registry.realms["c.example"].on_store_down == proxy.on_store_down == "admit"
     server = proxy.servers[0]
     assert (server.auth_port, server.acct_port, server.status_check) == (
@@ -361,7 +361,7 @@ def test_extra_policy_and_timer_keys_are_read(write: Write, realms: Path) -> Non
     registry = load_registry(realms)
 
     realm = registry.realms["p.example"]
-    assert (realm.on_upstream_down, realm.pool) == ("reject", Pool.LOAD_BALANCE)
+    assert (realm.on_upstream_down, realm.pool) == ("reject", PoolPolicy.LOAD_BALANCE)
     server = realm.servers[0]
     assert (server.response_window, server.retries, server.revive_interval) == (0.5, 0, 30.0)
     assert server.status_check == "request"

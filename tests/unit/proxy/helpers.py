@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from radiusgw.client.core import AnswerDropped
-from radiusgw.config.model import Mode, Pool, Realm, UpstreamServer
+from radiusgw.config.model import Mode, PoolPolicy, Realm, UpstreamServer
 from radiusgw.proxy.client import UpstreamClient
 from radiusgw.proxy.events import Completed
 from radiusgw.proxy.upstream import StateChange
@@ -29,7 +29,7 @@ Ctx = TypeVar("Ctx")
 
 def realm(
     *servers: UpstreamServer,
-    pool: Pool = Pool.FAILOVER,
+    pool: PoolPolicy = PoolPolicy.FAILOVER,
     strip: bool = True,
     name: str = "globex.example",
 ) -> Realm:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from radiusgw.client.core import AnswerDropped
-from radiusgw.config.model import Pool, UpstreamServer
+from radiusgw.config.model import PoolPolicy, UpstreamServer
 from radiusgw.proxy.client import UpstreamClient
 from radiusgw.proxy.events import Completed, Failure
 from radiusgw.proxy.upstream import Kind, ServerState
@@ -235,7 +235,7 @@ def test_failover_pool_uses_the_first_server_while_it_answers() -> None:
 
 def test_load_balance_rotates_ties_between_idle_servers() -> None:
     c = client()
-    r = realm(A, B, C, pool=Pool.LOAD_BALANCE)
+    r = realm(A, B, C, pool=PoolPolicy.LOAD_BALANCE)
     seen = []
     for i in range(6):
         out = only(c.forward(access_request(), NAS_SECRET, r, float(i), str(i), source=(NAS[0], i)))
@@ -246,7 +246,7 @@ def test_load_balance_rotates_ties_between_idle_servers() -> None:
 
 def test_load_balance_picks_the_server_with_fewest_outstanding() -> None:
     c = client()
-    r = realm(A, B, pool=Pool.LOAD_BALANCE)
+    r = realm(A, B, pool=PoolPolicy.LOAD_BALANCE)
     first = only(c.forward(access_request(), NAS_SECRET, r, 0.0, "1", source=(NAS[0], 1)))
     second = only(c.forward(access_request(), NAS_SECRET, r, 0.0, "2", source=(NAS[0], 2)))
     assert {first.address, second.address} == {A_AUTH, B_AUTH}

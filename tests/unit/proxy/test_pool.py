@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from radiusgw.config.model import Pool as Policy
+from radiusgw.config.model import PoolPolicy as Policy
 from radiusgw.proxy.pool import Pool
 from radiusgw.proxy.upstream import Kind, ServerState, Upstream
 from tests.unit.proxy.helpers import A, B, C
