@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Generic, TypeVar
 
+from radiusgw.addresses import unmapped
+
 T = TypeVar("T")
 Destination = tuple[str, int]
 
@@ -63,9 +65,7 @@ class Identifiers(Generic[T]):
 
     def find(self, socket: int, source: tuple[Any, ...], identifier: int) -> T | None:
         """What waits for an answer from ``source`` (as the socket reports it) on ``socket``."""
-        host = str(source[0])
-        if host.startswith("::ffff:") and "." in host:
-            host = host[7:]  # a dual-stack socket reports IPv4 peers mapped (RFC 4291 §2.5.5.2)
+        host = unmapped(str(source[0]))
         return self._waiting.get((socket, host, source[1], identifier))
 
     def __len__(self) -> int:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from radiusgw.accounting import EVENT_TYPES, parse
+from radiusgw.addresses import unmapped
 from radiusgw.auth.method import Outcome
 from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
@@ -224,11 +225,8 @@ class Engine:
     # -- the authentication port --------------------------------------------------------
 
     def _lookup_nas(self, source: str) -> Nas | None:
-        nas = self._nas.get(source)
-        if nas is None and source.startswith("::ffff:"):
-            # A dual-stack socket reports IPv4 senders as IPv4-mapped IPv6 (RFC 4291 §2.5.5.2).
-            nas = self._nas.get(source[7:])
-        return nas
+        """The NAS of a source the first look-up missed: a dual-stack socket's IPv4 sender."""
+        return self._nas.get(unmapped(source))
 
     def _first_checks(
         self, data: bytes, addr: Any, now: float, dedup: DuplicateCache
