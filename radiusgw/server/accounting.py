@@ -13,9 +13,9 @@
   over 1 ms per worker). Nothing here is shared with the other workers, so their commits run
   side by side. (An earlier journal thread that encoded as well was slower:
   every batch handed the GIL back and forth.)
-- The applier thread takes whatever is queued as one batch and writes it to the SQLite store
-  (accounting rows, sessions, the journal position) in one transaction, under the writers'
-  lock, at most every ``APPLY_INTERVAL`` (0.1 s). The session table therefore follows the
+- The applier thread takes whatever is queued as one batch and writes it to the store
+  (accounting rows, sessions, the journal position) in one transaction (SQLite: under the
+  writers' lock), at most every ``APPLY_INTERVAL`` (0.1 s). The session table therefore follows the
   acknowledgements by up to that and one transaction. Limits stay exact: a new session's
   Start consumes the reservation its Access-Accept made (第14条2), so a late Start never
   frees a slot; a late Stop only keeps one taken a moment longer. Within a worker,

@@ -1,12 +1,13 @@
 """Blocking store work in its own thread, in batches, with the results handed back to the loop.
 
-Two users, one rule each:
-- the accounting writer (RFC 2866 §2): the server answers an Accounting-Request only once the
-  record is safely kept. Everything queued is written in one transaction with one fsync (SQLite
-  WAL, synchronous=FULL), then the batch goes back to the event loop, which sends the
-  Accounting-Responses. Under load one fsync covers hundreds of records (group commit).
+Its users, one rule each:
+- the accounting applier (``radiusgw.server.accounting``): the records the journal already
+  made durable go to the store with the journal position, everything queued in one transaction
+  (group commit: under load one commit covers hundreds of records).
 - admission (第14条2): accepts that wait for a session slot are decided in one transaction per
-  batch; the SQLite write lock makes the counts exact across worker processes.
+  batch; the store makes the counts exact across workers and nodes (SQLite's write lock,
+  PostgreSQL's advisory locks).
+- account look-ups (``radiusgw.server.decisions``): the accounts a worker's cache misses.
 
 The event loop never blocks on the database: it only queues items and receives callbacks.
 

@@ -1,4 +1,4 @@
-"""One blocking resource (a SQLite connection) used from a thread of its own, awaited by the loop.
+"""One blocking resource (a store connection) used from a thread of its own, awaited by the loop.
 
 The event loop must never wait for the database. SQLite lets one writer at a time, and a
 writer that finds the lock taken waits in SQLite's busy handler, which sleeps (1, 2, 5, 10 ...
