@@ -29,7 +29,12 @@ serve (no PostgreSQL, no rlm_sql_postgresql) is reported "not available" with th
 measured against something else. Writes bench/out/results.json, bench/RESULTS.md and
 bench/results.png. Every process started is stopped by its PID, also on Ctrl-C.
 
+Each scenario runs under every ``--shape`` (NAS x source ports; default 1x1 and 16x4) over
+``--users`` accounts that both servers hold (default 100,000, chosen uniformly or ``--zipf``);
+the report gives each shape its own tables and issue 19's targets (bench/targets.py).
+
     python -m bench.run [--scenario pap,chap,vpdn,proxy,acct,acct-pg,pap-pg] [--duration 10]
+                        [--shape 1x1,16x4] [--users 100000] [--zipf 0]
                         [--workers 1,2,4]
                         [--accounts 1000000]
 """
