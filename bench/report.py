@@ -303,7 +303,12 @@ def markdown(results: dict[str, Any]) -> str:
             default=0.0,
         )
         times = f", {c['answered_per_s'] / best:.1f}x the best single round above" if best else ""
-        cpu = f"; radload took {load_cpu(c)} of CPU" if "load_cpu_pct" in c else ""
+        cpu = (
+            f"; radload took {c['load_cpu_pct']:.0f} % of a core, "
+            f"{100 * c['load_cpu_share']:.0f} % of all the cores"
+            if "load_cpu_pct" in c
+            else ""
+        )
         parts.append(
             f"- {shape_title(shape)}: radload against its do-nothing responder (group PAP "
             f"requests, every answer verified, same window): **{_rate(c['answered_per_s'])} "

@@ -106,7 +106,8 @@ def _tail(
     met, words = verdict(ratio, 1.0, at_most=True)
     dropped = lost(gateway)
     if dropped:
-        met, words = False, f"**not met**: {dropped} lost" + ("" if met else f"; {words}")
+        over = "" if met else "; p99 " + words.replace("**not met** by", "over by")
+        met, words = False, f"**not met**: {dropped} lost{over}"
     seconds = gateway.get("duration_s", 0.0)
     if seconds < P99_SECONDS - 1:
         words += f" (in {seconds:.0f} s, not {P99_SECONDS:.0f})"

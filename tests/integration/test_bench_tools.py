@@ -625,3 +625,7 @@ def test_the_targets_are_ratios_met_or_not_met_by_how_much_per_shape() -> None:
     text = "\n".join(report.targets_markdown(results))
     assert "### 1 NAS x 1 port" in text and "### 16 NAS x 4 ports" in text
     assert "| group PAP | ≥ 1.5 | 1.35 | **not met** by 0.15 (10 %) |" in text
+    results["open_loop"][1]["timeouts"] = 7  # the gateway lost some: not met, whatever its p99
+    lossy = {t["target"]: t for t in targets.evaluate(results)["16x4"]}
+    verdict = lossy["pap: p99 at 80 % of FreeRADIUS's rate, open loop, nothing lost"]["verdict"]
+    assert verdict == "**not met**: 7 lost; p99 over by 0.50 (50 %) (in 4 s, not 60)"
