@@ -6,7 +6,15 @@
  * the RFCs and checked against their test vectors at start (`--selftest` prints them).
  *
  * Load mode keeps requests in flight over several connected UDP sockets (epoll, recvmmsg,
- * sendmmsg), at most 256 per socket (one per RADIUS Identifier):
+ * sendmmsg), at most 256 per socket (one per RADIUS Identifier). The sockets are shaped like a
+ * carrier's NAS fleet: --nas N source addresses from --bind on (127.0.1.1, 127.0.1.2, ...: the
+ * whole of 127/8 is local on Linux, no set-up), each with --ports P source ports, as a NAS or
+ * LAC sends from one to a few ports; every request carries its own NAS's NAS-IP-Address, and
+ * a session's Stop leaves from the NAS that sent its Start (RFC 2866 §5.5: the session is
+ * the NAS's). --sockets S alone is one NAS with S ports. Users: --users U names made from
+ * the --user and --password templates (one %u, optionally zero-padded: u%07u@realm), chosen
+ * per request uniformly or, with --zipf S, with probability proportional to 1/rank^S (user 0
+ * the most asked for).
  *   - closed loop (default): a fixed window of outstanding requests; a slot is refilled as soon
  *     as its answer arrives or it times out;
  *   - open loop (--rate R): R requests per second whatever the answers, to find the offered
@@ -25,7 +33,9 @@
  * A request unanswered after --timeout counts as a timeout; its Identifier rests for another
  * --timeout before reuse, so a late answer is recognised ("late") and never confused with a
  * newer request. Latency: 1 µs buckets below 100 ms, 100 µs buckets up to 10 s.
- * Prints one JSON object on stdout; --progress draws a line on stderr every second.
+ * Prints one JSON object on stdout, with the CPU the tool itself took while measuring
+ * (user + system, getrusage: the utime + stime of /proc/self/stat), since it shares the cores
+ * with the server it loads; --progress draws a line on stderr every second.
  *
  * Responder mode (--responder) answers every Access-Request or Status-Server with an
  * Access-Accept and every Accounting-Request with an Accounting-Response, correctly signed
@@ -46,6 +56,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -263,6 +274,15 @@ static void on_signal(int sig) {
     stopping = 1;
 }
 
+/* CPU this process has taken, user + system, in seconds (the utime + stime of /proc/self/stat,
+ * at microsecond resolution). */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -392,12 +412,14 @@ enum { M_PAP, M_CHAP, M_VPDN, M_ACCT };
 typedef struct {
     uint64_t t;       /* sent at (BUSY), or timed out at (LATE) */
     uint32_t session; /* accounting: the session this request belongs to */
+    uint32_t user;    /* the user it was for (accounting: the session's) */
     uint8_t state, kind;
     uint8_t auth[16];
 } slot_t;
 
 typedef struct {
     int fd;
+    int nas; /* which NAS (source address) this socket is a port of */
     slot_t slot[256];
     uint8_t ring[256]; /* free Identifiers, FIFO so that one is not reused at once */
     int head, count;
@@ -409,9 +431,12 @@ typedef struct {
 
 static struct {
     int mode;
-    const char *user, *password;
-    size_t user_len, pw_len;
-    uint8_t nas_ip[4];
+    const char *user, *password; /* templates: at most one %u, see template_ok */
+    uint32_t users;              /* distinct users: indices 0 .. users-1 */
+    double zipf;                 /* 0: uniform; else the Zipf exponent */
+    double *zipf_cdf;            /* users entries, rising to 1 */
+    int nas, ports;              /* the shape: NAS addresses x source ports per NAS */
+    uint8_t (*nas_ip)[4];        /* each NAS's address, network order */
     int expect_type, expect_min;
     uint64_t timeout_ns;
 } cfg;
@@ -463,35 +488,88 @@ static uint64_t rnd(void) {
     return r;
 }
 
-/* Pending Stops: sessions whose Start was answered. At most one per outstanding request. */
-#define STOPQ 65536
-static uint32_t stopq[STOPQ];
-static size_t stop_head, stop_count;
+/* Pending Stops, per NAS: sessions whose Start was answered, each to be stopped by the NAS
+ * that started it. A NAS sends a Start only when its queue is empty, so a queue holds at most
+ * the Starts outstanding on that NAS's sockets: 256 per port. */
+typedef struct {
+    uint32_t *session, *user;
+    size_t head, count, cap;
+} stopq_t;
+static stopq_t *stopq;
 static uint32_t next_session, session_base;
 
-static size_t build_request(uint8_t *pkt, uint8_t id, slot_t *s, uint32_t *session) {
+/* A name or password template: no %, or exactly one %u with an optional zero-padded width
+ * (u%07u@realm); anything else would be a format string from the command line. */
+static int template_ok(const char *t) {
+    const char *pc = strchr(t, '%');
+    if (!pc) return 1;
+    const char *q = pc + 1;
+    if (*q == '0') q++;
+    if (*q >= '1' && *q <= '9') q++;
+    if (*q >= '0' && *q <= '9') q++;
+    return *q == 'u' && !strchr(q, '%');
+}
+
+static size_t fill(char *out, size_t cap, const char *tpl, uint32_t user) {
+    int n = snprintf(out, cap, tpl, (unsigned)user);
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* The user of the next request: uniform, or Zipf by inverting the cumulative distribution. */
+static uint32_t pick_user(void) {
+    if (cfg.users <= 1) return 0;
+    if (cfg.zipf <= 0) return (uint32_t)(rnd() % cfg.users);
+    double u = (double)(rnd() >> 11) * 0x1.0p-53;
+    uint32_t lo = 0, hi = cfg.users - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (cfg.zipf_cdf[mid] > u) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+static int zipf_prepare(void) {
+    cfg.zipf_cdf = malloc(sizeof *cfg.zipf_cdf * cfg.users);
+    if (!cfg.zipf_cdf) return 0;
+    double sum = 0;
+    for (uint32_t i = 0; i < cfg.users; i++) {
+        sum += 1.0 / pow((double)(i + 1), cfg.zipf);
+        cfg.zipf_cdf[i] = sum;
+    }
+    for (uint32_t i = 0; i < cfg.users; i++) cfg.zipf_cdf[i] /= sum;
+    cfg.zipf_cdf[cfg.users - 1] = 1.0;
+    return 1;
+}
+
+static size_t build_request(uint8_t *pkt, uint8_t id, slot_t *s, int nas) {
     uint8_t *p = pkt + 20;
+    char name[256], pw[129];
     pkt[1] = id;
     if (cfg.mode == M_ACCT) {
         /* RFC 2866: Start, then Stop with the session's time and octets. */
-        int stop = stop_count > 0;
-        uint32_t sess;
+        stopq_t *q = &stopq[nas];
+        int stop = q->count > 0;
+        uint32_t sess, user;
         if (stop) {
-            sess = stopq[stop_head];
-            stop_head = (stop_head + 1) % STOPQ;
-            stop_count--;
+            sess = q->session[q->head];
+            user = q->user[q->head];
+            q->head = (q->head + 1) % q->cap;
+            q->count--;
         } else {
             sess = next_session++;
+            user = pick_user();
         }
-        *session = sess;
+        s->session = sess;
+        s->user = user;
         s->kind = stop ? K_STOP : K_START;
         char sid[24];
         int sl = snprintf(sid, sizeof sid, "%08x%08x", session_base, sess);
         pkt[0] = ACCOUNTING_REQUEST;
         p = put_u32(p, A_ACCT_STATUS_TYPE, stop ? 2 : 1);
         p = put_attr(p, A_ACCT_SESSION_ID, sid, (size_t)sl);
-        p = put_attr(p, A_USER_NAME, cfg.user, cfg.user_len);
-        p = put_attr(p, A_NAS_IP, cfg.nas_ip, 4);
+        p = put_attr(p, A_USER_NAME, name, fill(name, sizeof name, cfg.user, user));
+        p = put_attr(p, A_NAS_IP, cfg.nas_ip[nas], 4);
         p = put_u32(p, A_NAS_PORT, sess & 0xffff);
         if (stop) {
             p = put_u32(p, A_ACCT_SESSION_TIME, 60);
@@ -512,13 +590,15 @@ static size_t build_request(uint8_t *pkt, uint8_t id, slot_t *s, uint32_t *sessi
         return n;
     }
     s->kind = K_AUTH;
-    *session = 0;
+    s->session = 0;
+    s->user = pick_user();
+    size_t pw_len = fill(pw, sizeof pw, cfg.password, s->user);
     pkt[0] = ACCESS_REQUEST;
     uint64_t r0 = rnd(), r1 = rnd();
     memcpy(pkt + 4, &r0, 8);
     memcpy(pkt + 12, &r1, 8);
     memcpy(s->auth, pkt + 4, 16);
-    p = put_attr(p, A_USER_NAME, cfg.user, cfg.user_len);
+    p = put_attr(p, A_USER_NAME, name, fill(name, sizeof name, cfg.user, s->user));
     if (cfg.mode == M_CHAP) {
         /* RFC 1994 / RFC 2865 §5.3: CHAP Ident + MD5(Ident + password + challenge), where the
          * challenge is the Request Authenticator when CHAP-Challenge is absent. */
@@ -527,15 +607,15 @@ static size_t build_request(uint8_t *pkt, uint8_t id, slot_t *s, uint32_t *sessi
         md5_ctx c;
         md5_init(&c);
         md5_update(&c, &id, 1);
-        md5_update(&c, cfg.password, cfg.pw_len);
+        md5_update(&c, pw, pw_len);
         md5_update(&c, pkt + 4, 16);
         md5_final(&c, v + 1);
         p = put_attr(p, A_CHAP_PASSWORD, v, 17);
     } else {
         /* RFC 2865 §5.2: b1 = MD5(S + RA), c1 = p1 xor b1, bi = MD5(S + c(i-1)). */
-        size_t n = cfg.pw_len ? (cfg.pw_len + 15) / 16 * 16 : 16;
+        size_t n = pw_len ? (pw_len + 15) / 16 * 16 : 16;
         uint8_t v[128] = {0}, b[16];
-        memcpy(v, cfg.password, cfg.pw_len);
+        memcpy(v, pw, pw_len);
         for (size_t i = 0; i < n; i += 16) {
             md5_ctx c = secret_md5;
             md5_update(&c, i ? v + i - 16 : pkt + 4, 16);
@@ -544,7 +624,7 @@ static size_t build_request(uint8_t *pkt, uint8_t id, slot_t *s, uint32_t *sessi
         }
         p = put_attr(p, A_USER_PASSWORD, v, n);
     }
-    p = put_attr(p, A_NAS_IP, cfg.nas_ip, 4);
+    p = put_attr(p, A_NAS_IP, cfg.nas_ip[nas], 4);
     if (cfg.mode == M_VPDN) {
         p = put_u32(p, A_SERVICE_TYPE, 2);    /* Framed-User */
         p = put_u32(p, A_FRAMED_PROTOCOL, 1); /* PPP */
@@ -631,9 +711,7 @@ static int send_one(uint64_t t) {
         k->head = (k->head + 1) & 255;
         k->count--;
         slot_t *s = &k->slot[id];
-        uint32_t session;
-        size_t n = build_request(k->out[k->batched], id, s, &session);
-        s->session = session;
+        size_t n = build_request(k->out[k->batched], id, s, k->nas);
         s->state = BUSY;
         s->t = t;
         k->iov[k->batched].iov_len = n;
@@ -688,9 +766,11 @@ static void receive(sock_t *k) {
                 if (code == ACCESS_ACCEPT) st.accepts++;
                 else if (code == ACCESS_REJECT) st.rejects++;
                 else st.acct_ok++;
-                if (s->kind == K_START && stop_count < STOPQ) {
-                    stopq[(stop_head + stop_count) % STOPQ] = s->session;
-                    stop_count++;
+                stopq_t *q = &stopq[k->nas];
+                if (s->kind == K_START && q->count < q->cap) {
+                    q->session[(q->head + q->count) % q->cap] = s->session;
+                    q->user[(q->head + q->count) % q->cap] = s->user;
+                    q->count++;
                 }
             }
             free_id(k, pkt[1]);
@@ -718,9 +798,9 @@ static void sweep(uint64_t t) {
 
 static void usage(void) {
     fputs("usage: radload --port P --secret S [--host A] [--bind A] [--mode pap|chap|vpdn|acct]\n"
-          "         [--user U] [--password W] [--window N] [--sockets N] [--duration S]\n"
-          "         [--warmup S] [--timeout S] [--rate R] [--expect-attr T:N] [--progress]\n"
-          "         [--label L]\n"
+          "         [--user U] [--password W] [--users N] [--zipf S] [--window N]\n"
+          "         [--sockets N | --nas N --ports P] [--duration S] [--warmup S]\n"
+          "         [--timeout S] [--rate R] [--expect-attr T:N] [--progress] [--label L]\n"
           "       radload --responder --secret S [--listen A] [--port P]\n"
           "       radload --selftest\n",
           stderr);
@@ -733,7 +813,10 @@ int main(int argc, char **argv) {
     const char *secret_arg = NULL, *mode_arg = "pap";
     int port = -1, window = 128, progress = 0, is_responder = 0, want_selftest = 0;
     double duration = 10, warmup = 0, timeout = 2.0, rate = 0;
+    long users = 1;
     nsock = 4;
+    cfg.nas = 1;
+    cfg.ports = -1;
     cfg.user = "alice@acme.example";
     cfg.password = "wonderland";
     cfg.expect_type = -1;
@@ -744,7 +827,8 @@ int main(int argc, char **argv) {
         {"sockets", 1, 0, 'S'},  {"duration", 1, 0, 'd'},  {"warmup", 1, 0, 'U'},
         {"timeout", 1, 0, 't'},  {"rate", 1, 0, 'r'},      {"expect-attr", 1, 0, 'e'},
         {"progress", 0, 0, 'P'}, {"label", 1, 0, 'L'},     {"responder", 0, 0, 'R'},
-        {"selftest", 0, 0, 'T'}, {0, 0, 0, 0},
+        {"selftest", 0, 0, 'T'}, {"nas", 1, 0, 'N'},        {"ports", 1, 0, 'O'},
+        {"users", 1, 0, 'n'},    {"zipf", 1, 0, 'z'},      {0, 0, 0, 0},
     };
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -769,6 +853,10 @@ int main(int argc, char **argv) {
         case 'L': label = optarg; break;
         case 'R': is_responder = 1; break;
         case 'T': want_selftest = 1; break;
+        case 'N': cfg.nas = atoi(optarg); break;
+        case 'O': cfg.ports = atoi(optarg); break;
+        case 'n': users = atol(optarg); break;
+        case 'z': cfg.zipf = atof(optarg); break;
         default: usage();
         }
     }
@@ -789,7 +877,12 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     if (is_responder) return responder(bind_addr, port < 0 ? 0 : port);
 
-    if (port <= 0 || window < 1 || nsock < 1 || nsock > 1024 || duration <= 0) usage();
+    if (cfg.ports < 0) cfg.ports = nsock; /* --sockets S: one NAS, S ports */
+    if (cfg.nas < 1 || cfg.nas > 1024 || cfg.ports < 1 || cfg.ports > 1024) usage();
+    nsock = cfg.nas * cfg.ports;
+    if (port <= 0 || window < 1 || nsock > 1024 || duration <= 0) usage();
+    if (users < 1 || users > 100000000 || cfg.zipf < 0) usage();
+    cfg.users = (uint32_t)users;
     if (!strcmp(mode_arg, "pap")) cfg.mode = M_PAP;
     else if (!strcmp(mode_arg, "chap")) cfg.mode = M_CHAP;
     else if (!strcmp(mode_arg, "vpdn")) cfg.mode = M_VPDN;
@@ -799,9 +892,19 @@ int main(int argc, char **argv) {
         cfg.expect_type = A_TUNNEL_SERVER_ENDPOINT;
         cfg.expect_min = 1;
     }
-    cfg.user_len = strlen(cfg.user);
-    cfg.pw_len = strlen(cfg.password);
-    if (cfg.user_len > 253 || cfg.pw_len > 128) usage();
+    if (!template_ok(cfg.user) || !template_ok(cfg.password)) usage();
+    if (cfg.users > 1 && !strchr(cfg.user, '%')) usage(); /* distinct users need distinct names */
+    {
+        /* The longest name and password are the last user's (the widest number). */
+        char name[512], pw[512];
+        if (snprintf(name, sizeof name, cfg.user, (unsigned)(cfg.users - 1)) > 253 ||
+            snprintf(pw, sizeof pw, cfg.password, (unsigned)(cfg.users - 1)) > 128)
+            usage();
+    }
+    if (cfg.zipf > 0 && cfg.users > 1 && !zipf_prepare()) {
+        perror("radload: zipf");
+        return 1;
+    }
     cfg.timeout_ns = (uint64_t)(timeout * 1e9);
     if (window > 256 * nsock) window = 256 * nsock;
     if (getrandom(rs, sizeof rs, 0) != sizeof rs) {
@@ -815,11 +918,30 @@ int main(int argc, char **argv) {
     if (inet_pton(AF_INET, host, &dst.sin_addr) != 1 ||
         inet_pton(AF_INET, bind_addr, &src.sin_addr) != 1)
         usage();
-    memcpy(cfg.nas_ip, &src.sin_addr, 4);
+    cfg.nas_ip = calloc((size_t)cfg.nas, sizeof *cfg.nas_ip);
+    stopq = calloc((size_t)cfg.nas, sizeof *stopq);
     socks = calloc((size_t)nsock, sizeof *socks);
+    if (!cfg.nas_ip || !stopq || !socks) {
+        perror("radload: calloc");
+        return 1;
+    }
+    uint32_t first = ntohl(src.sin_addr.s_addr);
+    for (int n = 0; n < cfg.nas; n++) {
+        uint32_t a = htonl(first + (uint32_t)n); /* NAS n: --bind plus n */
+        memcpy(cfg.nas_ip[n], &a, 4);
+        stopq[n].cap = 256 * (size_t)cfg.ports;
+        stopq[n].session = calloc(stopq[n].cap, sizeof *stopq[n].session);
+        stopq[n].user = calloc(stopq[n].cap, sizeof *stopq[n].user);
+        if (!stopq[n].session || !stopq[n].user) {
+            perror("radload: calloc");
+            return 1;
+        }
+    }
     int ep = epoll_create1(0);
     for (int i = 0; i < nsock; i++) {
         sock_t *k = &socks[i];
+        k->nas = i % cfg.nas; /* send_one takes sockets in turn: NAS 0, 1, ... then port 2 */
+        memcpy(&src.sin_addr, cfg.nas_ip[k->nas], 4);
         k->fd = socket(AF_INET, SOCK_DGRAM, 0);
         int buf = 4 << 20;
         setsockopt(k->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
@@ -843,6 +965,7 @@ int main(int argc, char **argv) {
     uint64_t last_sweep = t0, next_progress = t0 + 1000000000u, open_sent = 0;
     uint64_t open_t0 = t0, answered_at_last = 0;
     int measuring = warmup <= 0;
+    double cpu0 = cpu_seconds();
     struct epoll_event evs[64];
     for (;;) {
         uint64_t t = now_ns();
@@ -852,6 +975,7 @@ int main(int argc, char **argv) {
             memset(&st, 0, sizeof st);
             memset(hist, 0, sizeof hist);
             measuring = 1;
+            cpu0 = cpu_seconds();
             answered_at_last = 0;
         }
         if (rate > 0) {
@@ -882,6 +1006,7 @@ int main(int argc, char **argv) {
     uint64_t t_end = now_ns();
     if (progress) fputs("\r\033[K", stderr);
     double elapsed = (double)(t_end - (measuring && warmup > 0 ? measure_from : t0)) / 1e9;
+    double cpu = cpu_seconds() - cpu0;
     uint64_t answered = st.accepts + st.rejects + st.acct_ok;
     printf("{\"tool\": \"radload\", \"mode\": \"%s\", \"loop\": \"%s\", \"window\": %d, "
            "\"offered_per_s\": %.1f, \"sockets\": %d, \"duration_s\": %.3f, \"sent\": %llu, "
@@ -889,7 +1014,9 @@ int main(int argc, char **argv) {
            "\"acct_responses\": %llu, \"invalid\": %llu, \"timeouts\": %llu, \"late\": %llu, "
            "\"skipped\": %llu, \"stray\": %llu, \"outstanding_at_end\": %llu, "
            "\"with_message_authenticator\": %llu, \"p50_ms\": %.3f, \"p90_ms\": %.3f, "
-           "\"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": %.3f, \"mean_ms\": %.3f}\n",
+           "\"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": %.3f, \"mean_ms\": %.3f, "
+           "\"nas\": %d, \"ports_per_nas\": %d, \"users\": %u, \"zipf\": %g, "
+           "\"cpu_s\": %.3f, \"cpu_cores\": %.3f}\n",
            mode_arg, rate > 0 ? "open" : "closed", window, rate, nsock, elapsed,
            (unsigned long long)st.sent, (unsigned long long)answered,
            elapsed > 0 ? (double)answered / elapsed : 0.0, (unsigned long long)st.accepts,
@@ -899,6 +1026,7 @@ int main(int argc, char **argv) {
            (unsigned long long)st.stray, (unsigned long long)inflight,
            (unsigned long long)st.with_ma, percentile_ms(0.50), percentile_ms(0.90),
            percentile_ms(0.99), percentile_ms(0.999), (double)st.lat_max_ns / 1e6,
-           st.hist_n ? (double)st.lat_sum_ns / (double)st.hist_n / 1e6 : 0.0);
+           st.hist_n ? (double)st.lat_sum_ns / (double)st.hist_n / 1e6 : 0.0, cfg.nas, cfg.ports,
+           (unsigned)cfg.users, cfg.zipf, cpu, elapsed > 0 ? cpu / elapsed : 0.0);
     return 0;
 }

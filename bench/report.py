@@ -16,11 +16,35 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import targets
 from bench.freeradius_conf import FREERADIUS
 from bench.mixed import ACCT_FRACTION, AUTH_FRACTION
 from bench.postgres import PostgresUnavailable, find_bin
 
 SERVERS = (("gateway", "gateway"), ("freeradius", "FreeRADIUS"))
+
+
+def shape_title(key: str | None) -> str:
+    """ "16x4" -> "16 NAS x 4 ports"; a run before shapes had one, from one address."""
+    if key is None:
+        return "one NAS address"
+    nas, _, ports = key.partition("x")
+    return f"{nas} NAS x {ports} port{'' if ports == '1' else 's'}"
+
+
+def by_shape(items: list[dict[str, Any]]) -> dict[str | None, list[dict[str, Any]]]:
+    """Rows or runs grouped by their "shape", in the order they came (None: before shapes)."""
+    grouped: dict[str | None, list[dict[str, Any]]] = {}
+    for item in items:
+        grouped.setdefault(item.get("shape"), []).append(item)
+    return grouped
+
+
+def load_cpu(r: dict[str, Any]) -> str:
+    """The CPU radload itself took in a run: % of one core, and share of all the cores."""
+    if "load_cpu_pct" not in r:
+        return ""
+    return f"{r['load_cpu_pct']:.0f} % / {100 * r['load_cpu_share']:.0f} %"
 
 
 def _kind(s: dict[str, Any]) -> str:
@@ -92,12 +116,12 @@ def _rate(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def _scenario_rows(results: dict[str, Any]) -> list[list[str]]:
+def _scenario_rows(scenarios: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
-    for s in results.get("scenarios", []):
+    for s in scenarios:
         if not s["available"]:
             why = "; ".join(f"{k}: {v}" for k, v in s["reasons"].items())
-            rows.append([s["title"], "not available", "", "", "", "", "", "", why])
+            rows.append([s["title"], "not available", "", "", "", "", "", "", "", why])
             continue
         for key, _ in SERVERS:
             r = s[key]
@@ -116,6 +140,7 @@ def _scenario_rows(results: dict[str, Any]) -> list[list[str]]:
                     f"{r['p99_ms']:.2f}",
                     f"{r['p999_ms']:.2f}",
                     str(r["timeouts"]) + (f" ({', '.join(bad)})" if bad else ""),
+                    load_cpu(r),
                     f"{r.get('foreign_cores', 0):.2f}",
                     f"**{s['ratio']:.2f}**" if key == "gateway" else f"rounds: {rounds}",
                 ]
@@ -154,9 +179,12 @@ def lost(run: dict[str, Any]) -> int:
 
 
 def loss_free(runs: list[dict[str, Any]]) -> dict[tuple[str, str], float | None]:
-    """(scenario, server) -> the offered rate of its first open-loop run without loss."""
+    """(scenario, server) -> the offered rate of its first open-loop run without loss (of
+    one shape's runs; the gateway's run at FreeRADIUS's rate, "basis", is not a step)."""
     found: dict[tuple[str, str], float | None] = {}
     for r in runs:
+        if "basis" in r:
+            continue
         key = (r["scenario"], r["server"])
         if found.get(key) is None:
             found[key] = None if lost(r) else float(r["offered_per_s"])
@@ -177,22 +205,41 @@ SCENARIO_HEADER = [
     "p99 ms",
     "p99.9 ms",
     "timeouts",
+    "radload CPU (of a core / of all)",
     "other CPU",
     "gateway/FreeRADIUS",
 ]
 
 
+def _ceilings(results: dict[str, Any]) -> dict[str | None, dict[str, Any]]:
+    """The load tool's ceiling per shape (a run before shapes had one)."""
+    if "ceilings" in results:
+        return dict(results["ceilings"])
+    return {None: results["ceiling"]} if results.get("ceiling") else {}
+
+
 def table(results: dict[str, Any]) -> str:
-    """The scenario table as plain text, for the terminal."""
-    rows = [SCENARIO_HEADER, *_scenario_rows(results)]
-    widths = [max(len(r[i].replace("*", "")) for r in rows) for i in range(len(rows[0]) - 1)]
+    """The scenario tables as plain text, for the terminal: one per shape, then the targets."""
     out = []
-    for r in rows:
-        cells = [r[i].replace("*", "").ljust(widths[i]) for i in range(len(widths))]
-        out.append("  ".join(cells) + "  " + r[-1].replace("*", ""))
-    c = results.get("ceiling")
-    if c:
-        out.append(f"load tool ceiling (do-nothing responder): {_rate(c['answered_per_s'])}/s")
+    for shape, scenarios in by_shape(results.get("scenarios", [])).items():
+        rows = [SCENARIO_HEADER, *_scenario_rows(scenarios)]
+        widths = [max(len(r[i].replace("*", "")) for r in rows) for i in range(len(rows[0]) - 1)]
+        out.append(shape_title(shape))
+        for r in rows:
+            cells = [r[i].replace("*", "").ljust(widths[i]) for i in range(len(widths))]
+            out.append("  ".join(cells) + "  " + r[-1].replace("*", ""))
+    for shape, c in _ceilings(results).items():
+        out.append(
+            f"load tool ceiling (do-nothing responder), {shape_title(shape)}: "
+            f"{_rate(c['answered_per_s'])}/s"
+        )
+    for shape, judged in targets.evaluate(results).items():
+        out.append(f"targets, {shape_title(shape)}:")
+        out += [
+            f"  {t['target']}: {t['measured'] or '-'} ({t['wanted']}) "
+            + t["verdict"].replace("*", "")
+            for t in judged
+        ]
     if results.get("accounts"):
         out.append(accounts_table(results["accounts"]))
     return "\n".join(out)
@@ -208,118 +255,74 @@ def markdown(results: dict[str, Any]) -> str:
         f"{m['kernel']}; load average at start {m['load_average_at_start']}. The load tool, "
         "the gateway and FreeRADIUS share these cores.",
         "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
-        f"- load: bench/radload.c, closed loop, {st['window']} requests in flight over "
-        f"{st['sockets']} UDP sockets (an Identifier is reused only after ~{st['sockets'] * 256:,} "
-        f"requests); {st['warmup_s']:g} s warm-up then {st['duration_s']:g} s "
+        f"- load: bench/radload.c, closed loop, {st['window']} requests in flight, "
+        + _load_words(st)
+        + f"; {st['warmup_s']:g} s warm-up then {st['duration_s']:g} s "
         f"measured per run; {st['rounds']} rounds, gateway and FreeRADIUS alternating "
-        "(A B A B); each figure is the mean of the rounds, timeouts their sum. Every answer is "
-        "verified (Response Authenticator, Message-Authenticator, and the reply's "
-        "Framed-IP-Address or both Tunnel-Server-Endpoints).",
-        f"- servers: gateway with --workers {st['gateway_workers']}; FreeRADIUS with "
-        f"{st['freeradius_threads']} threads; proxy scenario: both proxy to one upstream "
+        "(A B A B); each figure is the mean of the rounds, timeouts their sum. Every request "
+        "carries a Message-Authenticator; every answer is verified (Response Authenticator, "
+        "Message-Authenticator, and the reply's Framed-IP-Address or both "
+        "Tunnel-Server-Endpoints).",
+        f"- servers: gateway with --workers {st['gateway_workers']}; FreeRADIUS 3.2 with "
+        f"{st['freeradius_threads']} threads, configured by bench/freeradius_conf.py (the "
+        "configuration the integration tests run: `files` users, `pap`, `chap`, `detail`; "
+        "rlm_sql for the PostgreSQL rows), with the same users and every NAS as a client; "
+        "proxy scenario: both proxy to one upstream "
         "FreeRADIUS on the same machine; accounting: the gateway answers once the record is "
         "in its journal (fdatasync per batch) and stores it in SQLite with the session table "
         "right after (synchronous=FULL), FreeRADIUS once it is appended to its `detail` file "
         "(no fsync, no session table).",
         "",
         "## Side by side\n",
+        '"radload CPU": the CPU the load tool itself took while measuring (user + system, '
+        "the mean of the rounds), as a share of one core and of all "
+        f"{st.get('cores', m['nproc'])} cores, which it shares with the server. "
         '"other CPU": cores used by processes outside the benchmark during the run (the '
         "worst round; /proc/stat less our processes). A run above "
         f"{st.get('busy_cores', 0.2):g} was run again, up to {st.get('retries', 0)} times, "
         "keeping the quietest; a figure still above it was measured on a shared machine and is "
         "low.\n",
-        _md_table(SCENARIO_HEADER, _scenario_rows(results)),
+        *_side_by_side(results),
         _signing_note(results),
         "![rate and latency per scenario](results.png)\n",
+        *targets_markdown(results),
         *fleet_markdown(results),
     ]
-    c = results.get("ceiling")
-    if c:
+    ceilings = _ceilings(results)
+    if ceilings:
+        parts.append("## The load tool's ceiling\n")
+    for shape, c in ceilings.items():
         best = max(
             (
                 r["answered_per_s"]
                 for s in results.get("scenarios", [])
-                if s["available"]
+                if s["available"] and s.get("shape") == shape
                 for key, _ in SERVERS
                 for r in s[key]["rounds"]
             ),
             default=0.0,
         )
         times = f", {c['answered_per_s'] / best:.1f}x the best single round above" if best else ""
-        parts += [
-            "## The load tool's ceiling\n",
-            f"radload against its do-nothing responder (group PAP requests, every answer "
-            f"verified, same window and sockets): **{_rate(c['answered_per_s'])} answered/s**"
-            f"{times}; p50 {c['p50_ms']:.2f} ms, p99 {c['p99_ms']:.2f} ms, timeouts "
-            f"{c['timeouts']}, invalid {c['invalid']}.\n",
-        ]
+        cpu = (
+            f"; radload took {c['load_cpu_pct']:.0f} % of a core, "
+            f"{100 * c['load_cpu_share']:.0f} % of all the cores"
+            if "load_cpu_pct" in c
+            else ""
+        )
+        parts.append(
+            f"- {shape_title(shape)}: radload against its do-nothing responder (group PAP "
+            f"requests, every answer verified, same window): **{_rate(c['answered_per_s'])} "
+            f"answered/s**{times}; p50 {c['p50_ms']:.2f} ms, p99 {c['p99_ms']:.2f} ms, "
+            f"timeouts {c['timeouts']}, invalid {c['invalid']}{cpu}."
+        )
+    if ceilings:
+        parts.append("")
     if results.get("open_loop"):
-        titles = {s["key"]: s["title"] for s in results.get("scenarios", [])}
-        by_key = {s["key"]: s for s in results.get("scenarios", [])}
-        rows = [
-            [
-                titles.get(r["scenario"], r["scenario"]),
-                _label(by_key.get(r["scenario"], {"key": r["scenario"]}), r["server"]),
-                f"{r.get('fraction', 0.8):.0%}",
-                _rate(r["offered_per_s"]),
-                _rate(r["answered_per_s"]),
-                str(r["timeouts"]),
-                str(r["late"]),
-                str(r["skipped"]),
-                f"{r['p99_ms']:.2f}",
-                f"{r['p999_ms']:.2f}",
-                f"{r.get('foreign_cores', 0):.2f}",
-            ]
-            for r in results["open_loop"]
-        ]
-        parts += [
-            "## Open loop at 80 % of each server's own rate, then lower until loss-free\n",
-            f"{st['open_loop_s']:g} s per server at a fixed offered rate (after 0.5 s unmeasured); "
-            "a timeout (no answer within 2 s) or a skipped request (every Identifier in use) is "
-            'loss; "late" counts the timeouts answered after all, i.e. a backlog rather than a '
-            "drop. After a loss, the next lower fraction of the server's closed-loop rate "
-            f"({', '.join(f'{f:.0%}' for f in st.get('step_down', []))}) until one is "
-            "loss-free.\n",
-            _md_table(
-                [
-                    "scenario",
-                    "server",
-                    "of its rate",
-                    "offered/s",
-                    "answered/s",
-                    "timeouts",
-                    "late",
-                    "skipped",
-                    "p99 ms",
-                    "p99.9 ms",
-                    "other CPU",
-                ],
-                rows,
-            ),
-        ]
-        found = loss_free(results["open_loop"])
-        lowest = f"{min([0.8, *st.get('step_down', [])]):.0%}"
-        parts += [
-            "The first loss-free offered rate stepping down from 80 %, per scenario and server "
-            "(requests/s): what the server held without loss, not the most it could.\n",
-            _md_table(
-                ["scenario", *(title for _, title in SERVERS)],
-                [
-                    [
-                        titles.get(key, key),
-                        *(
-                            f"none down to {lowest}"
-                            if (rate := found.get((key, server))) is None
-                            else _rate(rate)
-                            for server, _ in SERVERS
-                        ),
-                    ]
-                    for key in dict.fromkeys(r["scenario"] for r in results["open_loop"])
-                ],
-            ),
-        ]
+        parts += open_loop_markdown(results)
     if results.get("mixed"):
         parts += mixed_markdown(results["mixed"], st.get("mixed_s", 0))
+        if results["mixed"].get("shape"):
+            parts.append(f"Under the shape {shape_title(results['mixed']['shape'])}.\n")
     if results.get("workers"):
         rows = [
             [
@@ -332,8 +335,11 @@ def markdown(results: dict[str, Any]) -> str:
             ]
             for r in results["workers"]
         ]
+        shape = results["workers"][0].get("shape")
         parts += [
-            "## Gateway workers (group PAP, one run each)\n",
+            "## Gateway workers (group PAP, one run each"
+            + (f", {shape_title(shape)}" if shape else "")
+            + ")\n",
             _md_table(
                 ["--workers", "answered/s", "p50 ms", "p99 ms", "timeouts", "other CPU"], rows
             ),
@@ -356,6 +362,147 @@ def markdown(results: dict[str, Any]) -> str:
             _md_table(["operation", "radiusgw µs", "pyrad µs", "pyrad / radiusgw"], rows),
         ]
     return "\n".join(parts)
+
+
+def _load_words(st: dict[str, Any]) -> str:
+    """How the load arrived: the shapes, the NAS addresses, the users."""
+    if "shapes" not in st:  # a run before shapes: one address, N sockets
+        return (
+            f"over {st['sockets']} UDP sockets (an Identifier is reused only after "
+            f"~{st['sockets'] * 256:,} requests)"
+        )
+    shapes = " and ".join(shape_title(sh["key"]) for sh in st["shapes"])
+    firsts = ", ".join(f"{who} from {first}" for who, first in st["nas_first"].items())
+    users = (
+        "one user per scenario"
+        if st["users"] <= 1
+        else f"{st['users']:,} distinct users in both servers, each request for one chosen "
+        + ("uniformly" if not st["zipf"] else f"Zipf-distributed (exponent {st['zipf']:g})")
+    )
+    return (
+        f"each scenario under {len(st['shapes'])} shape(s): {shapes} (each NAS a loopback "
+        f"address registered as a client in both servers, {firsts}; each port a socket with "
+        f"256 Identifiers; a Stop from the NAS of its Start); {users}"
+    )
+
+
+def _side_by_side(results: dict[str, Any]) -> list[str]:
+    """The scenario table, one per shape (a run before shapes: one table)."""
+    grouped = by_shape(results.get("scenarios", []))
+    parts = []
+    for shape, scenarios in grouped.items():
+        if shape is not None:
+            parts.append(f"### {shape_title(shape)}\n")
+        parts.append(_md_table(SCENARIO_HEADER, _scenario_rows(scenarios)))
+    return parts
+
+
+TARGETS_HEADER = ["target", "wanted", "measured", "verdict"]
+
+
+def targets_markdown(results: dict[str, Any]) -> list[str]:
+    """Issue 19's targets (bench/targets.py), per shape: ratios, met or not by how much."""
+    judged = targets.evaluate(results)
+    if not judged:
+        return []
+    parts = [
+        "## Targets\n",
+        "Each a ratio of two figures of this run under the same shape: the gateway's "
+        "answered/s over FreeRADIUS's (accounting also over FreeRADIUS with rlm_sql on "
+        "PostgreSQL), and the gateway's open-loop p99 over FreeRADIUS's when both are "
+        f"offered 80 % of FreeRADIUS's closed-loop rate (the target asks "
+        f'{targets.P99_SECONDS:.0f} s, nothing lost). "not met by X": X in the ratio\'s '
+        "units, and as a share of the target.\n",
+    ]
+    for shape, found in judged.items():
+        if shape is not None:
+            parts.append(f"### {shape_title(shape)}\n")
+        rows = [[t["target"], t["wanted"], t["measured"], t["verdict"]] for t in found]
+        parts.append(_md_table(TARGETS_HEADER, rows))
+    return parts
+
+
+OPEN_LOOP_HEADER = [
+    "scenario",
+    "server",
+    "offered",
+    "offered/s",
+    "answered/s",
+    "timeouts",
+    "late",
+    "skipped",
+    "p99 ms",
+    "p99.9 ms",
+    "radload CPU",
+    "other CPU",
+]
+
+
+def _open_loop_rows(runs: list[dict[str, Any]], by_key: dict[str, Any]) -> list[list[str]]:
+    def offered(r: dict[str, Any]) -> str:
+        basis = r.get("basis")
+        of = "its rate" if basis is None else f"{dict(SERVERS).get(basis, basis)}'s rate"
+        return f"{r.get('fraction', 0.8):.0%} of {of}"
+
+    return [
+        [
+            by_key.get(r["scenario"], {}).get("title", r["scenario"]),
+            _label(by_key.get(r["scenario"], {"key": r["scenario"]}), r["server"]),
+            offered(r),
+            _rate(r["offered_per_s"]),
+            _rate(r["answered_per_s"]),
+            str(r["timeouts"]),
+            str(r["late"]),
+            str(r["skipped"]),
+            f"{r['p99_ms']:.2f}",
+            f"{r['p999_ms']:.2f}",
+            load_cpu(r),
+            f"{r.get('foreign_cores', 0):.2f}",
+        ]
+        for r in runs
+    ]
+
+
+def open_loop_markdown(results: dict[str, Any]) -> list[str]:
+    """The open-loop runs and the first loss-free rate of each server, per shape."""
+    st = results["settings"]
+    parts = [
+        "## Open loop at 80 % of each server's own rate, then lower until loss-free\n",
+        f"{st['open_loop_s']:g} s per server at a fixed offered rate (after 0.5 s unmeasured); "
+        "a timeout (no answer within 2 s) or a skipped request (every Identifier in use) is "
+        'loss; "late" counts the timeouts answered after all, i.e. a backlog rather than a '
+        "drop. After a loss, the next lower fraction of the server's closed-loop rate "
+        f"({', '.join(f'{f:.0%}' for f in st.get('step_down', []))}) until one is "
+        "loss-free. Then the gateway at 80 % of FreeRADIUS's rate, for the p99 target.\n",
+    ]
+    lowest = f"{min([0.8, *st.get('step_down', [])]):.0%}"
+    grouped = by_shape(results.get("scenarios", []))
+    for shape, runs in by_shape(results["open_loop"]).items():
+        by_key = {s["key"]: s for s in grouped.get(shape, [])}
+        found = loss_free(runs)
+        if shape is not None:
+            parts.append(f"### {shape_title(shape)}\n")
+        parts += [
+            _md_table(OPEN_LOOP_HEADER, _open_loop_rows(runs, by_key)),
+            "The first loss-free offered rate stepping down from 80 %, per scenario and server "
+            "(requests/s): what the server held without loss, not the most it could.\n",
+            _md_table(
+                ["scenario", *(title for _, title in SERVERS)],
+                [
+                    [
+                        by_key.get(key, {}).get("title", key),
+                        *(
+                            f"none down to {lowest}"
+                            if (rate := found.get((key, server))) is None
+                            else _rate(rate)
+                            for server, _ in SERVERS
+                        ),
+                    ]
+                    for key in dict.fromkeys(r["scenario"] for r in runs)
+                ],
+            ),
+        ]
+    return parts
 
 
 FLEET_HEADER = ["configuration", "answered/s", "p50 ms", "p99 ms", "timeouts"]
@@ -398,8 +545,7 @@ def _fleet_cells(name: str, r: dict[str, Any]) -> list[str]:
 def fleet_markdown(results: dict[str, Any]) -> list[str]:
     """The fleet's store (issue 15) beside the single node's: accounting in all four
     configurations with the ratios, and group PAP; nothing if no fleet scenario ran."""
-    rows = {s["key"]: s for s in results.get("scenarios", [])}
-    if not any(key in rows for key in ("acct-pg", "pap-pg")):
+    if not any(s["key"] in ("acct-pg", "pap-pg") for s in results.get("scenarios", [])):
         return []
     parts = [
         "## The fleet's store: PostgreSQL beside SQLite\n",
@@ -412,6 +558,29 @@ def fleet_markdown(results: dict[str, Any]) -> list[str]:
         "INSERT (Start) or UPDATE (Stop) has committed. Not measured where a row says "
         "why.\n",
     ]
+    grouped = by_shape(results.get("scenarios", []))
+    for shape, scenarios in grouped.items():
+        if shape is not None and len(grouped) > 1:
+            parts.append(f"### {shape_title(shape)}\n")
+        parts += _fleet_shape({s["key"]: s for s in scenarios})
+    kept = results.get("fleet_sessions", {})
+    if kept:
+        names = {"gateway-pg": "gateway", "freeradius-sql": "FreeRADIUS (radacct)"}
+        parts.append(
+            "Sessions each kept in PostgreSQL after all its accounting runs (each Start opens "
+            "one, its Stop closes it; a run's last Starts have no Stop): "
+            + "; ".join(
+                f"{names.get(key, key)} {_rate(c['sessions'])}, {_rate(c['closed'])} closed"
+                for key, c in kept.items()
+            )
+            + ".\n"
+        )
+    return parts
+
+
+def _fleet_shape(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """fleet_markdown's tables for one shape's rows (scenario key -> row)."""
+    parts = []
     for key in ("acct-pg", "pap-pg"):
         if key in rows and not rows[key]["available"]:
             why = "; ".join(f"{k}: {v}" for k, v in rows[key]["reasons"].items())
@@ -433,18 +602,6 @@ def fleet_markdown(results: dict[str, Any]) -> list[str]:
             for name, r in accounting
         ]
         parts += ["Accounting Start/Stop, records answered per second:\n", _md_table(header, table)]
-    kept = results.get("fleet_sessions", {})
-    if kept:
-        names = {"gateway-pg": "gateway", "freeradius-sql": "FreeRADIUS (radacct)"}
-        parts.append(
-            "Sessions each kept in PostgreSQL after all its accounting runs (each Start opens "
-            "one, its Stop closes it; a run's last Starts have no Stop): "
-            + "; ".join(
-                f"{names.get(key, key)} {_rate(c['sessions'])}, {_rate(c['closed'])} closed"
-                for key, c in kept.items()
-            )
-            + ".\n"
-        )
     pap = _fleet_rows(rows, PAP_CONFIGURATIONS)
     if pap:
         table = [_fleet_cells(name, r) for name, r in pap]
@@ -588,20 +745,23 @@ def chart(results: dict[str, Any], path: Path) -> bool:
     missing = [s["title"] for s in results.get("scenarios", []) if not s["available"]]
     if not rows:
         return False
-    titles = [s["title"] for s in rows]
+    titles = [s["title"] + (f", {s['shape']}" if s.get("shape") else "") for s in rows]
     x = list(range(len(rows)))
     colours = {"gateway": "#1f77b4", "freeradius": "#d62728"}
-    fig, (ax_rate, ax_lat) = plt.subplots(1, 2, figsize=(14, 5.5))
+    fig, (ax_rate, ax_lat) = plt.subplots(1, 2, figsize=(max(14.0, 1.3 * len(rows)), 5.5))
     width = 0.38
     for n, (key, name) in enumerate(SERVERS):
         offset = (n - 0.5) * width
         rates = [s[key]["answered_per_s"] for s in rows]
         bars = ax_rate.bar([i + offset for i in x], rates, width, label=name, color=colours[key])
         ax_rate.bar_label(bars, labels=[f"{r / 1000:.1f}k" for r in rates], fontsize=8)
-    c = results.get("ceiling")
-    title = "answered per second (closed loop)"
-    if c:
-        title += f"\nload tool ceiling: {c['answered_per_s'] / 1000:.0f}k/s"
+    title = "answered per second (closed loop; NAS x ports after the name)"
+    ceilings = _ceilings(results)
+    if ceilings:
+        title += "\nload tool ceiling: " + ", ".join(
+            f"{c['answered_per_s'] / 1000:.0f}k/s" + (f" ({shape})" if shape else "")
+            for shape, c in ceilings.items()
+        )
     ax_rate.set_title(title)
     ax_rate.set_xticks(x, titles, rotation=20, ha="right")
     ax_rate.set_ylabel("answered/s")

@@ -29,7 +29,12 @@ serve (no PostgreSQL, no rlm_sql_postgresql) is reported "not available" with th
 measured against something else. Writes bench/out/results.json, bench/RESULTS.md and
 bench/results.png. Every process started is stopped by its PID, also on Ctrl-C.
 
+Each scenario runs under every ``--shape`` (NAS x source ports; default 1x1 and 16x4) over
+``--users`` accounts that both servers hold (default 100,000, chosen uniformly or ``--zipf``);
+the report gives each shape its own tables and issue 19's targets (bench/targets.py).
+
     python -m bench.run [--scenario pap,chap,vpdn,proxy,acct,acct-pg,pap-pg] [--duration 10]
+                        [--shape 1x1,16x4] [--users 100000] [--zipf 0]
                         [--workers 1,2,4]
                         [--accounts 1000000]
 """
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import os
 import socket
@@ -66,6 +72,7 @@ from bench.servers import (
     Processes,
     Server,
     build_radload,
+    cores,
     radiusgw_cli,
     run_load,
     run_stopping_all,
@@ -78,13 +85,23 @@ from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Code
 from radiusgw.radius.packet import DecodeError, decode, encode_attributes
 
-SECRET = "bench-secret"  # the NAS at 127.0.0.1, for both servers
-PROXY_NAS = "127.0.0.3"  # the NAS of the proxied contract (第6条: its own contract)
+SECRET = "bench-secret"  # the group contract's NAS (127.0.0.1 and GROUP_NAS on), both servers
+# Each contract's NAS fleet (issue 19.1): NAS n of a shape sends from its contract's first
+# address + n. A /24 of loopback each (all of 127/8 is local on Linux: no set-up), so that no
+# address is two contracts' (a client is one address, 第5条2). NAS_PER_CONTRACT of each are
+# registered in both servers whatever the shape, so that every shape meets one configuration.
+GROUP_NAS = "127.0.1.1"  # the group contract's NAS
+PROXY_NAS = "127.0.3.1"  # the NAS of the proxied contract (第6条: its own contract)
 PROXY_NAS_SECRET = "proxy-nas-secret"
-LAC = "127.0.0.2"  # the carrier's access server (LAC) asking for VPDN answers
+LAC = "127.0.2.1"  # the carrier's access servers (LAC) asking for VPDN answers
 LAC_SECRET = "lac-secret"
+NAS_PER_CONTRACT = 64
 UPSTREAM_SECRET = "upstream-secret"  # between either proxy and the upstream FreeRADIUS
 PASSWORD = "wonderland"
+# With --users N: user i of a realm is u{i:07d}@realm with the password wonderland-{i}, as
+# bench/accounts.py makes them (radload's templates; FreeRADIUS's users file says the same).
+USER_TEMPLATE = "u%07u"
+PASSWORD_TEMPLATE = f"{PASSWORD}-%u"
 FRAMED_IP = "10.0.0.5"  # in every Access-Accept for alice, so radload checks the reply's content
 TUNNEL_SECRET = "tunnel-secret"
 LNS = ("127.0.0.11", "127.0.0.12")  # two LNS, equal preference (RFC 2868 §3.8)
@@ -108,14 +125,56 @@ SERVER_LABELS = {
 }
 
 
+def nas_addresses(first: str, count: int = NAS_PER_CONTRACT) -> list[str]:
+    """A contract's NAS addresses: ``first`` and the ``count`` - 1 after it."""
+    start = ipaddress.IPv4Address(first)
+    return [str(start + n) for n in range(count)]
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """How the load arrives (issue 19.1): from ``nas`` NAS, each sending from ``ports`` source
+    ports, as a carrier's NAS and LACs do."""
+
+    nas: int
+    ports: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.nas}x{self.ports}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.nas} NAS x {self.ports} port{'s' if self.ports > 1 else ''}"
+
+
+def shapes(text: str) -> list[Shape]:
+    """``--shape``'s value: NASxPORTS, comma-separated (``1x1,16x4``)."""
+    found = []
+    for part in (p.strip() for p in text.split(",")):
+        nas, x, ports = part.partition("x")
+        if not (x and nas.isdigit() and ports.isdigit()):
+            raise argparse.ArgumentTypeError(f"not NASxPORTS: {part!r} (e.g. 16x4)")
+        shape = Shape(int(nas), int(ports))
+        if not (1 <= shape.nas <= NAS_PER_CONTRACT and 1 <= shape.ports <= 64):
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: 1 to {NAS_PER_CONTRACT} NAS and 1 to 64 ports per NAS"
+            )
+        found.append(shape)
+    return found
+
+
+DEFAULT_SHAPES = "1x1,16x4"
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     key: str
     title: str
     mode: str  # radload --mode
-    user: str
+    user: str  # the one user of the scenario (--users 0 or 1, bench.profile, the probe)
     secret: str = SECRET
-    bind: str = "127.0.0.1"
+    bind: str = GROUP_NAS  # the first NAS of the scenario's contract
     expect_attr: str | None = None
     gateway: str = GATEWAY  # which gateway (SERVER_LABELS) answers it
     freeradius: str = FREERADIUS  # and which FreeRADIUS
@@ -123,6 +182,11 @@ class Scenario:
     @property
     def kind(self) -> str:
         return "acct" if self.mode == "acct" else "auth"
+
+    @property
+    def users(self) -> str:
+        """radload's template of the scenario's many users (``--users``): its user's realm."""
+        return f"{USER_TEMPLATE}@{self.user.rpartition('@')[2]}"
 
     @property
     def servers(self) -> dict[str, str]:
@@ -179,8 +243,20 @@ BY_KEY = {s.key: s for s in SCENARIOS}
 # -- the two servers' configurations -----------------------------------------------------------
 
 
+def _clients(addresses: list[str], secret: str) -> str:
+    return "".join(
+        f"""
+        [[client]]
+        address = "{address}"
+        secret = "{secret}"
+        """
+        for address in addresses
+    )
+
+
 def group_realm(directory: Path, *, max_accounts: int = 10) -> Path:
-    """The group realm's contract file (its NAS is 127.0.0.1) in ``directory``; the directory.
+    """The group realm's contract file in ``directory``; the directory. Its NAS are 127.0.0.1
+    (bench.accounts, the tests) and the group NAS fleet (``GROUP_NAS`` on).
 
     ``max_accounts`` is a contract term the store enforces: bench.accounts raises it to the
     number of accounts it imports.
@@ -190,11 +266,7 @@ def group_realm(directory: Path, *, max_accounts: int = 10) -> Path:
         [contract]
         id = "bench"
         name = "Benchmark"
-
-        [[client]]
-        address = "127.0.0.1"
-        secret = "{SECRET}"
-
+        {_clients(["127.0.0.1", *nas_addresses(GROUP_NAS)], SECRET)}
         [[realm]]
         name = "{GROUP}"
         mode = "group"
@@ -204,13 +276,14 @@ def group_realm(directory: Path, *, max_accounts: int = 10) -> Path:
     return directory
 
 
-def gateway_realms(directory: Path, upstream: Server | None) -> Path:
-    """Realm files for the gateway: a group, a proxy and a VPDN realm, no limits.
+def gateway_realms(directory: Path, upstream: Server | None, *, max_accounts: int = 10) -> Path:
+    """Realm files for the gateway: a group, a proxy and a VPDN realm, no limits but the group
+    realm's ``max_accounts``; each contract with its NAS fleet (``NAS_PER_CONTRACT``).
 
     Without ``upstream`` the proxy realm points at the discard port (9): for runs that do not
     proxy (bench.profile)."""
     upstream_ports = (9, 9) if upstream is None else (upstream.auth_port, upstream.acct_port)
-    group_realm(directory)
+    group_realm(directory, max_accounts=max_accounts)
     files = {
         # 第6条: group and proxy realms cannot share a contract, so the proxy realm has its
         # own contract and NAS.
@@ -218,11 +291,7 @@ def gateway_realms(directory: Path, upstream: Server | None) -> Path:
             [contract]
             id = "proxied"
             name = "Proxy benchmark"
-
-            [[client]]
-            address = "{PROXY_NAS}"
-            secret = "{PROXY_NAS_SECRET}"
-
+            {_clients(nas_addresses(PROXY_NAS), PROXY_NAS_SECRET)}
             [[realm]]
             name = "{PROXY}"
             mode = "proxy"
@@ -237,12 +306,15 @@ def gateway_realms(directory: Path, upstream: Server | None) -> Path:
             # here, as in every run before the key existed (the same work as before).
             require_message_authenticator = false
             """,
-        "carriers": f"""
+        "carriers": "".join(
+            f"""
             [[carrier]]
             type = "D"
-            address = "{LAC}"
+            address = "{address}"
             secret = "{LAC_SECRET}"
-            """,
+            """
+            for address in nas_addresses(LAC)
+        ),
         "vpdn": f"""
             [contract]
             id = "vpdn"
@@ -270,27 +342,64 @@ def gateway_realms(directory: Path, upstream: Server | None) -> Path:
     return directory
 
 
-def freeradius_users() -> str:
-    """The peer's ``files`` users: the same account, and the same 2-LNS VPDN answer."""
+def freeradius_users(accounts: int = 0) -> str:
+    """The peer's ``files`` users: the same accounts (alice, and ``accounts`` more as
+    bench.accounts makes them) and the same 2-LNS VPDN answer, for taro and, with
+    ``accounts``, for any user of the VPDN realm, as the gateway answers a carrier's domain."""
+    from bench import accounts as made  # imports this module
+
     tunnels = ",\n".join(
         f"\tTunnel-Type:{tag} = L2TP,\n\tTunnel-Medium-Type:{tag} = IPv4,\n"
         f'\tTunnel-Server-Endpoint:{tag} = "{address}",\n'
         f'\tTunnel-Password:{tag} = "{TUNNEL_SECRET}",\n\tTunnel-Preference:{tag} = 1'
         for tag, address in enumerate(LNS, start=1)
     )
+    many = "".join(
+        f'{made.user_name(i)} Cleartext-Password := "{made.password(i)}"\n'
+        f"\tFramed-IP-Address = {made.framed_ip(i)}\n\n"
+        for i in range(accounts)
+    )
+    # Last in the file: rlm_files stops at a user's own entry, so only a name without one
+    # (the VPDN realm's) reaches this regular expression.
+    domain = VPDN.replace(".", "[.]")  # no backslash for the users file's quoting to eat
+    default = f'DEFAULT User-Name =~ "@{domain}$", Auth-Type := Accept\n{tunnels}\n'
     return (
         f'alice@{GROUP} Cleartext-Password := "{PASSWORD}"\n'
         f"\tFramed-IP-Address = {FRAMED_IP}\n\n"
-        f"taro@{VPDN} Auth-Type := Accept\n{tunnels}\n"
+        f"taro@{VPDN} Auth-Type := Accept\n{tunnels}\n\n" + many + (default if accounts else "")
     )
 
 
-def upstream_users() -> str:
-    """The upstream's users: both proxies strip the realm; the full name is there too."""
+def upstream_users(accounts: int = 0) -> str:
+    """The upstream's users: both proxies strip the realm; alice's full name is there too.
+    With ``accounts``, that many more as bench.accounts makes them, stripped."""
+    from bench import accounts as made  # imports this module
+
+    names = [(name, PASSWORD) for name in ("alice", f"alice@{PROXY}")]
+    names += [(made.username(i), made.password(i)) for i in range(accounts)]
     return "".join(
-        f'{name} Cleartext-Password := "{PASSWORD}"\n\tFramed-IP-Address = {FRAMED_IP}\n\n'
-        for name in ("alice", f"alice@{PROXY}")
+        f'{name} Cleartext-Password := "{password}"\n\tFramed-IP-Address = {FRAMED_IP}\n\n'
+        for name, password in names
     )
+
+
+def freeradius_clients() -> dict[str, str]:
+    """FreeRADIUS's clients beside 127.0.0.1: every contract's NAS fleet, with its secret."""
+    fleets = ((GROUP_NAS, SECRET), (LAC, LAC_SECRET), (PROXY_NAS, PROXY_NAS_SECRET))
+    return {address: secret for first, secret in fleets for address in nas_addresses(first)}
+
+
+def import_users(accounts: int, csv: Path, *args: str) -> None:
+    """Give the gateway's group realm ``accounts`` users (bench.accounts's) with the operator's
+    ``radiusgw account import``; ``args``: its --db, --realms, --key-file. The CSV is written
+    once per run and kept in ``csv``."""
+    from bench import accounts as made  # imports this module
+
+    if accounts < 1:
+        return
+    if not csv.exists():
+        made.write_csv(csv, accounts)
+    radiusgw_cli("account", "import", GROUP, str(csv), *args)
 
 
 # -- one request, to tell "not available" from a broken set-up ---------------------------------
@@ -358,6 +467,9 @@ def mean_result(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"rounds": rounds}
     for key in ("answered_per_s", "p50_ms", "p99_ms", "p999_ms", "mean_ms"):
         out[key] = round(statistics.fmean(r[key] for r in rounds), 3)
+    for key in ("load_cpu_pct", "load_cpu_share"):  # the load tool's own CPU, issue 19.1
+        if all(key in r for r in rounds):
+            out[key] = round(statistics.fmean(r[key] for r in rounds), 3)
     for key in ("answered", "accepts", "rejects", "invalid", "timeouts", "late", "skipped"):
         out[key] = sum(r[key] for r in rounds)
     out["foreign_cores"] = max(r["foreign_cores"] for r in rounds)
@@ -398,10 +510,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     ap.add_argument("--rounds", type=int, default=2, help="A B rounds per scenario")
     ap.add_argument("--window", type=int, default=128, help="requests in flight (closed loop)")
-    # 32 sockets x 256 Identifiers: one comes back only after ~8,000 requests. With 8 sockets
-    # FreeRADIUS dropped some requests ("conflicting packet ... unfinished request") whose
-    # Identifier returned while it still held the previous request: a tool artefact.
-    ap.add_argument("--sockets", type=int, default=32, help="UDP sockets of the load tool")
+    # Issue 19.1: each scenario under two shapes at least, so that no one shape flatters
+    # either server: one NAS with one source port (256 Identifiers), and a fleet.
+    ap.add_argument(
+        "--shape",
+        type=shapes,
+        metavar="NASxPORTS,...",
+        help=f"the load's shapes: NAS addresses x source ports each (default {DEFAULT_SHAPES})",
+    )
+    # Before --shape, 32 sockets from one address: one Identifier came back only after ~8,000
+    # requests. With 8 sockets FreeRADIUS dropped some requests ("conflicting packet ...
+    # unfinished request") whose Identifier returned while it still held the previous request.
+    ap.add_argument(
+        "--sockets",
+        type=int,
+        help="UDP sockets of the load tool from one address: the same as --shape 1xN",
+    )
+    ap.add_argument(
+        "--users",
+        type=int,
+        default=100_000,
+        help="distinct users in both servers, each request for one of them (0: one user)",
+    )
+    ap.add_argument(
+        "--zipf",
+        type=float,
+        default=0.0,
+        help="users chosen Zipf-distributed with this exponent (e.g. 1); 0: uniformly",
+    )
     # 4 workers on this 2-core machine, as FreeRADIUS gets its best thread count: side by side
     # (2 vs 4, one run each, quiet machine) 4 did better for VPDN, proxy and accounting
     # (0.80/0.69/0.48 -> 0.91/0.79/0.58 of FreeRADIUS) and as well for PAP (0.88 vs 0.84).
@@ -475,6 +611,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--rounds must be at least 1")
     if a.accounts < 0:
         ap.error("--accounts must be 0 (skip) or more")
+    if a.sockets is not None and a.shape is not None:
+        ap.error("--sockets N is --shape 1xN: give one of them")
+    if a.sockets is not None and not 1 <= a.sockets <= 1024:
+        ap.error("--sockets must be 1 to 1024")
+    a.shapes = shapes(DEFAULT_SHAPES) if a.sockets is None else [Shape(1, a.sockets)]
+    a.shapes = a.shape or a.shapes
+    if a.users < 0 or a.zipf < 0:
+        ap.error("--users and --zipf must be 0 or more")
 
     log = Progress()
     status, results = run_stopping_all(lambda procs: _run(a, scenarios, sweep, log, procs), log)
@@ -524,7 +668,11 @@ def _run(
             "warmup_s": a.warmup,
             "rounds": a.rounds,
             "window": a.window,
-            "sockets": a.sockets,
+            "shapes": [{"key": sh.key, "nas": sh.nas, "ports": sh.ports} for sh in a.shapes],
+            "nas_first": {"group": GROUP_NAS, "LAC": LAC, "proxy": PROXY_NAS},
+            "users": a.users,
+            "zipf": a.zipf,
+            "cores": cores(),
             "gateway_workers": a.gateway_workers,
             "freeradius_threads": a.freeradius_threads,
             "open_loop_s": a.open_loop,
@@ -541,8 +689,10 @@ def _run(
         log("codec micro-benchmark: radiusgw vs pyrad")
         results["codec"] = codec.measure(budget=0.25)
 
-    def load(server: Server, scenario: Scenario, label: str, **kw: Any) -> dict[str, Any]:
-        spec = scenario_load(a, server, scenario)
+    def load(
+        server: Server, scenario: Scenario, shape: Shape, label: str, **kw: Any
+    ) -> dict[str, Any]:
+        spec = scenario_load(a, server, scenario, shape)
         best: dict[str, Any] | None = None
         for attempt in range(1, a.retries + 2):
             waited, seen = wait_quiet(a.quiet_wait)
@@ -554,6 +704,7 @@ def _run(
             result["foreign_cores"] = meter.foreign_cores()
             result["waited_for_quiet_s"] = waited
             result["attempt"] = attempt
+            result["shape"] = shape.key
             if best is None or result["foreign_cores"] < best["foreign_cores"]:
                 best = result
             if result["foreign_cores"] <= BUSY_CORES:
@@ -568,19 +719,35 @@ def _run(
         contextlib.ExitStack() as cleanup,
     ):
         work = Path(tmp)
+        main_shape = a.shapes[-1]  # of the sections that run under one shape
         log("starting the do-nothing responder")
         responder = start_responder(procs, radload, SECRET)
-        ceiling = load(responder, BY_KEY["pap"], "radload -> responder", expect_attr=None)
-        results["ceiling"] = ceiling
-        log(f"  tool ceiling: {ceiling['answered_per_s']:,.0f} answered/s (PAP, all verified)")
+        results["ceilings"] = {}
+        for shape in a.shapes:
+            ceiling = load(
+                responder,
+                BY_KEY["pap"],
+                shape,
+                f"radload -> responder {shape.key}",
+                expect_attr=None,
+            )
+            results["ceilings"][shape.key] = ceiling
+            log(
+                f"  tool ceiling, {shape.title}: {ceiling['answered_per_s']:,.0f} answered/s "
+                f"(PAP, all verified), radload {ceiling['load_cpu_pct']:.0f} % of a core"
+            )
+        results["ceiling"] = results["ceilings"][main_shape.key]
         procs.stop(responder.process)
+        users_csv = work / "users.csv"
+        if a.users:
+            log(f"{a.users:,} users in both servers")
 
         log("starting the upstream FreeRADIUS (behind both proxies)")
         upstream = start_freeradius(
             procs,
             work / "upstream",
             secret=UPSTREAM_SECRET,
-            users=upstream_users(),
+            users=upstream_users(a.users),
             threads=a.freeradius_threads,
             name="upstream FreeRADIUS",
         )
@@ -589,8 +756,8 @@ def _run(
             procs,
             work / "freeradius",
             secret=SECRET,
-            users=freeradius_users(),
-            clients={LAC: LAC_SECRET, PROXY_NAS: PROXY_NAS_SECRET},
+            users=freeradius_users(a.users),
+            clients=freeradius_clients(),
             proxy_realms=[
                 HomeRealm(
                     PROXY, "127.0.0.1", upstream.auth_port, upstream.acct_port, UPSTREAM_SECRET
@@ -598,13 +765,14 @@ def _run(
             ],
             threads=a.freeradius_threads,
         )
-        realms = gateway_realms(work / "realms", upstream)
+        realms = gateway_realms(work / "realms", upstream, max_accounts=a.users + 1)
         db = work / "gateway.db"
         radiusgw_cli("check", "--realms", str(realms))
         radiusgw_cli(
             *("account", "add", GROUP, "alice", "--password", PASSWORD),
             *("--framed-ip", FRAMED_IP, "--db", str(db), "--realms", str(realms)),
         )
+        import_users(a.users, users_csv, "--db", str(db), "--realms", str(realms))
         ablated = f", ablated: {', '.join(a.ablate)}" if a.ablate else ""
         log(f"starting the gateway, {a.gateway_workers} workers{ablated}")
         for name in a.ablate:
@@ -623,82 +791,31 @@ def _run(
             not running."""
             return {side: running[key] for side, key in scenario.servers.items()}
 
-        rows: list[dict[str, Any]] = []
+        reasons: dict[str, dict[str, str | None]] = {}
         for scenario in scenarios:
-            row: dict[str, Any] = {
-                "key": scenario.key,
-                "title": scenario.title,
-                "kind": scenario.kind,
-                "labels": {side: SERVER_LABELS[key] for side, key in scenario.servers.items()},
-            }
-            pair = sides(scenario)
-            reasons = {
+            reasons[scenario.key] = {
                 name: server if isinstance(server, str) else probe(server, scenario)
-                for name, server in pair.items()
+                for name, server in sides(scenario).items()
             }
-            row["available"] = not any(reasons.values())
-            row["reasons"] = {k: v for k, v in reasons.items() if v}
-            if not row["available"]:
-                why = "; ".join(f"{k}: {v}" for k, v in row["reasons"].items())
-                log(f"{scenario.title}: not available ({why})")
-                rows.append(row)
-                continue
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in pair}
-            for n in range(1, a.rounds + 1):
-                for name, server in pair.items():
-                    assert isinstance(server, Server)
-                    label = f"{scenario.key} {name} {n}/{a.rounds}"
-                    r = load(server, scenario, label)
-                    runs[name].append(r)
-                    log(
-                        f"{scenario.title:<22} {name:<10} round {n}: "
-                        f"{r['answered_per_s']:>9,.0f}/s  p99 {r['p99_ms']:.2f} ms  "
-                        f"timeouts {r['timeouts']}  invalid {r['invalid']}  "
-                        f"other CPU {r['foreign_cores']:.2f}"
-                    )
-            for name in pair:
-                row[name] = mean_result(runs[name])
-            row["ratio"] = round(
-                row["gateway"]["answered_per_s"] / max(row["freeradius"]["answered_per_s"], 1e-9),
-                3,
-            )
-            rows.append(row)
+        rows: list[dict[str, Any]] = []
+        for shape in a.shapes:
+            log(f"shape {shape.title}")
+            for scenario in scenarios:
+                rows.append(_side_by_side(a, scenario, shape, sides(scenario), reasons, load, log))
         results["scenarios"] = rows
 
         if a.open_loop > 0:
             checks = []
             for row in rows:
-                if not row["available"]:
-                    continue
-                scenario = BY_KEY[row["key"]]
-                for name, server in sides(scenario).items():
-                    assert isinstance(server, Server)
-                    # 80 % first (the issue's target), then lower until a rate is loss-free:
-                    # the rate an operator can size a fleet with.
-                    for fraction in (OPEN_LOOP_FRACTION, *a.step_down):
-                        rate = round(fraction * row[name]["answered_per_s"])
-                        r = load(
-                            server,
-                            scenario,
-                            f"{scenario.key} {name} open {rate}/s",
-                            rate=rate,
-                            duration=a.open_loop,
-                            warmup=0.5,
-                        )
-                        r.update(scenario=scenario.key, server=name, fraction=fraction)
-                        checks.append(r)
-                        log(
-                            f"{scenario.title:<22} {name:<10} open loop {rate:,}/s "
-                            f"({fraction:.0%}): answered {r['answered_per_s']:,.0f}/s  "
-                            f"lost {report.lost(r)}  p99 {r['p99_ms']:.2f} ms"
-                        )
-                        if not report.lost(r):
-                            break
+                if row["available"]:
+                    checks += _open_loop(a, row, sides(BY_KEY[row["key"]]), load, log)
             results["open_loop"] = checks
 
-        by_key = {row["key"]: row for row in rows if row["available"]}
+        by_key = {
+            row["key"]: row for row in rows if row["available"] and row["shape"] == main_shape.key
+        }
         if a.mixed > 0 and {"pap", "acct"} <= set(by_key):
-            results["mixed"] = _mixed(a, by_key, classic, radload, procs, log)
+            results["mixed"] = _mixed(a, by_key, classic, radload, procs, log, main_shape)
 
         if pg is not None:
             results["fleet_sessions"] = stored_sessions(
@@ -715,7 +832,7 @@ def _run(
         for workers in sweep:
             log(f"starting the gateway, {workers} worker(s)")
             gw = start_gateway(procs, realms, db, workers=workers, ablate=a.ablate)
-            r = load(gw, BY_KEY["pap"], f"pap gateway workers={workers}")
+            r = load(gw, BY_KEY["pap"], main_shape, f"pap gateway workers={workers}")
             r["workers"] = workers
             sweep_rows.append(r)
             log(
@@ -732,6 +849,103 @@ def _run(
         results["accounts"] = accounts.measure(accounts.Plan(a.accounts), procs, log=log)
     results["elapsed_s"] = round(time.time() - started, 1)
     return results
+
+
+Measure = Callable[..., dict[str, Any]]  # _run's load(server, scenario, shape, label, **kw)
+
+
+def _side_by_side(
+    a: argparse.Namespace,
+    scenario: Scenario,
+    shape: Shape,
+    pair: dict[str, Server | str],
+    reasons: dict[str, dict[str, str | None]],
+    load: Measure,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """One scenario under one shape: ``a.rounds`` rounds, gateway and FreeRADIUS alternating;
+    the row of the report (or why not, from the probe in ``reasons``)."""
+    row: dict[str, Any] = {
+        "key": scenario.key,
+        "title": scenario.title,
+        "kind": scenario.kind,
+        "shape": shape.key,
+        "labels": {side: SERVER_LABELS[key] for side, key in scenario.servers.items()},
+    }
+    why = reasons[scenario.key]
+    row["available"] = not any(why.values())
+    row["reasons"] = {k: v for k, v in why.items() if v}
+    if not row["available"]:
+        said = "; ".join(f"{k}: {v}" for k, v in row["reasons"].items())
+        log(f"{scenario.title}: not available ({said})")
+        return row
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in pair}
+    for n in range(1, a.rounds + 1):
+        for name, server in pair.items():
+            assert isinstance(server, Server)
+            r = load(server, scenario, shape, f"{scenario.key} {shape.key} {name} {n}/{a.rounds}")
+            runs[name].append(r)
+            log(
+                f"{scenario.title:<22} {name:<10} round {n}: "
+                f"{r['answered_per_s']:>9,.0f}/s  p99 {r['p99_ms']:.2f} ms  "
+                f"timeouts {r['timeouts']}  invalid {r['invalid']}  "
+                f"radload {r['load_cpu_pct']:.0f} % of a core  "
+                f"other CPU {r['foreign_cores']:.2f}"
+            )
+    for name in pair:
+        row[name] = mean_result(runs[name])
+    row["ratio"] = round(
+        row["gateway"]["answered_per_s"] / max(row["freeradius"]["answered_per_s"], 1e-9), 3
+    )
+    return row
+
+
+def _open_loop(
+    a: argparse.Namespace,
+    row: dict[str, Any],
+    pair: dict[str, Server | str],
+    load: Measure,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Open loop for one row (scenario and shape): each server at 80 % of its own rate, then
+    lower until loss-free; then the gateway at 80 % of FreeRADIUS's rate (``basis``
+    "freeradius"), beside FreeRADIUS's own 80 % run: issue 19.5's p99 target."""
+    scenario, shape = BY_KEY[row["key"]], Shape(*map(int, row["shape"].split("x")))
+    checks = []
+
+    def run(name: str, fraction: float, basis: str) -> dict[str, Any]:
+        server = pair[name]
+        assert isinstance(server, Server)
+        rate = round(fraction * row[basis]["answered_per_s"])
+        r = load(
+            server,
+            scenario,
+            shape,
+            f"{scenario.key} {shape.key} {name} open {rate}/s",
+            rate=rate,
+            duration=a.open_loop,
+            warmup=0.5,
+        )
+        r.update(scenario=scenario.key, server=name, fraction=fraction)
+        if basis != name:
+            r["basis"] = basis
+        checks.append(r)
+        of = "its" if basis == name else f"{basis}'s"
+        log(
+            f"{scenario.title:<22} {name:<10} open loop {rate:,}/s ({fraction:.0%} of {of} "
+            f"rate): answered {r['answered_per_s']:,.0f}/s  lost {report.lost(r)}  "
+            f"p99 {r['p99_ms']:.2f} ms"
+        )
+        return r
+
+    for name in pair:
+        # 80 % first (the issue's target), then lower until a rate is loss-free: the rate an
+        # operator can size a fleet with.
+        for fraction in (OPEN_LOOP_FRACTION, *a.step_down):
+            if not report.lost(run(name, fraction, name)):
+                break
+    run("gateway", OPEN_LOOP_FRACTION, "freeradius")
+    return checks
 
 
 def _start_fleet(
@@ -778,6 +992,7 @@ def _start_fleet(
             work / "gateway-pg",
             workers=a.gateway_workers,
             ablate=a.ablate,
+            users=(a.users, work / "users.csv"),
         )
         cleanup.callback(procs.stop, gw.process)
         servers[GATEWAY_PG] = gw
@@ -790,7 +1005,12 @@ def _start_fleet(
             pg.execute(f"CREATE DATABASE {dbname}")
             log("starting FreeRADIUS with rlm_sql on PostgreSQL")
             fr = start_freeradius_sql(
-                procs, pg, dbname, work / "freeradius-sql", threads=a.freeradius_threads
+                procs,
+                pg,
+                dbname,
+                work / "freeradius-sql",
+                threads=a.freeradius_threads,
+                accounts=a.users,
             )
             cleanup.callback(procs.stop, fr.process)
             servers[FREERADIUS_SQL] = fr
@@ -839,51 +1059,69 @@ def start_gateway_pg(
     *,
     workers: int,
     ablate: Sequence[str] = (),
+    users: tuple[int, Path] = (0, Path()),
 ) -> Server:
     """The gateway on the empty PostgreSQL database ``url``: ``radiusgw db migrate``, the
-    group realm's account added with the operator's CLI, then ``serve``; its key and journals
-    under ``files``."""
+    group realm's account added with the operator's CLI, ``users`` (how many, the CSV)
+    imported with it, then ``serve``; its key and journals under ``files``."""
     files.mkdir(parents=True, exist_ok=True)
     radiusgw_cli("db", "migrate", "--db", url)
+    key = ("--key-file", str(files / KEY_FILE))
     radiusgw_cli(
         *("account", "add", GROUP, "alice", "--password", PASSWORD),
         *("--framed-ip", FRAMED_IP, "--db", url, "--realms", str(realms)),
-        *("--key-file", str(files / KEY_FILE)),
+        *key,
     )
+    import_users(users[0], users[1], "--db", url, "--realms", str(realms), *key)
     return start_gateway(procs, realms, url, workers=workers, ablate=ablate, files=files)
 
 
 def start_freeradius_sql(
-    procs: Processes, pg: PostgresServer, dbname: str, directory: Path, *, threads: int
+    procs: Processes,
+    pg: PostgresServer,
+    dbname: str,
+    directory: Path,
+    *,
+    threads: int,
+    accounts: int = 0,
 ) -> Server:
-    """FreeRADIUS (the peer's users, NAS 127.0.0.1) writing accounting through rlm_sql to the
-    empty database ``dbname`` of ``pg``, after loading Debian's stock schema.sql into it."""
+    """FreeRADIUS (the peer's users and ``accounts`` more, the group NAS fleet) writing
+    accounting through rlm_sql to the empty database ``dbname`` of ``pg``, after loading
+    Debian's stock schema.sql into it."""
     pg.execute(SQL_SCHEMA.read_text(), dbname=dbname)
     return start_freeradius(
         procs,
         directory,
         secret=SECRET,
-        users=freeradius_users(),
+        users=freeradius_users(accounts),
+        clients=freeradius_clients(),
         threads=threads,
         name="FreeRADIUS (rlm_sql)",
         sql=SqlAccounting("127.0.0.1", pg.port, dbname),
     )
 
 
-def scenario_load(a: argparse.Namespace, server: Server, scenario: Scenario, **kw: Any) -> Load:
-    """radload's job for ``scenario`` against ``server`` with this run's settings; ``kw``
+def scenario_load(
+    a: argparse.Namespace, server: Server, scenario: Scenario, shape: Shape, **kw: Any
+) -> Load:
+    """radload's job for ``scenario`` against ``server`` under ``shape`` with this run's
+    settings (its NAS from the scenario's first address on; ``a.users`` users); ``kw``
     replaces any of them."""
+    many = a.users > 1
     spec = Load(
         port=server.port(scenario.kind),
         secret=scenario.secret,
         mode=scenario.mode,
-        user=scenario.user,
-        password=PASSWORD,
+        user=scenario.users if many else scenario.user,
+        password=PASSWORD_TEMPLATE if many else PASSWORD,
         bind=scenario.bind,
         duration=a.duration,
         warmup=a.warmup,
         window=a.window,
-        sockets=a.sockets,
+        nas=shape.nas,
+        ports=shape.ports,
+        users=max(a.users, 1),
+        zipf=a.zipf,
         expect_attr=scenario.expect_attr,
     )
     return replace(spec, **kw)
@@ -896,8 +1134,10 @@ def _mixed(
     radload: Path,
     procs: Processes,
     log: Callable[[str], None],
+    shape: Shape,
 ) -> dict[str, Any]:
-    """PAP alone, then PAP beside accounting, per server, A B per round (bench/mixed.py)."""
+    """PAP alone, then PAP beside accounting, per server, A B per round (bench/mixed.py),
+    under ``shape``."""
     rates = mixed.offered(
         [rows["pap"][name]["answered_per_s"] for name in servers],
         [rows["acct"][name]["answered_per_s"] for name in servers],
@@ -905,7 +1145,7 @@ def _mixed(
     log(f"logins beside accounting: PAP {rates.auth:,}/s, accounting {rates.acct:,}/s")
 
     def spec(server: Server, scenario: Scenario, rate: int) -> Load:
-        return scenario_load(a, server, scenario, duration=a.mixed, warmup=0.5, rate=rate)
+        return scenario_load(a, server, scenario, shape, duration=a.mixed, warmup=0.5, rate=rate)
 
     runs = []
     for n in range(1, a.rounds + 1):
@@ -933,7 +1173,7 @@ def _mixed(
                 f"accounting {both['acct']['answered_per_s']:,.0f}/s "
                 f"(lost {report.lost(both['acct'])})"
             )
-    return {"auth_per_s": rates.auth, "acct_per_s": rates.acct, "runs": runs}
+    return {"auth_per_s": rates.auth, "acct_per_s": rates.acct, "runs": runs, "shape": shape.key}
 
 
 if __name__ == "__main__":

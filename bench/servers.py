@@ -170,7 +170,8 @@ def start_freeradius(
     log_path = directory / "freeradius.log"
     proc = launch(raddb, log_path)
     procs.add(proc)
-    deadline = time.monotonic() + 15
+    # 100,000 users in its ``files`` take it a few seconds to read.
+    deadline = time.monotonic() + 15 + users.count("\n") / 20_000
     while FREERADIUS_READY not in log_path.read_text(errors="replace"):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise BenchError(f"{name} did not start:\n{log_path.read_text()[-3000:]}")
@@ -291,7 +292,12 @@ def radiusgw_cli(*args: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Load:
-    """One radload run: what to send, where, for how long."""
+    """One radload run: what to send, where, for how long.
+
+    The sockets: ``nas`` source addresses from ``bind`` on (``bind`` + 0, + 1, ...), each with
+    ``ports`` source ports; without ``ports``, one address with ``sockets`` ports. ``users``
+    distinct users: ``user`` and ``password`` are then templates with one ``%u`` (``u%07u@realm``),
+    chosen uniformly or, with ``zipf`` > 0, Zipf-distributed."""
 
     port: int
     secret: str
@@ -306,16 +312,35 @@ class Load:
     timeout: float = 2.0
     rate: float = 0.0  # > 0: open loop at this offered rate
     expect_attr: str | None = None  # "TYPE:MIN" that every Access-Accept must carry
+    nas: int = 1
+    ports: int | None = None
+    users: int = 1
+    zipf: float = 0.0
+
+
+def cores() -> int:
+    """The cores this process may run on: what the load tool and the servers share."""
+    return len(os.sched_getaffinity(0))
 
 
 def run_load(radload: Path, load: Load, *, label: str, progress: bool) -> dict[str, Any]:
-    """Run radload once; its JSON result. Progress goes straight to our stderr."""
+    """Run radload once; its JSON result. Progress goes straight to our stderr.
+
+    The result states the CPU radload itself took while measuring (``cpu_s``, user + system):
+    ``load_cpu_pct`` as a percentage of one core, ``load_cpu_share`` as a share of all the
+    machine's cores, which it shares with the server it loads."""
+    shape = (
+        ("--sockets", str(load.sockets))
+        if load.ports is None
+        else ("--nas", str(load.nas), "--ports", str(load.ports))
+    )
     args = [
         str(radload),
         *("--port", str(load.port), "--secret", load.secret, "--mode", load.mode),
         *("--user", load.user, "--password", load.password, "--bind", load.bind),
         *("--duration", str(load.duration), "--warmup", str(load.warmup)),
-        *("--window", str(load.window), "--sockets", str(load.sockets)),
+        *("--window", str(load.window), *shape),
+        *("--users", str(load.users), "--zipf", str(load.zipf)),
         *("--timeout", str(load.timeout), "--label", label),
     ]
     if load.rate > 0:
@@ -331,6 +356,8 @@ def run_load(radload: Path, load: Load, *, label: str, progress: bool) -> dict[s
     if proc.returncode != 0:
         raise BenchError(f"radload exited {proc.returncode}: {proc.stdout.strip()}")
     result: dict[str, Any] = json.loads(proc.stdout)
+    result["load_cpu_pct"] = round(100 * result["cpu_cores"], 1)
+    result["load_cpu_share"] = round(result["cpu_cores"] / cores(), 3)
     return result
 
 

@@ -11,17 +11,24 @@ gateway on PostgreSQL, FreeRADIUS with rlm_sql on PostgreSQL) answer and store w
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from argparse import Namespace
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
-from bench import ablate, accounts, mixed, profile, report
+from bench import ablate, accounts, mixed, profile, report, targets
 from bench import run as bench_run
 from bench.freeradius_conf import sql_missing
 from bench.postgres import PostgresServer
@@ -32,10 +39,13 @@ from bench.servers import (
     build_radload,
     radiusgw_cli,
     run_load,
+    start_freeradius,
     start_gateway,
     start_responder,
 )
-from radiusgw.radius.attributes import AcctStatusType, Code
+from radiusgw.radius import crypto
+from radiusgw.radius.attributes import AcctStatusType, Attr, Code
+from radiusgw.radius.packet import decode, encode_attributes
 from radiusgw.store import SqliteStore, journal, open_store
 from radiusgw.store.journal import JournalWriter
 from tests.integration.freeradius import FreeRadius, require_freeradius, running_freeradius
@@ -381,3 +391,241 @@ def test_the_report_lists_accounting_in_four_configurations_or_says_why_not() ->
     text = "\n".join(report.fleet_markdown({"scenarios": [missing]}))
     assert "accounting, PostgreSQL: not available (freeradius: rlm_sql_postgresql.so" in text
     assert report.fleet_markdown({"scenarios": [row("acct", 1, 1)]}) == []  # no fleet run
+
+
+# -- issue 19: the load's shapes and users, the load tool's CPU, the targets --------------------
+
+
+class CountingServer:
+    """A RADIUS server on 127.0.0.1 that answers every request (Access-Accept with a
+    Framed-IP-Address, or Accounting-Response), correctly signed, and notes for each where it
+    came from, its NAS-IP-Address, its user, and (accounting) its session and status."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.seen: list[dict[str, Any]] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                raw, source = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            packet = decode(raw)
+            note = {
+                "source": source,
+                "nas": socket.inet_ntoa(packet.get(Attr.NAS_IP_ADDRESS) or b"\0\0\0\0"),
+                "user": (packet.get(Attr.USER_NAME) or b"").decode(),
+            }
+            if packet.code == Code.ACCOUNTING_REQUEST:
+                note["session"] = packet.get(Attr.ACCT_SESSION_ID)
+                note["status"] = packet.get(Attr.ACCT_STATUS_TYPE)
+                reply = crypto.sign_response(
+                    Code.ACCOUNTING_RESPONSE,
+                    raw[1],
+                    raw[4:20],
+                    b"",
+                    self.secret,
+                    message_authenticator=False,
+                )
+            else:
+                hidden = packet.get(Attr.USER_PASSWORD) or b""
+                note["password"] = (
+                    crypto.unhide_password(hidden, self.secret, raw[4:20]) or b""
+                ).decode()
+                attrs = encode_attributes([(Attr.FRAMED_IP_ADDRESS, bytes((10, 0, 0, 5)))])
+                reply = crypto.sign_response(
+                    Code.ACCESS_ACCEPT, raw[1], raw[4:20], attrs, self.secret
+                )
+            self.seen.append(note)
+            assert reply is not None
+            self.sock.sendto(reply, source)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def counting() -> Iterator[CountingServer]:
+    server = CountingServer(SECRET.encode())
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _shaped(port: int, mode: str, **kw: Any) -> Load:
+    spec = Load(
+        port=port,
+        secret=SECRET,
+        mode=mode,
+        user="u%07u@group.bench",
+        password="wonderland-%u",
+        bind="127.0.9.1",
+        duration=0.6,
+        warmup=0,
+        window=16,
+        timeout=0.5,
+        nas=4,
+        ports=2,
+        users=50,
+        expect_attr="8:1" if mode != "acct" else None,
+    )
+    return replace(spec, **kw)
+
+
+def test_radload_spreads_requests_over_its_nas_and_their_ports(
+    radload: Path, counting: CountingServer
+) -> None:
+    r = run_load(radload, _shaped(counting.port, "pap"), label="shape", progress=False)
+    assert r["accepts"] > 0 and r["invalid"] == r["timeouts"] == 0, r
+    assert (r["nas"], r["ports_per_nas"], r["sockets"], r["users"]) == (4, 2, 8, 50)
+    seen = counting.seen
+    nas = [f"127.0.9.{n}" for n in (1, 2, 3, 4)]
+    assert {s["source"][0] for s in seen} == set(nas)
+    for address in nas:  # two source ports per NAS, each used
+        assert len({s["source"][1] for s in seen if s["source"][0] == address}) == 2
+    # Each request names its own NAS, and each user's password is that user's.
+    assert all(s["nas"] == s["source"][0] for s in seen)
+    for s in seen:
+        index = int(s["user"][1:8])
+        assert s["user"] == f"u{index:07d}@group.bench" and 0 <= index < 50, s
+        assert s["password"] == f"wonderland-{index}", s
+    # The tool states the CPU it took itself: of one core, and of all of them.
+    assert r["cpu_s"] > 0 and r["load_cpu_pct"] == round(100 * r["cpu_cores"], 1)
+    assert r["load_cpu_share"] == round(r["cpu_cores"] / len(os.sched_getaffinity(0)), 3)
+
+
+def test_radload_s_zipf_choice_asks_for_the_first_user_more_than_the_last(
+    radload: Path, counting: CountingServer
+) -> None:
+    load = _shaped(counting.port, "pap", zipf=1.2, duration=1.0)
+    r = run_load(radload, load, label="zipf", progress=False)
+    counts = Counter(int(s["user"][1:8]) for s in counting.seen)
+    # P(first) / P(last) = 50^1.2, about 110: not a matter of chance over a thousand requests.
+    assert r["answered"] > 1_000 and counts[0] > 10 * max(counts[49], 1), counts
+
+
+def test_radload_stops_each_session_from_the_nas_that_started_it(
+    radload: Path, counting: CountingServer
+) -> None:
+    r = run_load(radload, _shaped(counting.port, "acct"), label="acct", progress=False)
+    assert r["acct_responses"] > 0 and r["invalid"] == r["timeouts"] == 0, r
+    starts = {s["session"]: s for s in counting.seen if s["status"] == (1).to_bytes(4, "big")}
+    stops = [s for s in counting.seen if s["status"] == (2).to_bytes(4, "big")]
+    assert stops and {s["source"][0] for s in starts.values()} == {
+        f"127.0.9.{n}" for n in (1, 2, 3, 4)
+    }
+    for stop in stops:
+        start = starts[stop["session"]]
+        assert (stop["nas"], stop["source"][0], stop["user"]) == (
+            start["nas"],
+            start["source"][0],
+            start["user"],
+        )
+
+
+def test_both_servers_answer_the_bench_s_users_from_every_nas(
+    radload: Path, processes: Processes, tmp_path: Path
+) -> None:
+    require_freeradius()
+    realms = gateway_realms(tmp_path / "realms", None, max_accounts=21)
+    db = tmp_path / "gateway.db"
+    bench_run.import_users(20, tmp_path / "users.csv", "--db", str(db), "--realms", str(realms))
+    gateway = start_gateway(processes, realms, db, workers=2)
+    peer = start_freeradius(
+        processes,
+        tmp_path / "freeradius",
+        secret=bench_run.SECRET,
+        users=bench_run.freeradius_users(20),
+        clients=bench_run.freeradius_clients(),
+        threads=2,
+    )
+    for server in (gateway, peer):
+        for key in ("pap", "chap", "vpdn", "acct"):
+            scenario = BY_KEY[key]
+            load = replace(
+                bench_run.scenario_load(
+                    Namespace(users=20, zipf=0.0, duration=0.5, warmup=0, window=16),
+                    server,
+                    scenario,
+                    bench_run.Shape(4, 2),
+                ),
+                timeout=1.0,
+            )
+            r = run_load(radload, load, label=f"{server.name} {key}", progress=False)
+            assert r["answered"] > 0, (server.name, key, r)
+            assert r["invalid"] == r["rejects"] == r["timeouts"] == 0, (server.name, key, r)
+
+
+def test_shapes_are_nas_by_ports_within_each_contract_s_fleet() -> None:
+    assert [s.key for s in bench_run.shapes("1x1, 16x4")] == ["1x1", "16x4"]
+    assert bench_run.Shape(16, 4).title == "16 NAS x 4 ports"
+    assert bench_run.Shape(1, 1).title == "1 NAS x 1 port"
+    for bad in ("16", "0x1", "65x1", "1x0", "ax2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench_run.shapes(bad)
+    assert bench_run.nas_addresses("127.0.1.1", 3) == ["127.0.1.1", "127.0.1.2", "127.0.1.3"]
+
+
+def test_the_targets_are_ratios_met_or_not_met_by_how_much_per_shape() -> None:
+    def side(rate: float, p99: float = 1.0) -> dict[str, object]:
+        return {"answered_per_s": rate, "p99_ms": p99}
+
+    def row(shape: str, key: str, gateway: float, freeradius: float) -> dict[str, object]:
+        return {
+            "key": key,
+            "title": key,
+            "shape": shape,
+            "available": True,
+            "gateway": side(gateway),
+            "freeradius": side(freeradius),
+        }
+
+    def open_run(shape: str, server: str, p99: float, **kw: object) -> dict[str, object]:
+        figures = {"timeouts": 0, "skipped": 0, "invalid": 0, "duration_s": 4.0}
+        return {"shape": shape, "scenario": "pap", "server": server, "p99_ms": p99} | figures | kw
+
+    results = {
+        "scenarios": [
+            row("1x1", "pap", 30_000, 20_000),  # 1.5: met
+            row("16x4", "pap", 27_000, 20_000),  # 1.35: 0.15 short
+            row("16x4", "acct", 20_000, 40_000),
+            row("16x4", "acct-pg", 10_000, 2_000),
+        ],
+        "open_loop": [
+            open_run("16x4", "freeradius", 4.0, fraction=0.8),
+            open_run("16x4", "gateway", 6.0, fraction=0.8, basis="freeradius"),
+        ],
+    }
+    judged = targets.evaluate(results)
+    first = {t["target"]: t for t in judged["1x1"]}
+    assert first["group PAP"]["measured"] == "1.50" and first["group PAP"]["verdict"] == "met"
+    assert first["proxy"]["met"] is None and "not measured" in first["proxy"]["verdict"]
+    wide = {t["target"]: t for t in judged["16x4"]}
+    assert wide["group PAP"]["verdict"] == "**not met** by 0.15 (10 %)"
+    sql = wide["accounting: gateway SQLite / FreeRADIUS rlm_sql PostgreSQL"]
+    assert (sql["measured"], sql["verdict"]) == ("10.00", "met")
+    pg = wide["accounting: gateway PostgreSQL / FreeRADIUS rlm_sql PostgreSQL"]
+    assert (pg["measured"], pg["met"]) == ("5.00", True)
+    detail = wide["accounting: gateway SQLite / FreeRADIUS detail file"]
+    assert detail["verdict"] == "**not met** by 0.30 (38 %)"
+    tail = wide["pap: p99 at 80 % of FreeRADIUS's rate, open loop, nothing lost"]
+    assert tail["measured"].startswith("1.50 (6.00 / 4.00 ms")
+    assert tail["verdict"] == "**not met** by 0.50 (50 %) (in 4 s, not 60)"
+    text = "\n".join(report.targets_markdown(results))
+    assert "### 1 NAS x 1 port" in text and "### 16 NAS x 4 ports" in text
+    assert "| group PAP | ≥ 1.5 | 1.35 | **not met** by 0.15 (10 %) |" in text
+    results["open_loop"][1]["timeouts"] = 7  # the gateway lost some: not met, whatever its p99
+    lossy = {t["target"]: t for t in targets.evaluate(results)["16x4"]}
+    verdict = lossy["pap: p99 at 80 % of FreeRADIUS's rate, open loop, nothing lost"]["verdict"]
+    assert verdict == "**not met**: 7 lost; p99 over by 0.50 (50 %) (in 4 s, not 60)"
