@@ -229,6 +229,14 @@ def cli() -> None:
     help="Seconds an Access-Request waits for the store (an account not cached, a session "
     "slot) before it is decided without: dropped, or the realm's on_store_down.",
 )
+@click.option(
+    "--cache-preload",
+    type=click.IntRange(min=0),
+    default=DEFAULTS.cache_preload,
+    show_default=True,
+    help="Accounts each worker reads into its cache when it starts, in the background "
+    "(0: none; the others are read at their first login).",
+)
 def serve(
     realms: Path,
     db: str,
@@ -243,6 +251,7 @@ def serve(
     journal_dir: Path | None,
     node: str | None,
     store_deadline: float,
+    cache_preload: int,
 ) -> int:
     """Run the gateway in the foreground.
 
@@ -264,6 +273,7 @@ def serve(
         log_level=log_level.lower(),
         default_interim_interval=interim_interval,
         store_deadline=store_deadline,
+        cache_preload=cache_preload,
     )
     return run_gateway(settings)
 

@@ -14,6 +14,11 @@ keep the old account until the next change. ``put`` therefore keeps an answer on
 change arrived since the look-up began (``last_seq`` unchanged); otherwise the request is
 decided with it and the next one reads again.
 
+Preload: a worker that starts fills its cache in the background with the accounts of its group
+(and authenticating VPDN) realms, up to ``--cache-preload`` accounts (``put_many``; the server's
+``StoreDecisions.preload``), so that its first logins, like FreeRADIUS's from its users file, do
+not each wait for the store.
+
 Bounds: at most ``max_entries`` names (500,000 by default, about 200 bytes each); at the bound
 the cache is emptied and refilled from the store. While the store cannot be read the entries
 stay: known accounts keep authenticating, an unknown one gets no answer (the NAS retries or
@@ -114,6 +119,25 @@ class AccountCache:
             self._size += 1
         users[username] = value
         return True
+
+    def put_many(self, realm: str, entries: list[tuple[str, CachedAccount]], seq: int) -> int:
+        """Keep a preload's accounts (``put``'s rule for the change position); a name already
+        held stays as it is (a look-up may have read it since). How many were kept."""
+        if seq != self._last_seq:
+            return 0
+        users = self._realms.get(realm)
+        if users is None:
+            users = self._realms[realm] = {}
+        room = self._max_entries - self._size
+        kept = 0
+        for username, value in entries:
+            if kept >= room:
+                break
+            if username not in users:
+                users[username] = value
+                kept += 1
+        self._size += kept
+        return kept
 
     def apply(self, changes: list[Change]) -> None:
         """Forget what the change log says changed."""

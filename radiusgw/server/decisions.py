@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from radiusgw.config.model import Mode, Registry
 from radiusgw.domain import AdmissionResult
 from radiusgw.engine import AccountLookup, Admission, Engine
 from radiusgw.engine.cache import CachedAccount, load
@@ -35,10 +36,35 @@ from radiusgw.errors import StoreError
 from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.deadlines import Deadlines
+from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.store.backend import Backend
 
 MAX_LOOKUPS = 10_000  # look-ups waiting for the store, per worker
+PRELOAD_CHUNK = 2_000  # accounts put into the cache between two turns of the loop
 Looked = CachedAccount | StoreError | None
+
+
+def authenticating_realms(registry: Registry) -> list[str]:
+    """The realms whose accounts the gateway checks: group, and VPDN with authenticate."""
+    return [
+        realm.name
+        for realm in registry.realms.values()
+        if realm.mode is Mode.GROUP or (realm.mode is Mode.VPDN and realm.authenticate)
+    ]
+
+
+def read_realm(store: Backend, realm: str, limit: int) -> list[tuple[str, CachedAccount]]:
+    """The preload's work: up to ``limit`` accounts of ``realm`` as the cache keeps them; a row
+    that cannot be sent is left to a look-up (which reports it)."""
+    out: list[tuple[str, CachedAccount]] = []
+    for account in store.list_accounts(realm)[:limit]:
+        try:
+            value = load(account, realm, account.username)
+        except StoreError:
+            continue
+        if value is not None:
+            out.append((account.username, value))
+    return out
 
 
 def read_accounts(store: Backend, batch: list[AccountLookup]) -> list[Looked]:
@@ -144,6 +170,32 @@ class StoreDecisions:
             self._engine.looked_up(lookup, StoreError(late), time.time())
         for pending in self._admissions.expired(now):
             self._fallback(pending, late)
+
+    async def preload(
+        self, realms: list[str], limit: int, open_store: Callable[[], Backend]
+    ) -> None:
+        """Fill the cache with up to ``limit`` accounts of ``realms``, read on a thread of its
+        own and put in chunks between turns of the loop; logged ``accounts-preloaded``."""
+        cache = self._engine.accounts
+        started = time.monotonic()
+        loaded = 0
+        thread = ResourceThread("account-preload", open_store)
+        try:
+            for realm in realms:
+                if loaded >= limit:
+                    break
+                seq = cache.last_seq
+                entries = await thread.call(read_realm, realm, limit - loaded)
+                for i in range(0, len(entries), PRELOAD_CHUNK):
+                    loaded += cache.put_many(realm, entries[i : i + PRELOAD_CHUNK], seq)
+                    await asyncio.sleep(0)
+        except Exception as exc:  # the store's trouble: look-ups read what is missing
+            self._log.warning("accounts-preload-failed", loaded=loaded, error=str(exc))
+        finally:
+            await thread.close()
+        self._log.info(
+            "accounts-preloaded", accounts=loaded, seconds=round(time.monotonic() - started, 3)
+        )
 
     async def run_expiry(self) -> None:
         interval = max(0.05, self._lookups.timeout / 8)

@@ -40,6 +40,8 @@ class Settings:
     # How long an Access-Request waits for the store (an account look-up, a session slot)
     # before the worker decides without it (radiusgw.server.decisions).
     store_deadline: float = 2.0
+    # Accounts each worker reads into its cache when it starts (radiusgw.engine.cache); 0: none.
+    cache_preload: int = 100_000
     # A live session with no accounting for 3 x its Acct-Interim-Interval (this one when the NAS
     # sent none) is closed as stale.
     default_interim_interval: float = 600.0

@@ -37,7 +37,7 @@ from radiusgw.errors import RadiusGwError
 from radiusgw.server import signals
 from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.datagrams import DatagramSocket
-from radiusgw.server.decisions import StoreDecisions
+from radiusgw.server.decisions import StoreDecisions, authenticating_realms
 from radiusgw.server.disconnect import DisconnectSender
 from radiusgw.server.heartbeat import Heartbeat
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
@@ -362,6 +362,10 @@ class Worker:
             asyncio.create_task(self._log_suppressed_drops()),
             asyncio.create_task(self.decisions.run_expiry()),
         ]
+        if settings.cache_preload:
+            realms = authenticating_realms(self.engine.registry)
+            preload = self.decisions.preload(realms, settings.cache_preload, open_store)
+            tasks.append(asyncio.create_task(preload))
         if self.index == 0:
             health = ResourceThread("lns-health", open_store)
             monitor = LnsMonitor(lambda: self.engine.registry, health, self.log)

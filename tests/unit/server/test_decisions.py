@@ -221,3 +221,44 @@ async def test_a_failing_store_drops_an_uncached_account(gateway: Gateway) -> No
     gateway.request(1)
     await gateway.settle(0.1)
     assert codes(gateway) == [Code.ACCESS_ACCEPT]
+
+
+async def test_a_preload_fills_the_cache_up_to_its_limit_without_the_store_per_login(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """A worker that starts reads its realms' accounts in the background, so that its first
+    logins do not each wait for the store (here the store then stops answering)."""
+    from radiusgw.engine.cache import MISS
+
+    db, key = tmp_path / "gw.db", tmp_path / "gw.key"
+    with open_backend(db, key) as store:
+        for n in range(30):
+            store.add_account("globex.example", AccountRow(f"g{n}", "pw"), max_accounts=None)
+    gateway.hold.set()
+    cache = gateway.engine.accounts
+    await gateway.decisions.preload(
+        ["acme.example", "globex.example"], 20, lambda: open_backend(db, key)
+    )
+    assert len(cache) == 20  # alice, then 19 of globex's 30: the limit
+    assert cache.get("acme.example", "alice") is not MISS
+    (done,) = [e for e in gateway.log.events if e["event"] == "accounts-preloaded"]
+    assert done["accounts"] == 20
+    req = pap_request("alice@acme.example", b"wonderland", SECRET)
+    decided = gateway.engine.on_auth(req, ACME_NAS, NOW)  # no look-up: straight to its slot
+    assert isinstance(decided, Admission)
+
+
+def test_a_preload_keeps_nothing_read_before_a_change_and_never_overwrites() -> None:
+    from radiusgw.domain import Account, Change
+    from radiusgw.engine.cache import cached
+
+    cache = AccountCache(last_seq=5)
+    alice = cached(Account("acme.example", "alice", "new"))
+    assert cache.put("acme.example", "alice", alice, 5)  # a look-up read it meanwhile
+    old = cached(Account("acme.example", "alice", "old"))
+    bob = cached(Account("acme.example", "bob", "pw"))
+    assert cache.put_many("acme.example", [("alice", old), ("bob", bob)], 5) == 1
+    assert cache.get("acme.example", "alice") == alice
+    cache.apply([Change(6, "acme.example", "bob")])
+    carol = cached(Account("acme.example", "carol", "pw"))
+    assert cache.put_many("acme.example", [("carol", carol)], 5) == 0  # read before change 6
