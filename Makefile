@@ -12,7 +12,17 @@ PG_BIN   := /usr/lib/postgresql/15/bin
 PEERS    := /usr/bin/radclient /usr/sbin/freeradius /usr/sbin/xl2tpd /usr/bin/eapol_test \
 	$(PG_BIN)/initdb $(PG_BIN)/pg_ctl /usr/lib/freeradius/rlm_sql_postgresql.so
 
-.PHONY: run test unit venv peers lint bench clean
+# The sans-I/O hot path compiled with mypyc (part of mypy): C extensions built next to their
+# sources, which Python imports in their place. `make pure` removes them; the .py files are the
+# fallback and are tested too (`make test` runs the unit tests on them as well).
+COMPILED := radiusgw/radius/packet.py radiusgw/radius/attributes.py radiusgw/radius/crypto.py \
+	radiusgw/radius/vsa.py radiusgw/engine/core.py radiusgw/engine/cache.py \
+	radiusgw/engine/counters.py radiusgw/engine/droplog.py radiusgw/modes/group.py \
+	radiusgw/modes/vpdn.py radiusgw/router.py radiusgw/addresses.py radiusgw/accounting.py \
+	radiusgw/auth/method.py radiusgw/auth/pap.py radiusgw/auth/chap.py radiusgw/auth/eap.py \
+	radiusgw/auth/microsoft.py radiusgw/auth/mschap.py
+
+.PHONY: run test unit pure venv peers lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,9 +32,20 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+build/.compiled: $(VENV)/.installed $(COMPILED)
+	mkdir -p build
+	$(VENV)/bin/mypyc $(COMPILED) >build/mypyc.log 2>&1 || { tail -30 build/mypyc.log; exit 1; }
+	touch $@
+
+compiled: build/.compiled
+
+# Back to the pure-Python modules: remove the extensions mypyc built in the tree.
+pure:
+	find radiusgw -name '*.so' -delete; rm -f *__mypyc*.so build/.compiled
+
 # Runs the gateway on the example realms with the embedded SQLite store, after creating the
 # example account alice@acme.example (password "wonderland") if it is not there yet.
-run: venv
+run: venv compiled
 	$(RADIUSGW) check --realms realms
 	$(RADIUSGW) account add acme.example alice --password wonderland --framed-ip 10.0.0.5 \
 		--db $(DB) --realms realms --exist-ok
@@ -45,8 +66,14 @@ lint: venv
 	$(VENV)/bin/ruff format --check radiusgw tests bench
 	$(VENV)/bin/mypy
 
-test: venv peers lint
+# The whole suite on the compiled modules, then the unit tests on the pure-Python ones (a copy
+# of the tree without the extensions, which its PYTHONPATH puts first).
+test: venv peers lint compiled
 	$(VENV)/bin/pytest -q
+	@pure=$$(mktemp -d) && tar --exclude='*.so' -cf - radiusgw tests bench pyproject.toml \
+		| tar -xf - -C $$pure && echo "the unit tests on the pure-Python modules ($$pure)" \
+		&& cd $$pure && PYTHONPATH=$$pure $(CURDIR)/$(VENV)/bin/pytest -q -p no:cacheprovider \
+		tests/unit; status=$$?; rm -rf $$pure; exit $$status
 
 # The tests that need neither the Debian peers nor PostgreSQL: the sans-I/O core, the store on
 # SQLite, the CLI. Half a minute, for the edit-test loop; `make test` runs everything.
@@ -58,5 +85,5 @@ bench: venv peers
 	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-clean:
+clean: pure
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

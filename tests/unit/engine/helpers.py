@@ -106,28 +106,40 @@ class _FetchStore:
         self.get_account = fetch
 
 
-class ResolvingEngine(Engine):
+class ResolvingEngine:
     """An Engine whose account look-ups are answered before ``on_auth`` returns: what the
     worker's look-up thread does (``read_accounts``, then ``looked_up``), without the thread.
-    ``lookups_seen`` counts the look-ups the engine asked for."""
+    ``lookups_seen`` counts the look-ups the engine asked for. It wraps the engine rather than
+    subclassing it: a mypyc-compiled class takes no interpreted subclass."""
 
     def __init__(
         self, registry: Registry, fetch: Callable[[str, str], Account | None], **kw: Any
     ) -> None:
-        super().__init__(registry, AccountCache(), **kw)
-        self._store = _FetchStore(fetch)
-        self.lookups_seen = 0
+        object.__setattr__(self, "_engine", Engine(registry, AccountCache(), **kw))
+        object.__setattr__(self, "_store", _FetchStore(fetch))
+        object.__setattr__(self, "lookups_seen", 0)
 
-    def on_auth(self, data: bytes, addr: Any, now: float) -> bytes | Deferred | None:
-        result = super().on_auth(data, addr, now)
+    def _resolved(self, result: Any, now: float) -> Any:
         if isinstance(result, AccountLookup):
-            self.lookups_seen += 1
+            object.__setattr__(self, "lookups_seen", self.lookups_seen + 1)
             (account,) = read_accounts(self._store, [result])  # type: ignore[arg-type]
-            return self.looked_up(result, account, now)
+            return self._engine.looked_up(result, account, now)
         return result
 
+    def on_auth(self, data: bytes, addr: Any, now: float) -> bytes | Deferred | None:
+        return self._resolved(self._engine.on_auth(data, addr, now), now)  # type: ignore[no-any-return]
 
-def engine(accounts: Accounts, **kw: Any) -> tuple[Engine, ListLog]:
+    def on_stream(self, data: bytes, peer: Any, now: float) -> Any:
+        return self._resolved(self._engine.on_stream(data, peer, now), now)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._engine, name, value)
+
+
+def engine(accounts: Accounts, **kw: Any) -> tuple[Any, ListLog]:
     log = ListLog()
     reg = kw.pop("registry", None) or registry()
     return ResolvingEngine(reg, accounts.fetch, log=log, **kw), log

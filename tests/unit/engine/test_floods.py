@@ -63,7 +63,11 @@ def test_the_bucket_refills_so_drops_are_named_again_after_a_quiet_spell() -> No
 
 @pytest.fixture
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The datagrams the engine decoded into attributes."""
+    """The datagrams the engine decoded into attributes (counted by replacing the engine's
+    ``decode``, which a mypyc-compiled engine does not look up at run time: these tests run in
+    the pure-Python pass of ``make test``)."""
+    if core.__file__ is not None and core.__file__.endswith(".so"):
+        pytest.skip("the engine is compiled; the pure-Python pass counts its decodes")
     seen: list[bytes] = []
 
     def counting(data: bytes) -> Packet:

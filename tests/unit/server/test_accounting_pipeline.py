@@ -56,7 +56,10 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Disk]:
 
 
 def answer(n: int) -> AccountingAnswer:
-    return AccountingAnswer(key=n, record=record(n), reply=b"reply", address=("192.0.2.1", n))
+    # The key as the engine makes it (source host, port, Identifier, authenticator): the port
+    # says which record it is.
+    key = ("192.0.2.1", n, n % 256, bytes(16))
+    return AccountingAnswer(key=key, record=record(n), reply=b"reply", address=("192.0.2.1", n))
 
 
 class Running:
@@ -71,8 +74,8 @@ class Running:
             lambda: open_store(tmp_path / "gw.db", tmp_path / "gw.key"),
             asyncio.get_running_loop(),
             structlog.get_logger() if log is None else log,
-            on_written=lambda batch: self.written.extend(a.key for a in batch),
-            on_failed=lambda batch, exc: self.failed.extend(a.key for a in batch),
+            on_written=lambda batch: self.written.extend(a.key[1] for a in batch),
+            on_failed=lambda batch, exc: self.failed.extend(a.key[1] for a in batch),
         )
 
     def journalled(self, tmp_path: Path) -> list[str | None]:

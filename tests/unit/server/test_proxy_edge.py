@@ -48,7 +48,8 @@ def edge() -> tuple[ProxyEdge, FakeEngine, list[tuple[bytes, Any]]]:
 def pending() -> ProxyAccounting:
     packet = accounting_request()
     record = AccountingRecord(0.0, NAS[0], "globex.example", "alice", 1, "s-1", packet.raw)
-    return ProxyAccounting("key", NAS, packet, None, realm(), record)  # type: ignore[arg-type]
+    key = (NAS[0], NAS[1], packet.identifier, packet.authenticator)
+    return ProxyAccounting(key, NAS, packet, None, realm(), record)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("journal_first", [True, False], ids=["journal-first", "forward-first"])
@@ -62,7 +63,7 @@ def test_the_nas_is_answered_once_both_writes_are_durable(journal_first: bool) -
     if not journal_first:
         assert sent == [] and engine.completed == []
         proxy.journalled(p, True)
-    assert sent == [(REPLY, NAS)] and engine.completed == [("key", REPLY)]
+    assert sent == [(REPLY, NAS)] and engine.completed == [(p.key, REPLY)]
 
 
 def test_a_spooled_record_is_answered_with_our_own_answer_after_the_journal() -> None:
@@ -72,7 +73,7 @@ def test_a_spooled_record_is_answered_with_our_own_answer_after_the_journal() ->
     proxy._spooled([p], None)
     assert sent == []
     proxy.journalled(p, True)
-    assert sent == [(OWN, NAS)] and engine.completed == [("key", OWN)]
+    assert sent == [(OWN, NAS)] and engine.completed == [(p.key, OWN)]
 
 
 def test_a_failed_journal_write_leaves_the_nas_unanswered_so_it_retries() -> None:
@@ -80,7 +81,7 @@ def test_a_failed_journal_write_leaves_the_nas_unanswered_so_it_retries() -> Non
     p = pending()
     proxy.journalled(p, False)
     proxy._complete(Completed(p, REPLY))
-    assert sent == [] and engine.completed == [("key", None)]
+    assert sent == [] and engine.completed == [(p.key, None)]
 
 
 def test_a_failed_spool_write_leaves_the_nas_unanswered_so_it_retries() -> None:
@@ -89,4 +90,4 @@ def test_a_failed_spool_write_leaves_the_nas_unanswered_so_it_retries() -> None:
     proxy.spooler.route(p.realm.name, False)
     proxy.journalled(p, True)
     proxy._spool_failed([p], OSError("disk full"))
-    assert sent == [] and engine.completed == [("key", None)]
+    assert sent == [] and engine.completed == [(p.key, None)]
