@@ -132,10 +132,10 @@ class Metrics:
     def __init__(self) -> None:
         from prometheus_client import Counter, Gauge, Histogram, values
 
-        if getattr(values.ValueClass, "__name__", "") != "MmapedValue":
-            # prometheus_client was imported before ``ENV`` was set (a test that runs
-            # ``serve`` in-process): choose the multiprocess value class now.
-            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+        # prometheus-client chose its value class when first imported, perhaps before ``ENV``
+        # was set (a test that runs ``serve`` in-process), and it caches its open files per
+        # class: a fresh one writes to this directory.
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         registry = None
 
         def counter(name: str, doc: str, *labels: str) -> Any:
