@@ -156,6 +156,17 @@ def _check_ip(ctx: click.Context, param: click.Parameter, value: str) -> str:
         raise click.BadParameter(f"{value!r} is not an IPv4 or IPv6 address") from None
 
 
+def _check_listen(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from radiusgw.server.health import parse_listen
+
+    if value is not None:
+        try:
+            parse_listen(value)
+        except ConfigError as exc:
+            raise click.BadParameter(exc.problems[0]) from None
+    return value
+
+
 def _check_node(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     # A name an operator reads in logs and in 'fleet status': printable, one line, not empty.
     if value is not None and (not value.strip() or not value.isprintable() or len(value) > 255):
@@ -237,6 +248,14 @@ def cli() -> None:
     help="Accounts each worker reads into its cache when it starts, in the background "
     "(0: none; the others are read at their first login).",
 )
+@click.option(
+    "--metrics-listen",
+    default=None,
+    callback=_check_listen,
+    metavar="ADDR:PORT",
+    help="Serve /metrics (Prometheus), /live and /ready on this address ([::1]:9100 for "
+    "IPv6); off unless given.",
+)
 def serve(
     realms: Path,
     db: str,
@@ -252,6 +271,7 @@ def serve(
     node: str | None,
     store_deadline: float,
     cache_preload: int,
+    metrics_listen: str | None,
 ) -> int:
     """Run the gateway in the foreground.
 
@@ -274,6 +294,7 @@ def serve(
         default_interim_interval=interim_interval,
         store_deadline=store_deadline,
         cache_preload=cache_preload,
+        metrics_listen=metrics_listen,
     )
     return run_gateway(settings)
 

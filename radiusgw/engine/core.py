@@ -38,7 +38,7 @@ from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.domain import AccountingRecord, AdmissionRequest, AdmissionResult
 from radiusgw.engine.cache import MISS, AccountCache, CachedAccount
-from radiusgw.engine.counters import Counters
+from radiusgw.engine.counters import ACCEPT, CHALLENGE, NO_ANSWER, Counters, Tally
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
 from radiusgw.engine.droplog import STORE_ERROR_INTERVAL, DropLog, Recent
 from radiusgw.errors import StoreError
@@ -64,6 +64,7 @@ _ACCEPT = Outcome.ACCEPT
 
 QUOTA_REACHED = "monthly traffic quota reached"
 STORE_DOWN = "session limit cannot be checked"  # on_store_down = "reject" (issue 15.6)
+UPSTREAM_REJECTED = "rejected by the customer's server"  # logged; the NAS gets its own answer
 UNKNOWN_CLIENT_LOG_INTERVAL = 60.0  # log an unregistered source at most once a minute
 _UNKNOWN_CLIENT_MEMORY = 10_000  # bound on remembered sources under a spoofed flood
 
@@ -197,6 +198,7 @@ class Engine:
     ) -> None:
         self.accounts = accounts
         self.counters = Counters()
+        self.tally = Tally()  # per realm, for the metrics (issue 18.1)
         self.log = log
         self.access_log = access_log
         self._auth_dedup = DuplicateCache(dedup_window)
@@ -529,6 +531,7 @@ class Engine:
                 return retry
         if result.admitted:
             self.counters.access_accepts += 1
+            self.tally.count(pending.realm, ACCEPT)
             if self.access_log:
                 where = (
                     {"lns": pending.request.lns}
@@ -577,6 +580,7 @@ class Engine:
         if admit:
             self.counters.admitted_store_down += 1
             self.counters.access_accepts += 1
+            self.tally.count(pending.realm, ACCEPT)
             reply = pending.accept
         else:
             self.counters.rejected_store_down += 1
@@ -659,6 +663,7 @@ class Engine:
                     upstream=server,
                 )
             self.counters.access_accepts += 1
+            self.tally.count(realm.name, ACCEPT)
             if self.access_log:
                 self.log.info(
                     "access-accept",
@@ -669,14 +674,17 @@ class Engine:
                 )
         elif code == _ACCESS_REJECT:
             self.counters.access_rejects += 1
+            self.tally.count(realm.name, UPSTREAM_REJECTED)
             self.log.info(
                 "access-reject",
                 client=pending.address[0],
                 realm=realm.name,
                 user=pending.username,
-                reason="rejected by the customer's server",
+                reason=UPSTREAM_REJECTED,
                 upstream=show_destination(server),
             )
+        else:  # Access-Challenge: the customer's server asks the user for more
+            self.tally.count(realm.name, CHALLENGE)
         self._auth_dedup.complete(pending.key, reply)
         return reply
 
@@ -716,6 +724,8 @@ class Engine:
         if tokens < 1.0:
             bucket[0] = tokens
             self.counters.dropped_rate_limited += 1
+            limited = self.tally.rate_limited
+            limited[nas.address] = limited.get(nas.address, 0) + 1
             return False
         bucket[0] = tokens - 1.0
         return True
@@ -741,6 +751,7 @@ class Engine:
             self._oversized(addr, attrs, now)
             return None
         self.counters.access_accepts += 1
+        self.tally.count(realm, ACCEPT)
         if self.access_log:
             self.log.info("access-accept", client=addr[0], realm=realm, user=username, **log_fields)
         return reply
@@ -775,6 +786,7 @@ class Engine:
             self._oversized(addr, attrs, now)
             return None
         self.counters.access_rejects += 1
+        self.tally.count(realm, reason)
         if detail is None:
             self.log.info(
                 "access-reject", client=addr[0], realm=realm, user=username, reason=reason
@@ -876,6 +888,7 @@ class Engine:
                 realm = target.name
                 if target.mode is Mode.PROXY:
                     proxy = target
+        self.tally.accounting(realm)
         # Parsed here, once, from the packet already decoded: the writer thread then only
         # runs the SQL (and holds the GIL the event loop needs for less time).
         event = (
@@ -961,6 +974,7 @@ class Engine:
         """An answer that cannot fit with every Proxy-State echoed (RFC 2865 §3, §5.33): not
         sent, so the request counts as dropped, not as answered."""
         self.counters.dropped_oversized_answer += 1
+        self.tally.count(None, NO_ANSWER)
         octets = 20 + len(attrs) + 18  # header, attributes, Message-Authenticator
         self.drop_log.dropped(
             "oversized_answer",
@@ -975,6 +989,7 @@ class Engine:
         """The store failed to read an account: drop, so that the NAS retries or fails over to
         its other server, as for a server that is down; a reject would be an answer."""
         self.counters.dropped_store_error += 1
+        self.tally.count(realm, NO_ANSWER)
         self.drop_log.store_error(
             now, client=addr[0], realm=realm, user=username, error=str(exc), action="dropped"
         )

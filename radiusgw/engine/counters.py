@@ -5,7 +5,7 @@ Plain integer slots, incremented on the hot path; the server logs them periodica
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(slots=True)
@@ -34,3 +34,45 @@ class Counters:
 
     def snapshot(self) -> dict[str, int]:
         return asdict(self)
+
+
+# The outcomes ``Tally.answers`` keys by besides a reject's reason (issue 18.1).
+ACCEPT = "accept"
+CHALLENGE = "challenge"
+NO_ANSWER = "no_answer"  # counted as a request, then dropped: the NAS retries or fails over
+ACCOUNTING = "accounting"
+
+
+@dataclass(slots=True)
+class Tally:
+    """Answers per realm, for the metrics (issue 18.1): one dict update per answer, no clock.
+
+    ``answers`` maps (realm, outcome) to a count; the outcome is ``ACCEPT``, ``CHALLENGE``,
+    ``NO_ANSWER``, ``ACCOUNTING`` or, for a reject, its Reply-Message reason (a bounded set of
+    constants: the metrics map each to a reason class). The realm is the name routed to, or ""
+    when none was. ``rate_limited`` counts drops per NAS address (registered NAS only).
+    ``realm`` is the realm of the last answer counted: the worker reads and clears it to file
+    the answer's decision time under its mode. The worker empties both dicts every second.
+    """
+
+    answers: dict[tuple[str, str], int] = field(default_factory=dict)
+    rate_limited: dict[str, int] = field(default_factory=dict)
+    realm: str | None = None
+
+    def count(self, realm: str | None, outcome: str) -> None:
+        key = (realm or "", outcome)
+        answers = self.answers
+        answers[key] = answers.get(key, 0) + 1
+        self.realm = key[0]
+
+    def accounting(self, realm: str | None) -> None:
+        """One Accounting-Request of ``realm``: not an answer, so ``realm`` stays as it was."""
+        key = (realm or "", ACCOUNTING)
+        answers = self.answers
+        answers[key] = answers.get(key, 0) + 1
+
+    def take(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+        """What was counted since the last take; both start again from empty."""
+        answers, self.answers = self.answers, {}
+        limited, self.rate_limited = self.rate_limited, {}
+        return answers, limited

@@ -194,7 +194,7 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
             self._dropped(upstream, datagram, item.authenticator, now)
             return
         self._detach(item)
-        self._note(upstream, upstream.answered(now))
+        self._note(upstream, upstream.answered(now, now - item.sent_at))
         self._finish(item)
         self.counters.answered += 1
         self._events.append(Completed(item.context, reply, server=upstream.address))
@@ -214,6 +214,7 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
                 self._detach(request)
                 request.tried.append(upstream)
                 self.counters.failovers += 1
+                upstream.failover_count += 1
                 self._assign(request, now)
         if self._ready:
             self._events.extend(self._ready)
@@ -265,6 +266,11 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
         servers = {(kind, s) for (_, kind), r in wanted.items() for s in r.servers}
         for server in [k for k in self._upstreams if k not in servers]:
             self._upstreams.pop(server).probe_due = None
+
+    def upstreams(self) -> list[Upstream]:
+        """Every destination a proxy realm names and a request has reached (the metrics read
+        their counts and state: issue 18.1)."""
+        return list(self._upstreams.values())
 
     def status(self) -> list[UpstreamStatus]:
         """One entry per realm and server that has carried a request: a server that two realms
@@ -348,11 +354,13 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
         if upstream.state is not ServerState.DEAD and request.tries <= upstream.server.retries:
             request.tries += 1
             self.counters.retransmitted += 1
+            upstream.retransmitted_count += 1
             self._send(request, now)
             return
         self._detach(request)
         request.tried.append(upstream)
         self.counters.failovers += 1
+        upstream.failover_count += 1
         self._assign(request, now)
 
     def _detach(self, request: _Request[C]) -> None:

@@ -29,12 +29,16 @@ probes from ``probe_due``. Addresses and ports only: no secret reaches an event 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from enum import StrEnum
 
 from radiusgw.config.model import UpstreamServer
 
 REVIVE_ANSWERS = 3  # consecutive good probe answers that bring a DEAD server back
+# Upper bounds (seconds) of the round-trip buckets the metrics export (issue 18.1): a LAN server
+# answers in a millisecond or two, one across the country in tens, one that struggles in seconds.
+RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Kind(StrEnum):
@@ -97,11 +101,15 @@ class Upstream:
         "_suspect_since",
         "address",
         "answered_count",
+        "failover_count",
         "kind",
         "last_answer",
         "outstanding",
         "probe_due",
         "probe_in_flight",
+        "retransmitted_count",
+        "rtt_counts",
+        "rtt_sum",
         "sent_count",
         "server",
         "since",
@@ -120,6 +128,11 @@ class Upstream:
         self.probe_due: float | None = None  # when the next probe (or blind revive) is due
         self.probe_in_flight = False
         self.sent_count = self.answered_count = self.unanswered_count = 0
+        # Counted by the client (retransmissions, requests moved away from it) and by
+        # ``answered`` (round trips per RTT_BUCKETS bound, the last slot above them all).
+        self.retransmitted_count = self.failover_count = 0
+        self.rtt_counts = [0] * (len(RTT_BUCKETS) + 1)
+        self.rtt_sum = 0.0
         self.last_answer: float | None = None
         self._misses = 0  # unanswered tries sent while suspect
         self._suspect_since = now
@@ -131,9 +144,11 @@ class Upstream:
 
     # -- real requests -------------------------------------------------------------------
 
-    def answered(self, now: float) -> StateChange | None:
-        """A verified answer to a forwarded request."""
+    def answered(self, now: float, rtt: float = 0.0) -> StateChange | None:
+        """A verified answer to a forwarded request, ``rtt`` seconds after its try was sent."""
         self.answered_count += 1
+        self.rtt_counts[bisect_left(RTT_BUCKETS, rtt)] += 1
+        self.rtt_sum += rtt
         self.last_answer = now
         if self.state is ServerState.SUSPECT:
             return self._move(ServerState.ALIVE, now, "answered a request")

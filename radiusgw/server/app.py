@@ -7,12 +7,17 @@ reloads. Either way the realm files are read once per start or reload (``RealmSe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
+import time
+from typing import Any
 
 from radiusgw.errors import ConfigError, RadiusGwError
+from radiusgw.server.health import Health, Listener
 from radiusgw.server.logging import configure
+from radiusgw.server.metrics import Metrics, multiproc_dir
 from radiusgw.server.realm_set import RealmSet
 from radiusgw.server.settings import Settings
 from radiusgw.server.sockets import worker_sockets
@@ -50,16 +55,56 @@ def serve(settings: Settings) -> int:
         **realms.summary(),
     )
 
-    def run_one(
-        index: int,
-        auth: socket.socket,
-        acct: socket.socket,
-        realms: RealmSet,
-        updates: int | None,
-    ) -> int:
-        worker_log = log.bind(worker=index, pid=os.getpid())
-        return run_worker(settings, realms, auth, acct, worker_log, index, updates=updates)
+    with contextlib.ExitStack() as operations:
+        metrics = health = None
+        if settings.metrics_listen is not None:  # issue 18: before any worker forks
+            metrics, health = _operations(settings, workers, log, operations)
 
-    if workers == 1:
-        return run_one(0, auth_socks[0], acct_socks[0], realms, None)
-    return Supervisor(auth_socks, acct_socks, run_one, realms, settings.realms, log).run()
+        def run_one(
+            index: int,
+            auth: socket.socket,
+            acct: socket.socket,
+            realms: RealmSet,
+            updates: int | None,
+        ) -> int:
+            worker_log = log.bind(worker=index, pid=os.getpid())
+            return run_worker(
+                settings, realms, auth, acct, worker_log, index, updates=updates, metrics=metrics
+            )
+
+        if workers == 1:
+            if health is not None:
+                health.started(0, os.getpid())
+            return run_one(0, auth_socks[0], acct_socks[0], realms, None)
+        supervisor = Supervisor(
+            auth_socks, acct_socks, run_one, realms, settings.realms, log, health
+        )
+        return supervisor.run()
+
+
+def _operations(
+    settings: Settings, workers: int, log: Any, stack: contextlib.ExitStack
+) -> tuple[Metrics, Health]:
+    """The metrics directory, the metrics and the /metrics, /live, /ready listener, each
+    undone by ``stack`` when ``serve`` returns."""
+    assert settings.metrics_listen is not None
+    directory = stack.enter_context(multiproc_dir())
+    metrics = Metrics()
+    metrics.start_time.set(time.time())
+
+    def check_store() -> None:
+        store = open_backend(settings.db, settings.key_path, create=False, node=settings.node)
+        try:
+            store.last_change()
+        finally:
+            store.close()
+
+    health = Health(workers, directory, check_store, restarts=metrics.worker_restarts)
+    try:
+        listener = Listener(settings.metrics_listen, health)
+    except OSError as exc:
+        raise RadiusGwError(f"cannot listen on {settings.metrics_listen}: {exc.strerror}") from exc
+    listener.start()
+    stack.callback(listener.stop)
+    log.info("metrics-listening", address=settings.metrics_listen, port=listener.port)
+    return metrics, health

@@ -37,6 +37,7 @@ from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Mode, Realm, Registry
 from radiusgw.domain import SpoolEntry
 from radiusgw.engine import Admission, Engine, ProxyAccounting, ProxyAuth
+from radiusgw.engine.counters import NO_ANSWER
 from radiusgw.proxy.client import UpstreamClient
 from radiusgw.proxy.events import Completed, Failure
 from radiusgw.proxy.spool import Replay, Route, Spooler
@@ -228,6 +229,7 @@ class ProxyEdge:
                 if reject is not None:  # None: too long to send with its Proxy-State
                     self._send_auth(reject, pending.address)
             else:
+                engine.tally.count(pending.realm.name, NO_ANSWER)
                 engine.complete_auth(pending.key, None)  # silence: the NAS fails over
         elif isinstance(context, ProxyAccounting):
             record = context

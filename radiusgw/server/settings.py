@@ -34,6 +34,8 @@ class Settings:
     acct_port: int = 1813
     workers: int = 1
     access_log: bool = False
+    # ADDR:PORT of the operations listener (/metrics, /live, /ready: issue 18); None: off.
+    metrics_listen: str | None = None
     log_level: str = "info"
     drain_timeout: float = 5.0
     cache_poll_interval: float = 1.0  # how soon account changes reach a running server

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from radiusgw.server import signals
+from radiusgw.server.health import Health
 from radiusgw.server.realm_set import RealmSet, frame, reload
 
 RESTART_BURST = 5  # restarts of one worker within RESTART_WINDOW before slowing down
@@ -82,8 +83,11 @@ class Supervisor:
         realms: RealmSet,
         directory: Path,
         log: Any,
+        health: Health | None = None,
     ) -> None:
-        """One worker per socket pair, each forked with ``realms``; SIGHUP reads ``directory``."""
+        """One worker per socket pair, each forked with ``realms``; SIGHUP reads ``directory``.
+        ``health`` (``--metrics-listen``) learns of every fork and death (issue 18.2)."""
+        self._health = health
         self._auth = auth_socks
         self._acct = acct_socks
         self._run_one = run_one
@@ -183,6 +187,8 @@ class Supervisor:
                 continue
             os.close(child.pipe)
             code = os.waitstatus_to_exitcode(status)
+            if self._health is not None:
+                self._health.exited(child.index, pid, restart=not self._stopping)
             if self._stopping:
                 if code != 0:
                     self._failed = True
@@ -220,6 +226,8 @@ class Supervisor:
         os.close(read_end)
         os.set_blocking(write_end, False)
         self._children[pid] = _Child(index, write_end)
+        if self._health is not None:
+            self._health.started(index, pid)
 
     def _become_worker(self, index: int, read_end: int, write_end: int) -> None:
         code = 70

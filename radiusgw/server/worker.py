@@ -39,8 +39,10 @@ from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.datagrams import DatagramSocket
 from radiusgw.server.decisions import StoreDecisions, authenticating_realms
 from radiusgw.server.disconnect import DisconnectSender
+from radiusgw.server.health import mark_ready
 from radiusgw.server.heartbeat import Heartbeat
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
+from radiusgw.server.metrics import ENV, FLUSH_INTERVAL, Metrics, WorkerMetrics
 from radiusgw.server.proxy_edge import ProxyEdge
 from radiusgw.server.realm_set import FrameReader, RealmSet, reload
 from radiusgw.server.resource_thread import ResourceThread
@@ -62,9 +64,15 @@ class Worker:
         index: int = 0,
         *,
         updates: int | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``updates``: the read end of the pipe the supervisor sends realm sets on (None when
-        this worker is alone and reloads on SIGHUP itself)."""
+        this worker is alone and reloads on SIGHUP itself); ``metrics``: with
+        ``--metrics-listen``, flushed every second (issue 18.1)."""
+        self.metrics = None if metrics is None else WorkerMetrics(metrics, lns=index == 0)
+        # Arrival time of each deferred Access-Request, by (NAS address, Identifier): its
+        # decision time is measured when its answer goes (``_send_auth``).
+        self._since: dict[tuple[Any, int], float] = {}
         self.settings = settings
         self.index = index
         self.log = log
@@ -94,12 +102,23 @@ class Worker:
     def _on_auth(self, data: bytes, address: Any) -> None:
         if self.draining:
             return
-        result = self.engine.on_auth(data, address, time.time())
+        now = time.time()
+        metrics = self.metrics
+        if metrics is not None:
+            self.engine.tally.realm = None  # set again if this datagram gets decided
+        result = self.engine.on_auth(data, address, now)
         if result is None:
             return
         if isinstance(result, bytes):
             self.auth.sendto(result, address)
-        elif isinstance(result, AccountLookup):
+            if metrics is not None:
+                realm = self.engine.tally.realm
+                if realm is not None:  # not a duplicate's cached answer nor a Status-Server
+                    metrics.latency.observe(realm, time.time() - now)
+            return
+        if metrics is not None:
+            self._since[(address, data[1])] = now
+        if isinstance(result, AccountLookup):
             self.decisions.lookup(result)
         elif isinstance(result, Admission):
             self.decisions.admit(result)
@@ -131,6 +150,12 @@ class Worker:
 
     def _send_auth(self, answer: bytes, address: Any) -> None:
         self.auth.sendto(answer, address)
+        metrics = self.metrics
+        if metrics is not None:  # the answer to a deferred request, just decided
+            since = self._since.pop((address, answer[1]), None)
+            realm = self.engine.tally.realm
+            if since is not None and realm is not None:
+                metrics.latency.observe(realm, time.time() - since)
 
     def _written(self, batch: list[AccountingAnswer]) -> None:
         engine = self.engine
@@ -289,6 +314,17 @@ class Worker:
             await asyncio.sleep(SUMMARY_INTERVAL)
             self.engine.drop_log.flush()
 
+    async def _flush_metrics(self, metrics: WorkerMetrics) -> None:
+        """Deltas into the shared metrics every second; arrival times of deferred requests
+        that never got an answer (dropped) are forgotten after a minute."""
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            metrics.flush(self)
+            old = time.time() - 60.0
+            since = self._since
+            for key in [k for k, t in since.items() if t < old]:
+                del since[key]
+
     async def _log_counters(self) -> None:
         last: dict[str, int] = {}
         while True:
@@ -387,6 +423,9 @@ class Worker:
         # 10 ms after.
         gc.collect()
         gc.freeze()
+        if self.metrics is not None:
+            tasks.append(asyncio.create_task(self._flush_metrics(self.metrics)))
+            mark_ready(os.environ.get(ENV), os.getpid())  # /ready (issue 18.2)
         self.log.info("worker-ready", digest=self.realms.digest)
         await stop.wait()
         # Drain: take no new requests; finish and answer the work already in flight. Signals
@@ -425,6 +464,8 @@ class Worker:
         with contextlib.suppress(Exception):
             self.store.close()
         self.engine.drop_log.flush()
+        if self.metrics is not None:
+            self.metrics.flush(self)
         self.log.info("stopped", **self.counters())
         return 0
 
@@ -438,8 +479,9 @@ def run_worker(
     index: int = 0,
     *,
     updates: int | None = None,
+    metrics: Metrics | None = None,
 ) -> int:
-    worker = Worker(settings, realms, log, index, updates=updates)
+    worker = Worker(settings, realms, log, index, updates=updates, metrics=metrics)
     return uvloop.run(worker.run(auth_sock, acct_sock))
 
 
