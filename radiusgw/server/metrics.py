@@ -20,6 +20,7 @@ imports it only once ``multiproc_dir`` has set the variable (``Metrics`` is made
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -242,7 +243,8 @@ def _add(histogram: Any, counts: list[int], total: float) -> None:
     histogram._sum.inc(total)
 
 
-_DROPS = tuple(name for name in Counters.__slots__ if name.startswith("dropped_"))
+# From the fields, not ``__slots__``: a mypyc-compiled Counters has none.
+_DROPS = tuple(f.name for f in dataclasses.fields(Counters) if f.name.startswith("dropped_"))
 
 
 class WorkerMetrics:
