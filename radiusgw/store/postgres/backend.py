@@ -263,6 +263,12 @@ class PostgresBackend:
             ).fetchone()
         return None if row is None else Position(int(row[0]), int(row[1]))
 
+    def count_accounting(self) -> int:
+        """How many accounting records every node has applied (the quarantine apart)."""
+        with translated(self.url):
+            row = self._conn.execute("SELECT COUNT(*) FROM accounting").fetchone()
+        return 0 if row is None else int(row[0])
+
     def quarantined(self) -> list[Quarantined]:
         """Every record kept aside by any node, oldest first."""
         with translated(self.url):
