@@ -386,11 +386,11 @@ class PostgresBackend:
                     )
 
     def upstream_rows(self) -> list[UpstreamRow]:
-        """Every node's workers' rows."""
+        """Every node's workers' rows, each naming its node."""
         with translated(self.url):
             rows = self._conn.execute(
                 "SELECT worker, realm, address, port, kind, state, since, outstanding, sent,"
-                " answered, unanswered, updated FROM upstream_status"
+                " answered, unanswered, updated, node FROM upstream_status"
                 " ORDER BY realm, address, port, kind, node, worker"
             ).fetchall()
         return [UpstreamRow(*row) for row in rows]
