@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
@@ -34,6 +35,7 @@ READERS = [
     ("lns", "status"),
     ("proxy", "status"),
 ]
+ALL_READERS = [*READERS, ("accounting", "quarantine"), ("fleet", "status")]
 
 
 def run(*args: str | Path) -> Result:
@@ -94,6 +96,23 @@ def test_a_missing_database_is_not_created(tmp_path: Path, args: tuple[str]) -> 
     path = tmp_path / "absent.db"
     assert one_sentence(run(*args, "--db", path)) == f"error: the database {path} does not exist"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_without_the_schema_is_refused_and_left_empty(
+    postgres_empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a URL's key file would be
+    for args in ALL_READERS:
+        line = one_sentence(run(*args, "--db", postgres_empty_url))
+        assert line == (
+            f"error: the database {postgres_empty_url} has no radiusgw schema yet;"
+            " run radiusgw db migrate --db URL"
+        ), args
+    with psycopg.connect(postgres_empty_url) as conn:
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        assert tables.fetchall() == []
+    assert list(tmp_path.iterdir()) == []  # no key file either
 
 
 def schema(path: Path) -> list[tuple[str, str]]:
@@ -214,9 +233,6 @@ def test_proxy_status_lists_what_each_worker_published(
     ]
     as_json = run("proxy", "status", "--db", cli_database, "--format", "json")
     assert [json.loads(line)["worker"] for line in as_json.stdout.splitlines()] == [0, 1]
-
-
-ALL_READERS = [*READERS, ("accounting", "quarantine"), ("fleet", "status")]
 
 
 def test_every_reader_takes_the_database_from_radiusgw_db(
