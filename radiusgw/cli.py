@@ -697,7 +697,8 @@ def proxy() -> None:
 @_db_option
 @_format_option
 def proxy_status(db: str, fmt: str) -> None:
-    """One line per realm, upstream server and port kind (per worker): state, since, traffic."""
+    """One line per realm, upstream server and port kind (per worker): state, since, traffic,
+    and the node whose worker it is (a fleet's database; '-' for one node's file)."""
     from radiusgw.client.ids import show_destination
 
     with _store(db, None, read_only=True) as store:
@@ -715,6 +716,7 @@ def proxy_status(db: str, fmt: str) -> None:
                 "sent": r.sent,
                 "answered": r.answered,
                 "unanswered": r.unanswered,
+                "node": "-" if r.node is None else r.node,
             }
             for r in rows
         ],

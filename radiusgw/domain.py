@@ -193,6 +193,7 @@ class UpstreamRow:
     answered: int
     unanswered: int
     updated: float
+    node: str | None = None  # whose worker, in a fleet's shared database; None: one node's file
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,14 @@ def refused(exc: BaseException) -> bool:
 
 
 def reason_of(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """Why a record was refused, in one line: the error's class and the server's own message.
+
+    PostgreSQL's errors (psycopg) read as the primary message only: their text goes on over
+    lines of CONTEXT that quote the refused row (COPY's line), which the record kept aside
+    holds already.
+    """
+    primary = getattr(getattr(exc, "diag", None), "message_primary", None)
+    return f"{type(exc).__name__}: {primary or exc}"
 
 
 class _Executes(Protocol):

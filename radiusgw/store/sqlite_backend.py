@@ -189,6 +189,9 @@ class SqliteBackend:
     def journal_position(self, name: str) -> Position | None:
         return self.store.journal_position(name)
 
+    def count_accounting(self) -> int:
+        return self.store.count_accounting()
+
     def quarantined(self) -> list[Quarantined]:
         if self._quarantine is None:
             self._quarantine = QuarantineTable(self.db_path)

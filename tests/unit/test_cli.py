@@ -1,4 +1,9 @@
-"""The ``radiusgw`` command line (radiusgw.cli): check, account management, serve's settings."""
+"""The ``radiusgw`` command line (radiusgw.cli): check, account management, serve's settings.
+
+The tests of what an account command does to the store take ``cli_database`` and run once per
+backend (tests/unit/conftest.py): SQLite's file, and a PostgreSQL URL given to ``--db`` or
+``RADIUSGW_DB``. The ones about the input, the flags or a file take an SQLite path (``db``).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,9 @@ from click.testing import CliRunner, Result
 import radiusgw.server
 from radiusgw import cli as cli_module
 from radiusgw.cli import cli
+from radiusgw.domain import Account
 from radiusgw.server.settings import Settings
-from radiusgw.store import open_store
+from radiusgw.store.backend import open_backend
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,7 +96,9 @@ def run(*args: str | Path) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def add(realms: Path, db: Path, user: str, *extra: str, realm: str = "acme.example") -> Result:
+def add(
+    realms: Path, db: str | Path, user: str, *extra: str, realm: str = "acme.example"
+) -> Result:
     return run(
         "account",
         "add",
@@ -104,6 +112,12 @@ def add(realms: Path, db: Path, user: str, *extra: str, realm: str = "acme.examp
         realms,
         *extra,
     )
+
+
+def stored(db: str | Path, user: str, realm: str = "acme.example") -> Account | None:
+    """The account as the store holds it, opened with the key the CLI uses."""
+    with open_backend(db, Settings(db=str(db)).key_path) as store:
+        return store.get_account(realm, user)
 
 
 def assert_one_line_error(result: Result, code: int = 1) -> str:
@@ -147,13 +161,13 @@ def test_check_of_a_missing_directory_exits_1(tmp_path: Path) -> None:
 # -- account add -------------------------------------------------------------------------------
 
 
-def test_add_stores_the_account(realms: Path, db: Path) -> None:
+def test_add_stores_the_account(realms: Path, cli_database: str) -> None:
+    db = cli_database
     result = add(realms, db, "bob", "--framed-ip", "192.0.2.5", "--session-timeout", "3600")
     assert result.exit_code == 0, result.output
     assert result.stdout == "added account 'bob' to realm 'acme.example' (1 of 3 accounts)\n"
     assert "pw-bob" not in result.output
-    with open_store(db, Path(f"{db}.key")) as store:
-        account = store.get_account("acme.example", "bob")
+    account = stored(db, "bob")
     assert account is not None
     assert (account.password, account.framed_ip, account.session_timeout) == (
         "pw-bob",
@@ -165,11 +179,11 @@ def test_add_stores_the_account(realms: Path, db: Path) -> None:
 def test_add_matches_the_realm_case_insensitively(realms: Path, db: Path) -> None:
     result = add(realms, db, "bob", realm="ACME.Example")
     assert result.exit_code == 0, result.output
-    with open_store(db, Path(f"{db}.key")) as store:
-        assert store.get_account("acme.example", "bob") is not None
+    assert stored(db, "bob") is not None
 
 
-def test_add_beyond_max_accounts_names_the_limit(realms: Path, db: Path) -> None:
+def test_add_beyond_max_accounts_names_the_limit(realms: Path, cli_database: str) -> None:
+    db = cli_database
     for user in ("a", "b", "c"):
         assert add(realms, db, user).exit_code == 0
     message = assert_one_line_error(add(realms, db, "d"))
@@ -204,7 +218,8 @@ def test_add_to_a_vpdn_realm_needs_authenticate(realms: Path, db: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_duplicate_add_is_one_line_error(realms: Path, db: Path) -> None:
+def test_duplicate_add_is_one_line_error(realms: Path, cli_database: str) -> None:
+    db = cli_database
     assert add(realms, db, "bob").exit_code == 0
     message = assert_one_line_error(add(realms, db, "bob"))
     assert message == "error: account 'bob' already exists in realm 'acme.example'"
@@ -222,19 +237,21 @@ def test_missing_password_is_a_usage_error(realms: Path, db: Path) -> None:
     assert "radiusgw account add --help" in message
 
 
-def stored_password(db: Path, user: str) -> str:
-    with open_store(db, Path(f"{db}.key")) as store:
-        account = store.get_account("acme.example", user)
+def stored_password(db: str | Path, user: str) -> str:
+    account = stored(db, user)
     assert account is not None
     return account.password
 
 
-def add_from_stdin(realms: Path, db: Path, user: str, stdin: str, *extra: str) -> Result:
+def add_from_stdin(realms: Path, db: str | Path, user: str, stdin: str, *extra: str) -> Result:
     args = ["account", "add", "acme.example", user, "--db", db, "--realms", realms, *extra]
     return CliRunner().invoke(cli, [str(a) for a in args], input=stdin)
 
 
-def test_password_stdin_reads_one_line_without_its_line_ending(realms: Path, db: Path) -> None:
+def test_password_stdin_reads_one_line_without_its_line_ending(
+    realms: Path, cli_database: str
+) -> None:
+    db = cli_database
     result = add_from_stdin(realms, db, "bob", " two words \r\nnext line\n", "--password-stdin")
     assert result.exit_code == 0, result.output
     assert stored_password(db, "bob") == " two words "
@@ -279,10 +296,13 @@ def test_invalid_realm_files_print_their_problems(realms: Path, db: Path) -> Non
     assert not db.exists()
 
 
-def test_a_custom_key_file_is_used_and_required(realms: Path, db: Path, tmp_path: Path) -> None:
+def test_a_custom_key_file_is_used_and_required(
+    realms: Path, cli_database: str, tmp_path: Path
+) -> None:
+    db = cli_database
     key = tmp_path / "secret.key"
     assert add(realms, db, "bob", "--key-file", str(key)).exit_code == 0
-    assert key.exists() and not Path(f"{db}.key").exists()
+    assert key.exists() and not Settings(db=db).key_path.exists()
     listed = run("account", "list", "acme.example", "--db", db, "--key-file", key)
     assert listed.stdout.startswith("bob\t")
     message = assert_one_line_error(run("account", "list", "acme.example", "--db", db))
@@ -292,7 +312,10 @@ def test_a_custom_key_file_is_used_and_required(realms: Path, db: Path, tmp_path
 # -- account list / disable / enable / remove --------------------------------------------------
 
 
-def test_list_shows_state_and_framed_ip_but_never_the_password(realms: Path, db: Path) -> None:
+def test_list_shows_state_and_framed_ip_but_never_the_password(
+    realms: Path, cli_database: str
+) -> None:
+    db = cli_database
     add(realms, db, "bob", "--framed-ip", "192.0.2.5")
     add(realms, db, "alice")
     result = run("account", "list", "acme.example", "--db", db)
@@ -301,7 +324,8 @@ def test_list_shows_state_and_framed_ip_but_never_the_password(realms: Path, db:
     assert "pw-" not in result.output
 
 
-def test_list_escapes_what_would_drive_the_terminal(realms: Path, db: Path) -> None:
+def test_list_escapes_what_would_drive_the_terminal(realms: Path, cli_database: str) -> None:
+    db = cli_database
     # A C1 CSI (U+009B), a right-to-left override and a backslash; C0 controls are refused on
     # add, but a database written by something else may hold them too.
     assert add(realms, db, "eve\u009b2J\u202e\\x").exit_code == 0
@@ -310,7 +334,8 @@ def test_list_escapes_what_would_drive_the_terminal(realms: Path, db: Path) -> N
     assert result.stdout == "eve\\x9b2J\\u202e\\\\x\tenabled\t-\n"
 
 
-def test_list_of_an_empty_realm_prints_nothing_on_stdout(realms: Path, db: Path) -> None:
+def test_list_of_an_empty_realm_prints_nothing_on_stdout(realms: Path, cli_database: str) -> None:
+    db = cli_database
     add(realms, db, "bob")
     result = run("account", "list", "other.example", "--db", db)
     assert result.exit_code == 0
@@ -324,7 +349,8 @@ def test_list_of_a_missing_database_does_not_create_it(db: Path) -> None:
     assert not db.exists()
 
 
-def test_disable_enable_remove(realms: Path, db: Path) -> None:
+def test_disable_enable_remove(realms: Path, cli_database: str) -> None:
+    db = cli_database
     add(realms, db, "bob")
     result = run("account", "disable", "acme.example", "bob", "--db", db)
     assert result.exit_code == 0, result.output
@@ -342,8 +368,9 @@ def test_disable_enable_remove(realms: Path, db: Path) -> None:
 
 @pytest.mark.parametrize("command", ["disable", "enable", "remove"])
 def test_changing_an_unknown_account_is_one_line_error(
-    realms: Path, db: Path, command: str
+    realms: Path, cli_database: str, command: str
 ) -> None:
+    db = cli_database
     add(realms, db, "bob")
     message = assert_one_line_error(run("account", command, "acme.example", "ghost", "--db", db))
     assert message == "error: there is no account 'ghost' in realm 'acme.example'"
@@ -352,13 +379,13 @@ def test_changing_an_unknown_account_is_one_line_error(
 # -- account import ----------------------------------------------------------------------------
 
 
-def import_csv(realms: Path, db: Path, tmp_path: Path, text: str) -> Result:
+def import_csv(realms: Path, db: str | Path, tmp_path: Path, text: str) -> Result:
     path = tmp_path / "accounts.csv"
     path.write_text(text, encoding="utf-8")
     return run("account", "import", "acme.example", path, "--db", db, "--realms", realms)
 
 
-def listed(db: Path) -> str:
+def listed(db: str | Path) -> str:
     return run("account", "list", "acme.example", "--db", db).stdout
 
 
@@ -367,12 +394,14 @@ def test_import_without_framed_ip(realms: Path, db: Path, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert result.stdout == "imported 2 accounts into realm 'acme.example'\n"
     assert listed(db) == "alice\tenabled\t-\nbob\tenabled\t-\n"
-    with open_store(db, Path(f"{db}.key")) as store:
-        account = store.get_account("acme.example", "bob")
+    account = stored(db, "bob")
     assert account is not None and account.password == "pb"
 
 
-def test_import_with_framed_ip_and_timeouts(realms: Path, db: Path, tmp_path: Path) -> None:
+def test_import_with_framed_ip_and_timeouts(
+    realms: Path, cli_database: str, tmp_path: Path
+) -> None:
+    db = cli_database
     text = (
         "\ufeffusername,password,framed_ip,session_timeout,idle_timeout\r\n"  # Excel's BOM, CRLF
         'alice,"p,a",10.0.0.1,3600,\r\n'
@@ -381,16 +410,15 @@ def test_import_with_framed_ip_and_timeouts(realms: Path, db: Path, tmp_path: Pa
     result = import_csv(realms, db, tmp_path, text)
     assert result.exit_code == 0, result.output
     assert listed(db) == "alice\tenabled\t10.0.0.1\nbob\tenabled\t-\n"
-    with open_store(db, Path(f"{db}.key")) as store:
-        alice = store.get_account("acme.example", "alice")
-        bob = store.get_account("acme.example", "bob")
+    alice, bob = stored(db, "alice"), stored(db, "bob")
     assert alice is not None and (alice.password, alice.session_timeout) == ("p,a", 3600)
     assert bob is not None and (bob.idle_timeout, bob.session_timeout) == (600, None)
 
 
 def test_import_with_a_bad_row_imports_nothing_and_names_the_line(
-    realms: Path, db: Path, tmp_path: Path
+    realms: Path, cli_database: str, tmp_path: Path
 ) -> None:
+    db = cli_database
     text = "username,password,framed_ip\nalice,pa,10.0.0.1\n\nbob,pb,10.0.0.300\n"
     message = assert_one_line_error(import_csv(realms, db, tmp_path, text))
     assert "accounts.csv: line 4: framed_ip '10.0.0.300'" in message
@@ -432,7 +460,10 @@ def test_import_with_a_bad_timeout_is_refused(realms: Path, db: Path, tmp_path: 
     assert "line 2: idle_timeout 'soon' is not a whole number" in message
 
 
-def test_import_beyond_max_accounts_names_the_limit(realms: Path, db: Path, tmp_path: Path) -> None:
+def test_import_beyond_max_accounts_names_the_limit(
+    realms: Path, cli_database: str, tmp_path: Path
+) -> None:
+    db = cli_database
     add(realms, db, "existing")
     text = "username,password\na,1\nb,2\nc,3\n"
     message = assert_one_line_error(import_csv(realms, db, tmp_path, text))
@@ -545,7 +576,10 @@ def test_python_m_radiusgw_takes_the_password_from_a_pipe_not_the_command_line(
     assert stored_password(db, "bob") == "hunter2"
 
 
-def test_add_with_exist_ok_leaves_an_existing_account_unchanged(realms: Path, db: Path) -> None:
+def test_add_with_exist_ok_leaves_an_existing_account_unchanged(
+    realms: Path, cli_database: str
+) -> None:
+    db = cli_database
     assert add(realms, db, "alice").exit_code == 0
     again = run(
         "account",
@@ -562,8 +596,7 @@ def test_add_with_exist_ok_leaves_an_existing_account_unchanged(realms: Path, db
     )
     assert again.exit_code == 0, again.output
     assert "left as it is" in again.output
-    with open_store(db, Settings(db=db).key_path) as store:
-        account = store.get_account("acme.example", "alice")
+    account = stored(db, "alice")
     assert account is not None and account.password != "changed"
 
 
@@ -586,13 +619,16 @@ def test_serve_takes_the_database_from_radiusgw_db_when_db_is_absent(
 
 
 def test_account_commands_take_the_database_from_radiusgw_db(
-    monkeypatch: pytest.MonkeyPatch, realms: Path, db: Path
+    monkeypatch: pytest.MonkeyPatch, realms: Path, cli_database: str
 ) -> None:
-    monkeypatch.setenv("RADIUSGW_DB", str(db))
+    db = cli_database
+    monkeypatch.setenv("RADIUSGW_DB", db)
     added = run("account", "add", "acme.example", "bob", "--password", "pw", "--realms", realms)
     assert added.exit_code == 0, added.output
     listed = run("account", "list", "acme.example")
     assert listed.exit_code == 0, listed.output
     assert "bob" in listed.stdout
-    with open_store(db, Settings(db=db).key_path) as store:
-        assert store.get_account("acme.example", "bob") is not None
+    disabled = run("account", "disable", "acme.example", "bob")
+    assert disabled.exit_code == 0, disabled.output
+    account = stored(db, "bob")
+    assert account is not None and not account.enabled

@@ -1,4 +1,5 @@
-"""``radiusgw accounting quarantine`` (radiusgw.cli): the records the store kept aside."""
+"""``radiusgw accounting quarantine`` (radiusgw.cli): the records the store kept aside, on each
+backend (tests/unit/conftest.py); a file that is not a database is SQLite's test."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from radiusgw.store import open_store
 from radiusgw.store.journal import Position
+from tests.stores import REASON, refuse_accounting
+from tests.unit.conftest import OpenCliDatabase
 from tests.unit.test_cli_sessions import T0, assert_one_line_error, record, run
 
 # What a NAS may put in a User-Name: a terminal escape, a tab, a line break, a bidi override.
@@ -18,25 +20,21 @@ HOSTILE = "eve\x1b[31m\tx\ny\u202e@acme.example"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "gw.db"
-    with open_store(path, Path(f"{path}.key")) as store:
-        store._conn.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON accounting WHEN NEW.username LIKE 'eve%'"
-            " BEGIN SELECT RAISE(ABORT, 'refused here'); END"
-        )
-        store.write_accounting(
-            [
-                record(1, "a1", "alice@acme.example", "acme.example", T0),
-                record(1, "e1", HOSTILE, "acme.example", T0 + 1),
-                replace(record(3, "e2", "eve", "", T0 + 2), realm=None),  # unrouted
-            ],
-            ("acct-1", Position(1, 100)),
-        )
-    return path
+def db(cli_database: str, open_cli_database: OpenCliDatabase) -> str:
+    store = open_cli_database()
+    refuse_accounting(cli_database, "NEW.username LIKE 'eve%'")
+    store.write_accounting(
+        [
+            record(1, "a1", "alice@acme.example", "acme.example", T0),
+            record(1, "e1", HOSTILE, "acme.example", T0 + 1),
+            replace(record(3, "e2", "eve", "", T0 + 2), realm=None),  # unrouted
+        ],
+        ("acct-1", Position(1, 100)),
+    )
+    return cli_database
 
 
-def test_text_is_one_line_per_record_with_control_characters_escaped(db: Path) -> None:
+def test_text_is_one_line_per_record_with_control_characters_escaped(backend: str, db: str) -> None:
     result = run("accounting", "quarantine", "--db", db)
     assert result.exit_code == 0, result.output
     first, second = result.stdout.splitlines()
@@ -51,14 +49,15 @@ def test_text_is_one_line_per_record_with_control_characters_escaped(db: Path) -
         "e1",
         "1",
     ]
+    why = "IntegrityConstraintViolation" if backend == "postgres" else "IntegrityError"
     assert fields[8:] == [
-        "IntegrityError: refused here",
+        f"{why}: {REASON}",
         record(1, "e1", HOSTILE, "", 0).packet.hex(),
     ]
     assert second.split("\t")[3:8] == ["198.51.100.7", "-", "eve", "e2", "3"]
 
 
-def test_json_is_one_object_per_line(db: Path) -> None:
+def test_json_is_one_object_per_line(db: str) -> None:
     result = run("accounting", "quarantine", "--db", db, "--format", "json")
     assert result.exit_code == 0, result.output
     entries = [json.loads(line) for line in result.stdout.splitlines()]
@@ -80,9 +79,11 @@ def test_json_is_one_object_per_line(db: Path) -> None:
     }
 
 
-def test_nothing_kept_aside_says_so_on_stderr(tmp_path: Path) -> None:
-    path = tmp_path / "gw.db"
-    open_store(path, Path(f"{path}.key")).close()
+def test_nothing_kept_aside_says_so_on_stderr(
+    cli_database: str, open_cli_database: OpenCliDatabase
+) -> None:
+    path = cli_database
+    open_cli_database().close()
     result = run("accounting", "quarantine", "--db", path)
     assert result.exit_code == 0
     assert result.stdout == ""

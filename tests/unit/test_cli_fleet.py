@@ -1,5 +1,6 @@
 """Issue 15: ``--db`` keeps a PostgreSQL URL whole (and what lives beside the database moves
-for one), ``serve --node``, and ``radiusgw fleet status``."""
+for one), ``serve --node``, and ``radiusgw fleet status`` (once per backend:
+tests/unit/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from click.testing import CliRunner, Result
 
 import radiusgw.server
 from radiusgw.cli import cli
-from radiusgw.domain import AccountRow
 from radiusgw.server.settings import Settings
-from radiusgw.store.backend import open_backend
-from radiusgw.store.postgres.accounts import PostgresAccountStore
+from radiusgw.store.backend import Backend, open_backend
+from tests.unit.conftest import OpenCliDatabase
 
 URL = "postgresql://radiusgw:S3cret@127.0.0.1:5432/fleet"
 
@@ -72,43 +72,6 @@ def test_an_unknown_scheme_names_the_database_without_its_password() -> None:
     assert "mysql://root:***@db/x" in result.output
 
 
-@pytest.mark.postgres
-def test_account_commands_reach_postgresql_by_the_url_unmangled(
-    postgres_url: str, tmp_path: Path
-) -> None:
-    key = tmp_path / "radiusgw.key"
-    with PostgresAccountStore(postgres_url, key) as accounts:
-        accounts.add_account("acme.example", AccountRow("alice", "pw"), max_accounts=None)
-    result = run("account", "list", "acme.example", "--db", postgres_url, "--key-file", key)
-    assert result.exit_code == 0, result.output
-    assert "alice" in result.stdout
-    result = run(
-        "account", "disable", "acme.example", "alice", "--db", postgres_url, "--key-file", key
-    )
-    assert result.exit_code == 0, result.output
-    with PostgresAccountStore(postgres_url, key) as accounts:
-        account = accounts.get_account("acme.example", "alice")
-    assert account is not None and not account.enabled
-
-
-@pytest.mark.postgres
-def test_fleet_status_lists_every_node_of_a_shared_database(
-    postgres_url: str, tmp_path: Path
-) -> None:
-    now = time.time()
-    for name in ("gw-osaka-1", "gw-tokyo-1"):
-        store = open_backend(postgres_url, tmp_path / "radiusgw.key", node=name)
-        try:
-            store.record_node(name, "0.1.0", now - 60, 3, now - 1, now)
-        finally:
-            store.close()
-    result = run("fleet", "status", "--db", postgres_url, "--format", "json")
-    assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [row["node"] for row in rows] == ["gw-osaka-1", "gw-tokyo-1"]
-    assert all(row["journal_backlog"] == 3 for row in rows)
-
-
 # -- 15.5: --node ------------------------------------------------------------------------------
 
 
@@ -135,19 +98,22 @@ def test_open_backend_takes_the_node(tmp_path: Path) -> None:
 # -- 15.7: fleet status ------------------------------------------------------------------------
 
 
-def _heartbeats(db: Path, *rows: tuple[str, float, float | None]) -> None:
-    store = open_backend(db, Settings(db=str(db)).key_path)
-    try:
-        for name, seen, applied in rows:
-            store.record_node(name, "9.9", seen - 60, 3, applied, seen)
-    finally:
-        store.close()
+def _heartbeats(store: Backend, *rows: tuple[str, float, float | None]) -> None:
+    for name, seen, applied in rows:
+        store.record_node(name, "9.9", seen - 60, 3, applied, seen)
 
 
-def test_fleet_status_lists_the_nodes_that_wrote_recently(tmp_path: Path) -> None:
-    db = tmp_path / "gw.db"
+def test_fleet_status_lists_the_nodes_that_wrote_recently(
+    cli_database: str, open_cli_database: OpenCliDatabase
+) -> None:
+    db = cli_database
     now = time.time()
-    _heartbeats(db, ("gw-a", now - 2, now - 3), ("gw-old", now - 3600, None), ("g\x1bb", now, None))
+    _heartbeats(
+        open_cli_database(),
+        ("gw-a", now - 2, now - 3),
+        ("gw-old", now - 3600, None),
+        ("g\x1bb", now, None),
+    )
     result = run("fleet", "status", "--db", db)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -162,9 +128,11 @@ def test_fleet_status_lists_the_nodes_that_wrote_recently(tmp_path: Path) -> Non
     assert objects[2]["last_applied"] == "-" and objects[2]["journal_backlog"] == 3
 
 
-def test_fleet_status_of_a_database_no_node_wrote_says_so(tmp_path: Path) -> None:
-    db = tmp_path / "gw.db"
-    open_backend(db, tmp_path / "gw.db.key").close()
+def test_fleet_status_of_a_database_no_node_wrote_says_so(
+    cli_database: str, open_cli_database: OpenCliDatabase
+) -> None:
+    db = cli_database
+    open_cli_database().close()
     result = run("fleet", "status", "--db", db)
     assert result.exit_code == 0
     assert result.stdout == ""

@@ -1,4 +1,10 @@
-"""``radiusgw session list`` and ``radiusgw usage`` (radiusgw.cli) over a store with accounting."""
+"""``radiusgw session list`` and ``radiusgw usage`` (radiusgw.cli) over a store with accounting.
+
+Each test of what they read runs once per backend (tests/unit/conftest.py). On PostgreSQL the
+accounting is applied by two gateway nodes, gw-a and gw-b, a session's Start by one and its
+Stop by the other (issue 15.7: any node, or an operator host with only the CLI, reports the
+whole fleet); on SQLite, one file, by one.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,8 @@ from click.testing import CliRunner, Result
 from radiusgw.cli import cli
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from radiusgw.radius.packet import Packet, encode, integer
-from radiusgw.store import AccountingRecord, open_store
+from radiusgw.store import AccountingRecord
+from tests.unit.conftest import OpenCliDatabase
 
 T0 = dt.datetime(2025, 3, 31, 23, 0, tzinfo=dt.UTC).timestamp()
 
@@ -33,43 +40,47 @@ def record(
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "gw.db"
+def db(cli_database: str, open_cli_database: OpenCliDatabase) -> str:
     octets = ((Attr.ACCT_INPUT_OCTETS, integer(1000)), (Attr.ACCT_OUTPUT_OCTETS, integer(2000)))
-    with open_store(path, Path(f"{path}.key")) as store:
-        store.write_accounting(
-            [
-                record(1, "a1", "alice@acme.example", "acme.example", T0),
-                record(
-                    3,
-                    "a1",
-                    "alice@acme.example",
-                    "acme.example",
-                    T0 + 600,
-                    *octets,
-                    (Attr.ACCT_SESSION_TIME, integer(600)),
-                ),
-                record(
-                    1,
-                    "v1",
-                    "bob@vpn.initech.example",
-                    "vpn.initech.example",
-                    T0 + 60,
-                    (Attr.TUNNEL_SERVER_ENDPOINT, b"\x01192.0.2.10"),
-                ),
-                record(1, "c1", "carol@acme.example", "acme.example", T0 - 3600),
-                record(
-                    AcctStatusType.STOP,
-                    "c1",
-                    "carol@acme.example",
-                    "acme.example",
-                    T0 + 5400,  # 00:30 on 1 April
-                    *octets,
-                    (Attr.ACCT_SESSION_TIME, integer(9000)),
-                ),
-            ]
-        )
-    return path
+    node_a, node_b = open_cli_database(node="gw-a"), open_cli_database(node="gw-b")
+    kept = node_a.write_accounting(
+        [
+            record(1, "a1", "alice@acme.example", "acme.example", T0),
+            record(1, "c1", "carol@acme.example", "acme.example", T0 - 3600),
+        ]
+    )
+    kept += node_b.write_accounting(
+        [
+            record(
+                3,
+                "a1",
+                "alice@acme.example",
+                "acme.example",
+                T0 + 600,
+                *octets,
+                (Attr.ACCT_SESSION_TIME, integer(600)),
+            ),
+            record(
+                1,
+                "v1",
+                "bob@vpn.initech.example",
+                "vpn.initech.example",
+                T0 + 60,
+                (Attr.TUNNEL_SERVER_ENDPOINT, b"\x01192.0.2.10"),
+            ),
+            record(
+                AcctStatusType.STOP,
+                "c1",
+                "carol@acme.example",
+                "acme.example",
+                T0 + 5400,  # 00:30 on 1 April
+                *octets,
+                (Attr.ACCT_SESSION_TIME, integer(9000)),
+            ),
+        ]
+    )
+    assert kept == []
+    return cli_database
 
 
 def run(*args: str | Path) -> Result:
@@ -85,7 +96,7 @@ def assert_one_line_error(result: Result, code: int) -> str:
     return line
 
 
-def test_session_list_text_has_one_live_session_per_line(db: Path) -> None:
+def test_session_list_text_has_one_live_session_per_line(db: str) -> None:
     result = run("session", "list", "--db", db)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
@@ -94,13 +105,15 @@ def test_session_list_text_has_one_live_session_per_line(db: Path) -> None:
     ]
 
 
-def test_session_list_text_escapes_what_the_nas_sent(db: Path) -> None:
+def test_session_list_text_escapes_what_the_nas_sent(
+    db: str, open_cli_database: OpenCliDatabase
+) -> None:
     # An ESC sequence that would clear the screen, a newline that would forge a line, an OSC
     # that would retitle the terminal, all from the NAS's accounting.
     user = "mallory\x1b[2J\nroot@acme.example"
     sid = "s\x1b]0;owned\x07"
     endpoint = (Attr.TUNNEL_SERVER_ENDPOINT, b"\x01192.0.2.10\x1b[0m")
-    with open_store(db, Path(f"{db}.key")) as store:
+    with open_cli_database() as store:
         store.write_accounting([record(1, sid, user, "acme.example", T0 + 120, endpoint)])
     result = run("session", "list", "--realm", "acme.example", "--db", db)
     assert result.exit_code == 0, result.output
@@ -113,7 +126,7 @@ def test_session_list_text_escapes_what_the_nas_sent(db: Path) -> None:
     assert json.loads(as_json.stdout.splitlines()[1])["acct_session_id"] == sid
 
 
-def test_session_list_json_is_one_object_per_line_and_filters_by_realm(db: Path) -> None:
+def test_session_list_json_is_one_object_per_line_and_filters_by_realm(db: str) -> None:
     result = run(
         "session", "list", "--realm", "VPN.initech.example", "--db", db, "--format", "json"
     )
@@ -129,14 +142,14 @@ def test_session_list_json_is_one_object_per_line_and_filters_by_realm(db: Path)
     assert (session["input_octets"], session["output_octets"]) == (0, 0)
 
 
-def test_session_list_of_a_realm_without_sessions_says_so_on_stderr(db: Path) -> None:
+def test_session_list_of_a_realm_without_sessions_says_so_on_stderr(db: str) -> None:
     result = run("session", "list", "--realm", "nothing.example", "--db", db)
     assert result.exit_code == 0
     assert result.stdout == ""
     assert result.stderr == "no live sessions in realm 'nothing.example'\n"
 
 
-def test_usage_csv_has_a_header_and_one_row(db: Path) -> None:
+def test_usage_csv_has_a_header_and_one_row(db: str) -> None:
     result = run("usage", "--realm", "acme.example", "--month", "2025-04", "--db", db)
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(result.stdout)))
@@ -154,7 +167,7 @@ def test_usage_csv_has_a_header_and_one_row(db: Path) -> None:
     ]
 
 
-def test_usage_json(db: Path) -> None:
+def test_usage_json(db: str) -> None:
     result = run(
         "usage", "--realm", "acme.example", "--month", "2025-03", "--db", db, "--format", "json"
     )
@@ -169,15 +182,17 @@ def test_usage_json(db: Path) -> None:
     }
 
 
-def test_usage_and_session_list_report_counts_beyond_63_bits_exactly(tmp_path: Path) -> None:
-    path = tmp_path / "big.db"
+def test_usage_and_session_list_report_counts_beyond_63_bits_exactly(
+    cli_database: str, open_cli_database: OpenCliDatabase
+) -> None:
+    path = cli_database
     counts = (
         (Attr.ACCT_INPUT_GIGAWORDS, integer(2147483648)),  # 2^63: past SQLite's integers
         (Attr.ACCT_INPUT_OCTETS, integer(5)),
         (Attr.ACCT_OUTPUT_GIGAWORDS, integer(2**32 - 1)),
         (Attr.ACCT_OUTPUT_OCTETS, integer(2**32 - 1)),
     )
-    with open_store(path, Path(f"{path}.key")) as store:
+    with open_cli_database() as store:
         store.write_accounting([record(3, "big", "dan@acme.example", "acme.example", T0, *counts)])
     result = run("usage", "--realm", "acme.example", "--month", "2025-03", "--db", path)
     assert result.exit_code == 0, result.output
@@ -189,14 +204,16 @@ def test_usage_and_session_list_report_counts_beyond_63_bits_exactly(tmp_path: P
 
 
 @pytest.mark.parametrize("month", ["2025-3", "2025-13", "March", "2025/03"])
-def test_usage_with_a_bad_month_is_a_usage_error(db: Path, month: str) -> None:
+def test_usage_with_a_bad_month_is_a_usage_error(tmp_path: Path, month: str) -> None:
+    db = tmp_path / "gw.db"  # refused before any database is opened
     result = run("usage", "--realm", "acme.example", "--month", month, "--db", db)
     line = assert_one_line_error(result, 2)
     assert "YYYY-MM" in line
     assert "--month" in line
 
 
-def test_usage_without_realm_is_a_usage_error(db: Path) -> None:
+def test_usage_without_realm_is_a_usage_error(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
     assert_one_line_error(run("usage", "--month", "2025-03", "--db", db), 2)
 
 

@@ -1,20 +1,32 @@
 """``lns status`` and ``proxy status``, the escaping of text from peers (``printable``), and the
 rule of every command that only reads: it opens the database read-only, creates and changes
-nothing, and a file that is not its own is one sentence on stderr (radiusgw.store.connection)."""
+nothing, and a file that is not its own is one sentence on stderr (radiusgw.store.connection).
+
+What the status commands show, and every reader taking its database from ``RADIUSGW_DB``, is
+tested once per backend (tests/unit/conftest.py); the files refused are SQLite's."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
+from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
 from radiusgw.cli import cli, printable
+from radiusgw.domain import AccountRow
+from radiusgw.proxy.upstream import ServerState
 from radiusgw.store import open_store
 from radiusgw.store.health import HealthTable
 from radiusgw.store.upstreams import UpstreamTable
+from tests.stores import refuse_accounting
+from tests.unit.conftest import OpenCliDatabase
+from tests.unit.store.test_upstreams import status
+from tests.unit.test_cli_sessions import T0, record
 
 READERS = [
     ("session", "list"),
@@ -23,6 +35,7 @@ READERS = [
     ("lns", "status"),
     ("proxy", "status"),
 ]
+ALL_READERS = [*READERS, ("accounting", "quarantine"), ("fleet", "status")]
 
 
 def run(*args: str | Path) -> Result:
@@ -83,6 +96,23 @@ def test_a_missing_database_is_not_created(tmp_path: Path, args: tuple[str]) -> 
     path = tmp_path / "absent.db"
     assert one_sentence(run(*args, "--db", path)) == f"error: the database {path} does not exist"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_without_the_schema_is_refused_and_left_empty(
+    postgres_empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a URL's key file would be
+    for args in ALL_READERS:
+        line = one_sentence(run(*args, "--db", postgres_empty_url))
+        assert line == (
+            f"error: the database {postgres_empty_url} has no radiusgw schema yet;"
+            " run radiusgw db migrate --db URL"
+        ), args
+    with psycopg.connect(postgres_empty_url) as conn:
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        assert tables.fetchall() == []
+    assert list(tmp_path.iterdir()) == []  # no key file either
 
 
 def schema(path: Path) -> list[tuple[str, str]]:
@@ -152,13 +182,14 @@ def test_printable_escapes_as_repr_does_without_the_quotes(raw: object, shown: s
         assert shown == repr(raw)[1:-1]
 
 
-def test_lns_status_text_escapes_the_reason_an_lns_gave(tmp_path: Path) -> None:
-    path = tmp_path / "gw.db"
-    open_store(path, tmp_path / "gw.key").close()
-    table = HealthTable(path)
+def test_lns_status_text_escapes_the_reason_an_lns_gave(
+    cli_database: str, open_cli_database: OpenCliDatabase
+) -> None:
+    path = cli_database
     detail = "StopCCN: \x1b[2Jgo away\nvpn.example\t192.0.2.99:1701\tup"
-    table.record("vpn.example", 0, "192.0.2.10", 1701, "down", detail, 100.0)
-    table.close()
+    open_cli_database().record_lns_health(
+        "vpn.example", 0, "192.0.2.10", 1701, "down", detail, 100.0
+    )
     result = run("lns", "status", "--db", path)
     assert result.exit_code == 0, result.output
     assert result.stdout == (
@@ -167,3 +198,82 @@ def test_lns_status_text_escapes_the_reason_an_lns_gave(tmp_path: Path) -> None:
     )
     as_json = run("lns", "status", "--db", path, "--format", "json")
     assert json.loads(as_json.stdout)["detail"] == detail
+
+
+def test_lns_status_shows_the_latest_check_of_each_lns(
+    cli_database: str, open_cli_database: OpenCliDatabase
+) -> None:
+    # On PostgreSQL two nodes probe the same LNS: the one that checked last is shown.
+    a, b = open_cli_database(node="gw-a"), open_cli_database(node="gw-b")
+    a.record_lns_health("vpn.example", 0, "192.0.2.10", 1701, "up", "", 100.0)
+    b.record_lns_health("vpn.example", 0, "192.0.2.10", 1701, "down", "no answer", 105.0)
+    a.record_lns_health("vpn.example", 1, "192.0.2.11", 1701, "up", "", 101.0)
+    result = run("lns", "status", "--db", cli_database, "--format", "json")
+    assert result.exit_code == 0, result.output
+    shown = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(s["lns"], s["status"], s["detail"]) for s in shown] == [
+        ("192.0.2.10:1701", "down", "no answer"),
+        ("192.0.2.11:1701", "up", ""),
+    ]
+
+
+def test_proxy_status_lists_what_each_worker_published(
+    backend: str, cli_database: str, open_cli_database: OpenCliDatabase
+) -> None:
+    store = open_cli_database(node="gw-a")
+    node = "gw-a" if backend == "postgres" else "-"  # an SQLite file is one node's
+    store.publish_upstreams(0, [status("globex.example", sent=4)], 1000.0, 100.0)
+    store.publish_upstreams(1, [status("globex.example", sent=6)], 1000.0, 100.0)
+    result = run("proxy", "status", "--db", cli_database)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"globex.example\t203.0.113.20:1812\tauth\talive\t1970-01-01T00:16:30+00:00\t{w}\t0\t{n}"
+        f"\t{n}\t0\t{node}"
+        for w, n in ((0, 4), (1, 6))
+    ]
+    as_json = run("proxy", "status", "--db", cli_database, "--format", "json")
+    assert [json.loads(line)["worker"] for line in as_json.stdout.splitlines()] == [0, 1]
+
+
+def test_every_reader_takes_the_database_from_radiusgw_db(
+    cli_database: str, open_cli_database: OpenCliDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_cli_database(node="gw-a")
+    store.add_account("acme.example", AccountRow("bob", "pw"), max_accounts=None)
+    store.write_accounting([record(1, "a1", "alice@acme.example", "acme.example", T0)])
+    refuse_accounting(cli_database, "NEW.username LIKE 'eve%'")
+    store.write_accounting([record(1, "q1", "eve@acme.example", "acme.example", T0)])
+    store.record_lns_health("vpn.example", 0, "192.0.2.10", 1701, "up", "", 100.0)
+    store.publish_upstreams(0, [status("globex.example")], 1000.0, 100.0)
+    store.record_node("gw-a", "9.9", 100.0, 0, None, time.time())
+    for args in ALL_READERS:
+        given = run(*args, "--db", cli_database)
+        monkeypatch.setenv("RADIUSGW_DB", cli_database)
+        from_env = run(*args)
+        monkeypatch.delenv("RADIUSGW_DB")
+        assert (given.exit_code, from_env.exit_code) == (0, 0), (args, from_env.output)
+        assert given.stdout, args
+        if args[0] == "fleet":  # the age moves on between the two runs
+            assert from_env.stdout.split("\t")[0] == given.stdout.split("\t")[0] == "gw-a"
+        else:
+            assert from_env.stdout == given.stdout, args
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_proxy_status_of_a_fleet_names_the_node_of_each_worker(
+    cli_database: str, open_cli_database: OpenCliDatabase
+) -> None:
+    # Worker 0 of gw-a sees the server alive, worker 0 of gw-b sees it dead: which is which.
+    dead = replace(status("globex.example"), state=ServerState.DEAD)
+    open_cli_database(node="gw-a").publish_upstreams(0, [status("globex.example")], 1000.0, 100.0)
+    open_cli_database(node="gw-b").publish_upstreams(0, [dead], 1000.0, 100.0)
+    result = run("proxy", "status", "--db", cli_database, "--format", "json")
+    assert result.exit_code == 0, result.output
+    shown = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["node"], r["worker"], r["state"]) for r in shown] == [
+        ("gw-a", 0, "alive"),
+        ("gw-b", 0, "dead"),
+    ]
+    text = run("proxy", "status", "--db", cli_database).stdout.splitlines()
+    assert [line.rsplit("\t", 1)[1] for line in text] == ["gw-a", "gw-b"]

@@ -1,26 +1,23 @@
 """The session rules (radiusgw.sessions): the transition table, its reference model, and every
 store backend held to the model by random event sequences (issue 15.1).
 
-A backend is a factory in ``BACKENDS``, given the test's ``request`` for the fixtures it needs;
-PostgreSQL (marked ``postgres``) uses one database per test, emptied before each example.
+Each backend (``backend``, ``database``: tests/conftest.py) is one database per test, opened by
+``open_backend`` and emptied before each example (tests/stores.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from radiusgw.accounting import AccountingEvent
-from radiusgw.domain import AccountingRecord, AdmissionRequest, SessionRow, UsageRow
+from radiusgw.domain import AccountingRecord, AdmissionRequest, SessionRow
 from radiusgw.radius.attributes import AcctStatusType
 from radiusgw.sessions import (
     EVENT_OF_STATUS,
@@ -31,103 +28,28 @@ from radiusgw.sessions import (
     Step,
     month_of,
 )
-from radiusgw.store import open_store
-from radiusgw.store.postgres.backend import PostgresBackend
-from radiusgw.store.sessions import SessionTable
+from radiusgw.store.backend import Backend, open_backend
+from tests.stores import empty_sessions
 
 T0 = dt.datetime(2025, 3, 30, 22, tzinfo=dt.UTC).timestamp()  # two hours before April (UTC)
 REALMS = ("acme.example", "globex.example")
 NAS = ("198.51.100.7", "198.51.100.8")
 
 
-class SessionBackend(Protocol):
-    """What the property test drives: the accounting writes and the session reads of a store."""
-
-    def write(self, events: Sequence[AccountingEvent]) -> None: ...
-    def reserve(self, realm: str, username: str, now: float) -> None: ...
-    def expire_stale(self, now: float, default_interval: float) -> list[SessionRow]: ...
-    def sessions(self) -> list[SessionRow]: ...
-    def usage(self, realm: str, month: str) -> UsageRow: ...
-    def month_octets(self, realm: str, now: float) -> int: ...
-
-
-class _Sqlite:
-    store: Any  # what writes accounting
-    table: Any  # what admits and reads sessions
-
-    def __init__(self, directory: Path) -> None:
-        db = directory / "gw.db"
-        self.store = open_store(db, directory / "gw.db.key")
-        self.table = SessionTable(db)
-
-    def write(self, events: Sequence[AccountingEvent]) -> None:
-        records = [
-            AccountingRecord(
-                e.received, e.nas_address, e.realm, e.user_name, int(e.status), e.session_id, b"", e
-            )
-            for e in events
-        ]
-        assert self.store.write_accounting(records) == []
-
-    def reserve(self, realm: str, username: str, now: float) -> None:
-        request = AdmissionRequest(realm, username, realm_max=10_000, reservation_ttl=30.0)
-        assert self.table.admit([request], now)[0].admitted
-
-    def expire_stale(self, now: float, default_interval: float) -> list[SessionRow]:
-        return self.table.expire_stale(now, default_interval)
-
-    def sessions(self) -> list[SessionRow]:
-        return self.table.sessions()
-
-    def usage(self, realm: str, month: str) -> UsageRow:
-        return self.table.usage(realm, month)
-
-    def month_octets(self, realm: str, now: float) -> int:
-        return self.table.month_octets(realm, now)
-
-    def close(self) -> None:
-        self.table.close()
-        self.store.close()
-
-
-class _Postgres(_Sqlite):
-    def __init__(self, url: str) -> None:
-        # read_only: no account is touched, so no password key is made
-        self.store = self.table = PostgresBackend(url, Path("unused.key"), read_only=True)
-
-    def close(self) -> None:
-        self.store.close()
-
-
-@contextmanager
-def postgres_backend(request: pytest.FixtureRequest) -> Iterator[SessionBackend]:
-    url = request.getfixturevalue("postgres_url")  # one database per test, emptied per example
-    backend = _Postgres(url)
-    try:
-        backend.store._conn.execute(
-            "TRUNCATE sessions, session_reservations, accounting RESTART IDENTITY"
+def write(store: Backend, events: Sequence[AccountingEvent]) -> None:
+    """The events as the accounting writer hands them to the store: records carrying them."""
+    records = [
+        AccountingRecord(
+            e.received, e.nas_address, e.realm, e.user_name, int(e.status), e.session_id, b"", e
         )
-        yield backend
-    finally:
-        backend.close()
+        for e in events
+    ]
+    assert store.write_accounting(records) == []
 
 
-@contextmanager
-def sqlite_backend(request: pytest.FixtureRequest) -> Iterator[SessionBackend]:
-    with tempfile.TemporaryDirectory() as directory:
-        backend = _Sqlite(Path(directory))
-        try:
-            yield backend
-        finally:
-            backend.close()
-
-
-# name -> a fresh, empty backend for one example
-BACKENDS: dict[str, Callable[[pytest.FixtureRequest], AbstractContextManager[SessionBackend]]] = {
-    "sqlite": sqlite_backend,
-    "postgres": postgres_backend,
-}
-MARKS = {"postgres": pytest.mark.postgres}
+def reserve(store: Backend, realm: str, username: str, now: float) -> None:
+    request = AdmissionRequest(realm, username, realm_max=10_000, reservation_ttl=30.0)
+    assert store.admit([request], now)[0].admitted
 
 
 # -- the table itself ----------------------------------------------------------------------------
@@ -271,9 +193,14 @@ def _unnumbered(rows: Sequence[SessionRow]) -> list[SessionRow]:
     return [replace(row, id=0) for row in rows]
 
 
-@pytest.mark.parametrize(
-    "backend", [pytest.param(name, marks=MARKS.get(name, ())) for name in sorted(BACKENDS)]
-)
+@pytest.fixture
+def store(database: str, tmp_path: Path) -> Iterator[Backend]:
+    """Opened once per test; each example empties it first."""
+    opened = open_backend(database, tmp_path / "gw.db.key")
+    yield opened
+    opened.close()
+
+
 @settings(
     max_examples=300,
     deadline=None,
@@ -281,39 +208,37 @@ def _unnumbered(rows: Sequence[SessionRow]) -> list[SessionRow]:
 )
 @given(ops=_ops)
 def test_a_backend_follows_the_session_rules(
-    backend: str, ops: list[Acct | Sweep | Reserve | Flush], request: pytest.FixtureRequest
+    database: str, store: Backend, ops: list[Acct | Sweep | Reserve | Flush]
 ) -> None:
     model = SessionModel()
     now = T0
     months = {month_of(T0 - 86_400 * 40)}
-    with BACKENDS[backend](request) as store:
-        batch: list[AccountingEvent] = []
-        for op in ops:
-            if isinstance(op, Flush):
-                store.write(batch)
-                batch = []
-                continue
-            now += op.delta
-            months.add(month_of(now))
-            if isinstance(op, Acct):
-                event = _event(op, now)
-                batch.append(event)
-                model.apply_one(event)
-                continue
-            store.write(batch)  # what comes before a sweep or an admission is in the store
+    empty_sessions(database)
+    batch: list[AccountingEvent] = []
+    for op in ops:
+        if isinstance(op, Flush):
+            write(store, batch)
             batch = []
-            if isinstance(op, Sweep):
-                expected = model.expire_stale(now, op.default_interval)
-                closed = store.expire_stale(now, op.default_interval)
-                # In no particular order: a backend may walk its live sessions as it likes.
-                assert sorted(_unnumbered(closed), key=repr) == sorted(
-                    _unnumbered(expected), key=repr
-                )
-            else:
-                store.reserve(REALMS[op.realm], op.user, now)
-        store.write(batch)
-        assert _unnumbered(store.sessions()) == _unnumbered(model.rows())
-        for realm in REALMS:
-            for month in sorted(months):
-                assert store.usage(realm, month) == model.usage(realm, month), (realm, month)
-            assert store.month_octets(realm, now) == model.month_octets(realm, now)
+            continue
+        now += op.delta
+        months.add(month_of(now))
+        if isinstance(op, Acct):
+            event = _event(op, now)
+            batch.append(event)
+            model.apply_one(event)
+            continue
+        write(store, batch)  # what comes before a sweep or an admission is in the store
+        batch = []
+        if isinstance(op, Sweep):
+            expected = model.expire_stale(now, op.default_interval)
+            closed = store.expire_stale(now, op.default_interval)
+            # In no particular order: a backend may walk its live sessions as it likes.
+            assert sorted(_unnumbered(closed), key=repr) == sorted(_unnumbered(expected), key=repr)
+        else:
+            reserve(store, REALMS[op.realm], op.user, now)
+    write(store, batch)
+    assert _unnumbered(store.sessions()) == _unnumbered(model.rows())
+    for realm in REALMS:
+        for month in sorted(months):
+            assert store.usage(realm, month) == model.usage(realm, month), (realm, month)
+        assert store.month_octets(realm, now) == model.month_octets(realm, now)

@@ -281,6 +281,12 @@ class PostgresBackend:
             ).fetchone()
         return None if row is None else Position(int(row[0]), int(row[1]))
 
+    def count_accounting(self) -> int:
+        """How many accounting records every node has applied (the quarantine apart)."""
+        with translated(self.url):
+            row = self._conn.execute("SELECT COUNT(*) FROM accounting").fetchone()
+        return 0 if row is None else int(row[0])
+
     def quarantined(self) -> list[Quarantined]:
         """Every record kept aside by any node, oldest first."""
         with translated(self.url):
@@ -398,11 +404,11 @@ class PostgresBackend:
                     )
 
     def upstream_rows(self) -> list[UpstreamRow]:
-        """Every node's workers' rows."""
+        """Every node's workers' rows, each naming its node."""
         with translated(self.url):
             rows = self._conn.execute(
                 "SELECT worker, realm, address, port, kind, state, since, outstanding, sent,"
-                " answered, unanswered, updated FROM upstream_status"
+                " answered, unanswered, updated, node FROM upstream_status"
                 " ORDER BY realm, address, port, kind, node, worker"
             ).fetchall()
         return [UpstreamRow(*row) for row in rows]

@@ -1,7 +1,13 @@
-"""The account store under test, once per backend: SQLite (a file) and PostgreSQL (marked).
+"""The store under test, once per backend: SQLite (a file) and PostgreSQL (marked).
 
-- ``backend``: "sqlite" or "postgres" (the latter marked ``postgres``: it needs the server of
-  ``postgres_server``, tests/conftest.py).
+``backend`` ("sqlite" or "postgres") and ``database`` (the file's path or the database's URL)
+are tests/conftest.py's, shared with the CLI's tests.
+
+- ``open_db(node=None, read_only=False)``: opens a ``Backend`` on ``database`` through
+  ``open_backend``, as the server and the CLI do: a reopen, another worker, or (``node``) a
+  worker of another node of a fleet. Each is closed at the end of the test.
+- ``store``: the first such ``Backend``.
+- ``new_database()``: another, fresh database of the same backend (two stores side by side).
 - ``open_accounts(key_path=None, clock=None)``: opens another store on the same database (the
   same SQLite file, or the same PostgreSQL database): a second process, a reopen, or a second
   node. ``key_path`` defaults to the database's key file.
@@ -17,6 +23,7 @@ from typing import Protocol
 import pytest
 
 from radiusgw.store import SqliteStore
+from radiusgw.store.backend import Backend, open_backend
 from radiusgw.store.postgres.accounts import PostgresAccountStore
 
 AnyAccountStore = SqliteStore | PostgresAccountStore
@@ -28,9 +35,8 @@ class OpenAccounts(Protocol):
     ) -> AnyAccountStore: ...
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+class OpenDb(Protocol):
+    def __call__(self, *, node: str | None = None, read_only: bool = False) -> Backend: ...
 
 
 @pytest.fixture
@@ -39,11 +45,37 @@ def key_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def open_db(database: str, key_path: Path) -> Iterator[OpenDb]:
+    opened: list[Backend] = []
+
+    def open_(*, node: str | None = None, read_only: bool = False) -> Backend:
+        opened.append(open_backend(database, key_path, read_only=read_only, node=node))
+        return opened[-1]
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_db: OpenDb) -> Backend:
+    return open_db()
+
+
+@pytest.fixture
+def new_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], str]:
+    if backend == "postgres":
+        make: Callable[[], str] = request.getfixturevalue("postgres_urls")
+        return make
+    paths = iter(range(1, 1_000_000))
+    return lambda: str(tmp_path / f"other-{next(paths)}.db")
+
+
+@pytest.fixture
 def open_accounts(
-    backend: str, tmp_path: Path, key_path: Path, request: pytest.FixtureRequest
+    backend: str, database: str, tmp_path: Path, key_path: Path
 ) -> Iterator[OpenAccounts]:
     opened: list[AnyAccountStore] = []
-    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
 
     def open_(
         *, key_path: Path | None = key_path, clock: Callable[[], float] | None = None
@@ -51,10 +83,10 @@ def open_accounts(
         key = key_path if key_path is not None else tmp_path / "gw.db.key"
         extra = {} if clock is None else {"clock": clock}
         store: AnyAccountStore
-        if url is None:
-            store = SqliteStore(tmp_path / "gw.db", key, **extra)
+        if backend == "sqlite":
+            store = SqliteStore(database, key, **extra)
         else:
-            store = PostgresAccountStore(url, key, **extra)
+            store = PostgresAccountStore(database, key, **extra)
         opened.append(store)
         return store
 

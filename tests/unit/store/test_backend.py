@@ -44,16 +44,8 @@ def test_a_path_or_sqlite_url_opens_the_sqlite_file(tmp_path: Path, form: str) -
     assert db.exists()
 
 
-@pytest.fixture
-def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    """The database of ``backend`` (tests/unit/store/conftest.py): a file, or a migrated URL."""
-    if backend == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
-    return str(tmp_path / "gw.db")
-
-
-def test_every_backend_is_opened_by_its_url(db: str, backend: str, tmp_path: Path) -> None:
-    store = open_backend(db, tmp_path / "gw.key")
+def test_every_backend_is_opened_by_its_url(database: str, backend: str, tmp_path: Path) -> None:
+    store = open_backend(database, tmp_path / "gw.key")
     try:
         assert isinstance(store, PostgresBackend if backend == "postgres" else SqliteBackend)
         store.add_account("acme.example", AccountRow("bob", "pw"), max_accounts=None)
@@ -79,10 +71,12 @@ def test_a_database_without_the_schema_is_refused_in_one_sentence(
         open_backend(postgres_empty_url, tmp_path / "gw.key")
 
 
-def test_read_only_opens_nothing_until_asked_and_needs_no_key(db: str, tmp_path: Path) -> None:
-    open_backend(db, tmp_path / "gw.key").close()
+def test_read_only_opens_nothing_until_asked_and_needs_no_key(
+    database: str, tmp_path: Path
+) -> None:
+    open_backend(database, tmp_path / "gw.key").close()
     (tmp_path / "gw.key").unlink()
-    store = open_backend(db, tmp_path / "gw.key", read_only=True)
+    store = open_backend(database, tmp_path / "gw.key", read_only=True)
     try:  # the commands that read sessions never needed the password key
         assert store.live_sessions() == []
         assert store.usage("acme.example", "2025-03").sessions == 0

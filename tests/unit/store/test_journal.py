@@ -1,4 +1,7 @@
-"""The accounting journal (radiusgw.store.journal): an acknowledged record is applied once."""
+"""The accounting journal (radiusgw.store.journal): an acknowledged record is applied once.
+
+The tests of a replay into the store run once per backend (tests/unit/store/conftest.py):
+the journal is a node's own files whichever database it applies to."""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ import pytest
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Code
 from radiusgw.radius.packet import encode_attributes
-from radiusgw.store import AccountingRecord, SqliteStore, journal, open_store
+from radiusgw.store import AccountingRecord, journal
+from radiusgw.store.backend import Backend
 from radiusgw.store.journal import JournalError, JournalWriter, Position
+from tests.unit.store.conftest import OpenDb
 
 NAS = "198.51.100.7"
 REALM = "acme.example"
@@ -51,11 +56,6 @@ _FIELDS = ("received", "nas_address", "realm", "username", "status_type", "sessi
 def same(a: AccountingRecord, b: AccountingRecord) -> bool:
     """Equal in every stored field (the event is parsed again on reading)."""
     return all(getattr(a, f) == getattr(b, f) for f in _FIELDS)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return open_store(tmp_path / "gw.db", tmp_path / "gw.key")
 
 
 def test_records_read_back_as_written_with_their_event(tmp_path: Path) -> None:
@@ -107,9 +107,7 @@ def test_a_corrupt_record_is_not_read(tmp_path: Path) -> None:
     assert [r.session_id for r in everything(tmp_path, "acct-0")] == ["s1"]
 
 
-def test_replay_applies_once_and_prunes_applied_segments(
-    tmp_path: Path, store: SqliteStore
-) -> None:
+def test_replay_applies_once_and_prunes_applied_segments(tmp_path: Path, store: Backend) -> None:
     directory = tmp_path / "journal"
     JournalWriter(directory, "acct-0").append([record(1), record(2)])
     JournalWriter(directory, "acct-0").append([record(3)])
@@ -126,20 +124,20 @@ def test_replay_applies_once_and_prunes_applied_segments(
     assert store.count_accounting() == 4
 
 
-def test_the_position_commits_with_the_records(tmp_path: Path, store: SqliteStore) -> None:
+def test_the_position_commits_with_the_records(tmp_path: Path, store: Backend) -> None:
     store.write_accounting([record(1)], ("acct-3", Position(7, 120)))
     assert store.journal_position("acct-3") == Position(7, 120)
     assert store.journal_position("acct-4") is None
 
 
-def test_replayed_sessions_follow_the_session_rules(tmp_path: Path, store: SqliteStore) -> None:
+def test_replayed_sessions_follow_the_session_rules(tmp_path: Path, store: Backend) -> None:
     directory = tmp_path / "journal"
     JournalWriter(directory, "acct-0").append(
         [record(1), record(2), record(1, AcctStatusType.STOP)]
     )
     journal.replay(store, directory, "acct-0")
-    table = store._conn.execute("SELECT acct_session_id, live FROM sessions ORDER BY id").fetchall()
-    assert table == [("s1", 0), ("s2", 1)]
+    table = [(r.acct_session_id, r.closed_by is None) for r in store.sessions()]
+    assert table == [("s1", False), ("s2", True)]
 
 
 def test_an_unwritable_directory_is_named(tmp_path: Path) -> None:
@@ -220,9 +218,9 @@ def test_garbage_between_records_is_skipped_whole(tmp_path: Path, filler: bytes)
 # -- a database restored without its journal ------------------------------------------------------
 
 
-def test_replay_never_removes_the_segment_being_written(tmp_path: Path) -> None:
+def test_replay_never_removes_the_segment_being_written(tmp_path: Path, open_db: OpenDb) -> None:
     directory = tmp_path / "restored.journal"  # the database came back; its journal did not
-    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:
+    with open_db() as store:
         store.write_accounting([record(1)], ("acct-0", Position(57, 4096)))
         writer = JournalWriter(directory, "acct-0")  # the new run's writer: segment 1
         assert journal.replay(store, directory, "acct-0", writer).records == 0
@@ -230,7 +228,7 @@ def test_replay_never_removes_the_segment_being_written(tmp_path: Path) -> None:
         assert [n for n, _ in journal.segments(directory, "acct-0")] == [58]
         writer.append([record(2)])  # acknowledged now; then the process dies, unapplied
         writer.close()
-    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:  # the next start
+    with open_db() as store:  # the next start
         writer = JournalWriter(directory, "acct-0")
         assert journal.replay(store, directory, "acct-0", writer).records == 1
         assert store.count_accounting() == 2
@@ -239,7 +237,7 @@ def test_replay_never_removes_the_segment_being_written(tmp_path: Path) -> None:
 
 
 def test_a_writer_already_past_the_stored_position_stays_where_it_is(
-    tmp_path: Path, store: SqliteStore
+    tmp_path: Path, store: Backend
 ) -> None:
     directory = tmp_path / "journal"
     JournalWriter(directory, "acct-0").append([record(1)])

@@ -7,36 +7,20 @@ only a shared database adds: several backends (workers of several nodes) at once
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from radiusgw.domain import AdmissionRequest, AdmissionResult
-from radiusgw.store.postgres.backend import PostgresBackend
+from tests.unit.store.conftest import OpenDb
 from tests.unit.store.test_sessions import NAS, REALM, START, STOP, T0, record
 
-pytestmark = pytest.mark.postgres
+# open_db (tests/unit/store/conftest.py) on PostgreSQL only: open_db(node=...) is a worker of
+# that node.
+pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("backend", ["postgres"], indirect=True)]
 
 
-@pytest.fixture
-def open_node(postgres_url: str, tmp_path: Path) -> Iterator[Any]:
-    """Opens a backend of the test's database as a worker of node ``node``."""
-    opened: list[PostgresBackend] = []
-
-    def open_(node: str) -> PostgresBackend:
-        backend = PostgresBackend(postgres_url, tmp_path / "gw.key", node=node)
-        opened.append(backend)
-        return backend
-
-    yield open_
-    for backend in opened:
-        backend.close()
-
-
-def test_twelve_workers_on_three_nodes_admit_exactly_the_realm_limit(open_node: Any) -> None:
-    workers = [open_node(f"node{i % 3}") for i in range(12)]
+def test_twelve_workers_on_three_nodes_admit_exactly_the_realm_limit(open_db: OpenDb) -> None:
+    workers = [open_db(node=f"node{i % 3}") for i in range(12)]
     barrier = threading.Barrier(len(workers))
     results: list[AdmissionResult] = [AdmissionResult(False)] * len(workers)
 
@@ -56,8 +40,8 @@ def test_twelve_workers_on_three_nodes_admit_exactly_the_realm_limit(open_node: 
     assert workers[0].count_live(realm=REALM, reserved_at=T0) == 3
 
 
-def test_a_start_on_one_node_and_a_stop_on_another_close_one_session(open_node: Any) -> None:
-    a, b = open_node("a"), open_node("b")
+def test_a_start_on_one_node_and_a_stop_on_another_close_one_session(open_db: OpenDb) -> None:
+    a, b = open_db(node="a"), open_db(node="b")
     assert a.admit([AdmissionRequest(REALM, "alice", realm_max=1)], T0)[0].admitted
     assert a.write_accounting([record(START, at=T0 + 1)], ("acct", (1, 100))) == []
     assert not b.admit([AdmissionRequest(REALM, "bob", realm_max=1)], T0 + 2)[0].admitted
@@ -71,9 +55,9 @@ def test_a_start_on_one_node_and_a_stop_on_another_close_one_session(open_node: 
 
 
 def test_a_record_the_database_refuses_is_kept_aside_and_the_rest_applied(
-    open_node: Any,
+    open_db: OpenDb,
 ) -> None:
-    a = open_node("a")
+    a = open_db(node="a")
     bad = record(START, sid="s\x00bad", at=T0)  # PostgreSQL's text holds no NUL
     kept = a.write_accounting([record(START, at=T0), bad, record(STOP, at=T0 + 5)], ("j", (1, 2)))
     assert len(kept) == 1 and kept[0].session_id == "s\\x00bad" and kept[0].journal == "j"

@@ -1,26 +1,27 @@
-"""How ``apply_events`` writes sessions (radiusgw.store.sessions): values as the records say them,
-and one batch equal to its records one at a time, whatever the stream.
+"""How each backend's ``apply_events`` writes sessions: values as the records say them, and one
+batch equal to its records one at a time, whatever the stream.
 
 The records carry the event the engine parsed (``AccountingRecord.event``), as the server's
-accounting writer sends them, so the events' fields are set here directly.
+accounting writer sends them, so the events' fields are set here directly. Each test runs once
+per backend (tests/unit/store/conftest.py).
 """
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from radiusgw.accounting import AccountingEvent
 from radiusgw.domain import AdmissionRequest
 from radiusgw.radius.attributes import AcctStatusType
-from radiusgw.store import AccountingRecord, open_store
-from radiusgw.store.sessions import SessionTable
-from tests.unit.store.test_sessions import all_rows
+from radiusgw.store import AccountingRecord
+from radiusgw.store.backend import Backend, open_backend
+from tests.stores import empty_sessions
 
 REALM = "acme.example"
 NAS = "198.51.100.7"
@@ -47,9 +48,8 @@ def event_record(status: AcctStatusType, **fields: Any) -> AccountingRecord:
     )
 
 
-def test_absent_values_are_null_and_empty_or_zero_ones_are_kept(tmp_path: Path) -> None:
-    db = tmp_path / "gw.db"
-    with open_store(db, Path(f"{db}.key")) as store:
+def test_absent_values_are_null_and_empty_or_zero_ones_are_kept(store: Backend) -> None:
+    assert (
         store.write_accounting(
             [
                 event_record(AcctStatusType.START, session_id="", nas_identifier="", username=""),
@@ -66,12 +66,22 @@ def test_absent_values_are_null_and_empty_or_zero_ones_are_kept(tmp_path: Path) 
                 event_record(AcctStatusType.STOP, session_id="none", terminate_cause=None),
             ]
         )
-    conn = sqlite3.connect(db)
-    found = conn.execute(
-        "SELECT acct_session_id, username, lns, nas_ip_address, nas_identifier, framed_ip,"
-        " interim_interval, terminate_cause, closed_by FROM sessions ORDER BY id"
-    ).fetchall()
-    conn.close()
+        == []
+    )
+    found = [
+        (
+            r.acct_session_id,
+            r.username,
+            r.lns,
+            r.nas_ip_address,
+            r.nas_identifier,
+            r.framed_ip,
+            r.interim_interval,
+            r.terminate_cause,
+            r.closed_by,
+        )
+        for r in store.sessions()
+    ]
     assert found == [
         ("", "", None, None, "", None, None, 0, "stop"),
         ("full", "alice", "192.0.2.10", "198.51.100.1", "lac-1", "100.64.0.1", None, None, None),
@@ -114,24 +124,43 @@ _HELD = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None)
+def reservations(store: Backend) -> list[int]:
+    """The unexpired reservations per user and LNS (none, or one of two): which were consumed."""
+    counts = []
+    for user in ("alice", "bob"):
+        for lns in (None, "192.0.2.1", "192.0.2.2"):
+            where: dict[str, Any] = {"realm": REALM, "username": user, "lns": lns}
+            counts.append(store.count_live(reserved_at=T0, **where) - store.count_live(**where))
+    return counts
+
+
+@pytest.fixture
+def two_databases(new_database: Callable[[], str]) -> tuple[str, str]:
+    """Made once per test; each example starts from them emptied (tests/stores.py): a new
+    PostgreSQL database per example would cost more than the example."""
+    return new_database(), new_database()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(records=_EVENTS, held=_HELD)
 def test_one_batch_equals_its_records_one_at_a_time(
-    records: list[AccountingRecord], held: list[AdmissionRequest]
+    two_databases: tuple[str, str],
+    key_path: Path,
+    records: list[AccountingRecord],
+    held: list[AdmissionRequest],
 ) -> None:
     # Repeated keys, NAS restarts and reservations to consume, in any order.
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, batches in (("one", [records]), ("each", [[r] for r in records])):
-            db = Path(tmp) / f"{name}.db"
-            with open_store(db, Path(f"{db}.key")) as store:
-                table = SessionTable(db)
-                table.admit(held, T0)
-                table.close()
-                for batch in batches:
-                    store.write_accounting(batch)
-            conn = sqlite3.connect(db)
-            left = conn.execute("SELECT * FROM session_reservations ORDER BY id").fetchall()
-            conn.close()
-            results.append((all_rows(db), left))
+    for database, batches in zip(two_databases, ([records], [[r] for r in records]), strict=True):
+        store = open_backend(database, key_path)
+        try:
+            empty_sessions(database)
+            store.admit(held, T0)
+            for batch in batches:
+                assert store.write_accounting(batch) == []
+            results.append((store.sessions(), reservations(store)))
+        finally:
+            store.close()
     assert results[0] == results[1]
