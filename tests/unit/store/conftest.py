@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -66,3 +67,9 @@ def open_accounts(
 @pytest.fixture
 def account_store(open_accounts: OpenAccounts) -> AnyAccountStore:
     return open_accounts()
+
+
+def undo_version_5(conn: sqlite3.Connection) -> None:
+    """Take an SQLite database back to what schema version 4 left (for migration tests)."""
+    for column in ("calling_station_id", "reply", "failures", "failure_start", "locked_until"):
+        conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
