@@ -38,12 +38,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
+from pyrad.dictionary import Dictionary
 
 from radiusgw import __version__
 from radiusgw.config import check_directory, load_registry
 from radiusgw.config.model import Mode, Realm, Registry
 from radiusgw.domain import AccountRow
 from radiusgw.errors import ConfigError, RadiusGwError, StoreError
+from radiusgw.radius.dictionary import DictionaryError, load_dictionary
+from radiusgw.radius.reply import encode_all, parse_pair, parse_pairs
 from radiusgw.server.settings import Settings
 from radiusgw.sessions import month_bounds
 from radiusgw.store.backend import Backend, open_backend
@@ -53,7 +56,10 @@ DEFAULTS = Settings()  # one place for the defaults: ./realms, ./radiusgw.db, 0.
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 CSV_REQUIRED = ("username", "password")
 FLEET_WITHIN = 300.0  # seconds: ``fleet status`` lists the nodes heard from in this time
-CSV_COLUMNS = (*CSV_REQUIRED, "framed_ip", "session_timeout", "idle_timeout")
+CSV_COLUMNS = (
+    *CSV_REQUIRED,
+    *("framed_ip", "session_timeout", "idle_timeout", "calling_station_id", "reply"),
+)
 
 
 class ImportFileError(RadiusGwError):
@@ -146,6 +152,16 @@ _key_option = click.option(
     default=None,
     help="The key that encrypts stored passwords (default: the --db path + '.key'; "
     "./radiusgw.key when --db is a URL).",
+)
+
+
+_dictionary_option = click.option(
+    "--dictionary",
+    "dictionaries",
+    type=click.Path(exists=True, path_type=Path),
+    multiple=True,
+    help="A directory of extra FreeRADIUS-format dictionaries (its files dictionary and "
+    "dictionary.*), read after the shipped ones; for reply attributes by name. Repeatable.",
 )
 
 
@@ -256,6 +272,7 @@ def cli() -> None:
     help="Serve /metrics (Prometheus), /live and /ready on this address ([::1]:9100 for "
     "IPv6); off unless given.",
 )
+@_dictionary_option
 def serve(
     realms: Path,
     db: str,
@@ -272,6 +289,7 @@ def serve(
     store_deadline: float,
     cache_preload: int,
     metrics_listen: str | None,
+    dictionaries: tuple[Path, ...],
 ) -> int:
     """Run the gateway in the foreground.
 
@@ -295,23 +313,25 @@ def serve(
         store_deadline=store_deadline,
         cache_preload=cache_preload,
         metrics_listen=metrics_listen,
+        dictionaries=dictionaries,
     )
     return run_gateway(settings)
 
 
 @cli.command()
 @_realms_option
-def check(realms: Path) -> int:
+@_dictionary_option
+def check(realms: Path, dictionaries: tuple[Path, ...]) -> int:
     """Validate every realm file.
 
     Prints one line per problem, naming the file and the key, and exits 1 if there is any.
     """
-    problems = check_directory(realms)
+    problems = check_directory(realms, dictionaries)
     if problems:
         for problem in problems:
             click.echo(problem)
         return 1
-    registry = load_registry(realms)
+    registry = load_registry(realms, dictionaries)
     click.echo(
         f"{_count(len(registry.files), 'file')} valid: "
         f"{_count(len(registry.contracts), 'contract')}, "
@@ -349,11 +369,27 @@ def account() -> None:
 @click.option("--idle-timeout", type=click.IntRange(1, MAX_TIMEOUT), help="Seconds.")
 @click.option("--class", "class_", help="Class attribute to return (text).")
 @click.option(
+    "--calling-station-id",
+    "calling_station_ids",
+    multiple=True,
+    help="A Calling-Station-Id (the caller's number or MAC) the account may log in from, "
+    "compared case-insensitively. Repeatable; none: from anywhere.",
+)
+@click.option(
+    "--reply",
+    "replies",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A reply attribute by its dictionary name, e.g. 'Framed-Route=192.0.2.0/24 0.0.0.0 1'. "
+    "Repeatable; it wins over the realm's attribute of the same name.",
+)
+@click.option(
     "--exist-ok",
     is_flag=True,
     help="Succeed without change when the account exists already (for scripts, `make run`).",
 )
 @_key_option
+@_dictionary_option
 def account_add(
     realm: str,
     user: str,
@@ -365,8 +401,11 @@ def account_add(
     session_timeout: int | None,
     idle_timeout: int | None,
     class_: str | None,
+    calling_station_ids: tuple[str, ...],
+    replies: tuple[str, ...],
     exist_ok: bool,
     key_file: Path | None,
+    dictionaries: tuple[Path, ...],
 ) -> None:
     """Add one account to REALM.
 
@@ -374,7 +413,13 @@ def account_add(
     """
     if password is not None and password_stdin:
         raise click.UsageError("give either --password or --password-stdin, not both")
-    target = _account_realm(load_registry(realms), realm, realms)
+    target = _account_realm(load_registry(realms, dictionaries), realm, realms)
+    try:
+        reply = tuple(parse_pair(text) for text in replies)
+        if reply:
+            encode_all(load_dictionary(dictionaries), reply)  # refused now, not at login
+    except DictionaryError as exc:
+        raise DictionaryError(f"account {user!r}: {exc}") from None
     if exist_ok and (Settings(db=db).is_url or Path(db).exists()):
         with _store(db, key_file) as store:
             if store.get_account(target.name, user) is not None:
@@ -389,6 +434,8 @@ def account_add(
         session_timeout=session_timeout,
         idle_timeout=idle_timeout,
         class_=None if class_ is None else class_.encode("utf-8"),
+        calling_station_ids=calling_station_ids,
+        reply=reply,
     )
     with _store(db, key_file) as store:
         store.add_account(target.name, row, max_accounts=target.max_accounts)
@@ -407,17 +454,26 @@ def account_add(
 @_db_option
 @_realms_option
 @_key_option
+@_dictionary_option
 def account_import(
-    realm: str, csv_file: Path, db: str, realms: Path, key_file: Path | None
+    realm: str,
+    csv_file: Path,
+    db: str,
+    realms: Path,
+    key_file: Path | None,
+    dictionaries: tuple[Path, ...],
 ) -> None:
     """Add every account of FILE.csv to REALM, or none.
 
-    The header is username,password[,framed_ip] (session_timeout and idle_timeout may follow).
+    The header is username,password[,framed_ip] (session_timeout, idle_timeout,
+    calling_station_id and reply may follow; several values of the last two separated by ';',
+    reply as name=value pairs).
     """
-    target = _account_realm(load_registry(realms), realm, realms)
+    target = _account_realm(load_registry(realms, dictionaries), realm, realms)
     with contextlib.ExitStack() as stack:
         stream = stack.enter_context(csv_file.open(encoding="utf-8-sig", newline=""))
-        rows = _csv_rows(csv_file, stream)  # reads the header now: a bad one opens no database
+        # Reads the header now: a bad one opens no database.
+        rows = _csv_rows(csv_file, stream, lambda: load_dictionary(dictionaries))
         progress: Callable[[int], None] | None = None
         if _is_terminal(sys.stderr):
             bar = stack.enter_context(
@@ -495,6 +551,21 @@ def account_remove(realm: str, user: str, db: str, key_file: Path | None) -> Non
     with _store(db, key_file, create=False) as store:
         store.remove_account(realm, user)
     click.echo(f"removed account {user!r} from realm {realm.lower()!r}")
+
+
+@account.command("unlock")
+@click.argument("realm")
+@click.argument("user")
+@_db_option
+@_key_option
+def account_unlock(realm: str, user: str, db: str, key_file: Path | None) -> None:
+    """Lift USER of REALM's lockout and forget its failed logins.
+
+    A running gateway notices within its cache poll interval (a second or so).
+    """
+    with _store(db, key_file, create=False) as store:
+        store.unlock_account(realm, user)
+    click.echo(f"unlocked account {user!r} in realm {realm.lower()!r}")
 
 
 @cli.group()
@@ -866,7 +937,9 @@ def _account_realm(registry: Registry, name: str, realms: Path) -> Realm:
     return realm
 
 
-def _csv_rows(path: Path, stream: TextIO) -> Iterator[AccountRow]:
+def _csv_rows(
+    path: Path, stream: TextIO, dictionary: Callable[[], Dictionary] = load_dictionary
+) -> Iterator[AccountRow]:
     """Check the header at once; return the rows (read lazily), each with its line number."""
     reader = csv.reader(stream)
     header = [name.strip().lower() for name in _next_record(path, reader, 1) or []]
@@ -878,7 +951,8 @@ def _csv_rows(path: Path, stream: TextIO) -> Iterator[AccountRow]:
         if name not in CSV_COLUMNS:
             raise ImportFileError(
                 f"{path}: line 1: unknown column {name!r}; the columns are username, password "
-                "and optionally framed_ip, session_timeout, idle_timeout"
+                "and optionally framed_ip, session_timeout, idle_timeout, calling_station_id, "
+                "reply"
             )
         if header.count(name) > 1:
             raise ImportFileError(f"{path}: line 1: column {name!r} appears twice")
@@ -888,10 +962,13 @@ def _csv_rows(path: Path, stream: TextIO) -> Iterator[AccountRow]:
             f"{path}: line 1: the header lacks {' and '.join(missing)} "
             "(it must be username,password[,framed_ip])"
         )
-    return _records(path, reader, header)
+    return _records(path, reader, header, dictionary if "reply" in header else None)
 
 
-def _records(path: Path, reader: Any, header: list[str]) -> Iterator[AccountRow]:
+def _records(
+    path: Path, reader: Any, header: list[str], dictionary: Callable[[], Dictionary] | None
+) -> Iterator[AccountRow]:
+    read: list[Dictionary] = []  # the dictionary, read at the first reply attribute
     # ``reader.line_num`` counts physical lines, so a quoted field spanning lines or a blank
     # line does not shift the numbers the operator is shown.
     while True:
@@ -907,6 +984,19 @@ def _records(path: Path, reader: Any, header: list[str]) -> Iterator[AccountRow]
                 f"{len(header)}; nothing was imported"
             )
         values = dict(zip(header, fields, strict=True))
+        reply: tuple[tuple[str, str], ...] = ()
+        if dictionary is not None and values["reply"].strip():
+            try:
+                reply = tuple(parse_pairs(values["reply"]))
+                if not read:
+                    read.append(dictionary())
+                encode_all(read[0], reply)
+            except DictionaryError as exc:
+                raise ImportFileError(
+                    f"{path}: line {line}: account {values['username']!r}: {exc}; "
+                    "nothing was imported"
+                ) from None
+        stations = values.get("calling_station_id", "")
         yield AccountRow(
             username=values["username"],
             password=values["password"],
@@ -914,6 +1004,8 @@ def _records(path: Path, reader: Any, header: list[str]) -> Iterator[AccountRow]
             session_timeout=_seconds(path, values, "session_timeout", line),
             idle_timeout=_seconds(path, values, "idle_timeout", line),
             line=line,
+            calling_station_ids=tuple(v.strip() for v in stations.split(";") if v.strip()),
+            reply=reply,
         )
 
 

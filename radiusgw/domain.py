@@ -29,6 +29,11 @@ class Account:
     session_timeout: int | None = None
     idle_timeout: int | None = None
     class_: bytes | None = None
+    # Issue 17: the Calling-Station-Id values allowed (none: any), the reply attributes by
+    # name as (name, value) text, and until when (unix time) the account is locked out.
+    calling_station_ids: tuple[str, ...] = ()
+    reply: tuple[tuple[str, str], ...] = ()
+    locked_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,30 @@ class AccountRow:
     idle_timeout: int | None = None
     class_: bytes | None = None
     line: int | None = None  # where it came from (the CSV line), named in error messages
+    calling_station_ids: tuple[str, ...] = ()  # --calling-station-id, the CSV column
+    reply: tuple[tuple[str, str], ...] = ()  # --reply NAME=VALUE, the CSV column
+
+
+@dataclass(frozen=True, slots=True)
+class FailedLogin:
+    """A wrong password for an account of a realm with ``lockout_after`` (issue 17.4): the
+    store counts it and decides the lock (``Backend.record_failures``)."""
+
+    realm: str
+    username: str
+    at: float  # unix time of the reject
+    lockout_after: int
+    lockout_window: float
+    lockout_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class Lockout:
+    """An account the store locked out just now, for ``locked_until`` (unix time)."""
+
+    realm: str
+    username: str
+    locked_until: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,8 @@ class Outcome(enum.Enum):
     DISABLED = "disabled"  # right password, account disabled
     NO_CREDENTIALS = "no-credentials"  # nothing this realm can check
     NOT_OFFERED = "not-offered"  # a method the realm does not offer (EAP)
+    LOCKED = "locked"  # locked out after failed logins (issue 17.4); refused unchecked
+    NOT_PERMITTED = "not-permitted"  # from a Calling-Station-Id the account does not allow
 
 
 @dataclass(frozen=True, slots=True)

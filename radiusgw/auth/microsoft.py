@@ -15,7 +15,8 @@ An accept adds:
 
 A reject adds MS-CHAP-Error (§2.1.5) with the Ident of the response and the failure string of
 RFC 2759 §6 / RFC 2433 §5: "E=691" (wrong password, and unknown user: the same answer) or
-"E=647" (account disabled, told only after the password matched); R=0, since a retry would need a
+"E=647" (account disabled, told only after the password matched; also a locked-out account),
+"E=649" (a Calling-Station-Id the account does not allow); R=0, since a retry would need a
 new challenge from the NAS. v2 adds C= (a new challenge, required by §6), V=3 and M=.
 
 The NT response is computed over the User-Name as sent, without a "DOMAIN\\" prefix (RFC 2759
@@ -55,9 +56,21 @@ _RESPONSE_LENGTH = 50  # both responses: RFC 2548 §2.1.3 and §2.3 (Vendor-Leng
 
 WRONG_PASSWORD = 691  # RFC 2759 §6 ERROR_AUTHENTICATION_FAILURE
 ACCOUNT_DISABLED = 647  # RFC 2759 §6 ERROR_ACCOUNT_DISABLED
+NO_DIALIN_PERMISSION = 649  # RFC 2759 §6 ERROR_NO_DIALIN_PERMISSION
 ENCRYPTION_ALLOWED = 1  # RFC 2548 §2.4.4
 RC4_40_OR_128 = 6  # RFC 2548 §2.4.5: 0x2 (40-bit) | 0x4 (128-bit)
-_MESSAGES = {WRONG_PASSWORD: "Authentication failed", ACCOUNT_DISABLED: "Account disabled"}
+_MESSAGES = {
+    WRONG_PASSWORD: "Authentication failed",
+    ACCOUNT_DISABLED: "Account disabled",
+    NO_DIALIN_PERMISSION: "No dial-in permission",
+}
+# The engine's refusals (issue 17.4): a lockout is an account disabled for a time (§6 has no
+# lockout code), a Calling-Station-Id not allowed is no dial-in permission from there.
+_CODES = {
+    Outcome.DISABLED: ACCOUNT_DISABLED,
+    Outcome.LOCKED: ACCOUNT_DISABLED,
+    Outcome.NOT_PERMITTED: NO_DIALIN_PERMISSION,
+}
 
 # Added to every MS-CHAP accept, encoded once.
 _POLICY = vsa.attribute(
@@ -119,7 +132,7 @@ class _MsChap:
         return self._failure(response[0], outcome, reason)
 
     def _failure(self, ident: int, outcome: Outcome, reason: str) -> Verdict:
-        code = ACCOUNT_DISABLED if outcome is Outcome.DISABLED else WRONG_PASSWORD
+        code = _CODES.get(outcome, WRONG_PASSWORD)
         return Verdict(outcome, reason, _error(ident, code, self.version))
 
     def _check(

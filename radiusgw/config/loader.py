@@ -23,9 +23,11 @@ answered with Access-Reject (第9条), which is the server's business.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+from pyrad.dictionary import Dictionary
 
 from radiusgw.config import rules
 from radiusgw.config.fields import Table, show
@@ -33,6 +35,7 @@ from radiusgw.config.model import Carrier, CarrierType, Client, Contract, Regist
 from radiusgw.config.realm import REALM_KEYS, read_realm
 from radiusgw.config.rules import ParsedFile, Placed
 from radiusgw.errors import ConfigError
+from radiusgw.radius.dictionary import load_dictionary
 
 T = TypeVar("T")
 
@@ -51,9 +54,20 @@ _CLIENT = Client(address="", secret=b"", contract_id="", source="")
 _CARRIER = Carrier(type=CarrierType.DOCOMO, address="", secret=b"", source="")
 
 
-def load_registry(directory: Path | str) -> Registry:
-    """Read and check every realm file of ``directory``; raise ``ConfigError`` listing all."""
-    parsed = [read_file(path) for path in realm_files(Path(directory))]
+def load_registry(directory: Path | str, dictionaries: Sequence[Path] = ()) -> Registry:
+    """Read and check every realm file of ``directory``; raise ``ConfigError`` listing all.
+
+    ``dictionaries``: the operator's extra dictionaries (``--dictionary DIR``), read with the
+    shipped ones only if a realm names reply attributes (``DictionaryError`` if unreadable).
+    """
+    read: list[Dictionary] = []
+
+    def dictionary() -> Dictionary:
+        if not read:
+            read.append(load_dictionary(dictionaries))
+        return read[0]
+
+    parsed = [read_file(path, dictionary) for path in realm_files(Path(directory))]
     checker = rules.Checker()  # in file order: a later duplicate is reported, naming the first
     problems = [line for p in parsed for line in (*p.problems, *checker.check(p))]
     if problems:
@@ -61,10 +75,10 @@ def load_registry(directory: Path | str) -> Registry:
     return rules.build_registry(parsed)
 
 
-def check_directory(directory: Path | str) -> list[str]:
+def check_directory(directory: Path | str, dictionaries: Sequence[Path] = ()) -> list[str]:
     """The problems of ``directory`` as lines; empty when it loads (``radiusgw check``)."""
     try:
-        load_registry(directory)
+        load_registry(directory, dictionaries)
     except ConfigError as exc:
         return exc.problems
     return []
@@ -81,8 +95,9 @@ def realm_files(directory: Path) -> list[Path]:
     return files
 
 
-def read_file(path: Path) -> ParsedFile:
-    """One realm file: what could be built from it, and its problems (never raises)."""
+def read_file(path: Path, dictionary: Callable[[], Dictionary] = load_dictionary) -> ParsedFile:
+    """One realm file: what could be built from it, and its problems (never raises but for an
+    unreadable dictionary)."""
     source = str(path)
     parsed = ParsedFile(source)
     try:
@@ -114,7 +129,7 @@ def read_file(path: Path) -> ParsedFile:
     base = path.parent  # secret_file paths are relative to the realm file
     if has_contract:
         parsed.is_contract = not has_carriers
-        _read_contract(root, base, parsed)
+        _read_contract(root, base, parsed, dictionary)
     if has_carriers:
         parsed.carriers = _built(
             _carrier(t, base) for t in root.tables("carrier", known=CARRIER_KEYS)
@@ -126,7 +141,9 @@ def read_file(path: Path) -> ParsedFile:
 # -- a contract file -------------------------------------------------------------------
 
 
-def _read_contract(root: Table, base: Path, parsed: ParsedFile) -> None:
+def _read_contract(
+    root: Table, base: Path, parsed: ParsedFile, dictionary: Callable[[], Dictionary]
+) -> None:
     head = root.table(
         "contract",
         known=CONTRACT_KEYS,
@@ -148,7 +165,7 @@ def _read_contract(root: Table, base: Path, parsed: ParsedFile) -> None:
         _client(t, owner, base) for t in root.tables("client", known=CLIENT_KEYS)
     )
     parsed.realms = _built(
-        read_realm(t, owner, base) for t in root.tables("realm", known=REALM_KEYS)
+        read_realm(t, owner, base, dictionary) for t in root.tables("realm", known=REALM_KEYS)
     )
     if contract_id is not None and name is not None:
         contract = Contract(

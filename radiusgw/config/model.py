@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from radiusgw.radius.reply import Encoded
+
 
 class Mode(StrEnum):
     GROUP = "group"
@@ -96,6 +98,11 @@ class Realm:
     # A session limit's admission when the store cannot decide it (down, or past the
     # deadline): "admit" answers the accept unchecked, "reject" refuses (issue 15.6).
     on_store_down: str = "admit"
+    # group (and vpdn with authenticate): account protection and reply attributes (issue 17)
+    lockout_after: int | None = None  # failed logins within lockout_window that lock; None: off
+    lockout_window: float = 300.0  # seconds a count of failures runs from its first failure
+    lockout_time: float = 900.0  # seconds an account stays locked
+    reply: tuple[Encoded, ...] = ()  # [realm.reply], encoded at load; an account's win by name
     # proxy
     strip: bool = True
     pool: PoolPolicy = PoolPolicy.FAILOVER

@@ -17,9 +17,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
+from pyrad.dictionary import Dictionary
+
 from radiusgw.config.fields import Table, show
 from radiusgw.config.model import Balance, CarrierType, Lns, Mode, PoolPolicy, Realm, UpstreamServer
 from radiusgw.config.rules import Placed
+from radiusgw.radius.dictionary import DictionaryError
+from radiusgw.radius.reply import Encoded, encode_all
 
 X = TypeVar("X", UpstreamServer, Lns)
 
@@ -37,12 +41,14 @@ REALM_KEYS_ANY_MODE = (
     *("name", "mode", "max_sessions", "max_sessions_per_account", "traffic_quota"),
     "on_store_down",
 )
+# Account protection (issue 17.4): where there are accounts to protect.
+LOCKOUT_KEYS = ("lockout_after", "lockout_window", "lockout_time")
 REALM_KEYS_BY_MODE: Mapping[Mode, tuple[str, ...]] = {
-    Mode.GROUP: ("max_accounts",),
+    Mode.GROUP: ("max_accounts", *LOCKOUT_KEYS, "reply"),
     Mode.PROXY: ("strip", "pool", "on_upstream_down", "server"),
     Mode.VPDN: (
         *("carrier", "balance", "authenticate", "probe_interval", "on_all_down"),
-        *("max_accounts", "lns"),
+        *("max_accounts", "lns", *LOCKOUT_KEYS),
     ),
 }
 _MODE_KEYS = frozenset(key for keys in REALM_KEYS_BY_MODE.values() for key in keys)
@@ -66,10 +72,13 @@ _SERVER = UpstreamServer(address="", secret=b"")
 _LNS = Lns(address="", secret=b"")
 
 
-def read_realm(t: Table, contract_id: str, base: Path) -> Placed[Realm] | None:
+def read_realm(
+    t: Table, contract_id: str, base: Path, dictionary: Callable[[], Dictionary]
+) -> Placed[Realm] | None:
     """One ``[[realm]]`` table; None when its name or mode cannot be read (problem recorded).
 
-    ``base`` is the realm file's directory, where ``secret_file`` paths start.
+    ``base`` is the realm file's directory, where ``secret_file`` paths start; ``dictionary``
+    gives the attribute dictionary (read only when a realm has a ``[realm.reply]`` table).
     """
     name = _realm_name(t)
     mode = t.enum("mode", Mode, required=True)
@@ -90,11 +99,12 @@ def read_realm(t: Table, contract_id: str, base: Path) -> Placed[Realm] | None:
         return None
     realm = replace(realm, mode=mode)
     if mode is Mode.GROUP:
-        realm = _group(t, realm)
+        realm = _lockout(t, _group(t, realm))
+        realm = replace(realm, reply=_reply(t, realm.name, dictionary))
     elif mode is Mode.PROXY:
         realm = _proxy(t, realm, base)
     else:
-        realm = _vpdn(t, realm, base)
+        realm = _lockout(t, _vpdn(t, realm, base))
     t.finish(misplaced=_misplaced(mode))
     return None if name is None else Placed(realm, t.source, t.path)
 
@@ -130,6 +140,43 @@ def _group(t: Table, realm: Realm) -> Realm:
         required="required for a group realm: the number of accounts is a contract term (第7条)",
     )
     return replace(realm, max_accounts=max_accounts)
+
+
+def _lockout(t: Table, realm: Realm) -> Realm:
+    """``lockout_after`` failed logins within ``lockout_window`` seconds lock an account for
+    ``lockout_time`` seconds (issue 17.4); off without ``lockout_after``."""
+    after = t.integer("lockout_after", low=1)
+    window = t.number("lockout_window", default=_REALM.lockout_window, low=0, above=True)
+    time = t.number("lockout_time", default=_REALM.lockout_time, low=0, above=True)
+    if after is None:
+        for key in ("lockout_window", "lockout_time"):
+            if t.has(key):
+                t.problem(key, "applies only with lockout_after, the failures that lock")
+    elif realm.mode is Mode.VPDN and not realm.authenticate:
+        t.problem(
+            "lockout_after",
+            "applies only with authenticate = true: without it the realm has no accounts",
+        )
+    return replace(realm, lockout_after=after, lockout_window=window, lockout_time=time)
+
+
+def _reply(t: Table, name: str, dictionary: Callable[[], Dictionary]) -> tuple[Encoded, ...]:
+    """``[realm.reply]``: attribute name = value (a list: one attribute per element), typed
+    and encoded with the dictionary once, here; each bad one names the file, realm, attribute."""
+    if not t.has("reply"):
+        t.ignore(("reply",))
+        return ()
+    table = t.table("reply", known=())
+    if table is None:
+        return ()
+    encoded: list[Encoded] = []
+    for attribute, value in table.data.items():
+        table.ignore((attribute,))
+        try:
+            encoded.extend(encode_all(dictionary(), [(attribute, value)]))
+        except DictionaryError as exc:
+            table.problem(attribute, f"realm {name!r}: {exc}")
+    return tuple(encoded)
 
 
 def _proxy(t: Table, realm: Realm, base: Path) -> Realm:

@@ -24,21 +24,33 @@ the cache is emptied and refilled from the store. While the store cannot be read
 stay: known accounts keep authenticating, an unknown one gets no answer (the NAS retries or
 fails over), and a change made meanwhile takes effect when the change log can be read again.
 
-Reply attributes are encoded once here (RFC 2865 §5.8, §5.25, §5.27, §5.28), not per answer. A
-row whose values cannot be encoded (a damaged or hand-edited database) is a ``StoreError``,
-never a ``ValueError`` from deep inside, and nothing is kept for it.
+Reply attributes are encoded once here (RFC 2865 §5.8, §5.25, §5.27, §5.28), not per answer:
+the account's columns, its reply attributes by name (``radiusgw.radius.reply``, with the
+worker's dictionary), then the realm's ``[realm.reply]`` that the account does not set by name
+(issue 17.5). A realm whose reply attributes change in a reload is forgotten
+(``forget_realm``). A row whose values cannot be encoded (a damaged or hand-edited database, an
+attribute the worker's dictionary lacks) is a ``StoreError``, never a ``ValueError`` from deep
+inside, and nothing is kept for it.
+
+Account protection (issue 17.4) rides along: the Calling-Station-Ids allowed and the end of a
+lockout, so that the hot path checks them without the store; a lock the store decides is in
+its change log, and every worker reads the account again within a poll.
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from pyrad.dictionary import Dictionary
 
 from radiusgw.domain import Account, Change
 from radiusgw.errors import StoreError
 from radiusgw.radius.attributes import Attr
-from radiusgw.radius.packet import encode_attributes
+from radiusgw.radius.dictionary import DictionaryError, load_dictionary
+from radiusgw.radius.reply import Encoded, encode_all, merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,24 +58,43 @@ class CachedAccount:
     password: bytes
     enabled: bool
     reply: bytes  # wire-encoded reply attributes for Access-Accept
+    calling_stations: frozenset[str] = frozenset()  # lower case; empty: any caller
+    locked_until: float = 0.0  # unix time; 0: not locked
 
 
-def reply_attributes(account: Account) -> bytes:
-    attrs: list[tuple[int, bytes]] = []
+def _own(code: Attr, value: bytes) -> Encoded:
+    return Encoded((0, int(code)), bytes((int(code), len(value) + 2)) + value)
+
+
+def reply_attributes(
+    account: Account,
+    realm_reply: Sequence[Encoded] = (),
+    dictionary: Dictionary | None = None,
+) -> bytes:
+    """The account's reply attributes, then the realm's it does not set by name."""
+    attrs: list[Encoded] = []
     if account.framed_ip:
-        attrs.append((Attr.FRAMED_IP_ADDRESS, ipaddress.IPv4Address(account.framed_ip).packed))
+        attrs.append(_own(Attr.FRAMED_IP_ADDRESS, ipaddress.IPv4Address(account.framed_ip).packed))
     if account.session_timeout is not None:
-        attrs.append((Attr.SESSION_TIMEOUT, account.session_timeout.to_bytes(4, "big")))
+        attrs.append(_own(Attr.SESSION_TIMEOUT, account.session_timeout.to_bytes(4, "big")))
     if account.idle_timeout is not None:
-        attrs.append((Attr.IDLE_TIMEOUT, account.idle_timeout.to_bytes(4, "big")))
+        attrs.append(_own(Attr.IDLE_TIMEOUT, account.idle_timeout.to_bytes(4, "big")))
     if account.class_:
-        attrs.append((Attr.CLASS, account.class_))
-    return encode_attributes(attrs)
+        attrs.append(_own(Attr.CLASS, account.class_))
+    if account.reply:
+        attrs.extend(encode_all(dictionary or load_dictionary(), account.reply))
+    return merged(attrs, realm_reply)
 
 
-def cached(account: Account) -> CachedAccount:
+def cached(
+    account: Account, realm_reply: Sequence[Encoded] = (), dictionary: Dictionary | None = None
+) -> CachedAccount:
     return CachedAccount(
-        account.password.encode("utf-8"), account.enabled, reply_attributes(account)
+        account.password.encode("utf-8"),
+        account.enabled,
+        reply_attributes(account, realm_reply, dictionary),
+        frozenset(account.calling_station_ids),
+        account.locked_until or 0.0,
     )
 
 
@@ -77,13 +108,20 @@ class Miss(enum.Enum):
 MISS = Miss.MISS
 
 
-def load(account: Account | None, realm: str, username: str) -> CachedAccount | None:
-    """What the look-up thread makes of the store's row (``StoreError`` if it cannot be sent)."""
+def load(
+    account: Account | None,
+    realm: str,
+    username: str,
+    realm_reply: Sequence[Encoded] = (),
+    dictionary: Dictionary | None = None,
+) -> CachedAccount | None:
+    """What the look-up thread makes of the store's row (``StoreError`` if it cannot be sent):
+    ``realm_reply`` is the realm's ``[realm.reply]``, ``dictionary`` the worker's."""
     if account is None:
         return None
     try:
-        return cached(account)
-    except (ValueError, OverflowError) as exc:  # not an IPv4 address, not 32 bits ...
+        return cached(account, realm_reply, dictionary)
+    except (ValueError, OverflowError, DictionaryError) as exc:  # not IPv4, not 32 bits ...
         raise StoreError(
             f"account {username!r} of realm {realm!r} holds a value that cannot be sent: {exc}"
         ) from None
@@ -150,6 +188,12 @@ class AccountCache:
                 elif users.pop(change.username, MISS) is not MISS:
                     self._size -= 1
             self._last_seq = max(self._last_seq, change.seq)
+
+    def forget_realm(self, realm: str) -> None:
+        """Forget every account of ``realm`` (its reply attributes changed in a reload)."""
+        users = self._realms.pop(realm, None)
+        if users is not None:
+            self._size -= len(users)
 
     @property
     def last_seq(self) -> int:

@@ -28,6 +28,7 @@ by packet code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,7 +37,7 @@ from radiusgw.addresses import unmapped
 from radiusgw.auth.method import Outcome
 from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
-from radiusgw.domain import AccountingRecord, AdmissionRequest, AdmissionResult
+from radiusgw.domain import AccountingRecord, AdmissionRequest, AdmissionResult, FailedLogin
 from radiusgw.engine.cache import MISS, AccountCache, CachedAccount
 from radiusgw.engine.counters import ACCEPT, CHALLENGE, NO_ANSWER, Counters, Tally
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
@@ -60,11 +61,17 @@ _PROXY_STATE = int(Attr.PROXY_STATE)
 _REPLY_MESSAGE = int(Attr.REPLY_MESSAGE)
 _ACCT_STATUS_TYPE = int(Attr.ACCT_STATUS_TYPE)
 _ACCT_SESSION_ID = int(Attr.ACCT_SESSION_ID)
+_CALLING_STATION_ID = int(Attr.CALLING_STATION_ID)
 _ACCEPT = Outcome.ACCEPT
+_BAD_CREDENTIALS = Outcome.BAD_CREDENTIALS
 
 QUOTA_REACHED = "monthly traffic quota reached"
 STORE_DOWN = "session limit cannot be checked"  # on_store_down = "reject" (issue 15.6)
 UPSTREAM_REJECTED = "rejected by the customer's server"  # logged; the NAS gets its own answer
+# Account protection (issue 17.4): what the NAS is told.
+LOCKED = "account locked"
+NO_CALLING_STATION = "no Calling-Station-Id"
+CALLING_STATION_REFUSED = "calling station not allowed"
 UNKNOWN_CLIENT_LOG_INTERVAL = 60.0  # log an unregistered source at most once a minute
 _UNKNOWN_CLIENT_MEMORY = 10_000  # bound on remembered sources under a spoofed flood
 
@@ -91,6 +98,20 @@ def _accounting_response(packet: Packet, proxy_states: list[bytes], secret: byte
 def _reply_message(reason: str) -> bytes:
     value = reason.encode("utf-8")[:253]
     return bytes((_REPLY_MESSAGE, len(value) + 2)) + value
+
+
+def _protection(
+    account: CachedAccount, first: dict[int, bytes], now: float
+) -> tuple[Outcome, str] | None:
+    """Why a protected account is refused before its password is checked, or None."""
+    if account.locked_until > now:
+        return Outcome.LOCKED, LOCKED
+    station = first.get(_CALLING_STATION_ID)
+    if station is None:  # RFC 2865 §5.31: the caller's number or MAC, as the NAS saw it
+        return Outcome.NOT_PERMITTED, NO_CALLING_STATION
+    if station.decode("utf-8", "replace").lower() not in account.calling_stations:
+        return Outcome.NOT_PERMITTED, CALLING_STATION_REFUSED
+    return None
 
 
 def _proxy_states_of(packet: Packet, first: dict[int, bytes]) -> list[bytes]:
@@ -216,10 +237,20 @@ class Engine:
         self.workers = max(1, workers)  # a NAS's rate_limit is shared by this many workers
         self.reservation_ttl = reservation_ttl
         self._buckets: dict[str, list[float]] = {}  # NAS address -> [tokens, last refill]
+        # A wrong password for an account of a realm with lockout_after: the edge records it
+        # off the loop, fire and forget (``radiusgw.server.decisions``; issue 17.4).
+        self.failed_login: Callable[[FailedLogin], None] = lambda _failure: None
         self.reload(registry)
 
     def reload(self, registry: Registry) -> None:
-        """Swap in a new registry (SIGHUP); requests in flight finish with the old one."""
+        """Swap in a new registry (SIGHUP); requests in flight finish with the old one.
+        Cached accounts of a realm whose reply attributes changed are read again."""
+        old = getattr(self, "registry", None)
+        if old is not None:
+            for name, realm in registry.realms.items():
+                before = old.realms.get(name)
+                if before is not None and before.reply != realm.reply:
+                    self.accounts.forget_realm(name)
         self.registry = registry
         self._nas = registry.nas
         self._router = Router(registry)
@@ -393,9 +424,44 @@ class Engine:
     ) -> bytes | Admission | None:
         """A group realm's (or an authenticating VPDN realm's) decision, account in hand: the
         method the request's attributes name gives the verdict and the attributes it adds
-        (``radiusgw.auth``); the account's own reply attributes are added here."""
+        (``radiusgw.auth``); the account's own reply attributes are added here.
+
+        An account locked out, or limited to Calling-Station-Ids the request does not carry,
+        is refused before its password is checked (issue 17.4): a lock answers the same to
+        every guess. Two attribute reads when neither is configured."""
+        if account is not None and (account.locked_until > now or account.calling_stations):
+            refusal = _protection(account, first, now)
+            if refusal is not None:
+                method = group.choose(packet, first)
+                refused = method.refuse(packet, first, *refusal)
+                return self._reject(
+                    packet,
+                    nas,
+                    addr,
+                    proxy_states,
+                    refused.reason,
+                    target.name,
+                    username,
+                    now,
+                    extra=refused.reply,
+                )
         verdict = group.choose(packet, first).verify(packet, first, nas.secret, account)
         if verdict.outcome is not _ACCEPT or account is None:
+            if (
+                verdict.outcome is _BAD_CREDENTIALS
+                and account is not None
+                and target.lockout_after is not None
+            ):
+                self.failed_login(
+                    FailedLogin(
+                        target.name,
+                        username[: username.rfind("@")],
+                        now,
+                        target.lockout_after,
+                        target.lockout_window,
+                        target.lockout_time,
+                    )
+                )
             return self._reject(
                 packet,
                 nas,

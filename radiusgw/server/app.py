@@ -30,7 +30,7 @@ def serve(settings: Settings) -> int:
     """Run the gateway in the foreground; the exit code (0 after a clean SIGTERM drain)."""
     log = configure(settings.log_level, node=settings.node)
     try:
-        realms = RealmSet.load(settings.realms)
+        realms = RealmSet.load(settings.realms, settings.dictionaries)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -13,6 +13,12 @@ database, and the node keeps answering when the database is slow or gone):
   ``on_store_down``: "admit" (the default) sends the accept unchecked, "reject" refuses
   (``Engine.store_down``). Either is logged (``store-error``) and counted.
 
+A failed login of a realm with ``lockout_after`` (issue 17.4) is recorded on the
+``failed-logins`` thread, fire and forget: the reject has gone already, and nothing waits for
+the store. The store counts it and decides the lock (``Backend.record_failures``); an account it
+locks is logged here, once, as ``account-locked``, and reaches every worker's cache through the
+change log. A store that fails loses those counts (logged as ``failed-logins-not-recorded``).
+
 ``store_deadline`` (``Settings``, ``serve --store-deadline``; 2 s by default, under a NAS's
 usual 3-5 s retransmission timer) bounds how long a request waits for either. An admission the
 store decides after its deadline may leave a reservation behind; it expires as every
@@ -28,8 +34,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from radiusgw.config.model import Mode, Registry
-from radiusgw.domain import AdmissionResult
+from pyrad.dictionary import Dictionary
+
+from radiusgw.config.model import Mode, Realm, Registry
+from radiusgw.domain import AdmissionResult, FailedLogin, Lockout
 from radiusgw.engine import AccountLookup, Admission, Engine
 from radiusgw.engine.cache import CachedAccount, load
 from radiusgw.errors import StoreError
@@ -44,22 +52,24 @@ PRELOAD_CHUNK = 2_000  # accounts put into the cache between two turns of the lo
 Looked = CachedAccount | StoreError | None
 
 
-def authenticating_realms(registry: Registry) -> list[str]:
+def authenticating_realms(registry: Registry) -> list[Realm]:
     """The realms whose accounts the gateway checks: group, and VPDN with authenticate."""
     return [
-        realm.name
+        realm
         for realm in registry.realms.values()
         if realm.mode is Mode.GROUP or (realm.mode is Mode.VPDN and realm.authenticate)
     ]
 
 
-def read_realm(store: Backend, realm: str, limit: int) -> list[tuple[str, CachedAccount]]:
+def read_realm(
+    store: Backend, realm: Realm, limit: int, dictionary: Dictionary | None = None
+) -> list[tuple[str, CachedAccount]]:
     """The preload's work: up to ``limit`` accounts of ``realm`` as the cache keeps them; a row
     that cannot be sent is left to a look-up (which reports it)."""
     out: list[tuple[str, CachedAccount]] = []
-    for account in store.list_accounts(realm)[:limit]:
+    for account in store.list_accounts(realm.name)[:limit]:
         try:
-            value = load(account, realm, account.username)
+            value = load(account, realm.name, account.username, realm.reply, dictionary)
         except StoreError:
             continue
         if value is not None:
@@ -67,7 +77,9 @@ def read_realm(store: Backend, realm: str, limit: int) -> list[tuple[str, Cached
     return out
 
 
-def read_accounts(store: Backend, batch: list[AccountLookup]) -> list[Looked]:
+def read_accounts(
+    store: Backend, batch: list[AccountLookup], dictionary: Dictionary | None = None
+) -> list[Looked]:
     """The look-up thread's work: each account as the cache keeps it, or why it cannot be had.
 
     A store that fails fails the rest of the batch with it (one failed round trip, not one
@@ -82,7 +94,7 @@ def read_accounts(store: Backend, batch: list[AccountLookup]) -> list[Looked]:
             out.extend([exc] * (len(batch) - n))
             break
         try:
-            out.append(load(account, realm, lookup.local))
+            out.append(load(account, realm, lookup.local, lookup.realm.reply, dictionary))
         except StoreError as exc:
             out.append(exc)
     return out
@@ -101,16 +113,33 @@ class StoreDecisions:
         log: Any,
         *,
         deadline: float,
+        dictionary: Dictionary | None = None,
     ) -> None:
+        """``dictionary``: the worker's, for the accounts' reply attributes by name."""
         self._engine = engine
+        self._dictionary = dictionary
         self._accounting = accounting
         self._send = send
         self._log = log
         self._lookups: Deadlines[AccountLookup] = Deadlines(deadline)
         self._admissions: Deadlines[Admission] = Deadlines(deadline)
         self.lookup_thread: BatchThread[Backend, AccountLookup] = BatchThread(
-            "account-lookup", open_store, read_accounts, loop, self._read, self._read_failed
+            "account-lookup",
+            open_store,
+            lambda store, batch: read_accounts(store, batch, dictionary),
+            loop,
+            self._read,
+            self._read_failed,
         )
+        self.failures: BatchThread[Backend, FailedLogin] = BatchThread(
+            "failed-logins",
+            open_store,
+            lambda store, batch: store.record_failures(batch),
+            loop,
+            self._locked,
+            self._failures_lost,
+        )
+        engine.failed_login = self.failures.submit
         self.admission: BatchThread[Backend, Admission] = BatchThread(
             "admission",
             open_store,
@@ -123,10 +152,12 @@ class StoreDecisions:
     def start(self) -> None:
         self.lookup_thread.start()
         self.admission.start()
+        self.failures.start()
 
     def stop(self) -> None:
         self.lookup_thread.stop()
         self.admission.stop()
+        self.failures.stop()
 
     @property
     def outstanding(self) -> int:
@@ -172,7 +203,7 @@ class StoreDecisions:
             self._fallback(pending, late)
 
     async def preload(
-        self, realms: list[str], limit: int, open_store: Callable[[], Backend]
+        self, realms: list[Realm], limit: int, open_store: Callable[[], Backend]
     ) -> None:
         """Fill the cache with up to ``limit`` accounts of ``realms``, read on a thread of its
         own and put in chunks between turns of the loop; logged ``accounts-preloaded``."""
@@ -185,9 +216,9 @@ class StoreDecisions:
                 if loaded >= limit:
                     break
                 seq = cache.last_seq
-                entries = await thread.call(read_realm, realm, limit - loaded)
+                entries = await thread.call(read_realm, realm, limit - loaded, self._dictionary)
                 for i in range(0, len(entries), PRELOAD_CHUNK):
-                    loaded += cache.put_many(realm, entries[i : i + PRELOAD_CHUNK], seq)
+                    loaded += cache.put_many(realm.name, entries[i : i + PRELOAD_CHUNK], seq)
                     await asyncio.sleep(0)
         except Exception as exc:  # the store's trouble: look-ups read what is missing
             self._log.warning("accounts-preload-failed", loaded=loaded, error=str(exc))
@@ -230,6 +261,18 @@ class StoreDecisions:
         for pending in batch:
             if self._admissions.finish(pending):
                 self._fallback(pending, str(exc))
+
+    def _locked(self, batch: list[FailedLogin], locked: list[Lockout]) -> None:
+        for lock in locked:
+            self._log.info(
+                "account-locked",
+                realm=lock.realm,
+                user=lock.username,
+                locked_until=lock.locked_until,
+            )
+
+    def _failures_lost(self, batch: list[FailedLogin], exc: BaseException) -> None:
+        self._log.warning("failed-logins-not-recorded", logins=len(batch), error=str(exc))
 
     def _fallback(self, pending: Admission, error: str) -> None:
         answer = self._engine.store_down(pending, error, time.time())

@@ -25,6 +25,7 @@ from typing import Any
 from radiusgw.config import load_registry
 from radiusgw.config.model import Registry
 from radiusgw.errors import ConfigError
+from radiusgw.radius.dictionary import DictionaryError
 
 _LENGTH = 4  # octets of a frame's length prefix, big-endian
 
@@ -33,12 +34,13 @@ _LENGTH = 4  # octets of a frame's length prefix, big-endian
 class RealmSet:
     registry: Registry
     digest: str
+    dictionaries: tuple[Path, ...] = ()  # --dictionary: a reload reads with the same ones
 
     @classmethod
-    def load(cls, directory: Path | str) -> RealmSet:
+    def load(cls, directory: Path | str, dictionaries: tuple[Path, ...] = ()) -> RealmSet:
         """Read and check ``directory`` once; ``ConfigError`` lists every problem."""
-        registry = load_registry(directory)
-        return cls(registry, digest_of(registry))
+        registry = load_registry(directory, dictionaries)
+        return cls(registry, digest_of(registry), dictionaries)
 
     def summary(self) -> dict[str, object]:
         """What the log lines say of a set: its digest and its size (never a secret)."""
@@ -54,11 +56,12 @@ def reload(directory: Path | str, current: RealmSet, log: Any, *, workers: int) 
     """SIGHUP: the set of ``directory`` read anew and logged as ``reloaded``; or None, logged
     as ``reload-refused`` with every problem, when it is invalid (``current`` stays)."""
     try:
-        realms = RealmSet.load(directory)
-    except ConfigError as exc:
+        realms = RealmSet.load(directory, current.dictionaries)
+    except (ConfigError, DictionaryError) as exc:
+        problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
         log.error(
             "reload-refused",
-            problems=exc.problems,
+            problems=problems,
             kept="previous realm files",
             digest=current.digest,
         )

@@ -47,6 +47,9 @@ class Settings:
     # A live session with no accounting for 3 x its Acct-Interim-Interval (this one when the NAS
     # sent none) is closed as stale.
     default_interim_interval: float = 600.0
+    # --dictionary: the operator's FreeRADIUS-format dictionaries, read after the shipped ones
+    # (reply attributes by name: realm files and accounts; issue 17.5).
+    dictionaries: tuple[Path, ...] = ()
 
     @property
     def is_url(self) -> bool:

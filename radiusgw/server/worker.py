@@ -34,6 +34,7 @@ from radiusgw.engine import AccountingAnswer, AccountLookup, Admission, Engine, 
 from radiusgw.engine.cache import AccountCache
 from radiusgw.engine.droplog import SUMMARY_INTERVAL
 from radiusgw.errors import RadiusGwError
+from radiusgw.radius.dictionary import load_dictionary
 from radiusgw.server import signals
 from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.datagrams import DatagramSocket
@@ -368,6 +369,7 @@ class Worker:
             loop,
             self.log,
             deadline=settings.store_deadline,
+            dictionary=load_dictionary(settings.dictionaries),
         )
         self.accounting.start()
         self.decisions.start()

@@ -8,11 +8,12 @@ database.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from radiusgw.domain import AccountRow
+from radiusgw.domain import Account, AccountRow, FailedLogin
 from radiusgw.errors import AccountLimitError, StoreError
 from radiusgw.store.secrets import PasswordCipher
 
@@ -30,8 +31,68 @@ MAX_TIMEOUT = 2**32 - 1
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# The checked, non-secret columns of one account: framed_ip, session_timeout, idle_timeout, class.
-Extras = tuple[str | None, int | None, int | None, bytes | None]
+# RFC 2865 §5.31: Calling-Station-Id is one attribute, at most 253 octets.
+MAX_CALLING_STATION = 253
+
+# The checked, non-secret columns of one account: framed_ip, session_timeout, idle_timeout,
+# class, calling_station_id and reply (JSON text, issue 17).
+Extras = tuple[str | None, int | None, int | None, bytes | None, str | None, str | None]
+# The columns after (realm, username) that every backend reads, in this order (``account``).
+ACCOUNT_COLUMNS = (
+    "password, enabled, framed_ip, session_timeout, idle_timeout, class,"
+    " calling_station_id, reply, locked_until"
+)
+# The columns ``checked`` gives values for, in the order of ``Extras``.
+EXTRA_COLUMNS = "framed_ip, session_timeout, idle_timeout, class, calling_station_id, reply"
+
+# Account protection (issue 17.4), the same SQL on every backend (``?`` placeholders; the
+# PostgreSQL store writes them ``%s``). A failure counts only while the account is not locked;
+# a count runs ``lockout_window`` seconds from its first failure, then the next failure starts
+# a new one. Parameters: (at - window) twice, at, realm, username, at.
+COUNT_FAILURE = (
+    "UPDATE accounts SET"
+    " failures = CASE WHEN failure_start IS NULL OR failure_start <= ? THEN 1"
+    " ELSE failures + 1 END,"
+    " failure_start = CASE WHEN failure_start IS NULL OR failure_start <= ? THEN ?"
+    " ELSE failure_start END"
+    " WHERE realm = ? AND username = ? AND (locked_until IS NULL OR locked_until <= ?)"
+    " RETURNING failures"
+)
+# At ``lockout_after`` failures: locked until (at + lockout_time), the count starts again.
+# Parameters: locked_until, updated, realm, username. Also ``account unlock`` (NULL).
+SET_LOCK = (
+    "UPDATE accounts SET locked_until = ?, failures = 0, failure_start = NULL, updated = ?"
+    " WHERE realm = ? AND username = ?"
+)
+
+
+def failure_order(failures: Sequence[FailedLogin]) -> list[FailedLogin]:
+    """A batch of failures in one order on every node (rows locked in the same order: no
+    deadlock between two nodes' batches)."""
+    return sorted(failures, key=lambda f: (f.realm, f.username, f.at))
+
+
+def stored_list(values: Sequence[Any]) -> str | None:
+    """Calling-Station-Ids or reply pairs as the store keeps them: JSON text, NULL for none."""
+    return json.dumps([list(v) if isinstance(v, tuple) else v for v in values]) if values else None
+
+
+def account(realm: str, username: str, password: str, row: Sequence[Any]) -> Account:
+    """An ``Account`` from the ``ACCOUNT_COLUMNS`` after the password (already decrypted)."""
+    enabled, framed_ip, session_timeout, idle_timeout, class_, stations, reply, locked = row
+    return Account(
+        realm=realm,
+        username=username,
+        password=password,
+        enabled=bool(enabled),
+        framed_ip=framed_ip,
+        session_timeout=session_timeout,
+        idle_timeout=idle_timeout,
+        class_=None if class_ is None else bytes(class_),
+        calling_station_ids=tuple(json.loads(stations)) if stations else (),
+        reply=tuple((str(n), str(v)) for n, v in json.loads(reply)) if reply else (),
+        locked_until=None if locked is None else float(locked),
+    )
 
 
 def realm_name(realm: str) -> str:
@@ -79,7 +140,25 @@ def checked(realm: str, row: AccountRow) -> Extras:
             )
     if row.class_ is not None and not 1 <= len(row.class_) <= MAX_CLASS:
         raise StoreError(f"the class of {name!r} must be 1 to {MAX_CLASS} octets")
-    return framed_ip, row.session_timeout, row.idle_timeout, row.class_
+    for station in row.calling_station_ids:
+        if not station or _CONTROL.search(station) or len(station.encode()) > MAX_CALLING_STATION:
+            raise StoreError(
+                f"calling_station_id {station!r} of {name!r} must be 1 to "
+                f"{MAX_CALLING_STATION} octets of printable text (RFC 2865 §5.31)"
+            )
+    # Compared case-insensitively (a MAC in either case): kept lower case, each once.
+    stations = tuple(dict.fromkeys(s.lower() for s in row.calling_station_ids))
+    for attribute, _ in row.reply:
+        if not attribute or _CONTROL.search(attribute):
+            raise StoreError(f"reply attribute {attribute!r} of {name!r} is not a name")
+    return (
+        framed_ip,
+        row.session_timeout,
+        row.idle_timeout,
+        row.class_,
+        stored_list(stations),
+        stored_list(row.reply),
+    )
 
 
 def exists_error(realm: str, username: str) -> StoreError:

@@ -20,6 +20,8 @@ from radiusgw.domain import (
     AccountingRecord,
     AccountRow,
     Change,
+    FailedLogin,
+    Lockout,
     Quarantined,
     SpoolEntry,
 )
@@ -57,6 +59,11 @@ class AccountStore(Protocol):
     def set_enabled(self, realm: str, username: str, enabled: bool) -> None: ...
 
     def remove_account(self, realm: str, username: str) -> None: ...
+
+    # Account protection (issue 17.4): failures counted and the lock decided in the store.
+    def record_failures(self, failures: Sequence[FailedLogin]) -> list[Lockout]: ...
+
+    def unlock_account(self, realm: str, username: str) -> None: ...
 
     def last_change(self) -> int: ...
 

@@ -47,14 +47,29 @@ from types import TracebackType
 from typing import Any
 
 from radiusgw.accounting import AccountingEvent
-from radiusgw.domain import Account, AccountingRecord, AccountRow, Change, Quarantined, SpoolEntry
+from radiusgw.domain import (
+    Account,
+    AccountingRecord,
+    AccountRow,
+    Change,
+    FailedLogin,
+    Lockout,
+    Quarantined,
+    SpoolEntry,
+)
 from radiusgw.errors import StoreError
 from radiusgw.store import quarantine
 from radiusgw.store.account_rows import (
+    ACCOUNT_COLUMNS,
     CHANGE_RETENTION,
+    COUNT_FAILURE,
+    EXTRA_COLUMNS,
     MAX_TIMEOUT,
     PROGRESS_EVERY,
+    SET_LOCK,
+    account,
     exists_error,
+    failure_order,
     limit_error,
     missing_error,
     sealed_rows,
@@ -72,7 +87,7 @@ from radiusgw.store.journal import Position
 from radiusgw.store.secrets import PasswordCipher
 from radiusgw.store.sessions import apply_events, ensure_schema, migrate_to_v4, session_events
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Re-exported: the row rules are every backend's (radiusgw.store.account_rows).
 __all__ = ["CHANGE_RETENTION", "MAX_TIMEOUT", "PROGRESS_EVERY", "SCHEMA_VERSION", "SqliteStore"]
 
@@ -136,17 +151,29 @@ _SCHEMA_V3 = (
 _SCHEMA_V4 = (*quarantine.SCHEMA, migrate_to_v4)
 # _MIGRATIONS[n] takes a database from user_version n to n + 1: SQL, or a function of the
 # connection for a step that depends on what the file holds.
+# Version 5: account protection and reply attributes by name (issue 17): the Calling-Station-Ids
+# and reply pairs as JSON text, the failure count of a lockout and the lock's end.
+_SCHEMA_V5 = (
+    "ALTER TABLE accounts ADD COLUMN calling_station_id TEXT",
+    "ALTER TABLE accounts ADD COLUMN reply TEXT",
+    "ALTER TABLE accounts ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE accounts ADD COLUMN failure_start REAL",
+    "ALTER TABLE accounts ADD COLUMN locked_until REAL",
+)
 _Step = str | Callable[[sqlite3.Connection], None]
-_MIGRATIONS: tuple[tuple[_Step, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+_MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
+    _SCHEMA_V1,
+    _SCHEMA_V2,
+    _SCHEMA_V3,
+    _SCHEMA_V4,
+    _SCHEMA_V5,
+)
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
-_GET_ACCOUNT = (
-    "SELECT password, enabled, framed_ip, session_timeout, idle_timeout, class"
-    " FROM accounts WHERE realm = ? AND username = ?"
-)
+_GET_ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE realm = ? AND username = ?"
 _INSERT_ACCOUNT = (
-    "INSERT INTO accounts (realm, username, password, enabled, framed_ip, session_timeout,"
-    " idle_timeout, class, created, updated) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO accounts (realm, username, password, enabled, {EXTRA_COLUMNS}, created,"
+    " updated) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SPOOL = "INSERT INTO proxy_spool (realm, nas_address, received, packet) VALUES (?, ?, ?, ?)"
 _INSERT_ACCOUNTING = (
@@ -352,8 +379,8 @@ class SqliteStore(SqliteConnection):
         realm = realm.lower()
         with self._translated():
             rows = self._conn.execute(
-                "SELECT username, password, enabled, framed_ip, session_timeout, idle_timeout,"
-                " class FROM accounts WHERE realm = ? ORDER BY username",
+                f"SELECT username, {ACCOUNT_COLUMNS} FROM accounts WHERE realm = ?"
+                " ORDER BY username",
                 (realm,),
             ).fetchall()
         return [self._account(realm, r[0], r[1:]) for r in rows]
@@ -381,6 +408,40 @@ class SqliteStore(SqliteConnection):
             cur = self._conn.execute(
                 "DELETE FROM accounts WHERE realm = ? AND username = ?", (realm, username)
             )
+            if cur.rowcount == 0:
+                raise missing_error(realm, username)
+            self._record_change(realm, username, now)
+
+    # -- account protection (issue 17.4) -----------------------------------------------------
+
+    def record_failures(self, failures: Sequence[FailedLogin]) -> list[Lockout]:
+        """Count failed logins (``account_rows.COUNT_FAILURE``) in one transaction; an account
+        that reaches its ``lockout_after`` is locked, and the change log says so, so that every
+        worker drops it from its cache. Returned: the accounts locked by this call."""
+        locked: list[Lockout] = []
+        if not failures:
+            return locked
+        with self._transaction():
+            for f in failure_order(failures):
+                start = f.at - f.lockout_window
+                realm = f.realm.lower()
+                row = self._conn.execute(
+                    COUNT_FAILURE, (start, start, f.at, realm, f.username, f.at)
+                ).fetchone()
+                if row is None or int(row[0]) < f.lockout_after:
+                    continue
+                until = f.at + f.lockout_time
+                self._conn.execute(SET_LOCK, (until, f.at, realm, f.username))
+                self._record_change(realm, f.username, f.at)
+                locked.append(Lockout(realm, f.username, until))
+        return locked
+
+    def unlock_account(self, realm: str, username: str) -> None:
+        """``account unlock``: no lock and no failures counted; the change log says so."""
+        realm = realm.lower()
+        now = self._clock()
+        with self._transaction():
+            cur = self._conn.execute(SET_LOCK, (None, now, realm, username))
             if cur.rowcount == 0:
                 raise missing_error(realm, username)
             self._record_change(realm, username, now)
@@ -592,17 +653,8 @@ class SqliteStore(SqliteConnection):
         self._conn.execute("DELETE FROM account_changes WHERE at < ?", (now - CHANGE_RETENTION,))
 
     def _account(self, realm: str, username: str, row: Sequence[Any]) -> Account:
-        sealed, enabled, framed_ip, session_timeout, idle_timeout, class_ = row
-        return Account(
-            realm=realm,
-            username=username,
-            password=self._cipher.decrypt(realm, username, bytes(sealed)),
-            enabled=bool(enabled),
-            framed_ip=framed_ip,
-            session_timeout=session_timeout,
-            idle_timeout=idle_timeout,
-            class_=None if class_ is None else bytes(class_),
-        )
+        password = self._cipher.decrypt(realm, username, bytes(row[0]))
+        return account(realm, username, password, row[1:])
 
 
 class _Refused(Exception):

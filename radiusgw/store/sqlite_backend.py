@@ -20,7 +20,9 @@ from radiusgw.domain import (
     AdmissionRequest,
     AdmissionResult,
     Change,
+    FailedLogin,
     LnsState,
+    Lockout,
     NodeRow,
     Quarantined,
     SessionRow,
@@ -172,6 +174,12 @@ class SqliteBackend:
 
     def remove_account(self, realm: str, username: str) -> None:
         self.store.remove_account(realm, username)
+
+    def record_failures(self, failures: Sequence[FailedLogin]) -> list[Lockout]:
+        return self.store.record_failures(failures)
+
+    def unlock_account(self, realm: str, username: str) -> None:
+        self.store.unlock_account(realm, username)
 
     def last_change(self) -> int:
         return self.store.last_change()

@@ -33,12 +33,18 @@ from typing import Any
 
 import psycopg
 
-from radiusgw.domain import Account, AccountRow, Change
+from radiusgw.domain import Account, AccountRow, Change, FailedLogin, Lockout
 from radiusgw.errors import StoreError
 from radiusgw.store.account_rows import (
+    ACCOUNT_COLUMNS,
     CHANGE_RETENTION,
+    COUNT_FAILURE,
+    EXTRA_COLUMNS,
+    SET_LOCK,
+    account,
     checked,
     exists_error,
+    failure_order,
     limit_error,
     missing_error,
     over_limit,
@@ -52,18 +58,17 @@ from radiusgw.store.secrets import PasswordCipher
 
 CHANNEL = "radiusgw_accounts"  # LISTEN radiusgw_accounts: the payload is the change number
 
-_GET_ACCOUNT = (
-    "SELECT password, enabled, framed_ip, session_timeout, idle_timeout, class"
-    " FROM accounts WHERE realm = %s AND username = %s"
-)
+_GET_ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE realm = %s AND username = %s"
 _INSERT_ACCOUNT = (
-    "INSERT INTO accounts (realm, username, password, enabled, framed_ip, session_timeout,"
-    " idle_timeout, class, created, updated) VALUES (%s, %s, %s, TRUE, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO accounts (realm, username, password, enabled, {EXTRA_COLUMNS}, created,"
+    " updated) VALUES (%s, %s, %s, TRUE, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _COPY_ACCOUNTS = (
-    "COPY accounts (realm, username, password, framed_ip, session_timeout, idle_timeout, class,"
-    " created, updated) FROM STDIN"
+    f"COPY accounts (realm, username, password, {EXTRA_COLUMNS}, created, updated) FROM STDIN"
 )
+# The shared lockout SQL (``account_rows``) in psycopg's placeholders.
+_COUNT_FAILURE = COUNT_FAILURE.replace("?", "%s")
+_SET_LOCK = SET_LOCK.replace("?", "%s")
 
 
 class PostgresAccountStore:
@@ -221,8 +226,8 @@ class PostgresAccountStore:
         realm = realm.lower()
         with translated(self.url):
             rows = self._conn.execute(
-                "SELECT username, password, enabled, framed_ip, session_timeout, idle_timeout,"
-                ' class FROM accounts WHERE realm = %s ORDER BY username COLLATE "C"',
+                f"SELECT username, {ACCOUNT_COLUMNS} FROM accounts WHERE realm = %s"
+                ' ORDER BY username COLLATE "C"',
                 (realm,),
             ).fetchall()
         return [self._account(realm, str(r[0]), r[1:]) for r in rows]
@@ -250,6 +255,40 @@ class PostgresAccountStore:
             cur = self._conn.execute(
                 "DELETE FROM accounts WHERE realm = %s AND username = %s", (realm, username)
             )
+            if cur.rowcount == 0:
+                raise missing_error(realm, username)
+            self._record_change(realm, username, now)
+
+    # -- account protection (issue 17.4) -----------------------------------------------------
+
+    def record_failures(self, failures: Sequence[FailedLogin]) -> list[Lockout]:
+        """``SqliteStore.record_failures`` on PostgreSQL: one transaction; the row lock each
+        UPDATE takes makes two nodes' counts of one account add up (READ COMMITTED re-reads
+        the row an UPDATE waited for)."""
+        locked: list[Lockout] = []
+        if not failures:
+            return locked
+        with translated(self.url), self._conn.transaction():
+            for f in failure_order(failures):
+                start = f.at - f.lockout_window
+                realm = f.realm.lower()
+                row = self._conn.execute(
+                    _COUNT_FAILURE, (start, start, f.at, realm, f.username, f.at)
+                ).fetchone()
+                if row is None or int(row[0]) < f.lockout_after:
+                    continue
+                until = f.at + f.lockout_time
+                self._conn.execute(_SET_LOCK, (until, f.at, realm, f.username))
+                self._record_change(realm, f.username, f.at)
+                locked.append(Lockout(realm, f.username, until))
+        return locked
+
+    def unlock_account(self, realm: str, username: str) -> None:
+        """``account unlock``: no lock and no failures counted; the change log says so."""
+        realm = realm.lower()
+        now = self._clock()
+        with translated(self.url), self._conn.transaction():
+            cur = self._conn.execute(_SET_LOCK, (None, now, realm, username))
             if cur.rowcount == 0:
                 raise missing_error(realm, username)
             self._record_change(realm, username, now)
@@ -313,14 +352,5 @@ class PostgresAccountStore:
         self._conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
 
     def _account(self, realm: str, username: str, row: Sequence[Any]) -> Account:
-        sealed, enabled, framed_ip, session_timeout, idle_timeout, class_ = row
-        return Account(
-            realm=realm,
-            username=username,
-            password=self._cipher.decrypt(realm, username, bytes(sealed)),
-            enabled=bool(enabled),
-            framed_ip=framed_ip,
-            session_timeout=session_timeout,
-            idle_timeout=idle_timeout,
-            class_=None if class_ is None else bytes(class_),
-        )
+        password = self._cipher.decrypt(realm, username, bytes(row[0]))
+        return account(realm, username, password, row[1:])

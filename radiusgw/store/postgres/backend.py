@@ -30,7 +30,9 @@ from radiusgw.domain import (
     AdmissionRequest,
     AdmissionResult,
     Change,
+    FailedLogin,
     LnsState,
+    Lockout,
     NodeRow,
     Quarantined,
     SessionRow,
@@ -178,6 +180,12 @@ class PostgresBackend:
 
     def remove_account(self, realm: str, username: str) -> None:
         self.accounts.remove_account(realm, username)
+
+    def record_failures(self, failures: Sequence[FailedLogin]) -> list[Lockout]:
+        return self.accounts.record_failures(failures)
+
+    def unlock_account(self, realm: str, username: str) -> None:
+        self.accounts.unlock_account(realm, username)
 
     def last_change(self) -> int:
         return self.accounts.last_change()

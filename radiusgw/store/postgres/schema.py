@@ -9,11 +9,12 @@ Rules:
   finds nothing to do. A failed step leaves the database as it was.
 - A node only checks (``check_schema``): it never migrates on start, and refuses a schema it
   does not know with one sentence (none yet, an older one, a newer one).
-- The tables mirror the SQLite store's schema 4 (``radiusgw.store.sqlite``, ``sessions``,
-  ``health``, ``upstreams``, ``quarantine``), plus what a fleet needs: ``node`` where a node's
-  identity matters (who received an accounting record, which node last applied a session's
-  record, journal positions per (node, journal), upstream status and LNS health as each node
-  sees them) and ``nodes`` for ``radiusgw fleet status``.
+- The tables mirror the SQLite store's schema (version 2 its version 5:
+  ``radiusgw.store.sqlite``, ``sessions``, ``health``, ``upstreams``, ``quarantine``), plus
+  what a fleet needs: ``node`` where a node's identity matters (who received an accounting
+  record, which node last applied a session's record, journal positions per (node, journal),
+  upstream status and LNS health as each node sees them) and ``nodes`` for ``radiusgw fleet
+  status``.
 - Times are unix seconds (DOUBLE PRECISION), as in SQLite, so both backends take the same
   ``now``. RADIUS 32-bit unsigned values (Acct-Status-Type, counters) are BIGINT: INTEGER is
   signed 32-bit. Octets stay (Gigawords, 32-bit count) in two BIGINT columns: their sum reaches
@@ -191,7 +192,17 @@ _V1 = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# Version 2 (SQLite schema 5): account protection and reply attributes by name (issue 17).
+_V2 = (
+    """ALTER TABLE accounts
+        ADD COLUMN calling_station_id TEXT,
+        ADD COLUMN reply TEXT,
+        ADD COLUMN failures BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN failure_start DOUBLE PRECISION,
+        ADD COLUMN locked_until DOUBLE PRECISION""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = """CREATE TABLE schema_version (

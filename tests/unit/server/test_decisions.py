@@ -242,8 +242,9 @@ async def test_a_preload_fills_the_cache_up_to_its_limit_without_the_store_per_l
             store.add_account("globex.example", AccountRow(f"g{n}", "pw"), max_accounts=None)
     gateway.hold.set()
     cache = gateway.engine.accounts
+    realms = gateway.engine.registry.realms
     await gateway.decisions.preload(
-        ["acme.example", "globex.example"], 20, lambda: open_backend(db, key)
+        [realms["acme.example"], realms["globex.example"]], 20, lambda: open_backend(db, key)
     )
     assert len(cache) == 20  # alice, then 19 of globex's 30: the limit
     assert cache.get("acme.example", "alice") is not MISS

@@ -16,6 +16,7 @@ are tests/conftest.py's, shared with the CLI's tests.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -98,3 +99,9 @@ def open_accounts(
 @pytest.fixture
 def account_store(open_accounts: OpenAccounts) -> AnyAccountStore:
     return open_accounts()
+
+
+def undo_version_5(conn: sqlite3.Connection) -> None:
+    """Take an SQLite database back to what schema version 4 left (for migration tests)."""
+    for column in ("calling_station_id", "reply", "failures", "failure_start", "locked_until"):
+        conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")

@@ -19,6 +19,8 @@ from radiusgw.radius.attributes import AcctStatusType
 from radiusgw.store import open_store
 from radiusgw.store.backend import Backend
 from radiusgw.store.sessions import SessionTable
+from radiusgw.store.sqlite import SCHEMA_VERSION
+from tests.unit.store.conftest import undo_version_5
 from tests.unit.store.test_sessions import INTERIM, NAS, REALM, START, STOP, T0, record, write
 
 OTHER = "other.example"
@@ -152,6 +154,7 @@ def make_version_3(db: Path) -> None:
     with open_store(db, Path(f"{db}.key")):
         pass
     conn = sqlite3.connect(db)
+    undo_version_5(conn)
     conn.execute("DROP TABLE sessions")
     conn.execute("DROP TABLE quarantine")
     conn.execute(_V3_SESSIONS)
@@ -196,7 +199,7 @@ def test_a_version_3_database_keeps_its_sessions_under_the_new_rules(
         table.close()
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT session_time FROM sessions ORDER BY id").fetchall() == [
             (300,),
             (None,),

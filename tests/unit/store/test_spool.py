@@ -13,7 +13,7 @@ from radiusgw.domain import SpoolEntry
 from radiusgw.store import AccountRow, SqliteStore, open_store
 from radiusgw.store import sqlite as sqlite_module
 from radiusgw.store.backend import Backend
-from tests.unit.store.conftest import OpenDb
+from tests.unit.store.conftest import OpenDb, undo_version_5
 
 REALM = "globex.example"
 
@@ -90,6 +90,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> 
     with open_store(db, Path(f"{db}.key")) as s:
         s.add_account(REALM, AccountRow("bob", "pw"), max_accounts=None)
     raw = sqlite3.connect(db)  # make it what version 1 left behind
+    undo_version_5(raw)
     raw.execute("DROP TABLE proxy_spool")
     raw.execute("DROP TABLE journal_positions")
     raw.execute("DROP TABLE quarantine")
@@ -103,6 +104,6 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> 
         assert [e.id for e in s.spooled(REALM, 1)] == [entry]
     raw = sqlite3.connect(db)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 4
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 5
     finally:
         raw.close()
