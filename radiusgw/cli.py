@@ -42,10 +42,11 @@ import click
 from radiusgw import __version__
 from radiusgw.config import check_directory, load_registry
 from radiusgw.config.model import Mode, Realm, Registry
-from radiusgw.domain import AccountRow
+from radiusgw.domain import AccountRow, AuthLogRow
 from radiusgw.errors import ConfigError, RadiusGwError, StoreError
 from radiusgw.server.settings import Settings
 from radiusgw.sessions import month_bounds
+from radiusgw.store.authlog import RESULTS
 from radiusgw.store.backend import Backend, open_backend
 from radiusgw.store.sqlite import MAX_TIMEOUT
 
@@ -54,6 +55,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 CSV_REQUIRED = ("username", "password")
 FLEET_WITHIN = 300.0  # seconds: ``fleet status`` lists the nodes heard from in this time
 CSV_COLUMNS = (*CSV_REQUIRED, "framed_ip", "session_timeout", "idle_timeout")
+AUTHLOG_HEADER = ("time", "node", "worker", "nas", "realm", "user", "method", "result", "reason",
+                  "framed_ip", "lns", "upstream")  # fmt: skip
 
 
 class ImportFileError(RadiusGwError):
@@ -229,6 +232,13 @@ def cli() -> None:
     help="Seconds an Access-Request waits for the store (an account not cached, a session "
     "slot) before it is decided without: dropped, or the realm's on_store_down.",
 )
+@click.option(
+    "--auth-log-days",
+    type=click.IntRange(min=0),
+    default=DEFAULTS.auth_log_days,
+    show_default=True,
+    help="Days the authentication log keeps each Access-Request's outcome; 0 keeps none.",
+)
 def serve(
     realms: Path,
     db: str,
@@ -243,6 +253,7 @@ def serve(
     journal_dir: Path | None,
     node: str | None,
     store_deadline: float,
+    auth_log_days: int,
 ) -> int:
     """Run the gateway in the foreground.
 
@@ -264,6 +275,7 @@ def serve(
         log_level=log_level.lower(),
         default_interim_interval=interim_interval,
         store_deadline=store_deadline,
+        auth_log_days=auth_log_days,
     )
     return run_gateway(settings)
 
@@ -732,6 +744,85 @@ def fleet_status(db: str, fmt: str, within: float) -> None:
     )
     if not rows:
         click.echo(f"no node wrote in the last {within:g} s", err=True)
+
+
+def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither ISO 8601 (2025-03-01T09:12:00+09:00) nor unix seconds"
+        ) from None
+
+
+def parse_time(value: str) -> float:
+    """Unix seconds, or ISO 8601 (a time without an offset is UTC); ``ValueError`` otherwise."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    when = dt.datetime.fromisoformat(value.strip())
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def authlog_fields(row: AuthLogRow) -> dict[str, Any]:
+    """One auth-log row as ``authlog`` and the API show it: time in ISO 8601, UTC."""
+    fields: dict[str, Any] = dict(zip(AUTHLOG_HEADER, row, strict=True))
+    fields["time"] = dt.datetime.fromtimestamp(row.time, dt.UTC).isoformat(timespec="milliseconds")
+    return fields
+
+
+@cli.command("authlog")
+@click.option("--realm", required=True, help="The realm.")
+@click.option("--user", help="Only this User-Name (as sent, user@realm).")
+@click.option("--since", callback=_check_time, help="From this time (ISO 8601 or unix seconds).")
+@click.option("--until", callback=_check_time, help="Before this time (ISO 8601 or unix).")
+@click.option("--result", type=click.Choice(RESULTS), help="Only this result.")
+@_db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+)
+def authlog_command(
+    realm: str,
+    user: str | None,
+    since: float | None,
+    until: float | None,
+    result: str | None,
+    db: str,
+    fmt: str,
+) -> None:
+    """The outcome of each Access-Request of REALM, oldest first (issue 18.3).
+
+    Text: time (ISO 8601, UTC), node, worker, NAS, realm, user, method, result, reason,
+    Framed-IP, LNS, upstream ('-' where none), tab-separated, control characters escaped.
+    JSON: one object per line. CSV: a header line, then one line per row.
+    """
+    with _store(db, None, read_only=True) as store:
+        rows = store.auth_log(realm, user=user, since=since, until=until, result=result)
+    shown = [authlog_fields(r) for r in rows]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(AUTHLOG_HEADER)
+        for fields in shown:
+            writer.writerow("" if v is None else v for v in fields.values())
+        click.echo(out.getvalue(), nl=False)
+    elif fmt == "json":
+        for fields in shown:
+            click.echo(json.dumps(fields))
+    else:
+        for fields in shown:
+            click.echo("\t".join("-" if v is None else printable(v) for v in fields.values()))
+    if not rows and fmt != "csv":
+        click.echo(f"no authentication log rows in realm {realm.lower()!r}", err=True)
 
 
 def _print_rows(rows: list[dict[str, Any]], fmt: str) -> None:

@@ -43,6 +43,8 @@ class Settings:
     # A live session with no accounting for 3 x its Acct-Interim-Interval (this one when the NAS
     # sent none) is closed as stale.
     default_interim_interval: float = 600.0
+    # The authentication log (issue 18.3): rows kept this many days; 0 keeps none.
+    auth_log_days: int = 90
 
     @property
     def is_url(self) -> bool:

@@ -49,7 +49,7 @@ from typing import Any
 from radiusgw.accounting import AccountingEvent
 from radiusgw.domain import Account, AccountingRecord, AccountRow, Change, Quarantined, SpoolEntry
 from radiusgw.errors import StoreError
-from radiusgw.store import quarantine
+from radiusgw.store import authlog, quarantine
 from radiusgw.store.account_rows import (
     CHANGE_RETENTION,
     MAX_TIMEOUT,
@@ -72,7 +72,7 @@ from radiusgw.store.journal import Position
 from radiusgw.store.secrets import PasswordCipher
 from radiusgw.store.sessions import apply_events, ensure_schema, migrate_to_v4, session_events
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Re-exported: the row rules are every backend's (radiusgw.store.account_rows).
 __all__ = ["CHANGE_RETENTION", "MAX_TIMEOUT", "PROGRESS_EVERY", "SCHEMA_VERSION", "SqliteStore"]
 
@@ -134,10 +134,18 @@ _SCHEMA_V3 = (
 # Version 4: refused accounting records kept aside; session octets as (Gigawords, count) and
 # session time NULL when never reported (a copy of the session table, when there is one).
 _SCHEMA_V4 = (*quarantine.SCHEMA, migrate_to_v4)
+# Version 5: the authentication log (radiusgw.store.authlog; issue 18.3).
+_SCHEMA_V5 = authlog.SCHEMA
 # _MIGRATIONS[n] takes a database from user_version n to n + 1: SQL, or a function of the
 # connection for a step that depends on what the file holds.
 _Step = str | Callable[[sqlite3.Connection], None]
-_MIGRATIONS: tuple[tuple[_Step, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+_MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
+    _SCHEMA_V1,
+    _SCHEMA_V2,
+    _SCHEMA_V3,
+    _SCHEMA_V4,
+    _SCHEMA_V5,
+)
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 _GET_ACCOUNT = (

@@ -19,6 +19,7 @@ from radiusgw.domain import (
     AccountRow,
     AdmissionRequest,
     AdmissionResult,
+    AuthLogRow,
     Change,
     LnsState,
     NodeRow,
@@ -29,6 +30,7 @@ from radiusgw.domain import (
     UsageRow,
 )
 from radiusgw.sessions import STALE_FACTOR
+from radiusgw.store.authlog import AuthLogTable
 from radiusgw.store.health import HealthTable
 from radiusgw.store.nodes import NodeTable
 from radiusgw.store.quarantine import QuarantineTable
@@ -83,6 +85,7 @@ class SqliteBackend:
         self._upstreams: UpstreamTable | None = None
         self._quarantine: QuarantineTable | None = None
         self._nodes: NodeTable | None = None
+        self._auth_log: AuthLogTable | None = None
         if not read_only:
             # Opened at once: it creates and migrates the file the other tables live in, and a
             # wrong key is refused on open, not at the first login.
@@ -122,8 +125,15 @@ class SqliteBackend:
             self._nodes = NodeTable(self.db_path, read_only=self._read_only)
         return self._nodes
 
+    @property
+    def auth_log_table(self) -> AuthLogTable:
+        if self._auth_log is None:
+            self._auth_log = AuthLogTable(self.db_path, read_only=self._read_only)
+        return self._auth_log
+
     def close(self) -> None:
         parts = (
+            self._auth_log,
             self._store,
             self._sessions,
             self._health,
@@ -135,7 +145,7 @@ class SqliteBackend:
             if part is not None:
                 part.close()
         self._store = self._sessions = self._health = self._upstreams = self._quarantine = None
-        self._nodes = None
+        self._nodes = self._auth_log = None
 
     def __enter__(self) -> SqliteBackend:
         return self
@@ -262,6 +272,28 @@ class SqliteBackend:
 
     def nodes(self) -> list[NodeRow]:
         return self.node_table.rows()
+
+    # -- the authentication log ----------------------------------------------------------------
+
+    def write_auth_log(self, rows: Sequence[AuthLogRow]) -> None:
+        self.auth_log_table.write(rows)
+
+    def auth_log(
+        self,
+        realm: str,
+        *,
+        user: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        result: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuthLogRow]:
+        return self.auth_log_table.rows(
+            realm, user=user, since=since, until=until, result=result, limit=limit
+        )
+
+    def prune_auth_log(self, before: float) -> int:
+        return self.auth_log_table.prune(before)
 
     # -- the proxy spool -----------------------------------------------------------------------
 

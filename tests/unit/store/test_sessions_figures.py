@@ -17,6 +17,7 @@ from radiusgw.domain import UsageRow
 from radiusgw.radius.attributes import AcctStatusType
 from radiusgw.store import SqliteStore, open_store
 from radiusgw.store.sessions import SessionTable
+from radiusgw.store.sqlite import SCHEMA_VERSION
 from tests.unit.store.test_sessions import (  # the fixtures too: the same store and table
     INTERIM,
     NAS,
@@ -188,6 +189,7 @@ def make_version_3(db: Path) -> None:
     conn = sqlite3.connect(db)
     conn.execute("DROP TABLE sessions")
     conn.execute("DROP TABLE quarantine")
+    conn.execute("DROP TABLE auth_log")  # version 5's
     conn.execute(_V3_SESSIONS)
     conn.execute("CREATE INDEX sessions_realm ON sessions (realm, live, stop)")
     rows = [  # a live session with a large count and a time; a closed one with none reported
@@ -229,7 +231,7 @@ def test_a_version_3_database_keeps_its_sessions_under_the_new_rules(
         table.close()
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT session_time FROM sessions ORDER BY id").fetchall() == [
             (300,),
             (None,),

@@ -89,6 +89,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db: Path) -> None:
     raw.execute("DROP TABLE proxy_spool")
     raw.execute("DROP TABLE journal_positions")
     raw.execute("DROP TABLE quarantine")
+    raw.execute("DROP TABLE auth_log")
     raw.execute("PRAGMA user_version = 1")
     raw.commit()
     raw.close()
@@ -99,6 +100,6 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(db: Path) -> None:
         assert [e.id for e in s.spooled(REALM, 1)] == [entry]
     raw = sqlite3.connect(db)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 4
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 5
     finally:
         raw.close()
