@@ -382,6 +382,20 @@ class SqliteStore(SqliteConnection):
                 raise missing_error(realm, username)
             self._record_change(realm, username, now)
 
+    def set_password(self, realm: str, username: str, password: str) -> None:
+        """Replace the password (sealed as ``add_account`` seals it; the API's reset)."""
+        realm = realm.lower()
+        sealed = self._cipher.encrypt(realm, username, password)
+        now = self._clock()
+        with self._transaction():
+            cur = self._conn.execute(
+                "UPDATE accounts SET password = ?, updated = ? WHERE realm = ? AND username = ?",
+                (sealed, now, realm, username),
+            )
+            if cur.rowcount == 0:
+                raise missing_error(realm, username)
+            self._record_change(realm, username, now)
+
     def remove_account(self, realm: str, username: str) -> None:
         realm = realm.lower()
         now = self._clock()

@@ -180,6 +180,9 @@ class SqliteBackend:
     def set_enabled(self, realm: str, username: str, enabled: bool) -> None:
         self.store.set_enabled(realm, username, enabled)
 
+    def set_password(self, realm: str, username: str, password: str) -> None:
+        self.store.set_password(realm, username, password)
+
     def remove_account(self, realm: str, username: str) -> None:
         self.store.remove_account(realm, username)
 

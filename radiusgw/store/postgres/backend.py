@@ -177,6 +177,9 @@ class PostgresBackend:
     def set_enabled(self, realm: str, username: str, enabled: bool) -> None:
         self.accounts.set_enabled(realm, username, enabled)
 
+    def set_password(self, realm: str, username: str, password: str) -> None:
+        self.accounts.set_password(realm, username, password)
+
     def remove_account(self, realm: str, username: str) -> None:
         self.accounts.remove_account(realm, username)
 
