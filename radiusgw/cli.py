@@ -239,6 +239,16 @@ def cli() -> None:
     show_default=True,
     help="Days the authentication log keeps each Access-Request's outcome; 0 keeps none.",
 )
+@click.option(
+    "--api-listen",
+    metavar="ADDR:PORT",
+    help="Serve the HTTP management API here (/api/v1; [v6]:PORT for IPv6). Off unless given.",
+)
+@click.option(
+    "--api-tokens",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file of the API's bearer tokens ([[token]] name, token, contract?); mode 0600.",
+)
 def serve(
     realms: Path,
     db: str,
@@ -254,6 +264,8 @@ def serve(
     node: str | None,
     store_deadline: float,
     auth_log_days: int,
+    api_listen: str | None,
+    api_tokens: Path | None,
 ) -> int:
     """Run the gateway in the foreground.
 
@@ -276,7 +288,20 @@ def serve(
         default_interim_interval=interim_interval,
         store_deadline=store_deadline,
         auth_log_days=auth_log_days,
+        api_listen=api_listen,
+        api_tokens=api_tokens,
     )
+    if api_listen is not None:
+        from radiusgw.server.api_thread import parse_listen
+
+        try:
+            parse_listen(api_listen)
+        except ValueError:
+            raise click.BadParameter(
+                f"{api_listen!r} is not ADDR:PORT", param_hint="--api-listen"
+            ) from None
+        if api_tokens is None:
+            raise click.UsageError("--api-listen needs --api-tokens FILE")
     return run_gateway(settings)
 
 

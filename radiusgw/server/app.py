@@ -60,6 +60,13 @@ def serve(settings: Settings) -> int:
         worker_log = log.bind(worker=index, pid=os.getpid())
         return run_worker(settings, realms, auth, acct, worker_log, index, updates=updates)
 
-    if workers == 1:
-        return run_one(0, auth_socks[0], acct_socks[0], realms, None)
-    return Supervisor(auth_socks, acct_socks, run_one, realms, settings.realms, log).run()
+    from radiusgw.server.api_thread import start_api  # uvicorn only when the API is asked for
+
+    api = start_api(settings, log) if settings.api_listen else None
+    try:
+        if workers == 1:
+            return run_one(0, auth_socks[0], acct_socks[0], realms, None)
+        return Supervisor(auth_socks, acct_socks, run_one, realms, settings.realms, log).run()
+    finally:
+        if api is not None:
+            api.stop()

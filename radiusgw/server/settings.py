@@ -45,6 +45,9 @@ class Settings:
     default_interim_interval: float = 600.0
     # The authentication log (issue 18.3): rows kept this many days; 0 keeps none.
     auth_log_days: int = 90
+    # The management API (issue 18.4): ADDR:PORT, and the TOML file of its bearer tokens.
+    api_listen: str | None = None
+    api_tokens: Path | None = None
 
     @property
     def is_url(self) -> bool:
