@@ -43,12 +43,13 @@ from pyrad.dictionary import Dictionary
 from radiusgw import __version__
 from radiusgw.config import check_directory, load_registry
 from radiusgw.config.model import Mode, Realm, Registry
-from radiusgw.domain import AccountRow
+from radiusgw.domain import AccountRow, AuthLogRow
 from radiusgw.errors import ConfigError, RadiusGwError, StoreError
 from radiusgw.radius.dictionary import DictionaryError, load_dictionary
 from radiusgw.radius.reply import encode_all, parse_pair, parse_pairs
 from radiusgw.server.settings import Settings
 from radiusgw.sessions import month_bounds
+from radiusgw.store.authlog import RESULTS
 from radiusgw.store.backend import Backend, open_backend
 from radiusgw.store.sqlite import MAX_TIMEOUT
 
@@ -60,6 +61,8 @@ CSV_COLUMNS = (
     *CSV_REQUIRED,
     *("framed_ip", "session_timeout", "idle_timeout", "calling_station_id", "reply"),
 )
+AUTHLOG_HEADER = ("time", "node", "worker", "nas", "realm", "user", "method", "result", "reason",
+                  "framed_ip", "lns", "upstream")  # fmt: skip
 
 
 class ImportFileError(RadiusGwError):
@@ -273,6 +276,23 @@ def cli() -> None:
     "IPv6); off unless given.",
 )
 @_dictionary_option
+@click.option(
+    "--auth-log-days",
+    type=click.IntRange(min=0),
+    default=DEFAULTS.auth_log_days,
+    show_default=True,
+    help="Days the authentication log keeps each Access-Request's outcome; 0 keeps none.",
+)
+@click.option(
+    "--api-listen",
+    metavar="ADDR:PORT",
+    help="Serve the HTTP management API here (/api/v1; [v6]:PORT for IPv6). Off unless given.",
+)
+@click.option(
+    "--api-tokens",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file of the API's bearer tokens ([[token]] name, token, contract?); mode 0600.",
+)
 def serve(
     realms: Path,
     db: str,
@@ -290,6 +310,9 @@ def serve(
     cache_preload: int,
     metrics_listen: str | None,
     dictionaries: tuple[Path, ...],
+    auth_log_days: int,
+    api_listen: str | None,
+    api_tokens: Path | None,
 ) -> int:
     """Run the gateway in the foreground.
 
@@ -314,7 +337,21 @@ def serve(
         cache_preload=cache_preload,
         metrics_listen=metrics_listen,
         dictionaries=dictionaries,
+        auth_log_days=auth_log_days,
+        api_listen=api_listen,
+        api_tokens=api_tokens,
     )
+    if api_listen is not None:
+        from radiusgw.server.api_thread import parse_listen
+
+        try:
+            parse_listen(api_listen)
+        except ValueError:
+            raise click.BadParameter(
+                f"{api_listen!r} is not ADDR:PORT", param_hint="--api-listen"
+            ) from None
+        if api_tokens is None:
+            raise click.UsageError("--api-listen needs --api-tokens FILE")
     return run_gateway(settings)
 
 
@@ -677,6 +714,55 @@ def session_list(realm: str | None, db: str, fmt: str) -> None:
         click.echo(f"no live sessions{where}", err=True)
 
 
+@session.command("disconnect")
+@click.argument("realm")
+@click.argument("user")
+@click.option("--session", "session_id", help="Only the session with this Acct-Session-Id.")
+@_db_option
+@_realms_option
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0.5),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for each NAS's answer.",
+)
+def session_disconnect(
+    realm: str, user: str, session_id: str | None, db: str, realms: Path, wait: float
+) -> int:
+    """Send a Disconnect-Request (RFC 5176) for USER's live sessions in REALM.
+
+    USER is the account name, without '@realm'. Each session goes to its NAS's registered
+    coa_port with its secret (hence --realms). One line per session: Acct-Session-Id, NAS,
+    answer (ack, nak, no-answer, refused) and the NAK's Error-Cause; exit 1 unless every NAS
+    acknowledged.
+    """
+    import asyncio
+
+    from radiusgw.server.disconnect_once import disconnect
+    from radiusgw.server.logging import configure
+
+    registry = load_registry(realms)
+    with _store(db, None, read_only=True) as store:
+        rows = [
+            s
+            for s in store.live_sessions(realm)
+            if s.username == user and (session_id is None or s.acct_session_id == session_id)
+        ]
+    if not rows:
+        which = "" if session_id is None else f" with Acct-Session-Id {session_id!r}"
+        raise click.ClickException(f"no live session of {user!r} in realm {realm.lower()!r}{which}")
+    answers = asyncio.run(disconnect(rows, registry, configure("warning"), wait=wait))
+    for a in answers:
+        fields = [a.session.acct_session_id, a.session.nas_address, a.outcome]
+        if a.error_cause is not None:
+            fields.append(f"{a.error_cause} {a.as_dict()['error_cause_name']}")
+        if a.detail:
+            fields.append(a.detail)
+        click.echo("\t".join(map(printable, fields)))
+    return 0 if all(a.outcome == "ack" for a in answers) else 1
+
+
 def _check_month(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         month_bounds(value)
@@ -836,6 +922,85 @@ def fleet_status(db: str, fmt: str, within: float) -> None:
     )
     if not rows:
         click.echo(f"no node wrote in the last {within:g} s", err=True)
+
+
+def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither ISO 8601 (2025-03-01T09:12:00+09:00) nor unix seconds"
+        ) from None
+
+
+def parse_time(value: str) -> float:
+    """Unix seconds, or ISO 8601 (a time without an offset is UTC); ``ValueError`` otherwise."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    when = dt.datetime.fromisoformat(value.strip())
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def authlog_fields(row: AuthLogRow) -> dict[str, Any]:
+    """One auth-log row as ``authlog`` and the API show it: time in ISO 8601, UTC."""
+    fields: dict[str, Any] = dict(zip(AUTHLOG_HEADER, row, strict=True))
+    fields["time"] = dt.datetime.fromtimestamp(row.time, dt.UTC).isoformat(timespec="milliseconds")
+    return fields
+
+
+@cli.command("authlog")
+@click.option("--realm", required=True, help="The realm.")
+@click.option("--user", help="Only this User-Name (as sent, user@realm).")
+@click.option("--since", callback=_check_time, help="From this time (ISO 8601 or unix seconds).")
+@click.option("--until", callback=_check_time, help="Before this time (ISO 8601 or unix).")
+@click.option("--result", type=click.Choice(RESULTS), help="Only this result.")
+@_db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+)
+def authlog_command(
+    realm: str,
+    user: str | None,
+    since: float | None,
+    until: float | None,
+    result: str | None,
+    db: str,
+    fmt: str,
+) -> None:
+    """The outcome of each Access-Request of REALM, oldest first (issue 18.3).
+
+    Text: time (ISO 8601, UTC), node, worker, NAS, realm, user, method, result, reason,
+    Framed-IP, LNS, upstream ('-' where none), tab-separated, control characters escaped.
+    JSON: one object per line. CSV: a header line, then one line per row.
+    """
+    with _store(db, None, read_only=True) as store:
+        rows = store.auth_log(realm, user=user, since=since, until=until, result=result)
+    shown = [authlog_fields(r) for r in rows]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(AUTHLOG_HEADER)
+        for fields in shown:
+            writer.writerow("" if v is None else v for v in fields.values())
+        click.echo(out.getvalue(), nl=False)
+    elif fmt == "json":
+        for fields in shown:
+            click.echo(json.dumps(fields))
+    else:
+        for fields in shown:
+            click.echo("\t".join("-" if v is None else printable(v) for v in fields.values()))
+    if not rows and fmt != "csv":
+        click.echo(f"no authentication log rows in realm {realm.lower()!r}", err=True)
 
 
 def _print_rows(rows: list[dict[str, Any]], fmt: str) -> None:

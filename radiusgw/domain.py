@@ -13,7 +13,7 @@ Passwords are kept encrypted by every store; ``Account.password`` is the clear t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # radiusgw.accounting imports this module's types only for checking too
     from radiusgw.accounting import AccountingEvent
@@ -235,3 +235,23 @@ class NodeRow:
     last_seen: float  # unix time of this heartbeat
     journal_backlog: int  # accounting records acknowledged (journalled), not yet applied
     last_applied: float | None  # unix time its applier last wrote to the store; None: never
+
+
+class AuthLogRow(NamedTuple):
+    """One Access-Request's outcome in the authentication log (``radiusgw authlog``; issue 18.3).
+
+    A named tuple, not a dataclass: the auth log's writer thread makes one per answer and the
+    stores bind it as it is, so it costs what a tuple costs."""
+
+    time: float  # unix time of the answer
+    node: str  # --node of the gateway that answered
+    worker: int
+    nas: str  # the NAS's source address
+    realm: str | None  # None: no realm could be read from User-Name
+    username: str  # User-Name as sent ("" when there was none)
+    method: str  # "pap", "chap", "mschap", "mschapv2", "eap", "none"
+    result: str  # "accept", "reject" or "challenge"
+    reason: str  # a reject's Reply-Message; "" for an accept
+    framed_ip: str | None  # Framed-IP-Address of an accept
+    lns: str | None  # the LNS offered first (VPDN)
+    upstream: str | None  # the customer server that answered (proxy), "address:port"

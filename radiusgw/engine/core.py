@@ -204,6 +204,15 @@ class AccountLookup:
 
 Deferred = Admission | ProxyAuth | AccountLookup
 
+# One answer in the authentication log, as the engine records it: (time or None, NAS address,
+# realm, User-Name, result, reason, the request, the answer, LNS address, upstream). Only
+# references: the method, the Framed-IP and the text are worked out by the auth-log thread
+# (``radiusgw.server.authlog``), off the event loop. A time of None is stamped when the worker
+# takes the batch (the deferred answers, decided without a clock).
+AuthLogEntry = tuple[
+    float | None, str, str | None, str, str, str, Packet, bytes | None, str | None, Any
+]
+
 
 class Engine:
     def __init__(
@@ -240,6 +249,9 @@ class Engine:
         # A wrong password for an account of a realm with lockout_after: the edge records it
         # off the loop, fire and forget (``radiusgw.server.decisions``; issue 17.4).
         self.failed_login: Callable[[FailedLogin], None] = lambda _failure: None
+        # The authentication log (issue 18.3): one ``AuthLogEntry`` appended per answer, taken
+        # off in batches by the worker (``radiusgw.server.authlog``); None: not kept.
+        self.auth_log: list[AuthLogEntry] | None = None
         self.reload(registry)
 
     def reload(self, registry: Registry) -> None:
@@ -556,12 +568,12 @@ class Engine:
             )
         lns_max = lns.max_sessions if lns is not None else None
         if realm.max_sessions is None and realm.max_sessions_per_account is None and not lns_max:
-            if lns is None or not self.access_log:
+            if lns is None:
                 return self._accept(
                     packet, nas, addr, proxy_states, attrs, realm.name, username, now
                 )
             return self._accept(
-                packet, nas, addr, proxy_states, attrs, realm.name, username, now, lns=lns.address
+                packet, nas, addr, proxy_states, attrs, realm.name, username, now, lns.address
             )
         request = AdmissionRequest(
             realm.name,
@@ -598,6 +610,7 @@ class Engine:
         if result.admitted:
             self.counters.access_accepts += 1
             self.tally.count(pending.realm, ACCEPT)
+            self._log_deferred(pending, "accept", "")
             if self.access_log:
                 where = (
                     {"lns": pending.request.lns}
@@ -647,6 +660,7 @@ class Engine:
             self.counters.admitted_store_down += 1
             self.counters.access_accepts += 1
             self.tally.count(pending.realm, ACCEPT)
+            self._log_deferred(pending, "accept", "store down: admitted unchecked")
             reply = pending.accept
         else:
             self.counters.rejected_store_down += 1
@@ -730,6 +744,7 @@ class Engine:
                 )
             self.counters.access_accepts += 1
             self.tally.count(realm.name, ACCEPT)
+            self._log_proxied(pending, "accept", "", reply, server)
             if self.access_log:
                 self.log.info(
                     "access-accept",
@@ -741,6 +756,7 @@ class Engine:
         elif code == _ACCESS_REJECT:
             self.counters.access_rejects += 1
             self.tally.count(realm.name, UPSTREAM_REJECTED)
+            self._log_proxied(pending, "reject", "rejected by the customer's server", None, server)
             self.log.info(
                 "access-reject",
                 client=pending.address[0],
@@ -749,10 +765,49 @@ class Engine:
                 reason=UPSTREAM_REJECTED,
                 upstream=show_destination(server),
             )
-        else:  # Access-Challenge: the customer's server asks the user for more
+        else:  # an Access-Challenge (RFC 2865 §4.4): the customer's server asks for more
             self.tally.count(realm.name, CHALLENGE)
+            self._log_proxied(pending, "challenge", "", None, server)
         self._auth_dedup.complete(pending.key, reply)
         return reply
+
+    def _log_deferred(self, pending: Admission, result: str, reason: str) -> None:
+        log = self.auth_log
+        if log is not None:
+            log.append(
+                (
+                    None,
+                    pending.address[0],
+                    pending.realm,
+                    pending.username,
+                    result,
+                    reason,
+                    pending.packet,
+                    pending.accept,
+                    pending.request.lns,
+                    pending.upstream,
+                )
+            )
+
+    def _log_proxied(
+        self, pending: ProxyAuth, result: str, reason: str, reply: bytes | None, server: Any
+    ) -> None:
+        log = self.auth_log
+        if log is not None:
+            log.append(
+                (
+                    None,
+                    pending.address[0],
+                    pending.realm.name,
+                    pending.username,
+                    result,
+                    reason,
+                    pending.packet,
+                    reply,
+                    None,
+                    server,
+                )
+            )
 
     def complete_auth(self, key: Key, answer: bytes | None) -> None:
         """A deferred request's answer (None: none will be sent, so a retry is new work)."""
@@ -806,7 +861,7 @@ class Engine:
         realm: str,
         username: str,
         now: float,
-        **log_fields: Any,
+        lns: str | None = None,
     ) -> bytes | None:
         if proxy_states:
             attrs += _proxy_states(proxy_states)
@@ -818,8 +873,12 @@ class Engine:
             return None
         self.counters.access_accepts += 1
         self.tally.count(realm, ACCEPT)
+        log = self.auth_log
+        if log is not None:
+            log.append((now, addr[0], realm, username, "accept", "", packet, reply, lns, None))
         if self.access_log:
-            self.log.info("access-accept", client=addr[0], realm=realm, user=username, **log_fields)
+            where = {} if lns is None else {"lns": lns}
+            self.log.info("access-accept", client=addr[0], realm=realm, user=username, **where)
         return reply
 
     def _reject(
@@ -853,6 +912,9 @@ class Engine:
             return None
         self.counters.access_rejects += 1
         self.tally.count(realm, reason)
+        log = self.auth_log
+        if log is not None:
+            log.append((now, addr[0], realm, username, "reject", reason, packet, None, None, None))
         if detail is None:
             self.log.info(
                 "access-reject", client=addr[0], realm=realm, user=username, reason=reason

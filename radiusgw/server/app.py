@@ -60,6 +60,13 @@ def serve(settings: Settings) -> int:
         if settings.metrics_listen is not None:  # issue 18: before any worker forks
             metrics, health = _operations(settings, workers, log, operations)
 
+        if settings.api_listen:  # issue 18.4: uvicorn only when the API is asked for
+            from radiusgw.server.api_thread import start_api
+
+            api = start_api(settings, log)
+            if api is not None:
+                operations.callback(api.stop)
+
         def run_one(
             index: int,
             auth: socket.socket,

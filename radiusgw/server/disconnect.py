@@ -55,8 +55,12 @@ class DisconnectSender:
         bind_v4: str = "0.0.0.0",
         bind_v6: str = "::",
         clock: Callable[[], float] = time.time,
+        on_result: Callable[[Result], None] | None = None,
     ) -> None:
+        """``on_result``: also handed each finished request (the operator's disconnect waits
+        for its answers: ``radiusgw.server.disconnect_once``)."""
         self.log = log
+        self.on_result = on_result
         self.client = client if client is not None else DisconnectClient()
         self._bind: dict[int, str] = {socket.AF_INET: bind_v4, socket.AF_INET6: bind_v6}
         self._clock = clock
@@ -200,6 +204,8 @@ class DisconnectSender:
             )
         else:
             self.log.warning("disconnect-abandoned", **fields, **timing, detail=r.detail)
+        if self.on_result is not None:
+            self.on_result(r)
         if not len(self.client):
             self._idle.set()
 

@@ -50,6 +50,11 @@ class Settings:
     # --dictionary: the operator's FreeRADIUS-format dictionaries, read after the shipped ones
     # (reply attributes by name: realm files and accounts; issue 17.5).
     dictionaries: tuple[Path, ...] = ()
+    # The authentication log (issue 18.3): rows kept this many days; 0 keeps none.
+    auth_log_days: int = 90
+    # The management API (issue 18.4): ADDR:PORT, and the TOML file of its bearer tokens.
+    api_listen: str | None = None
+    api_tokens: Path | None = None
 
     @property
     def is_url(self) -> bool:

@@ -37,6 +37,7 @@ from radiusgw.errors import RadiusGwError
 from radiusgw.radius.dictionary import load_dictionary
 from radiusgw.server import signals
 from radiusgw.server.accounting import AccountingPipeline
+from radiusgw.server.authlog import AuthLogWriter, prune
 from radiusgw.server.datagrams import DatagramSocket
 from radiusgw.server.decisions import StoreDecisions, authenticating_realms
 from radiusgw.server.disconnect import DisconnectSender
@@ -97,6 +98,7 @@ class Worker:
         self.decisions: StoreDecisions
         self.proxy: ProxyEdge
         self.disconnects: DisconnectSender | None = None  # worker 0: RFC 5176 on quota
+        self.auth_log: AuthLogWriter | None = None  # --auth-log-days > 0 (issue 18.3)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -307,6 +309,8 @@ class Worker:
         snapshot["accounting_quarantined"] = self.accounting.quarantined
         for name, value in self.proxy.client.counters.as_dict().items():
             snapshot[f"upstream_{name}"] = value
+        if self.auth_log is not None:
+            snapshot["auth_log_dropped"] = self.auth_log.dropped
         return snapshot
 
     async def _log_suppressed_drops(self) -> None:
@@ -404,6 +408,15 @@ class Worker:
             realms = authenticating_realms(self.engine.registry)
             preload = self.decisions.preload(realms, settings.cache_preload, open_store)
             tasks.append(asyncio.create_task(preload))
+        if settings.auth_log_days:
+            self.auth_log = AuthLogWriter(
+                self.engine, open_store, loop, self.log, node=settings.node, worker=self.index
+            )
+            self.auth_log.start()
+            tasks.append(asyncio.create_task(self.auth_log.run()))
+            if self.index == 0:
+                pruner = ResourceThread("auth-log-prune", open_store)
+                tasks.append(asyncio.create_task(prune(settings.auth_log_days, pruner, self.log)))
         if self.index == 0:
             health = ResourceThread("lns-health", open_store)
             monitor = LnsMonitor(lambda: self.engine.registry, health, self.log)
@@ -456,6 +469,8 @@ class Worker:
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks, timeout=settings.drain_timeout)
+        if self.auth_log is not None:
+            await self.auth_log.close(settings.drain_timeout)
         await self.proxy.close()
         if self.disconnects is not None:
             await self.disconnects.close(drain=0.0)

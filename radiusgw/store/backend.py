@@ -27,6 +27,7 @@ from radiusgw.domain import (
     AccountingRecord,
     AdmissionRequest,
     AdmissionResult,
+    AuthLogRow,
     LnsState,
     NodeRow,
     Quarantined,
@@ -97,6 +98,20 @@ class Backend(AccountStore, SpoolStore, Protocol):
         now: float,
     ) -> None: ...
     def nodes(self) -> list[NodeRow]: ...
+
+    # -- the authentication log (radiusgw.store.authlog; issue 18.3) -------------------------
+    def write_auth_log(self, rows: Sequence[AuthLogRow]) -> None: ...
+    def auth_log(
+        self,
+        realm: str,
+        *,
+        user: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        result: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuthLogRow]: ...
+    def prune_auth_log(self, before: float) -> int: ...
 
     def close(self) -> None: ...
 

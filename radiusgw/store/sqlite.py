@@ -58,7 +58,7 @@ from radiusgw.domain import (
     SpoolEntry,
 )
 from radiusgw.errors import StoreError
-from radiusgw.store import quarantine
+from radiusgw.store import authlog, quarantine
 from radiusgw.store.account_rows import (
     ACCOUNT_COLUMNS,
     CHANGE_RETENTION,
@@ -87,7 +87,7 @@ from radiusgw.store.journal import Position
 from radiusgw.store.secrets import PasswordCipher
 from radiusgw.store.sessions import apply_events, ensure_schema, migrate_to_v4, session_events
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Re-exported: the row rules are every backend's (radiusgw.store.account_rows).
 __all__ = ["CHANGE_RETENTION", "MAX_TIMEOUT", "PROGRESS_EVERY", "SCHEMA_VERSION", "SqliteStore"]
 
@@ -149,8 +149,6 @@ _SCHEMA_V3 = (
 # Version 4: refused accounting records kept aside; session octets as (Gigawords, count) and
 # session time NULL when never reported (a copy of the session table, when there is one).
 _SCHEMA_V4 = (*quarantine.SCHEMA, migrate_to_v4)
-# _MIGRATIONS[n] takes a database from user_version n to n + 1: SQL, or a function of the
-# connection for a step that depends on what the file holds.
 # Version 5: account protection and reply attributes by name (issue 17): the Calling-Station-Ids
 # and reply pairs as JSON text, the failure count of a lockout and the lock's end.
 _SCHEMA_V5 = (
@@ -160,6 +158,10 @@ _SCHEMA_V5 = (
     "ALTER TABLE accounts ADD COLUMN failure_start REAL",
     "ALTER TABLE accounts ADD COLUMN locked_until REAL",
 )
+# Version 6: the authentication log (radiusgw.store.authlog; issue 18.3).
+_SCHEMA_V6 = authlog.SCHEMA
+# _MIGRATIONS[n] takes a database from user_version n to n + 1: SQL, or a function of the
+# connection for a step that depends on what the file holds.
 _Step = str | Callable[[sqlite3.Connection], None]
 _MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
     _SCHEMA_V1,
@@ -167,6 +169,7 @@ _MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
     _SCHEMA_V3,
     _SCHEMA_V4,
     _SCHEMA_V5,
+    _SCHEMA_V6,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -396,6 +399,20 @@ class SqliteStore(SqliteConnection):
             cur = self._conn.execute(
                 "UPDATE accounts SET enabled = ?, updated = ? WHERE realm = ? AND username = ?",
                 (int(enabled), now, realm, username),
+            )
+            if cur.rowcount == 0:
+                raise missing_error(realm, username)
+            self._record_change(realm, username, now)
+
+    def set_password(self, realm: str, username: str, password: str) -> None:
+        """Replace the password (sealed as ``add_account`` seals it; the API's reset)."""
+        realm = realm.lower()
+        sealed = self._cipher.encrypt(realm, username, password)
+        now = self._clock()
+        with self._transaction():
+            cur = self._conn.execute(
+                "UPDATE accounts SET password = ?, updated = ? WHERE realm = ? AND username = ?",
+                (sealed, now, realm, username),
             )
             if cur.rowcount == 0:
                 raise missing_error(realm, username)

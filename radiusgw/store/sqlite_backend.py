@@ -19,6 +19,7 @@ from radiusgw.domain import (
     AccountRow,
     AdmissionRequest,
     AdmissionResult,
+    AuthLogRow,
     Change,
     FailedLogin,
     LnsState,
@@ -31,6 +32,7 @@ from radiusgw.domain import (
     UsageRow,
 )
 from radiusgw.sessions import STALE_FACTOR
+from radiusgw.store.authlog import AuthLogTable
 from radiusgw.store.health import HealthTable
 from radiusgw.store.nodes import NodeTable
 from radiusgw.store.quarantine import QuarantineTable
@@ -85,6 +87,7 @@ class SqliteBackend:
         self._upstreams: UpstreamTable | None = None
         self._quarantine: QuarantineTable | None = None
         self._nodes: NodeTable | None = None
+        self._auth_log: AuthLogTable | None = None
         if not read_only:
             # Opened at once: it creates and migrates the file the other tables live in, and a
             # wrong key is refused on open, not at the first login.
@@ -124,8 +127,15 @@ class SqliteBackend:
             self._nodes = NodeTable(self.db_path, read_only=self._read_only)
         return self._nodes
 
+    @property
+    def auth_log_table(self) -> AuthLogTable:
+        if self._auth_log is None:
+            self._auth_log = AuthLogTable(self.db_path, read_only=self._read_only)
+        return self._auth_log
+
     def close(self) -> None:
         parts = (
+            self._auth_log,
             self._store,
             self._sessions,
             self._health,
@@ -137,7 +147,7 @@ class SqliteBackend:
             if part is not None:
                 part.close()
         self._store = self._sessions = self._health = self._upstreams = self._quarantine = None
-        self._nodes = None
+        self._nodes = self._auth_log = None
 
     def __enter__(self) -> SqliteBackend:
         return self
@@ -171,6 +181,9 @@ class SqliteBackend:
 
     def set_enabled(self, realm: str, username: str, enabled: bool) -> None:
         self.store.set_enabled(realm, username, enabled)
+
+    def set_password(self, realm: str, username: str, password: str) -> None:
+        self.store.set_password(realm, username, password)
 
     def remove_account(self, realm: str, username: str) -> None:
         self.store.remove_account(realm, username)
@@ -273,6 +286,28 @@ class SqliteBackend:
 
     def nodes(self) -> list[NodeRow]:
         return self.node_table.rows()
+
+    # -- the authentication log ----------------------------------------------------------------
+
+    def write_auth_log(self, rows: Sequence[AuthLogRow]) -> None:
+        self.auth_log_table.write(rows)
+
+    def auth_log(
+        self,
+        realm: str,
+        *,
+        user: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        result: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuthLogRow]:
+        return self.auth_log_table.rows(
+            realm, user=user, since=since, until=until, result=result, limit=limit
+        )
+
+    def prune_auth_log(self, before: float) -> int:
+        return self.auth_log_table.prune(before)
 
     # -- the proxy spool -----------------------------------------------------------------------
 

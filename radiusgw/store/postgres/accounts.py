@@ -248,6 +248,21 @@ class PostgresAccountStore:
                 raise missing_error(realm, username)
             self._record_change(realm, username, now)
 
+    def set_password(self, realm: str, username: str, password: str) -> None:
+        """Replace the password (sealed as ``add_account`` seals it; the API's reset)."""
+        realm = realm.lower()
+        sealed = self._cipher.encrypt(realm, username, password)
+        now = self._clock()
+        with translated(self.url), self._conn.transaction():
+            cur = self._conn.execute(
+                "UPDATE accounts SET password = %s, updated = %s"
+                " WHERE realm = %s AND username = %s",
+                (sealed, now, realm, username),
+            )
+            if cur.rowcount == 0:
+                raise missing_error(realm, username)
+            self._record_change(realm, username, now)
+
     def remove_account(self, realm: str, username: str) -> None:
         realm = realm.lower()
         now = self._clock()

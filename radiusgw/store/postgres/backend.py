@@ -29,6 +29,7 @@ from radiusgw.domain import (
     AccountRow,
     AdmissionRequest,
     AdmissionResult,
+    AuthLogRow,
     Change,
     FailedLogin,
     LnsState,
@@ -42,7 +43,7 @@ from radiusgw.domain import (
 )
 from radiusgw.store import quarantine
 from radiusgw.store.journal import Position
-from radiusgw.store.postgres import nodes
+from radiusgw.store.postgres import authlog, nodes
 from radiusgw.store.postgres.accounts import PostgresAccountStore
 from radiusgw.store.postgres.connection import connect, translated
 from radiusgw.store.postgres.schema import check_schema
@@ -177,6 +178,9 @@ class PostgresBackend:
 
     def set_enabled(self, realm: str, username: str, enabled: bool) -> None:
         self.accounts.set_enabled(realm, username, enabled)
+
+    def set_password(self, realm: str, username: str, password: str) -> None:
+        self.accounts.set_password(realm, username, password)
 
     def remove_account(self, realm: str, username: str) -> None:
         self.accounts.remove_account(realm, username)
@@ -477,6 +481,31 @@ class PostgresBackend:
     def nodes(self) -> list[NodeRow]:
         with translated(self.url):
             return nodes.nodes(self._conn)
+
+    # -- the authentication log (radiusgw.store.postgres.authlog) -----------------------------
+
+    def write_auth_log(self, rows: Sequence[AuthLogRow]) -> None:
+        with translated(self.url):
+            authlog.write(self._conn, rows)
+
+    def auth_log(
+        self,
+        realm: str,
+        *,
+        user: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        result: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuthLogRow]:
+        with translated(self.url):
+            return authlog.rows(
+                self._conn, realm, user=user, since=since, until=until, result=result, limit=limit
+            )
+
+    def prune_auth_log(self, before: float) -> int:
+        with translated(self.url):
+            return authlog.prune(self._conn, before)
 
     def spool_counts(self) -> dict[str, int]:
         with translated(self.url):

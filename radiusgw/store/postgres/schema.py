@@ -9,12 +9,12 @@ Rules:
   finds nothing to do. A failed step leaves the database as it was.
 - A node only checks (``check_schema``): it never migrates on start, and refuses a schema it
   does not know with one sentence (none yet, an older one, a newer one).
-- The tables mirror the SQLite store's schema (version 2 its version 5:
-  ``radiusgw.store.sqlite``, ``sessions``, ``health``, ``upstreams``, ``quarantine``), plus
-  what a fleet needs: ``node`` where a node's identity matters (who received an accounting
-  record, which node last applied a session's record, journal positions per (node, journal),
-  upstream status and LNS health as each node sees them) and ``nodes`` for ``radiusgw fleet
-  status``.
+- The tables mirror the SQLite store's schema (version 3 its version 6:
+  ``radiusgw.store.sqlite``, ``sessions``, ``health``, ``upstreams``, ``quarantine``,
+  ``authlog``), plus what a fleet needs: ``node`` where a node's identity matters (who received
+  an accounting record, which node last applied a session's record, journal positions per
+  (node, journal), upstream status and LNS health as each node sees them) and ``nodes`` for
+  ``radiusgw fleet status``.
 - Times are unix seconds (DOUBLE PRECISION), as in SQLite, so both backends take the same
   ``now``. RADIUS 32-bit unsigned values (Acct-Status-Type, counters) are BIGINT: INTEGER is
   signed 32-bit. Octets stay (Gigawords, 32-bit count) in two BIGINT columns: their sum reaches
@@ -32,6 +32,7 @@ import psycopg
 
 from radiusgw import __version__
 from radiusgw.errors import StoreError
+from radiusgw.store.postgres import authlog
 
 # An arbitrary constant: the advisory lock that serialises migrations (pg_advisory_xact_lock).
 MIGRATION_LOCK = 0x7261_6469_7573_6777  # "radiusgw"
@@ -201,8 +202,10 @@ _V2 = (
         ADD COLUMN failure_start DOUBLE PRECISION,
         ADD COLUMN locked_until DOUBLE PRECISION""",
 )
+# Version 3 (SQLite schema 6): the authentication log (radiusgw.store.authlog; issue 18.3).
+_V3 = authlog.SCHEMA
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = """CREATE TABLE schema_version (

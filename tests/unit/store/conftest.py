@@ -102,6 +102,8 @@ def account_store(open_accounts: OpenAccounts) -> AnyAccountStore:
 
 
 def undo_version_5(conn: sqlite3.Connection) -> None:
-    """Take an SQLite database back to what schema version 4 left (for migration tests)."""
+    """Take an SQLite database back to what schema version 4 left (for migration tests): no
+    authentication log (version 6), no protection columns (version 5)."""
+    conn.execute("DROP TABLE IF EXISTS auth_log")
     for column in ("calling_station_id", "reply", "failures", "failure_start", "locked_until"):
         conn.execute(f"ALTER TABLE accounts DROP COLUMN {column}")

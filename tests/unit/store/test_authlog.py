@@ -1,0 +1,112 @@
+"""The authentication log in both stores (issue 18.3): rows written in a batch, read back by
+realm with each filter, pruned by age; read-only readers of an older or fresh file see none."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from radiusgw.domain import AuthLogRow
+from radiusgw.store.backend import open_backend
+from radiusgw.store.sqlite import SCHEMA_VERSION
+
+
+def row(time: float, user: str, result: str = "accept", **extra: object) -> AuthLogRow:
+    fields: dict[str, object] = {
+        "time": time,
+        "node": "gw-a",
+        "worker": 0,
+        "nas": "198.51.100.7",
+        "realm": "acme.example",
+        "username": f"{user}@acme.example",
+        "method": "pap",
+        "result": result,
+        "reason": "" if result == "accept" else "unknown user or wrong password",
+        "framed_ip": None,
+        "lns": None,
+        "upstream": None,
+    }
+    fields.update(extra)
+    return AuthLogRow(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return str(tmp_path / "gw.db")
+
+
+ROWS = [
+    row(100.0, "alice", framed_ip="10.0.0.5"),
+    row(101.0, "bob", "reject"),
+    row(102.0, "alice", "reject", worker=1),
+    row(103.0, "carol", realm="Globex.Example", username="carol@Globex.Example"),
+    row(104.0, "alice", lns="192.0.2.10", upstream="203.0.113.20:1812", method="chap"),
+]
+
+
+def test_rows_are_read_back_by_realm_with_each_filter(db: str, tmp_path: Path) -> None:
+    store = open_backend(db, tmp_path / "gw.key")
+    try:
+        store.write_auth_log(ROWS[:2])
+        store.write_auth_log(ROWS[2:])
+        assert store.auth_log("ACME.example") == [ROWS[0], ROWS[1], ROWS[2], ROWS[4]]
+        assert store.auth_log("acme.example", user="alice@acme.example") == [
+            ROWS[0],
+            ROWS[2],
+            ROWS[4],
+        ]
+        assert store.auth_log("acme.example", result="reject") == [ROWS[1], ROWS[2]]
+        assert store.auth_log("acme.example", since=101.0, until=104.0) == [ROWS[1], ROWS[2]]
+        assert store.auth_log("acme.example", limit=1) == [ROWS[0]]
+        # The realm is kept lower-cased, as routed.
+        assert store.auth_log("globex.example") == [ROWS[3]._replace(realm="globex.example")]
+        assert store.auth_log("initech.example") == []
+    finally:
+        store.close()
+
+
+def test_prune_deletes_only_rows_older_than_the_cut(db: str, tmp_path: Path) -> None:
+    store = open_backend(db, tmp_path / "gw.key")
+    try:
+        store.write_auth_log(ROWS)
+        assert store.prune_auth_log(102.0) == 2
+        assert [r.time for r in store.auth_log("acme.example")] == [102.0, 104.0]
+        assert store.prune_auth_log(50.0) == 0
+    finally:
+        store.close()
+
+
+def test_a_read_only_reader_sees_what_the_writer_wrote(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    writer = open_backend(db, tmp_path / "k")
+    reader = open_backend(db, tmp_path / "k", read_only=True)
+    try:
+        assert reader.auth_log("acme.example") == []
+        writer.write_auth_log(ROWS[:1])
+        assert reader.auth_log("acme.example") == ROWS[:1]
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_an_sqlite_file_of_version_5_gains_the_table_on_open(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    open_backend(db, tmp_path / "k").close()
+    raw = sqlite3.connect(db)
+    raw.execute("DROP TABLE auth_log")
+    raw.execute("PRAGMA user_version = 5")
+    raw.commit()
+    raw.close()
+    store = open_backend(db, tmp_path / "k")
+    try:
+        store.write_auth_log(ROWS[:1])
+        assert store.auth_log("acme.example") == ROWS[:1]
+    finally:
+        store.close()
+    raw = sqlite3.connect(db)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    raw.close()
