@@ -157,7 +157,6 @@ def make_version_3(db: Path) -> None:
     undo_version_5(conn)
     conn.execute("DROP TABLE sessions")
     conn.execute("DROP TABLE quarantine")
-    conn.execute("DROP TABLE auth_log")  # version 5's
     conn.execute(_V3_SESSIONS)
     conn.execute("CREATE INDEX sessions_realm ON sessions (realm, live, stop)")
     rows = [  # a live session with a large count and a time; a closed one with none reported

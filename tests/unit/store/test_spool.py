@@ -94,7 +94,6 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> 
     raw.execute("DROP TABLE proxy_spool")
     raw.execute("DROP TABLE journal_positions")
     raw.execute("DROP TABLE quarantine")
-    raw.execute("DROP TABLE auth_log")
     raw.execute("PRAGMA user_version = 1")
     raw.commit()
     raw.close()
