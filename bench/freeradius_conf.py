@@ -1,10 +1,10 @@
 """A FreeRADIUS 3.2 (Debian) configuration under a directory of its own: never /etc.
 
-One virtual server on 127.0.0.1 high ports, ``pap``/``chap``/``files`` for authentication,
-``detail`` for accounting, and optionally proxy realms (``suffix`` realm module, one home
-server per realm). Shared by the integration tests (FreeRADIUS as the customer's server behind a
-proxy realm) and the benchmark (FreeRADIUS as the performance peer, and as the upstream of the
-proxy scenario), so that both run the same server the same way.
+One virtual server on 127.0.0.1 high ports, ``pap``/``chap``/``files`` (and optionally ``mschap``)
+for authentication, ``detail`` for accounting, and optionally proxy realms (``suffix`` realm module,
+one home server per realm). Shared by the integration tests (FreeRADIUS as the customer's server
+behind a proxy realm) and the benchmark (FreeRADIUS as the performance peer, and as the upstream of
+the proxy scenario), so that both run the same server the same way.
 
 With ``sql`` (``SqlAccounting``) accounting goes to PostgreSQL through ``rlm_sql`` instead of the
 detail file, as production FreeRADIUS keeps its sessions: Debian's stock
@@ -125,17 +125,19 @@ def write_config(
     listen: str = "127.0.0.1",
     sign_replies: bool = False,
     eap: bool = False,
+    mschap: bool = False,
     sql: SqlAccounting | None = None,
 ) -> Path:
     """Write radiusd.conf and the ``files`` users file under ``directory``; return raddb.
 
     Start it with ``freeradius -f -d <raddb> -n radiusd -l stdout``. Accounting goes to
-    ``<directory>/acct/detail``. ``listen`` is its address (``::1`` for IPv6). With
-    ``sign_replies`` every Access-Accept, Access-Reject and answer to Status-Server carries a
-    Message-Authenticator, as a server patched for BlastRADIUS sends them; Debian's 3.2.1 by
-    itself adds one only to EAP answers. ``eap`` adds the eap module with EAP-MD5 only (no
-    certificates needed). With ``sql``, accounting goes to that PostgreSQL database through
-    rlm_sql (stock queries, ``acct_unique`` in preacct) instead of the detail file.
+    ``<directory>/acct/detail``. ``listen`` is its address (``::1`` for IPv6). With ``sign_replies``
+    every Access-Accept, Access-Reject and answer to Status-Server carries a Message-Authenticator,
+    as a server patched for BlastRADIUS sends them; Debian's 3.2.1 by itself adds one only to EAP
+    answers. ``eap`` adds the eap module with EAP-MD5 only (no certificates needed). ``mschap`` adds
+    the mschap module (MS-CHAPv1/v2 from the users' Cleartext-Password; see ``MSCHAP``). With
+    ``sql``, accounting goes to that PostgreSQL database through rlm_sql (stock queries,
+    ``acct_unique`` in preacct) instead of the detail file.
     """
     raddb = directory / "raddb"
     for sub in ("raddb", "logs", "run", "acct"):
@@ -153,6 +155,7 @@ def write_config(
     )
     eap_authorize = "eap {\n              ok = return\n            }\n            " if eap else ""
     eap_authenticate = "Auth-Type EAP {\n              eap\n            }" if eap else ""
+    ms_module, ms_authorize, ms_authenticate = MSCHAP if mschap else ("", "", "")
     sql_module = "" if sql is None else _sql_module(sql)
     # The stock policies (acct_unique among them), read where Debian installs them.
     policy = "" if sql is None else f"policy {{\n  $INCLUDE {ACCOUNTING_POLICY}\n}}\n"
@@ -222,6 +225,7 @@ def write_config(
             delimiter = "@"
           }}
           {eap_module if eap else ""}
+          {ms_module}
           {sql_module}
         }}
         {policy}
@@ -240,7 +244,7 @@ def write_config(
           }}
           authorize {{
             {suffix}{eap_authorize}chap
-            files
+            {ms_authorize}files
             pap
             {status}
           }}
@@ -252,6 +256,7 @@ def write_config(
               chap
             }}
             {eap_authenticate}
+            {ms_authenticate}
           }}
           preacct {{
             {acct_unique}
@@ -271,6 +276,18 @@ def write_config(
         """)
     )
     return raddb
+
+
+# The mschap module with its defaults (MPPE keys, MS-MPPE-Encryption-Policy allowed, 40- or
+# 128-bit), as the Debian default site runs it: (the module, its authorize line, its authenticate
+# section). In authorize it only sets Auth-Type MS-CHAP for a request with MS-CHAP-Challenge and
+# a response (others pass untouched), beside ``chap`` as in Debian's sites-available/default;
+# in authenticate it checks the response against the Cleartext-Password ``files`` set.
+MSCHAP = (
+    "mschap {\n          }",
+    "mschap\n            ",
+    "Auth-Type MS-CHAP {\n              mschap\n            }",
+)
 
 
 def _sql_module(sql: SqlAccounting) -> str:

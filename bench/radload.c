@@ -2,8 +2,10 @@
  * radload: a RADIUS load generator, and a do-nothing responder to measure its own ceiling.
  *
  * Built by bench/run.py with `cc -O2 -Wall -Wextra -o bench/out/radload bench/radload.c -lm`;
- * no library beyond libc and libm. MD5 (RFC 1321) and HMAC-MD5 (RFC 2104) are written here from
- * the RFCs and checked against their test vectors at start (`--selftest` prints them).
+ * no library beyond libc and libm. MD5 (RFC 1321), HMAC-MD5 (RFC 2104), and for MS-CHAPv2 MD4
+ * (RFC 1320), SHA-1 (RFC 3174) and DES (FIPS 46-3) are written here from the specifications and
+ * checked against their published test vectors at start, with RFC 2759 §9.2's worked example of
+ * the whole MS-CHAPv2 computation (`--selftest` prints them).
  *
  * Load mode keeps requests in flight over several connected UDP sockets (epoll, recvmmsg,
  * sendmmsg), at most 256 per socket (one per RADIUS Identifier). The sockets are shaped like a
@@ -24,6 +26,11 @@
  *   pap   Access-Request, User-Password hidden per RFC 2865 §5.2
  *   chap  Access-Request, CHAP-Password (RFC 2865 §5.3) with the Request Authenticator as the
  *         challenge (no CHAP-Challenge attribute, §2.2)
+ *   mschapv2  Access-Request with MS-CHAP-Challenge (16 random octets) and MS-CHAP2-Response
+ *         (RFC 2548 §2.3.2; the NT-Response of RFC 2759 §8.1 over the User-Name as sent), both
+ *         Microsoft Vendor-Specific attributes; an Access-Accept counts only if it carries
+ *         MS-CHAP2-Success with the request's Ident and the authenticator response "S=" of RFC
+ *         2759 §8.7, which only a server that knew the password can compute
  *   vpdn  as pap, to a VPDN realm; an Access-Accept must carry Tunnel-Server-Endpoint
  *   acct  Accounting-Request Start, and once it is answered, Stop for the same session; the
  *         Request Authenticator is MD5(packet with zero authenticator + secret) (RFC 2866 §3)
@@ -54,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -207,10 +215,420 @@ static void hmac_md5(const hmac_key *k, const uint8_t *msg, size_t n, uint8_t ou
     md5_final(&c, out);
 }
 
-static int hex_is(const uint8_t d[16], const char *hex) {
-    char s[33];
-    for (int i = 0; i < 16; i++) snprintf(s + 2 * i, 3, "%02x", d[i]);
-    return strcmp(s, hex) == 0;
+/* ---- MD4, RFC 1320 (for the NT password hash of MS-CHAPv2) --------------------------------- */
+
+/* RFC 1320 §3.4: F as MD5's, G the majority function, H parity. */
+#define MD4_F(x, y, z) (((x) & (y)) | (~(x) & (z)))
+#define MD4_G(x, y, z) (((x) & (y)) | ((x) & (z)) | ((y) & (z)))
+#define MD4_H(x, y, z) ((x) ^ (y) ^ (z))
+
+static void md4_block(uint32_t h[4], const uint8_t *p) {
+    /* Each round's word order and shifts, RFC 1320 §3.4; the constants are sqrt(2) and
+     * sqrt(3) in 2.30 fixed point. */
+    static const uint8_t k2[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+    static const uint8_t k3[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+    static const uint8_t s1[4] = {3, 7, 11, 19}, s2[4] = {3, 5, 9, 13}, s3[4] = {3, 9, 11, 15};
+    uint32_t X[16], v[4] = {h[0], h[1], h[2], h[3]};
+    for (int j = 0; j < 16; j++)
+        X[j] = (uint32_t)p[4 * j] | (uint32_t)p[4 * j + 1] << 8 | (uint32_t)p[4 * j + 2] << 16 |
+               (uint32_t)p[4 * j + 3] << 24;
+    /* Step i updates word (-i mod 4) of (a, b, c, d) from the next three: [abcd], [dabc], ... */
+    for (int i = 0; i < 16; i++) {
+        uint32_t *a = &v[(4 - i % 4) % 4];
+        uint32_t b = v[(5 - i % 4) % 4], c = v[(6 - i % 4) % 4], d = v[(7 - i % 4) % 4];
+        *a += MD4_F(b, c, d) + X[i];
+        *a = ROTL(*a, s1[i % 4]);
+    }
+    for (int i = 0; i < 16; i++) {
+        uint32_t *a = &v[(4 - i % 4) % 4];
+        uint32_t b = v[(5 - i % 4) % 4], c = v[(6 - i % 4) % 4], d = v[(7 - i % 4) % 4];
+        *a += MD4_G(b, c, d) + X[k2[i]] + 0x5a827999u;
+        *a = ROTL(*a, s2[i % 4]);
+    }
+    for (int i = 0; i < 16; i++) {
+        uint32_t *a = &v[(4 - i % 4) % 4];
+        uint32_t b = v[(5 - i % 4) % 4], c = v[(6 - i % 4) % 4], d = v[(7 - i % 4) % 4];
+        *a += MD4_H(b, c, d) + X[k3[i]] + 0x6ed9eba1u;
+        *a = ROTL(*a, s3[i % 4]);
+    }
+    for (int i = 0; i < 4; i++) h[i] += v[i];
+}
+
+/* MD4 of n octets (n < 512 here: a password in UTF-16, or a hash), in one call. RFC 1320 §3.1-3.2
+ * pads as MD5 does: a 1 bit, zeros to 56 mod 64 octets, the bit length little-endian. */
+static void md4(const uint8_t *data, size_t n, uint8_t out[16]) {
+    uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+    uint8_t tail[128] = {0};
+    size_t whole = n / 64 * 64, rest = n - whole;
+    for (size_t i = 0; i < whole; i += 64) md4_block(h, data + i);
+    memcpy(tail, data + whole, rest);
+    tail[rest] = 0x80;
+    size_t len = rest < 56 ? 64 : 128;
+    uint64_t bits = (uint64_t)n * 8;
+    for (int i = 0; i < 8; i++) tail[len - 8 + i] = (uint8_t)(bits >> (8 * i));
+    for (size_t i = 0; i < len; i += 64) md4_block(h, tail + i);
+    for (int i = 0; i < 16; i++) out[i] = (uint8_t)(h[i / 4] >> (8 * (i % 4)));
+}
+
+/* ---- SHA-1, RFC 3174 ---------------------------------------------------------------------- */
+
+typedef struct {
+    uint32_t h[5];
+    uint64_t bytes;
+    uint8_t buf[64];
+    size_t fill;
+} sha1_ctx;
+
+static void sha1_block(uint32_t h[5], const uint8_t *p) {
+    uint32_t W[80];
+    for (int t = 0; t < 16; t++)
+        W[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 |
+               (uint32_t)p[4 * t + 2] << 8 | (uint32_t)p[4 * t + 3]; /* big-endian, §6.1 */
+    for (int t = 16; t < 80; t++) W[t] = ROTL(W[t - 3] ^ W[t - 8] ^ W[t - 14] ^ W[t - 16], 1);
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int t = 0; t < 80; t++) {
+        /* §5: f and K by steps of 20. */
+        uint32_t f, k;
+        if (t < 20) f = (b & c) | (~b & d), k = 0x5a827999u;
+        else if (t < 40) f = b ^ c ^ d, k = 0x6ed9eba1u;
+        else if (t < 60) f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdcu;
+        else f = b ^ c ^ d, k = 0xca62c1d6u;
+        uint32_t temp = ROTL(a, 5) + f + e + W[t] + k;
+        e = d;
+        d = c;
+        c = ROTL(b, 30);
+        b = a;
+        a = temp;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+}
+
+static void sha1_init(sha1_ctx *c) {
+    static const uint32_t h0[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+    memcpy(c->h, h0, sizeof h0);
+    c->bytes = 0;
+    c->fill = 0;
+}
+
+static void sha1_update(sha1_ctx *c, const void *data, size_t n) {
+    const uint8_t *p = data;
+    c->bytes += n;
+    while (n) {
+        size_t take = 64 - c->fill < n ? 64 - c->fill : n;
+        memcpy(c->buf + c->fill, p, take);
+        c->fill += take;
+        p += take;
+        n -= take;
+        if (c->fill == 64) {
+            sha1_block(c->h, c->buf);
+            c->fill = 0;
+        }
+    }
+}
+
+static void sha1_final(sha1_ctx *c, uint8_t out[20]) {
+    /* §4: a 1 bit, zeros to 56 mod 64 octets, the bit length big-endian. */
+    uint64_t bits = c->bytes * 8;
+    uint8_t pad[72] = {0x80};
+    size_t padlen = (c->fill < 56 ? 56 : 120) - c->fill;
+    for (int i = 0; i < 8; i++) pad[padlen + i] = (uint8_t)(bits >> (56 - 8 * i));
+    sha1_update(c, pad, padlen + 8);
+    for (int i = 0; i < 20; i++) out[i] = (uint8_t)(c->h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+/* ---- DES, FIPS 46-3 ----------------------------------------------------------------------- */
+
+/* The standard's tables, bit 1 the most significant. */
+static const uint8_t DES_IP[64] = {
+    58, 50, 42, 34, 26, 18, 10, 2, 60, 52, 44, 36, 28, 20, 12, 4,
+    62, 54, 46, 38, 30, 22, 14, 6, 64, 56, 48, 40, 32, 24, 16, 8,
+    57, 49, 41, 33, 25, 17, 9,  1, 59, 51, 43, 35, 27, 19, 11, 3,
+    61, 53, 45, 37, 29, 21, 13, 5, 63, 55, 47, 39, 31, 23, 15, 7};
+static const uint8_t DES_FP[64] = {
+    40, 8, 48, 16, 56, 24, 64, 32, 39, 7, 47, 15, 55, 23, 63, 31,
+    38, 6, 46, 14, 54, 22, 62, 30, 37, 5, 45, 13, 53, 21, 61, 29,
+    36, 4, 44, 12, 52, 20, 60, 28, 35, 3, 43, 11, 51, 19, 59, 27,
+    34, 2, 42, 10, 50, 18, 58, 26, 33, 1, 41, 9,  49, 17, 57, 25};
+static const uint8_t DES_E[48] = {
+    32, 1,  2,  3,  4,  5,  4,  5,  6,  7,  8,  9,  8,  9,  10, 11,
+    12, 13, 12, 13, 14, 15, 16, 17, 16, 17, 18, 19, 20, 21, 20, 21,
+    22, 23, 24, 25, 24, 25, 26, 27, 28, 29, 28, 29, 30, 31, 32, 1};
+static const uint8_t DES_P[32] = {16, 7, 20, 21, 29, 12, 28, 17, 1,  15, 23, 26, 5,  18, 31, 10,
+                                  2,  8, 24, 14, 32, 27, 3,  9,  19, 13, 30, 6,  22, 11, 4,  25};
+static const uint8_t DES_PC1[56] = {
+    57, 49, 41, 33, 25, 17, 9,  1,  58, 50, 42, 34, 26, 18, 10, 2,  59, 51, 43,
+    35, 27, 19, 11, 3,  60, 52, 44, 36, 63, 55, 47, 39, 31, 23, 15, 7,  62, 54,
+    46, 38, 30, 22, 14, 6,  61, 53, 45, 37, 29, 21, 13, 5,  28, 20, 12, 4};
+static const uint8_t DES_PC2[48] = {
+    14, 17, 11, 24, 1,  5,  3,  28, 15, 6,  21, 10, 23, 19, 12, 4,
+    26, 8,  16, 7,  27, 20, 13, 2,  41, 52, 31, 37, 47, 55, 30, 40,
+    51, 45, 33, 48, 44, 49, 39, 56, 34, 53, 46, 42, 50, 36, 29, 32};
+static const uint8_t DES_SHIFTS[16] = {1, 1, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, 1};
+static const uint8_t DES_S[8][64] = {
+    {14, 4,  13, 1, 2,  15, 11, 8,  3,  10, 6,  12, 5,  9,  0, 7,
+     0,  15, 7,  4, 14, 2,  13, 1,  10, 6,  12, 11, 9,  5,  3, 8,
+     4,  1,  14, 8, 13, 6,  2,  11, 15, 12, 9,  7,  3,  10, 5, 0,
+     15, 12, 8,  2, 4,  9,  1,  7,  5,  11, 3,  14, 10, 0,  6, 13},
+    {15, 1,  8,  14, 6,  11, 3,  4,  9,  7, 2,  13, 12, 0, 5,  10,
+     3,  13, 4,  7,  15, 2,  8,  14, 12, 0, 1,  10, 6,  9, 11, 5,
+     0,  14, 7,  11, 10, 4,  13, 1,  5,  8, 12, 6,  9,  3, 2,  15,
+     13, 8,  10, 1,  3,  15, 4,  2,  11, 6, 7,  12, 0,  5, 14, 9},
+    {10, 0,  9,  14, 6, 3,  15, 5,  1,  13, 12, 7,  11, 4,  2,  8,
+     13, 7,  0,  9,  3, 4,  6,  10, 2,  8,  5,  14, 12, 11, 15, 1,
+     13, 6,  4,  9,  8, 15, 3,  0,  11, 1,  2,  12, 5,  10, 14, 7,
+     1,  10, 13, 0,  6, 9,  8,  7,  4,  15, 14, 3,  11, 5,  2,  12},
+    {7,  13, 14, 3, 0,  6,  9,  10, 1,  2, 8, 5,  11, 12, 4,  15,
+     13, 8,  11, 5, 6,  15, 0,  3,  4,  7, 2, 12, 1,  10, 14, 9,
+     10, 6,  9,  0, 12, 11, 7,  13, 15, 1, 3, 14, 5,  2,  8,  4,
+     3,  15, 0,  6, 10, 1,  13, 8,  9,  4, 5, 11, 12, 7,  2,  14},
+    {2,  12, 4,  1,  7,  10, 11, 6,  8,  5,  3,  15, 13, 0, 14, 9,
+     14, 11, 2,  12, 4,  7,  13, 1,  5,  0,  15, 10, 3,  9, 8,  6,
+     4,  2,  1,  11, 10, 13, 7,  8,  15, 9,  12, 5,  6,  3, 0,  14,
+     11, 8,  12, 7,  1,  14, 2,  13, 6,  15, 0,  9,  10, 4, 5,  3},
+    {12, 1,  10, 15, 9, 2,  6,  8,  0,  13, 3,  4,  14, 7,  5,  11,
+     10, 15, 4,  2,  7, 12, 9,  5,  6,  1,  13, 14, 0,  11, 3,  8,
+     9,  14, 15, 5,  2, 8,  12, 3,  7,  0,  4,  10, 1,  13, 11, 6,
+     4,  3,  2,  12, 9, 5,  15, 10, 11, 14, 1,  7,  6,  0,  8,  13},
+    {4,  11, 2,  14, 15, 0, 8,  13, 3,  12, 9, 7,  5,  10, 6, 1,
+     13, 0,  11, 7,  4,  9, 1,  10, 14, 3,  5, 12, 2,  15, 8, 6,
+     1,  4,  11, 13, 12, 3, 7,  14, 10, 15, 6, 8,  0,  5,  9, 2,
+     6,  11, 13, 8,  1,  4, 10, 7,  9,  5,  0, 15, 14, 2,  3, 12},
+    {13, 2,  8,  4, 6,  15, 11, 1,  10, 9,  3,  14, 5,  0,  12, 7,
+     1,  15, 13, 8, 10, 3,  7,  4,  12, 5,  6,  11, 0,  14, 9,  2,
+     7,  11, 4,  1, 9,  12, 14, 2,  0,  6,  10, 13, 15, 3,  5,  8,
+     2,  1,  14, 7, 4,  10, 8,  13, 15, 12, 9,  0,  3,  5,  6,  11}};
+
+/* A bit permutation done a byte at a time: for each input byte position and value, the output
+ * bits it sets. Built once from the tables above, so that no step walks a table bit by bit. */
+typedef struct {
+    uint64_t t[8][256];
+} perm_t;
+
+static perm_t des_ip, des_fp, des_e, des_ks[16];
+static uint32_t des_sp[8][64]; /* S-box j then P, for each 6-bit input */
+
+/* out bit i (of n, MSB first) = input bit src[i] (1-based, MSB first, of in_bits). */
+static void perm_build(perm_t *p, const uint8_t *src, int n, int in_bits) {
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < n; i++) {
+        int s = src[i] - 1 + (64 - in_bits); /* right-align a narrower input in 64 bits */
+        for (int v = 0; v < 256; v++)
+            if (v >> (7 - s % 8) & 1) p->t[s / 8][v] |= 1ull << (n - 1 - i);
+    }
+}
+
+static uint64_t perm_apply(const perm_t *p, uint64_t in) {
+    uint64_t out = 0;
+    for (int b = 0; b < 8; b++) out |= p->t[b][(in >> (56 - 8 * b)) & 255];
+    return out;
+}
+
+static void des_tables(void) {
+    perm_build(&des_ip, DES_IP, 64, 64);
+    perm_build(&des_fp, DES_FP, 64, 64);
+    perm_build(&des_e, DES_E, 48, 32);
+    /* Key schedule (FIPS 46-3 appendix: PC-1, left shifts, PC-2) composed per round into one
+     * permutation of the 64-bit key: round r's bit i is key bit PC1[pos], pos after the shifts. */
+    int shift = 0;
+    for (int r = 0; r < 16; r++) {
+        uint8_t src[48];
+        shift += DES_SHIFTS[r];
+        for (int i = 0; i < 48; i++) {
+            int q = DES_PC2[i] - 1; /* 0..55 in C (0..27) D (28..55) after the shifts */
+            int half = q / 28 * 28;
+            src[i] = DES_PC1[half + (q - half + shift) % 28];
+        }
+        perm_build(&des_ks[r], src, 48, 64);
+    }
+    /* S-box j takes bits 6j+1..6j+6: row from the outer two, column from the inner four; its
+     * 4 bits go to positions 4j+1..4j+4 of the 32, then P. */
+    for (int j = 0; j < 8; j++)
+        for (int six = 0; six < 64; six++) {
+            int row = (six >> 4 & 2) | (six & 1), col = six >> 1 & 15;
+            uint32_t s = (uint32_t)DES_S[j][row * 16 + col] << (28 - 4 * j), out = 0;
+            for (int i = 0; i < 32; i++) out |= (s >> (32 - DES_P[i]) & 1) << (31 - i);
+            des_sp[j][six] = out;
+        }
+}
+
+static uint64_t load64(const uint8_t b[8]) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | b[i];
+    return v;
+}
+
+/* One block of DES-ECB encryption with an 8-octet key (parity bits ignored, as PC-1 drops them). */
+static void des_encrypt(const uint8_t key[8], const uint8_t in[8], uint8_t out[8]) {
+    uint64_t k = load64(key), x = perm_apply(&des_ip, load64(in));
+    uint32_t l = (uint32_t)(x >> 32), r = (uint32_t)x;
+    for (int round = 0; round < 16; round++) {
+        uint64_t e = perm_apply(&des_e, r) ^ perm_apply(&des_ks[round], k);
+        uint32_t f = 0;
+        for (int j = 0; j < 8; j++) f |= des_sp[j][(e >> (42 - 6 * j)) & 63];
+        uint32_t t = l ^ f;
+        l = r;
+        r = t;
+    }
+    x = perm_apply(&des_fp, (uint64_t)r << 32 | l); /* R16 L16: the last round does not swap */
+    for (int i = 0; i < 8; i++) out[i] = (uint8_t)(x >> (56 - 8 * i));
+}
+
+/* ---- MS-CHAPv2, RFC 2759 §8 --------------------------------------------------------------- */
+
+/* §8.2 ChallengeHash: SHA1(PeerChallenge + AuthenticatorChallenge + UserName), first 8 octets. */
+static void challenge_hash(const uint8_t peer[16], const uint8_t auth[16], const char *user,
+                           size_t user_len, uint8_t out[8]) {
+    sha1_ctx c;
+    uint8_t d[20];
+    sha1_init(&c);
+    sha1_update(&c, peer, 16);
+    sha1_update(&c, auth, 16);
+    sha1_update(&c, user, user_len);
+    sha1_final(&c, d);
+    memcpy(out, d, 8);
+}
+
+/* §8.3 NtPasswordHash: MD4 of the password in UTF-16LE; the bench's passwords are ASCII, each
+ * octet one code unit (main refuses others in this mode). */
+static void nt_password_hash(const char *pw, size_t n, uint8_t out[16]) {
+    uint8_t u[512];
+    for (size_t i = 0; i < n; i++) {
+        u[2 * i] = (uint8_t)pw[i];
+        u[2 * i + 1] = 0;
+    }
+    md4(u, 2 * n, out);
+}
+
+/* §8.5 ChallengeResponse: the 16-octet hash zero-padded to 21, three 7-octet DES keys (§8.6:
+ * each 7 bits followed by a parity bit, ignored) each encrypting the challenge. */
+static void challenge_response(const uint8_t challenge[8], const uint8_t hash[16],
+                               uint8_t out[24]) {
+    uint8_t z[21] = {0};
+    memcpy(z, hash, 16);
+    for (int k = 0; k < 3; k++) {
+        const uint8_t *s = z + 7 * k;
+        uint8_t key[8];
+        for (int i = 0; i < 8; i++) {
+            int bit = 7 * i; /* bits bit .. bit+6 of the 56 */
+            unsigned w = (unsigned)s[bit / 8] << 8 | (bit / 8 + 1 < 7 ? s[bit / 8 + 1] : 0);
+            key[i] = (uint8_t)(((w >> (9 - bit % 8)) & 0x7f) << 1);
+        }
+        des_encrypt(key, challenge, out + 8 * k);
+    }
+}
+
+/* §8.1 GenerateNTResponse, and §8.7 GenerateAuthenticatorResponse's 20 octets (the "S=" hex). */
+static void mschapv2(const uint8_t auth[16], const uint8_t peer[16], const char *user,
+                     size_t user_len, const char *pw, size_t pw_len, uint8_t nt[24],
+                     uint8_t authenticator[20]) {
+    static const char magic1[] = "Magic server to client signing constant";
+    static const char magic2[] = "Pad to make it do more than one iteration";
+    uint8_t challenge[8], hash[16], hash_hash[16], digest[20];
+    challenge_hash(peer, auth, user, user_len, challenge);
+    nt_password_hash(pw, pw_len, hash);
+    challenge_response(challenge, hash, nt);
+    md4(hash, 16, hash_hash);
+    sha1_ctx c;
+    sha1_init(&c);
+    sha1_update(&c, hash_hash, 16);
+    sha1_update(&c, nt, 24);
+    sha1_update(&c, magic1, sizeof magic1 - 1);
+    sha1_final(&c, digest);
+    sha1_init(&c);
+    sha1_update(&c, digest, 20);
+    sha1_update(&c, challenge, 8);
+    sha1_update(&c, magic2, sizeof magic2 - 1);
+    sha1_final(&c, authenticator);
+}
+
+static int hex_n(const uint8_t *d, size_t n, const char *hex) {
+    char s[129];
+    for (size_t i = 0; i < n && i < 64; i++) snprintf(s + 2 * i, 3, "%02x", d[i]);
+    s[2 * (n < 64 ? n : 64)] = 0;
+    return strcasecmp(s, hex) == 0;
+}
+
+static int hex_is(const uint8_t d[16], const char *hex) { return hex_n(d, 16, hex); }
+
+static void unhex(const char *hex, uint8_t *out) {
+    for (size_t i = 0; hex[2 * i]; i++) sscanf(hex + 2 * i, "%2hhx", &out[i]);
+}
+
+/* RFC 1320 appendix A.5, RFC 3174 §7.3 (TEST1, TEST2, TEST4), a DES known answer (FIPS 81
+ * appendix B's "Now is t", and the classic 133457799BBCDFF1 worked example), and RFC 2759 §9.2's
+ * worked example of MS-CHAPv2 ("User", "clientPass"). */
+static int selftest_mschap(int verbose) {
+    static const struct {
+        const char *in, *md4;
+    } v4[] = {
+        {"", "31d6cfe0d16ae931b73c59d7e0c089c0"},
+        {"a", "bde52cb31de33e46245e05fbdbd6fb24"},
+        {"abc", "a448017aaf21d8525fc10ae87aa6729d"},
+        {"message digest", "d9130a8164549fe818874806e1c7014b"},
+        {"abcdefghijklmnopqrstuvwxyz", "d79e1c308aa5bbcdeea8ed63df412da9"},
+        {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+         "043f8582f241db351ce627e153e7f0e4"},
+        {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+         "e33b4ddc9c38f2199c3e7b164fcc0536"},
+    };
+    int ok = 1, good = 1;
+    uint8_t d[24];
+    for (size_t i = 0; i < sizeof v4 / sizeof v4[0]; i++) {
+        md4((const uint8_t *)v4[i].in, strlen(v4[i].in), d);
+        good &= hex_is(d, v4[i].md4);
+    }
+    ok &= good;
+    if (verbose) printf("md4 (RFC 1320 A.5, 7 vectors) %s\n", good ? "ok" : "FAIL");
+    static const struct {
+        const char *in;
+        int repeat;
+        const char *sha1;
+    } v1[] = {
+        {"abc", 1, "a9993e364706816aba3e25717850c26c9cd0d89d"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1,
+         "84983e441c3bd26ebaae4aa1f95129e5e54670f1"},
+        {"0123456701234567012345670123456701234567012345670123456701234567", 10,
+         "dea356a2cddd90c7a7ecedc5ebb563934f460452"},
+    };
+    good = 1;
+    for (size_t i = 0; i < sizeof v1 / sizeof v1[0]; i++) {
+        sha1_ctx c;
+        sha1_init(&c);
+        for (int r = 0; r < v1[i].repeat; r++) sha1_update(&c, v1[i].in, strlen(v1[i].in));
+        sha1_final(&c, d);
+        good &= hex_n(d, 20, v1[i].sha1);
+    }
+    ok &= good;
+    if (verbose) printf("sha1 (RFC 3174 TEST1, TEST2, TEST4) %s\n", good ? "ok" : "FAIL");
+    static const struct {
+        const char *key, *plain, *cipher;
+    } vd[] = {
+        {"0123456789abcdef", "4e6f772069732074", "3fa40e8a984d4815"},
+        {"133457799bbcdff1", "0123456789abcdef", "85e813540f0ab405"},
+    };
+    good = 1;
+    for (size_t i = 0; i < sizeof vd / sizeof vd[0]; i++) {
+        uint8_t key[8], plain[8];
+        unhex(vd[i].key, key);
+        unhex(vd[i].plain, plain);
+        des_encrypt(key, plain, d);
+        good &= hex_n(d, 8, vd[i].cipher);
+    }
+    ok &= good;
+    if (verbose) printf("des (known answers) %s\n", good ? "ok" : "FAIL");
+    uint8_t auth[16], peer[16], authenticator[20];
+    unhex("5b5d7c7d7b3f2f3e3c2c602132262628", auth);
+    unhex("21402324255e262a28295f2b3a337c7e", peer);
+    mschapv2(auth, peer, "User", 4, "clientPass", 10, d, authenticator);
+    good = hex_n(d, 24, "82309ecd8d708b5ea08faa3981cd83544233114a3d85d6df") &&
+           hex_n(authenticator, 20, "407a5589115fd0d6209f510fe9c04566932cda56");
+    ok &= good;
+    if (verbose) printf("ms-chapv2 (RFC 2759 9.2: NT-Response, S=) %s\n", good ? "ok" : "FAIL");
+    return ok;
 }
 
 /* RFC 1321 appendix A.5 and RFC 2104 appendix test vectors. */
@@ -248,7 +666,7 @@ static int selftest(int verbose) {
     good &= hex_is(d, "750c783e6ab0b503eaa86e310a5db738");
     ok &= good;
     if (verbose) printf("hmac-md5 %s\n", good ? "ok" : "FAIL");
-    return ok;
+    return selftest_mschap(verbose) && ok;
 }
 
 /* ---- shared RADIUS pieces ----------------------------------------------------------------- */
@@ -259,7 +677,9 @@ enum { A_USER_NAME = 1, A_USER_PASSWORD = 2, A_CHAP_PASSWORD = 3, A_NAS_IP = 4, 
        A_SERVICE_TYPE = 6, A_FRAMED_PROTOCOL = 7, A_ACCT_STATUS_TYPE = 40,
        A_ACCT_INPUT_OCTETS = 42, A_ACCT_OUTPUT_OCTETS = 43, A_ACCT_SESSION_ID = 44,
        A_ACCT_SESSION_TIME = 46, A_ACCT_TERMINATE_CAUSE = 49, A_MESSAGE_AUTHENTICATOR = 80,
-       A_TUNNEL_SERVER_ENDPOINT = 67 };
+       A_TUNNEL_SERVER_ENDPOINT = 67, A_VENDOR_SPECIFIC = 26 };
+/* RFC 2548: Microsoft's Vendor-Id and the MS-CHAPv2 sub-attributes. */
+enum { MICROSOFT = 311, MS_CHAP_CHALLENGE = 11, MS_CHAP2_RESPONSE = 25, MS_CHAP2_SUCCESS = 26 };
 #define MAX_PACKET 4096
 #define BATCH 64
 
@@ -299,6 +719,20 @@ static uint8_t *put_attr(uint8_t *p, int type, const void *value, size_t n) {
 static uint8_t *put_u32(uint8_t *p, int type, uint32_t v) {
     uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
     return put_attr(p, type, b, 4);
+}
+
+/* A Microsoft Vendor-Specific attribute with one sub-attribute (RFC 2548 §2). */
+static uint8_t *put_vsa(uint8_t *p, int vendor_type, const void *value, size_t n) {
+    p[0] = A_VENDOR_SPECIFIC;
+    p[1] = (uint8_t)(n + 8);
+    p[2] = 0;
+    p[3] = 0;
+    p[4] = MICROSOFT >> 8;
+    p[5] = MICROSOFT & 255;
+    p[6] = (uint8_t)vendor_type;
+    p[7] = (uint8_t)(n + 2);
+    memcpy(p + 8, value, n);
+    return p + 8 + n;
 }
 
 static void set_length(uint8_t *pkt, size_t n) {
@@ -407,7 +841,7 @@ static int responder(const char *listen_addr, int port) {
 
 enum { FREE = 0, BUSY = 1, LATE = 2 };
 enum { K_AUTH = 0, K_START = 1, K_STOP = 2 };
-enum { M_PAP, M_CHAP, M_VPDN, M_ACCT };
+enum { M_PAP, M_CHAP, M_VPDN, M_ACCT, M_MSCHAPV2 };
 
 typedef struct {
     uint64_t t;       /* sent at (BUSY), or timed out at (LATE) */
@@ -415,6 +849,8 @@ typedef struct {
     uint32_t user;    /* the user it was for (accounting: the session's) */
     uint8_t state, kind;
     uint8_t auth[16];
+    uint8_t ms_ident;          /* MS-CHAPv2: the Ident sent in MS-CHAP2-Response */
+    uint8_t ms_authenticator[20]; /* and the authenticator response it expects (RFC 2759 §8.7) */
 } slot_t;
 
 typedef struct {
@@ -598,7 +1034,8 @@ static size_t build_request(uint8_t *pkt, uint8_t id, slot_t *s, int nas) {
     memcpy(pkt + 4, &r0, 8);
     memcpy(pkt + 12, &r1, 8);
     memcpy(s->auth, pkt + 4, 16);
-    p = put_attr(p, A_USER_NAME, name, fill(name, sizeof name, cfg.user, s->user));
+    size_t name_len = fill(name, sizeof name, cfg.user, s->user);
+    p = put_attr(p, A_USER_NAME, name, name_len);
     if (cfg.mode == M_CHAP) {
         /* RFC 1994 / RFC 2865 §5.3: CHAP Ident + MD5(Ident + password + challenge), where the
          * challenge is the Request Authenticator when CHAP-Challenge is absent. */
@@ -611,6 +1048,25 @@ static size_t build_request(uint8_t *pkt, uint8_t id, slot_t *s, int nas) {
         md5_update(&c, pkt + 4, 16);
         md5_final(&c, v + 1);
         p = put_attr(p, A_CHAP_PASSWORD, v, 17);
+    } else if (cfg.mode == M_MSCHAPV2) {
+        /* RFC 2548 §2.1.2 MS-CHAP-Challenge (16 octets for v2) and §2.3.2 MS-CHAP2-Response:
+         * Ident, Flags 0, Peer-Challenge, 8 reserved zero octets, NT-Response (RFC 2759 §8.1)
+         * over the User-Name as sent; each in a Microsoft Vendor-Specific (RFC 2865 §5.26). */
+        uint8_t challenge[16], response[50] = {0};
+        for (int i = 0; i < 16; i += 8) {
+            uint64_t r = rnd();
+            memcpy(challenge + i, &r, 8);
+        }
+        for (int i = 0; i < 16; i += 8) {
+            uint64_t r = rnd();
+            memcpy(response + 2 + i, &r, 8);
+        }
+        response[0] = id;
+        mschapv2(challenge, response + 2, name, name_len, pw, pw_len, response + 26,
+                 s->ms_authenticator);
+        s->ms_ident = id;
+        p = put_vsa(p, MS_CHAP_CHALLENGE, challenge, 16);
+        p = put_vsa(p, MS_CHAP2_RESPONSE, response, 50);
     } else {
         /* RFC 2865 §5.2: b1 = MD5(S + RA), c1 = p1 xor b1, bi = MD5(S + c(i-1)). */
         size_t n = pw_len ? (pw_len + 15) / 16 * 16 : 16;
@@ -640,6 +1096,32 @@ static size_t build_request(uint8_t *pkt, uint8_t id, slot_t *s, int nas) {
     return n;
 }
 
+/* 1 if this Vendor-Specific attribute (whole, n octets) is Microsoft's and holds an
+ * MS-CHAP2-Success (RFC 2548 §2.3.3: Ident, then "S=" and 40 hexadecimal digits) with the Ident
+ * and the authenticator response (RFC 2759 §8.7) of the request in slot s: proof that the
+ * server knew the password, so a server accepting without checking counts as invalid. */
+static int hex_digit(uint8_t c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+static int ms_chap2_success(const uint8_t *a, size_t n, const slot_t *s) {
+    if (n < 8 || a[2] || a[3] || a[4] != MICROSOFT >> 8 || a[5] != (MICROSOFT & 255)) return 0;
+    for (size_t i = 6; i + 2 <= n && a[i + 1] >= 2 && i + a[i + 1] <= n; i += a[i + 1]) {
+        if (a[i] != MS_CHAP2_SUCCESS) continue;
+        const uint8_t *v = a + i + 2;
+        if (a[i + 1] != 2 + 43 || v[0] != s->ms_ident || v[1] != 'S' || v[2] != '=') return 0;
+        for (int k = 0; k < 20; k++) {
+            int hi = hex_digit(v[3 + 2 * k]), lo = hex_digit(v[4 + 2 * k]);
+            if (hi < 0 || lo < 0 || (hi << 4 | lo) != s->ms_authenticator[k]) return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 /* Checks one answer against the request it claims to answer. Returns its code, or 0. */
 static int verify(uint8_t *pkt, size_t got, const slot_t *s) {
     if (got < 20) return 0;
@@ -648,10 +1130,12 @@ static int verify(uint8_t *pkt, size_t got, const slot_t *s) {
     uint8_t want[16];
     response_auth(pkt, n, s->auth, want);
     if (memcmp(want, pkt + 4, 16) != 0) return 0;
-    int expected = 0, ma_at = -1;
+    int expected = 0, ma_at = -1, ms_success = 0;
     for (size_t i = 20; i < n;) {
         if (i + 2 > n || pkt[i + 1] < 2 || i + pkt[i + 1] > n) return 0;
         if (pkt[i] == cfg.expect_type) expected++;
+        if (cfg.mode == M_MSCHAPV2 && pkt[i] == A_VENDOR_SPECIFIC)
+            ms_success |= ms_chap2_success(pkt + i, pkt[i + 1], s);
         if (pkt[i] == A_MESSAGE_AUTHENTICATOR) {
             if (pkt[i + 1] != 18 || ma_at >= 0) return 0;
             ma_at = (int)i + 2;
@@ -672,6 +1156,7 @@ static int verify(uint8_t *pkt, size_t got, const slot_t *s) {
     }
     int code = pkt[0];
     if (cfg.mode == M_ACCT) return code == ACCOUNTING_RESPONSE ? code : 0;
+    if (code == ACCESS_ACCEPT && cfg.mode == M_MSCHAPV2 && !ms_success) return 0;
     if (code == ACCESS_ACCEPT) return expected >= cfg.expect_min ? code : 0;
     return code == ACCESS_REJECT ? code : 0;
 }
@@ -797,7 +1282,7 @@ static void sweep(uint64_t t) {
 }
 
 static void usage(void) {
-    fputs("usage: radload --port P --secret S [--host A] [--bind A] [--mode pap|chap|vpdn|acct]\n"
+    fputs("usage: radload --port P --secret S [--host A] [--bind A] [--mode pap|chap|mschapv2|vpdn|acct]\n"
           "         [--user U] [--password W] [--users N] [--zipf S] [--window N]\n"
           "         [--sockets N | --nas N --ports P] [--duration S] [--warmup S]\n"
           "         [--timeout S] [--rate R] [--expect-attr T:N] [--progress] [--label L]\n"
@@ -809,6 +1294,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
     md5_table();
+    des_tables();
     const char *host = "127.0.0.1", *bind_addr = "127.0.0.1", *label = "radload";
     const char *secret_arg = NULL, *mode_arg = "pap";
     int port = -1, window = 128, progress = 0, is_responder = 0, want_selftest = 0;
@@ -862,7 +1348,7 @@ int main(int argc, char **argv) {
     }
     if (want_selftest) return selftest(1) ? 0 : 1;
     if (!selftest(0)) {
-        fputs("radload: MD5 self-test failed\n", stderr);
+        fputs("radload: self-test failed (radload --selftest says which)\n", stderr);
         return 1;
     }
     if (!secret_arg) usage();
@@ -887,6 +1373,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode_arg, "chap")) cfg.mode = M_CHAP;
     else if (!strcmp(mode_arg, "vpdn")) cfg.mode = M_VPDN;
     else if (!strcmp(mode_arg, "acct")) cfg.mode = M_ACCT;
+    else if (!strcmp(mode_arg, "mschapv2")) cfg.mode = M_MSCHAPV2;
     else usage();
     if (cfg.mode == M_VPDN && cfg.expect_type < 0) {
         cfg.expect_type = A_TUNNEL_SERVER_ENDPOINT;
@@ -894,6 +1381,8 @@ int main(int argc, char **argv) {
     }
     if (!template_ok(cfg.user) || !template_ok(cfg.password)) usage();
     if (cfg.users > 1 && !strchr(cfg.user, '%')) usage(); /* distinct users need distinct names */
+    for (const char *c = cfg.password; cfg.mode == M_MSCHAPV2 && *c; c++)
+        if ((unsigned char)*c > 127) usage(); /* ASCII: one UTF-16 code unit per octet (§8.3) */
     {
         /* The longest name and password are the last user's (the widest number). */
         char name[512], pw[512];

@@ -262,10 +262,12 @@ def markdown(results: dict[str, Any]) -> str:
         "(A B A B); each figure is the mean of the rounds, timeouts their sum. Every request "
         "carries a Message-Authenticator; every answer is verified (Response Authenticator, "
         "Message-Authenticator, and the reply's Framed-IP-Address or both "
-        "Tunnel-Server-Endpoints).",
+        "Tunnel-Server-Endpoints; for MS-CHAPv2, the MS-CHAP2-Success authenticator response "
+        "of RFC 2759 §8.7, which only a server that checked the password can compute).",
         f"- servers: gateway with --workers {st['gateway_workers']}; FreeRADIUS 3.2 with "
         f"{st['freeradius_threads']} threads, configured by bench/freeradius_conf.py (the "
-        "configuration the integration tests run: `files` users, `pap`, `chap`, `detail`; "
+        "configuration the integration tests run: `files` users, `pap`, `chap`, `mschap`, "
+        "`detail`; "
         "rlm_sql for the PostgreSQL rows), with the same users and every NAS as a client; "
         "proxy scenario: both proxy to one upstream "
         "FreeRADIUS on the same machine; accounting: the gateway answers once the record is "

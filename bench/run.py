@@ -4,12 +4,13 @@ One command, one run, same machine, same load tool (bench/radload.c, built here 
 
 1. the codec micro-benchmark (bench/codec.py: radiusgw vs pyrad);
 2. the load tool against its do-nothing responder: the tool's own ceiling;
-3. each scenario against the gateway and FreeRADIUS alternately, A B A B (``--rounds``):
-   group PAP, group CHAP, VPDN answers with 2 LNS, proxy to an upstream FreeRADIUS (the same
-   upstream for both), accounting Start/Stop; then the fleet's store (``acct-pg``, ``pap-pg``):
-   the gateway on PostgreSQL beside FreeRADIUS writing accounting to the same PostgreSQL through
-   rlm_sql, and group PAP with the accounts in PostgreSQL beside FreeRADIUS's usual ``files``.
-   Closed loop: a fixed window of requests in flight;
+3. each scenario against the gateway and FreeRADIUS alternately, A B A B (``--rounds``): group
+   PAP, group CHAP, group MS-CHAPv2 (against FreeRADIUS's mschap module), VPDN answers with 2
+   LNS, proxy to an upstream FreeRADIUS (the same upstream for both), accounting Start/Stop; then
+   the fleet's store (``acct-pg``, ``pap-pg``): the gateway on PostgreSQL beside FreeRADIUS
+   writing accounting to the same PostgreSQL through rlm_sql, and group PAP with the accounts in
+   PostgreSQL beside FreeRADIUS's usual ``files``. Closed loop: a fixed window of requests in
+   flight;
 4. open loop at 80 % of each server's measured rate (``--open-loop`` seconds; 0 skips it):
    timeouts there mean the server cannot hold that rate without loss; after a loss, lower
    fractions (``--step-down``) in turn until one is loss-free;
@@ -33,7 +34,8 @@ Each scenario runs under every ``--shape`` (NAS x source ports; default 1x1 and 
 ``--users`` accounts that both servers hold (default 100,000, chosen uniformly or ``--zipf``);
 the report gives each shape its own tables and issue 19's targets (bench/targets.py).
 
-    python -m bench.run [--scenario pap,chap,vpdn,proxy,acct,acct-pg,pap-pg] [--duration 10]
+    python -m bench.run [--scenario pap,chap,mschapv2,vpdn,proxy,acct,acct-pg,pap-pg]
+                        [--duration 10]
                         [--shape 1x1,16x4] [--users 100000] [--zipf 0]
                         [--workers 1,2,4]
                         [--accounts 1000000]
@@ -81,8 +83,9 @@ from bench.servers import (
     start_responder,
     wait_quiet,
 )
-from radiusgw.radius import crypto
-from radiusgw.radius.attributes import Code
+from radiusgw.auth import mschap
+from radiusgw.radius import crypto, vsa
+from radiusgw.radius.attributes import MICROSOFT, Code, Microsoft
 from radiusgw.radius.packet import DecodeError, decode, encode_attributes
 
 SECRET = "bench-secret"  # the group contract's NAS (127.0.0.1 and GROUP_NAS on), both servers
@@ -197,6 +200,14 @@ class Scenario:
 SCENARIOS = (
     Scenario("pap", "group PAP", "pap", f"alice@{GROUP}", expect_attr=f"{FRAMED_IP_ADDRESS}:1"),
     Scenario("chap", "group CHAP", "chap", f"alice@{GROUP}", expect_attr=f"{FRAMED_IP_ADDRESS}:1"),
+    # radload counts an accept only with the MS-CHAP2-Success of RFC 2759 §8.7 for its request.
+    Scenario(
+        "mschapv2",
+        "group MS-CHAPv2",
+        "mschapv2",
+        f"alice@{GROUP}",
+        expect_attr=f"{FRAMED_IP_ADDRESS}:1",
+    ),
     Scenario(
         "vpdn",
         "VPDN, 2 LNS",
@@ -426,8 +437,12 @@ def probe(server: Server, scenario: Scenario) -> str | None:
         )
         auth = raw[4:20]
     else:
-        hidden = crypto.hide_password(PASSWORD.encode(), secret, auth)
-        attrs = encode_attributes([(1, user), (2, hidden), (4, socket.inet_aton(scenario.bind))])
+        nas = encode_attributes([(1, user), (4, socket.inet_aton(scenario.bind))])
+        if scenario.mode == "mschapv2":
+            attrs = nas + _mschapv2(user)
+        else:
+            hidden = crypto.hide_password(PASSWORD.encode(), secret, auth)
+            attrs = nas + encode_attributes([(2, hidden)])
         raw = crypto.sign_request(Code.ACCESS_REQUEST, 1, attrs, secret, authenticator=auth)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((scenario.bind, 0))
@@ -448,6 +463,20 @@ def probe(server: Server, scenario: Scenario) -> str | None:
         message = b"; ".join(packet.get_all(REPLY_MESSAGE)).decode(errors="replace")
         return f"answered code {packet.code}" + (f" ({message})" if message else "")
     return None
+
+
+def _mschapv2(user: bytes) -> bytes:
+    """MS-CHAP-Challenge and MS-CHAP2-Response (RFC 2548 §2.3.2) for ``user`` and ``PASSWORD``,
+    built with the gateway's RFC 2759 code: the probe only tells a server that cannot answer
+    MS-CHAPv2 (say, a FreeRADIUS without mschap) from one that can; radload, which verifies the
+    answers, computes its own."""
+    authenticator, peer = os.urandom(16), os.urandom(16)
+    password_hash = mschap.nt_password_hash(PASSWORD.encode())
+    nt = mschap.generate_nt_response(authenticator, peer, user, password_hash)
+    response = bytes((1, 0)) + peer + bytes(8) + nt
+    return vsa.attribute(MICROSOFT, Microsoft.MS_CHAP_CHALLENGE, authenticator) + vsa.attribute(
+        MICROSOFT, Microsoft.MS_CHAP2_RESPONSE, response
+    )
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -764,6 +793,7 @@ def _run(
                 )
             ],
             threads=a.freeradius_threads,
+            mschap=True,  # always, as Debian's default site: PAP and CHAP pass it untouched
         )
         realms = gateway_realms(work / "realms", upstream, max_accounts=a.users + 1)
         db = work / "gateway.db"

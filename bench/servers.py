@@ -149,10 +149,12 @@ def start_freeradius(
     threads: int = 8,
     name: str = "FreeRADIUS",
     sql: SqlAccounting | None = None,
+    mschap: bool = False,
 ) -> Server:
     """FreeRADIUS in the foreground with its config under ``directory``; returns when ready.
 
-    With ``sql``, its accounting goes to that PostgreSQL database through rlm_sql."""
+    With ``sql``, its accounting goes to that PostgreSQL database through rlm_sql; ``mschap``
+    adds its mschap module (MS-CHAPv1/v2)."""
     if not os.access(FREERADIUS, os.X_OK):
         raise BenchError(f"{FREERADIUS} is missing (Debian package freeradius; `make peers`)")
     auth_port, acct_port = free_udp_ports(2)
@@ -166,6 +168,7 @@ def start_freeradius(
         clients=clients,
         proxy_realms=proxy_realms,
         sql=sql,
+        mschap=mschap,
     )
     log_path = directory / "freeradius.log"
     proc = launch(raddb, log_path)
@@ -301,7 +304,7 @@ class Load:
 
     port: int
     secret: str
-    mode: str  # pap | chap | vpdn | acct
+    mode: str  # pap | chap | mschapv2 | vpdn | acct
     user: str
     password: str = "wonderland"
     bind: str = "127.0.0.1"

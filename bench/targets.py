@@ -29,6 +29,7 @@ class RatioTarget:
 RATIO_TARGETS = (
     RatioTarget("group PAP", ("pap", "gateway"), ("pap", "freeradius"), 1.5),
     RatioTarget("group CHAP", ("chap", "gateway"), ("chap", "freeradius"), 1.5),
+    RatioTarget("group MS-CHAPv2", ("mschapv2", "gateway"), ("mschapv2", "freeradius"), 1.5),
     RatioTarget("VPDN, 2 LNS", ("vpdn", "gateway"), ("vpdn", "freeradius"), 1.5),
     RatioTarget("proxy", ("proxy", "gateway"), ("proxy", "freeradius"), 1.2),
     RatioTarget(

@@ -83,7 +83,8 @@ def running_freeradius(
     ``listen`` is 127.0.0.1 or ::1 (clients from both are accepted). ``sign_replies``: its
     Access-* answers carry a Message-Authenticator, as a server patched for BlastRADIUS sends
     them (Debian's 3.2.1 does not by itself); ``eap``: EAP-MD5 (``bench.freeradius_conf``);
-    ``mschap``: its mschap module, the reference answers for MS-CHAPv1/v2 (``with_mschap``).
+    ``mschap``: its mschap module, the reference answers for MS-CHAPv1/v2
+    (``bench.freeradius_conf.MSCHAP``).
     """
     require_freeradius()
     if auth_port is None or acct_port is None:
@@ -99,9 +100,8 @@ def running_freeradius(
         listen=listen,
         sign_replies=sign_replies,
         eap=eap,
+        mschap=mschap,
     )
-    if mschap:
-        with_mschap(raddb)
     log_path = directory / "freeradius.log"
     process = launch(raddb, log_path)
     try:
@@ -113,22 +113,6 @@ def running_freeradius(
         yield FreeRadius(auth_port, acct_port, process, directory)
     finally:
         stop(process)
-
-
-def with_mschap(raddb: Path) -> None:
-    """Add the mschap module to the configuration ``write_config`` made: in ``authorize`` it
-    sets Auth-Type MS-CHAP for a request with MS-CHAP attributes; ``authenticate`` runs it
-    (with its defaults: MPPE keys, Encryption-Policy allowed, 40- or 128-bit)."""
-    conf = raddb / "radiusd.conf"
-    text = conf.read_text()
-    for anchor, added in (
-        ("modules {\n", "modules {\n  mschap {\n  }\n"),
-        ("authorize {\n", "authorize {\n    mschap\n"),
-        ("authenticate {\n", "authenticate {\n    Auth-Type MS-CHAP {\n      mschap\n    }\n"),
-    ):
-        assert anchor in text, f"no {anchor!r} in {conf}"
-        text = text.replace(anchor, added, 1)
-    conf.write_text(text)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -36,6 +36,7 @@ from bench.run import BY_KEY, FRAMED_IP, GROUP, PASSWORD, gateway_realms
 from bench.servers import (
     Load,
     Processes,
+    Server,
     build_radload,
     radiusgw_cli,
     run_load,
@@ -71,7 +72,7 @@ def radload() -> Path:
 @pytest.fixture(scope="module")
 def freeradius(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeRadius]:
     directory = tmp_path_factory.mktemp("freeradius")
-    with running_freeradius(directory, secret=SECRET, users=USERS, threads=2) as fr:
+    with running_freeradius(directory, secret=SECRET, users=USERS, threads=2, mschap=True) as fr:
         yield fr
 
 
@@ -99,8 +100,16 @@ def _load(port: int, mode: str, secret: str = SECRET, expect_attr: str | None = 
     )
 
 
+def test_radload_selftest_checks_md4_sha1_des_and_rfc2759_s_example(radload: Path) -> None:
+    done = subprocess.run([str(radload), "--selftest"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout
+    verdicts = {line.split(" ")[0]: line.rsplit(" ", 1)[1] for line in done.stdout.splitlines()}
+    for name in ("md4", "sha1", "des", "ms-chapv2", "hmac-md5"):
+        assert verdicts.get(name) == "ok", done.stdout
+
+
 def test_radload_answers_verify_against_freeradius(radload: Path, freeradius: FreeRadius) -> None:
-    for mode in ("pap", "chap"):
+    for mode in ("pap", "chap", "mschapv2"):
         load = _load(freeradius.auth_port, mode, expect_attr="8:1")  # Framed-IP-Address
         r = run_load(radload, load, label=mode, progress=False)
         assert r["accepts"] > 0, r
@@ -128,6 +137,9 @@ def test_radload_drives_the_responder(radload: Path, processes: Processes) -> No
     for mode in ("pap", "acct"):
         r = run_load(radload, _load(responder.auth_port, mode), label=mode, progress=False)
         assert r["answered"] > 0 and r["invalid"] == r["timeouts"] == 0, r
+    # It accepts everything without a look: no MS-CHAP2-Success, so no MS-CHAPv2 accept counts.
+    r = run_load(radload, _load(responder.auth_port, "mschapv2"), label="ms", progress=False)
+    assert r["accepts"] == r["rejects"] == 0 and r["invalid"] > 0, r
 
 
 def test_accounts_section_imports_answers_and_stops(
@@ -534,13 +546,15 @@ def test_radload_stops_each_session_from_the_nas_that_started_it(
         )
 
 
-def test_both_servers_answer_the_bench_s_users_from_every_nas(
-    radload: Path, processes: Processes, tmp_path: Path
-) -> None:
+def _bench_servers(processes: Processes, tmp_path: Path) -> tuple[Server, Server]:
+    """The gateway (2 workers) and FreeRADIUS (with mschap) as bench/run.py sets them up, with
+    alice and 20 of the bench's users."""
     require_freeradius()
     realms = gateway_realms(tmp_path / "realms", None, max_accounts=21)
     db = tmp_path / "gateway.db"
-    bench_run.import_users(20, tmp_path / "users.csv", "--db", str(db), "--realms", str(realms))
+    common = ("--db", str(db), "--realms", str(realms))
+    radiusgw_cli("account", "add", GROUP, "alice", "--password", PASSWORD, *common)
+    bench_run.import_users(20, tmp_path / "users.csv", *common)
     gateway = start_gateway(processes, realms, db, workers=2)
     peer = start_freeradius(
         processes,
@@ -549,22 +563,41 @@ def test_both_servers_answer_the_bench_s_users_from_every_nas(
         users=bench_run.freeradius_users(20),
         clients=bench_run.freeradius_clients(),
         threads=2,
+        mschap=True,
     )
-    for server in (gateway, peer):
-        for key in ("pap", "chap", "vpdn", "acct"):
-            scenario = BY_KEY[key]
-            load = replace(
-                bench_run.scenario_load(
-                    Namespace(users=20, zipf=0.0, duration=0.5, warmup=0, window=16),
-                    server,
-                    scenario,
-                    bench_run.Shape(4, 2),
-                ),
-                timeout=1.0,
-            )
-            r = run_load(radload, load, label=f"{server.name} {key}", progress=False)
+    return gateway, peer
+
+
+def _bench_load(server: Server, key: str) -> Load:
+    """radload's job for scenario ``key`` as the bench runs it: 20 users, 4 NAS x 2 ports."""
+    load = bench_run.scenario_load(
+        Namespace(users=20, zipf=0.0, duration=0.5, warmup=0, window=16),
+        server,
+        BY_KEY[key],
+        bench_run.Shape(4, 2),
+    )
+    return replace(load, timeout=1.0)
+
+
+def test_both_servers_answer_the_bench_s_users_from_every_nas(
+    radload: Path, processes: Processes, tmp_path: Path
+) -> None:
+    for server in _bench_servers(processes, tmp_path):
+        for key in ("pap", "chap", "mschapv2", "vpdn", "acct"):
+            r = run_load(radload, _bench_load(server, key), label=key, progress=False)
             assert r["answered"] > 0, (server.name, key, r)
             assert r["invalid"] == r["rejects"] == r["timeouts"] == 0, (server.name, key, r)
+
+
+def test_radload_mschapv2_with_a_wrong_password_gets_no_accept_from_either_server(
+    radload: Path, processes: Processes, tmp_path: Path
+) -> None:
+    for server in _bench_servers(processes, tmp_path):
+        assert bench_run.probe(server, BY_KEY["mschapv2"]) is None, server.name
+        load = replace(_bench_load(server, "mschapv2"), password="not-wonderland-%u")
+        r = run_load(radload, load, label="wrong password", progress=False)
+        # Rejected, each answer verified (signed with the secret), none counted as an accept.
+        assert r["rejects"] > 0 and r["accepts"] == r["invalid"] == r["timeouts"] == 0, r
 
 
 def test_shapes_are_nas_by_ports_within_each_contract_s_fleet() -> None:
