@@ -2,8 +2,8 @@
 
 Pure functions over bytes, named after the RFC's pseudo-code. MD4 comes from pycryptodome:
 OpenSSL 3's default provider has no MD4 (``hashlib.new("md4")`` fails on most current
-systems); DES from cryptography (the standard library has none). The test vectors are RFC 2759 §9.2-9.3 and
-RFC 3079 §3.5 (tests/unit/auth/test_mschap.py).
+systems); DES from cryptography (the standard library has none). The test vectors are
+RFC 2759 §9.2-9.3 and RFC 3079 §3.5 (tests/unit/auth/test_mschap.py).
 
 Passwords are the account's UTF-8 octets; the MS-CHAP hashes take them as Unicode (UTF-16LE,
 RFC 2759 §8.3). Nothing here logs or compares: the caller compares with ``hmac.compare_digest``.
