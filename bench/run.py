@@ -1243,6 +1243,8 @@ def _ops_cost(
             ablate=a.ablate,
             metrics=v.metrics,
             auth_log_days=v.auth_log_days,
+            preloaded=True,  # not beside the other's measured run
+            timeout=120.0,
         )
     runs: dict[str, list[dict[str, Any]]] = {v.key: [] for v in ops_cost.VARIANTS}
     for n in range(1, a.rounds + 1):

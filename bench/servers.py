@@ -194,6 +194,7 @@ def start_gateway(
     files: Path | None = None,
     metrics: bool = False,
     auth_log_days: int | None = None,
+    preloaded: bool = False,
 ) -> Server:
     """``python -m radiusgw serve`` on 127.0.0.1 port 0; the ports come from its log line.
 
@@ -202,6 +203,8 @@ def start_gateway(
     off (``bench.ablate``): an experiment, not the product. ``metrics``: ``--metrics-listen``
     on 127.0.0.1 port 0 (its port in ``Server.metrics_port``); ``auth_log_days``:
     ``--auth-log-days`` (None: the gateway's default, 90; 0: no authentication log).
+    ``preloaded``: return only once every worker has filled its account cache
+    (``accounts-preloaded``), so that this work is not measured beside another server's load.
     """
     proc = subprocess.Popen(
         [
@@ -251,7 +254,13 @@ def start_gateway(
             serving = [e for e in events if e.get("event") == "serving"]
             ready = [e for e in events if e.get("event") == "worker-ready"]
             listening = [e for e in events if e.get("event") == "metrics-listening"]
-            if serving and len(ready) >= workers and (listening or not metrics):
+            filled = [e for e in events if e.get("event") == "accounts-preloaded"]
+            if (
+                serving
+                and len(ready) >= workers
+                and (listening or not metrics)
+                and (len(filled) >= workers or not preloaded)
+            ):
                 break
             left = deadline - time.monotonic()
             if left <= 0 or proc.poll() is not None or not reader.is_alive():

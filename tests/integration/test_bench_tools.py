@@ -329,6 +329,7 @@ def test_the_ops_cost_gateways_have_metrics_and_the_auth_log_or_neither(
         workers=2,
         metrics=variant.metrics,
         auth_log_days=variant.auth_log_days,
+        preloaded=True,
     )
     pap = BY_KEY["pap"]
     load = Load(
