@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import targets
+from bench import ops_cost, targets
 from bench.freeradius_conf import FREERADIUS
 from bench.mixed import ACCT_FRACTION, AUTH_FRACTION
 from bench.postgres import PostgresUnavailable, find_bin
@@ -240,6 +240,13 @@ def table(results: dict[str, Any]) -> str:
             + t["verdict"].replace("*", "")
             for t in judged
         ]
+    if results.get("ops_cost"):
+        oc = results["ops_cost"]
+        out.append(
+            f"operations surface (metrics, auth log): PAP {_rate(oc['on']['answered_per_s'])}/s "
+            f"on, {_rate(oc['off']['answered_per_s'])}/s off, cost {oc['cost_pct']:.1f} % "
+            f"(< {ops_cost.TARGET_PCT:g} %): " + oc["verdict"].replace("*", "")
+        )
     if results.get("accounts"):
         out.append(accounts_table(results["accounts"]))
     return "\n".join(out)
@@ -325,6 +332,8 @@ def markdown(results: dict[str, Any]) -> str:
         parts += mixed_markdown(results["mixed"], st.get("mixed_s", 0))
         if results["mixed"].get("shape"):
             parts.append(f"Under the shape {shape_title(results['mixed']['shape'])}.\n")
+    if results.get("ops_cost"):
+        parts += ops_cost_markdown(results["ops_cost"])
     if results.get("workers"):
         rows = [
             [
@@ -662,6 +671,36 @@ def mixed_markdown(mixed: dict[str, Any], seconds: float) -> list[str]:
         f"({AUTH_FRACTION * 100:g} % and {ACCT_FRACTION * 100:g} % of the lower of the two "
         "servers' closed-loop rates). Loss as above.\n",
         _md_table(MIXED_HEADER, mixed_rows(mixed)),
+    ]
+
+
+OPS_COST_HEADER = ["gateway", "answered/s", "p50 ms", "p99 ms", "timeouts", "other CPU"]
+
+
+def ops_cost_markdown(oc: dict[str, Any]) -> list[str]:
+    """bench/ops_cost.py's section: both gateways' PAP, the cost, the target met or not."""
+    rows = [
+        [
+            v.title,
+            _rate(oc[v.key]["answered_per_s"]),
+            f"{oc[v.key]['p50_ms']:.2f}",
+            f"{oc[v.key]['p99_ms']:.2f}",
+            str(oc[v.key]["timeouts"]),
+            f"{oc[v.key].get('foreign_cores', 0):.2f}",
+        ]
+        for v in ops_cost.VARIANTS
+    ]
+    rounds = len(oc["on"]["rounds"])
+    return [
+        "## What metrics and the authentication log cost (bench/ops_cost.py)\n",
+        f"Group PAP, closed loop as above, {oc['seconds']:g} s measured per run, {rounds} "
+        f"round(s), under the shape {shape_title(oc['shape'])}: one gateway with "
+        "`--metrics-listen` and `--auth-log-days "
+        f"{ops_cost.AUTH_LOG_DAYS}`, one with neither (`--auth-log-days 0`), each on a copy of "
+        "the database, alternating (A B A B); figures are the means of the rounds.\n",
+        _md_table(OPS_COST_HEADER, rows),
+        f"Cost: **{oc['cost_pct']:.1f} %** of the throughput with both off (target: under "
+        f"{ops_cost.TARGET_PCT:g} %; a shortfall in percentage points): {oc['verdict']}.\n",
     ]
 
 

@@ -17,8 +17,11 @@ One command, one run, same machine, same load tool (bench/radload.c, built here 
 5. logins beside accounting (bench/mixed.py, ``--mixed`` seconds; 0 skips it): per server,
    group PAP alone at a fixed open-loop rate, then the same PAP with accounting Start/Stop
    offered at the same time, A B per round;
-6. the gateway's group PAP rate with ``--workers`` 1, 2, 4;
-7. ``--accounts`` N (bench/accounts.py): import N accounts into the group realm, the time to a
+6. what the operations surface costs (bench/ops_cost.py, ``--ops-cost`` seconds; 0 skips it):
+   the gateway's group PAP with metrics and the authentication log on, then with both off,
+   A B per round;
+7. the gateway's group PAP rate with ``--workers`` 1, 2, 4;
+8. ``--accounts`` N (bench/accounts.py): import N accounts into the group realm, the time to a
    first answer after start, the workers' resident memory after load, against the targets.
 
 Both servers are configured for the same job: the gateway from realm files and accounts made
@@ -59,7 +62,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import codec, mixed, report
+from bench import codec, mixed, ops_cost, report
 from bench.ablate import ABLATIONS, AblationError
 from bench.ablate import parse as parse_ablations
 from bench.freeradius_conf import SQL_SCHEMA, HomeRealm, SqlAccounting, sql_missing
@@ -594,6 +597,13 @@ def main(argv: list[str] | None = None) -> int:
         " loop (bench/mixed.py; 0 skips)",
     )
     ap.add_argument(
+        "--ops-cost",
+        type=float,
+        default=8.0,
+        help="seconds of group PAP against the gateway with metrics and the auth log on, then"
+        " off, per round (bench/ops_cost.py; 0 skips)",
+    )
+    ap.add_argument(
         "--quiet-wait",
         type=float,
         default=20.0,
@@ -707,6 +717,7 @@ def _run(
             "open_loop_s": a.open_loop,
             "step_down": a.step_down,
             "mixed_s": a.mixed,
+            "ops_cost_s": a.ops_cost,
             "quiet_wait_s": a.quiet_wait,
             "retries": a.retries,
             "busy_cores": BUSY_CORES,
@@ -858,6 +869,8 @@ def _run(
             log(f"sessions kept in PostgreSQL: {results['fleet_sessions']}")
         cleanup.close()  # the fleet's servers and its PostgreSQL: the sweep runs on a quiet box
         procs.stop(gateway.process)
+        if a.ops_cost > 0:
+            results["ops_cost"] = _ops_cost(a, work, realms, db, procs, load, log, main_shape)
         sweep_rows = []
         for workers in sweep:
             log(f"starting the gateway, {workers} worker(s)")
@@ -1204,6 +1217,53 @@ def _mixed(
                 f"(lost {report.lost(both['acct'])})"
             )
     return {"auth_per_s": rates.auth, "acct_per_s": rates.acct, "runs": runs, "shape": shape.key}
+
+
+def _ops_cost(
+    a: argparse.Namespace,
+    work: Path,
+    realms: Path,
+    db: Path,
+    procs: Processes,
+    load: Measure,
+    log: Callable[[str], None],
+    shape: Shape,
+) -> dict[str, Any]:
+    """Group PAP against two gateways, metrics and the auth log on and both off, A B per round
+    (bench/ops_cost.py), under ``shape``; each gateway on a copy of ``db``, stopped at the end."""
+    servers: dict[str, Server] = {}
+    for v in ops_cost.VARIANTS:
+        copy = ops_cost.copy_database(db, work / f"gateway-ops-{v.key}.db")
+        log(f"starting the gateway, {a.gateway_workers} workers, {v.title}")
+        servers[v.key] = start_gateway(
+            procs,
+            realms,
+            copy,
+            workers=a.gateway_workers,
+            ablate=a.ablate,
+            metrics=v.metrics,
+            auth_log_days=v.auth_log_days,
+            preloaded=True,  # not beside the other's measured run
+            timeout=120.0,
+        )
+    runs: dict[str, list[dict[str, Any]]] = {v.key: [] for v in ops_cost.VARIANTS}
+    for n in range(1, a.rounds + 1):
+        for v in ops_cost.VARIANTS:
+            label = f"pap {shape.key} ops {v.key} {n}/{a.rounds}"
+            r = load(servers[v.key], BY_KEY["pap"], shape, label, duration=a.ops_cost)
+            runs[v.key].append(r)
+            log(
+                f"group PAP, {v.title:<40} round {n}: {r['answered_per_s']:>9,.0f}/s  "
+                f"p99 {r['p99_ms']:.2f} ms  timeouts {r['timeouts']}  "
+                f"other CPU {r['foreign_cores']:.2f}"
+            )
+    for server in servers.values():
+        procs.stop(server.process)
+    section: dict[str, Any] = {"shape": shape.key, "seconds": a.ops_cost}
+    section |= {key: mean_result(rounds) for key, rounds in runs.items()}
+    section |= ops_cost.judge(section)
+    log(f"operations surface: cost {section['cost_pct']:.1f} % of PAP throughput")
+    return section
 
 
 if __name__ == "__main__":

@@ -133,6 +133,7 @@ class Server:
     acct_port: int
     process: subprocess.Popen[Any]
     log_tail: deque[str]
+    metrics_port: int | None = None  # the gateway's /metrics listener, when it has one
 
     def port(self, kind: str) -> int:
         return self.acct_port if kind == "acct" else self.auth_port
@@ -191,12 +192,19 @@ def start_gateway(
     timeout: float = 30.0,
     ablate: Sequence[str] = (),
     files: Path | None = None,
+    metrics: bool = False,
+    auth_log_days: int | None = None,
+    preloaded: bool = False,
 ) -> Server:
     """``python -m radiusgw serve`` on 127.0.0.1 port 0; the ports come from its log line.
 
     ``db`` is an SQLite file or a PostgreSQL URL. ``files``: the directory of the password key
     (``KEY_FILE``) and the accounting journals (``JOURNAL_DIR``). ``ablate`` names work to switch
-    off (``bench.ablate``): an experiment, not the product.
+    off (``bench.ablate``): an experiment, not the product. ``metrics``: ``--metrics-listen``
+    on 127.0.0.1 port 0 (its port in ``Server.metrics_port``); ``auth_log_days``:
+    ``--auth-log-days`` (None: the gateway's default, 90; 0: no authentication log).
+    ``preloaded``: return only once every worker has filled its account cache
+    (``accounts-preloaded``), so that this work is not measured beside another server's load.
     """
     proc = subprocess.Popen(
         [
@@ -208,6 +216,8 @@ def start_gateway(
             *("--workers", str(workers)),
             *(() if files is None else ("--key-file", str(files / KEY_FILE))),
             *(() if files is None else ("--journal-dir", str(files / JOURNAL_DIR))),
+            *(("--metrics-listen", "127.0.0.1:0") if metrics else ()),
+            *(() if auth_log_days is None else ("--auth-log-days", str(auth_log_days))),
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -243,7 +253,14 @@ def start_gateway(
         while True:
             serving = [e for e in events if e.get("event") == "serving"]
             ready = [e for e in events if e.get("event") == "worker-ready"]
-            if serving and len(ready) >= workers:
+            listening = [e for e in events if e.get("event") == "metrics-listening"]
+            filled = [e for e in events if e.get("event") == "accounts-preloaded"]
+            if (
+                serving
+                and len(ready) >= workers
+                and (listening or not metrics)
+                and (len(filled) >= workers or not preloaded)
+            ):
                 break
             left = deadline - time.monotonic()
             if left <= 0 or proc.poll() is not None or not reader.is_alive():
@@ -256,6 +273,7 @@ def start_gateway(
         int(ports["acct_port"]),
         proc,
         tail,
+        int(listening[0]["port"]) if listening else None,
     )
 
 

@@ -217,20 +217,28 @@ class Api:
             self._audit(request, token, 204, realm=realm.name, user=user)
             return Response(status_code=204)
         data = _json_object(await request.body())
-        unknown = set(data) - {"enabled", "password"}
+        unknown = set(data) - {"enabled", "password", "unlock"}
         if unknown or not data:
-            raise ApiError(400, "PATCH takes {'enabled': true|false} and/or {'password': '...'}")
+            raise ApiError(
+                400,
+                "PATCH takes {'enabled': true|false}, {'password': '...'} and/or {'unlock': true}",
+            )
         enabled, password = data.get("enabled"), data.get("password")
+        unlock = data.get("unlock")
         if enabled is not None and not isinstance(enabled, bool):
             raise ApiError(400, "enabled must be true or false")
         if password is not None and (not isinstance(password, str) or not password):
             raise ApiError(400, "password must be a non-empty string")
+        if unlock is not None and unlock is not True:
+            raise ApiError(400, "unlock must be true (a lock is set by failed logins only)")
 
         def change(s: Backend) -> None:
             if password is not None:
                 s.set_password(realm.name, user, password)
             if enabled is not None:
                 s.set_enabled(realm.name, user, enabled)
+            if unlock:  # `account unlock`: the lock lifted, the failures counted forgotten
+                s.unlock_account(realm.name, user)
 
         await self._store_change(request, token, realm, user, change)
         self._audit(request, token, 200, realm=realm.name, user=user, changed=sorted(data))
@@ -472,6 +480,7 @@ def _account(a: Any) -> dict[str, Any]:
         "framed_ip": a.framed_ip,
         "session_timeout": a.session_timeout,
         "idle_timeout": a.idle_timeout,
+        "locked_until": a.locked_until,
     }
 
 
@@ -515,7 +524,10 @@ OPENAPI: dict[str, Any] = {
         },
         "/api/v1/realms/{realm}/accounts/{username}": {
             "get": _op("One account."),
-            "patch": _op("Enable, disable, or reset the password.", "JSON {enabled?, password?}"),
+            "patch": _op(
+                "Enable, disable, reset the password, or lift a lockout.",
+                "JSON {enabled?, password?, unlock?: true}",
+            ),
             "delete": _op("Remove the account."),
         },
         "/api/v1/realms/{realm}/sessions": {"get": _op("Live sessions.")},

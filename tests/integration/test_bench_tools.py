@@ -5,8 +5,10 @@ server (FreeRADIUS 3.2) and the do-nothing responder send; that a wrong secret i
 the large-realm section (bench/accounts.py) imports, gets answers and reports its targets; that
 the profiler (bench/profile.py) finds the gateway's threads and reads its stacks; that an
 ablation (bench/ablate.py) switches off what it names and only that; how the report picks
-the first loss-free open-loop rate; and that the fleet scenarios' servers (bench/run.py: the
-gateway on PostgreSQL, FreeRADIUS with rlm_sql on PostgreSQL) answer and store what they answer.
+the first loss-free open-loop rate; that the operations-cost section's two gateways
+(bench/ops_cost.py) have metrics and the authentication log on, or neither; and that the fleet
+scenarios' servers (bench/run.py: the gateway on PostgreSQL, FreeRADIUS with rlm_sql on
+PostgreSQL) answer and store what they answer.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from bench import ablate, accounts, mixed, profile, report, targets
+from bench import ablate, accounts, mixed, ops_cost, profile, report, targets
 from bench import run as bench_run
 from bench.freeradius_conf import sql_missing
 from bench.postgres import PostgresServer
@@ -48,9 +50,11 @@ from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from radiusgw.radius.packet import decode, encode_attributes
 from radiusgw.store import SqliteStore, journal, open_store
+from radiusgw.store.backend import open_backend
 from radiusgw.store.journal import JournalWriter
 from tests.integration.freeradius import FreeRadius, require_freeradius, running_freeradius
 from tests.integration.nas import accounting, answer
+from tests.integration.test_metrics import samples, until, value
 from tests.unit.store.test_journal import everything, record
 
 pytestmark = pytest.mark.peers
@@ -305,6 +309,83 @@ def test_logins_and_accounting_run_at_once_against_one_gateway(
     lines = report.mixed_markdown({"auth_per_s": 300, "acct_per_s": 300, "runs": [run]}, 1.0)
     row = lines[-1].splitlines()[-1]
     assert row.startswith("| gateway | 1 | ") and row.count("|") == len(report.MIXED_HEADER) + 1
+
+
+@pytest.mark.parametrize("variant", ops_cost.VARIANTS, ids=lambda v: v.key)
+def test_the_ops_cost_gateways_have_metrics_and_the_auth_log_or_neither(
+    radload: Path, processes: Processes, tmp_path: Path, variant: ops_cost.Variant
+) -> None:
+    realms = gateway_realms(tmp_path / "realms", None)
+    db = tmp_path / "gateway.db"
+    radiusgw_cli(
+        *("account", "add", GROUP, "alice", "--password", PASSWORD),
+        *("--framed-ip", FRAMED_IP, "--db", str(db), "--realms", str(realms)),
+    )
+    copy = ops_cost.copy_database(db, tmp_path / f"gateway-ops-{variant.key}.db")
+    gateway = start_gateway(
+        processes,
+        realms,
+        copy,
+        workers=2,
+        metrics=variant.metrics,
+        auth_log_days=variant.auth_log_days,
+        preloaded=True,
+    )
+    pap = BY_KEY["pap"]
+    load = Load(
+        port=gateway.auth_port,
+        secret=pap.secret,
+        mode=pap.mode,
+        user=pap.user,
+        bind=pap.bind,
+        duration=0.5,
+        warmup=0,
+        window=16,
+        sockets=2,
+        expect_attr=pap.expect_attr,
+    )
+    result = run_load(radload, load, label="ops-cost test", progress=False)
+    assert result["accepts"] > 0 and result["invalid"] == 0, result
+    if variant.metrics:
+        assert gateway.metrics_port is not None
+        base = f"http://127.0.0.1:{gateway.metrics_port}"
+        group = {"realm": GROUP, "mode": "group", "result": "accept"}
+        until(lambda: value(samples(base), "radiusgw_access_requests_total", **group) > 0)
+    else:
+        assert gateway.metrics_port is None
+        assert "--metrics-listen" not in gateway.process.args
+    processes.stop(gateway.process)  # a drain writes what the auth log has taken
+    store = open_backend(str(copy), Path(f"{copy}.key"))
+    try:
+        rows = store.auth_log(GROUP)
+    finally:
+        store.close()
+    if variant.auth_log_days:
+        assert len(rows) >= result["accepts"] and {r.result for r in rows} == {"accept"}
+    else:
+        assert rows == []
+
+
+def test_the_report_gives_the_ops_cost_and_the_5_percent_target() -> None:
+    def figures(rate: float) -> dict[str, object]:
+        return {"answered_per_s": rate, "p50_ms": 1.0, "p99_ms": 2.5, "timeouts": 0, "rounds": [{}]}
+
+    def section(on: float, off: float) -> dict[str, object]:
+        oc: dict[str, object] = {"shape": "16x4", "seconds": 8.0, "on": figures(on)}
+        oc["off"] = figures(off)
+        return oc | ops_cost.judge(oc)
+
+    cheap = section(9_700, 10_000)
+    assert (cheap["cost_pct"], cheap["met"], cheap["verdict"]) == (3.0, True, "met")
+    dear = section(9_000, 10_000)
+    assert (dear["cost_pct"], dear["met"]) == (10.0, False)
+    assert dear["verdict"] == "**not met** by 5.00 (100 %)"
+    text = "\n".join(report.ops_cost_markdown(cheap))
+    assert "| metrics on, auth log on (90 days) | 9,700 | 1.00 | 2.50 | 0 |" in text
+    assert "| metrics off, auth log off (0 days) | 10,000 |" in text
+    assert "Cost: **3.0 %**" in text and "under 5 %" in text and text.rstrip().endswith("met.")
+    results = {"ops_cost": dear, "machine": {}, "versions": {}, "settings": {}}
+    assert "cost 10.0 % (< 5 %): not met by 5.00 (100 %)" in report.table(results)
 
 
 def test_mixed_rates_are_fractions_of_the_slower_server() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from radiusgw.api.app import Api
 from radiusgw.api.tokens import TokenFileError, load_tokens
-from radiusgw.domain import AuthLogRow
+from radiusgw.domain import AuthLogRow, FailedLogin
 from radiusgw.store.backend import open_backend
 from tests.integration.gateway import ACME, GLOBEX, write_realms
 from tests.unit.engine.helpers import ListLog
@@ -142,6 +142,37 @@ async def test_accounts_disable_reset_password_remove_and_import(setup: Setup) -
     finally:
         store.close()
     assert [e["status"] for e in setup.changes()] == [201, 409, 200, 201, 400, 204, 404]
+
+
+async def test_unlock_lifts_a_lockout_for_its_own_contract_only(setup: Setup) -> None:
+    base = "/realms/acme.example/accounts"
+    async with setup.client(OPERATOR) as c:
+        assert (await c.post(base, json={"username": "eve", "password": "pw"})).status_code == 201
+    store = open_backend(setup.db, Path(f"{setup.db}.key"))
+    try:  # three wrong passwords within the window, as the workers report them
+        failed = [FailedLogin("acme.example", "eve", 1e10 + i, 3, 60.0, 300.0) for i in range(3)]
+        assert store.record_failures(failed) != []
+    finally:
+        store.close()
+    async with setup.client(OPERATOR) as c:
+        assert (await c.get(f"{base}/eve")).json()["locked_until"] == 1e10 + 302
+    async with setup.client(ACME_TOKEN) as c:
+        other = await c.patch("/realms/globex.example/accounts/eve", json={"unlock": True})
+        assert other.status_code == 403
+        assert (await c.patch(f"{base}/eve", json={"unlock": False})).status_code == 400
+        assert (await c.patch(f"{base}/nobody", json={"unlock": True})).status_code == 404
+        r = await c.patch(f"{base}/eve", json={"unlock": True})
+        assert r.status_code == 200 and r.json()["locked_until"] is None
+    store = open_backend(setup.db, Path(f"{setup.db}.key"))
+    try:
+        account = store.get_account("acme.example", "eve")
+        assert account is not None and account.locked_until is None and account.enabled
+    finally:
+        store.close()
+    assert [(e["token"], e["status"], e.get("changed")) for e in setup.changes()][1:] == [
+        ("acme-portal", 404, None),
+        ("acme-portal", 200, ["unlock"]),
+    ]
 
 
 async def test_authlog_usage_status_and_reload(setup: Setup) -> None:
