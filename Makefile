@@ -67,11 +67,12 @@ lint: venv
 	$(VENV)/bin/mypy
 
 # The whole suite on the compiled modules, then the unit tests on the pure-Python ones (a copy
-# of the tree without the extensions, which its PYTHONPATH puts first).
+# of the tree without the extensions, the venv and .git, which its PYTHONPATH puts first).
 test: venv peers lint compiled
 	$(VENV)/bin/pytest -q
-	@pure=$$(mktemp -d) && tar --exclude='*.so' -cf - radiusgw tests bench pyproject.toml \
-		| tar -xf - -C $$pure && echo "the unit tests on the pure-Python modules ($$pure)" \
+	@pure=$$(mktemp -d) && tar --exclude='*.so' --exclude=./.venv --exclude=./build \
+		--exclude=./.git -cf - . | tar -xf - -C $$pure \
+		&& echo "the unit tests on the pure-Python modules ($$pure)" \
 		&& cd $$pure && PYTHONPATH=$$pure $(CURDIR)/$(VENV)/bin/pytest -q -p no:cacheprovider \
 		tests/unit; status=$$?; rm -rf $$pure; exit $$status
 
