@@ -31,6 +31,8 @@ __all__ = [
     "AccountRow",
     "AccountStore",
     "AccountingRecord",
+    "Accounts",
+    "AccountsThrough",
     "Change",
     "Quarantined",
     "SpoolEntry",
@@ -38,7 +40,9 @@ __all__ = [
 ]
 
 
-class AccountStore(Protocol):
+class Accounts(Protocol):
+    """The accounts and their change feed, as both stores keep them."""
+
     def add_account(self, realm: str, row: AccountRow, *, max_accounts: int | None) -> None: ...
 
     def import_accounts(
@@ -70,6 +74,8 @@ class AccountStore(Protocol):
 
     def changes_since(self, seq: int) -> list[Change]: ...
 
+
+class AccountStore(Accounts, Protocol):
     def write_accounting(self, records: Sequence[AccountingRecord]) -> list[Quarantined]: ...
 
     def close(self) -> None: ...
@@ -95,3 +101,56 @@ class SpoolStore(Protocol):
     def unspool(self, ids: Iterable[int]) -> int: ...
 
     def spool_counts(self) -> dict[str, int]: ...
+
+
+class AccountsThrough:
+    """A backend's accounts and their change feed, handed to the account store it holds
+    (``_account_store``): written once for the SQLite and the PostgreSQL backend."""
+
+    def _account_store(self) -> Accounts:
+        raise NotImplementedError
+
+    def add_account(self, realm: str, row: AccountRow, *, max_accounts: int | None) -> None:
+        self._account_store().add_account(realm, row, max_accounts=max_accounts)
+
+    def import_accounts(
+        self,
+        realm: str,
+        rows: Iterable[AccountRow],
+        *,
+        max_accounts: int | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        return self._account_store().import_accounts(
+            realm, rows, max_accounts=max_accounts, progress=progress
+        )
+
+    def get_account(self, realm: str, username: str) -> Account | None:
+        return self._account_store().get_account(realm, username)
+
+    def list_accounts(self, realm: str) -> list[Account]:
+        return self._account_store().list_accounts(realm)
+
+    def count_accounts(self, realm: str) -> int:
+        return self._account_store().count_accounts(realm)
+
+    def set_enabled(self, realm: str, username: str, enabled: bool) -> None:
+        self._account_store().set_enabled(realm, username, enabled)
+
+    def set_password(self, realm: str, username: str, password: str) -> None:
+        self._account_store().set_password(realm, username, password)
+
+    def remove_account(self, realm: str, username: str) -> None:
+        self._account_store().remove_account(realm, username)
+
+    def record_failures(self, failures: Sequence[FailedLogin]) -> list[Lockout]:
+        return self._account_store().record_failures(failures)
+
+    def unlock_account(self, realm: str, username: str) -> None:
+        self._account_store().unlock_account(realm, username)
+
+    def last_change(self) -> int:
+        return self._account_store().last_change()
+
+    def changes_since(self, seq: int) -> list[Change]:
+        return self._account_store().changes_since(seq)

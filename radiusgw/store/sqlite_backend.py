@@ -9,21 +9,16 @@ that only admits opens no account store, and ``session list`` needs no key file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from radiusgw.domain import (
-    Account,
     AccountingRecord,
-    AccountRow,
     AdmissionRequest,
     AdmissionResult,
     AuthLogRow,
-    Change,
-    FailedLogin,
     LnsState,
-    Lockout,
     NodeRow,
     Quarantined,
     SessionRow,
@@ -33,6 +28,7 @@ from radiusgw.domain import (
 )
 from radiusgw.sessions import STALE_FACTOR
 from radiusgw.store.authlog import AuthLogTable
+from radiusgw.store.base import Accounts, AccountsThrough
 from radiusgw.store.health import HealthTable
 from radiusgw.store.nodes import NodeTable
 from radiusgw.store.quarantine import QuarantineTable
@@ -66,7 +62,7 @@ def open_sqlite(
     return SqliteBackend(url_or_path, key_path, create=create, read_only=read_only)
 
 
-class SqliteBackend:
+class SqliteBackend(AccountsThrough):
     """``Backend`` on one SQLite file; owned by one thread."""
 
     def __init__(
@@ -155,50 +151,10 @@ class SqliteBackend:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- accounts and their change feed --------------------------------------------------------
+    # -- accounts and their change feed: AccountsThrough, on this store ------------------------
 
-    def add_account(self, realm: str, row: AccountRow, *, max_accounts: int | None) -> None:
-        self.store.add_account(realm, row, max_accounts=max_accounts)
-
-    def import_accounts(
-        self,
-        realm: str,
-        rows: Iterable[AccountRow],
-        *,
-        max_accounts: int | None,
-        progress: Callable[[int], None] | None = None,
-    ) -> int:
-        return self.store.import_accounts(realm, rows, max_accounts=max_accounts, progress=progress)
-
-    def get_account(self, realm: str, username: str) -> Account | None:
-        return self.store.get_account(realm, username)
-
-    def list_accounts(self, realm: str) -> list[Account]:
-        return self.store.list_accounts(realm)
-
-    def count_accounts(self, realm: str) -> int:
-        return self.store.count_accounts(realm)
-
-    def set_enabled(self, realm: str, username: str, enabled: bool) -> None:
-        self.store.set_enabled(realm, username, enabled)
-
-    def set_password(self, realm: str, username: str, password: str) -> None:
-        self.store.set_password(realm, username, password)
-
-    def remove_account(self, realm: str, username: str) -> None:
-        self.store.remove_account(realm, username)
-
-    def record_failures(self, failures: Sequence[FailedLogin]) -> list[Lockout]:
-        return self.store.record_failures(failures)
-
-    def unlock_account(self, realm: str, username: str) -> None:
-        self.store.unlock_account(realm, username)
-
-    def last_change(self) -> int:
-        return self.store.last_change()
-
-    def changes_since(self, seq: int) -> list[Change]:
-        return self.store.changes_since(seq)
+    def _account_store(self) -> Accounts:
+        return self.store
 
     # -- accounting ----------------------------------------------------------------------------
 

@@ -24,16 +24,11 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from radiusgw.domain import (
-    Account,
     AccountingRecord,
-    AccountRow,
     AdmissionRequest,
     AdmissionResult,
     AuthLogRow,
-    Change,
-    FailedLogin,
     LnsState,
-    Lockout,
     NodeRow,
     Quarantined,
     SessionRow,
@@ -42,6 +37,7 @@ from radiusgw.domain import (
     UsageRow,
 )
 from radiusgw.store import quarantine
+from radiusgw.store.base import Accounts, AccountsThrough
 from radiusgw.store.journal import Position
 from radiusgw.store.postgres import authlog, nodes
 from radiusgw.store.postgres.accounts import PostgresAccountStore
@@ -82,7 +78,7 @@ def refused(exc: BaseException) -> bool:
     )
 
 
-class PostgresBackend:
+class PostgresBackend(AccountsThrough):
     """``Backend`` on a PostgreSQL database; see the module docstring."""
 
     def __init__(
@@ -150,52 +146,10 @@ class PostgresBackend:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- accounts and their change feed --------------------------------------------------------
+    # -- accounts and their change feed: AccountsThrough, on this store ------------------------
 
-    def add_account(self, realm: str, row: AccountRow, *, max_accounts: int | None) -> None:
-        self.accounts.add_account(realm, row, max_accounts=max_accounts)
-
-    def import_accounts(
-        self,
-        realm: str,
-        rows: Iterable[AccountRow],
-        *,
-        max_accounts: int | None,
-        progress: Callable[[int], None] | None = None,
-    ) -> int:
-        return self.accounts.import_accounts(
-            realm, rows, max_accounts=max_accounts, progress=progress
-        )
-
-    def get_account(self, realm: str, username: str) -> Account | None:
-        return self.accounts.get_account(realm, username)
-
-    def list_accounts(self, realm: str) -> list[Account]:
-        return self.accounts.list_accounts(realm)
-
-    def count_accounts(self, realm: str) -> int:
-        return self.accounts.count_accounts(realm)
-
-    def set_enabled(self, realm: str, username: str, enabled: bool) -> None:
-        self.accounts.set_enabled(realm, username, enabled)
-
-    def set_password(self, realm: str, username: str, password: str) -> None:
-        self.accounts.set_password(realm, username, password)
-
-    def remove_account(self, realm: str, username: str) -> None:
-        self.accounts.remove_account(realm, username)
-
-    def record_failures(self, failures: Sequence[FailedLogin]) -> list[Lockout]:
-        return self.accounts.record_failures(failures)
-
-    def unlock_account(self, realm: str, username: str) -> None:
-        self.accounts.unlock_account(realm, username)
-
-    def last_change(self) -> int:
-        return self.accounts.last_change()
-
-    def changes_since(self, seq: int) -> list[Change]:
-        return self.accounts.changes_since(seq)
+    def _account_store(self) -> Accounts:
+        return self.accounts
 
     # -- accounting ----------------------------------------------------------------------------
 
