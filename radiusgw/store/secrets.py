@@ -20,6 +20,7 @@ import os
 import secrets
 import stat
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -80,6 +81,38 @@ class PasswordCipher:
         except (InvalidTag, ValueError):
             return False
         return data == _KEY_CHECK_TEXT
+
+
+def open_against(
+    key_path: Path,
+    where: str,
+    *,
+    read_only: bool,
+    stored_check: Callable[[], bytes | None],
+    store_check: Callable[[bytes], None],
+) -> PasswordCipher:
+    """The cipher of ``key_path``, matched against the key check the database ``where`` holds
+    (``stored_check``); a database with none gets this key's (``store_check``, which must not
+    overwrite one another process or node stored first). Refused, in one sentence, when the
+    key file is missing for a database that has a check, or does not match it."""
+    check = stored_check()
+    if check is not None and not key_path.exists():
+        raise StoreError(
+            f"the key file {key_path} is missing, but the database {where} was "
+            "set up with a key; restore that key file (a new key could not read its passwords)"
+        )
+    cipher = PasswordCipher.from_key_file(key_path, create=check is None and not read_only)
+    if check is None and read_only:
+        return cipher  # nothing sealed yet, and nothing may be written here
+    if check is None:
+        store_check(cipher.key_check())
+        check = stored_check()  # another process may have sealed it first
+    if check is None or not cipher.matches(check):
+        raise StoreError(
+            f"the key file {key_path} does not match the database {where}: "
+            "its passwords were sealed with another key"
+        )
+    return cipher
 
 
 def _password_ad(realm: str, username: str) -> bytes:

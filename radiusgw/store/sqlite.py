@@ -84,7 +84,7 @@ from radiusgw.store.connection import (
     use_wal,
 )
 from radiusgw.store.journal import Position
-from radiusgw.store.secrets import PasswordCipher
+from radiusgw.store.secrets import PasswordCipher, open_against
 from radiusgw.store.sessions import apply_events, ensure_schema, migrate_to_v4, session_events
 
 SCHEMA_VERSION = 6
@@ -269,28 +269,19 @@ class SqliteStore(SqliteConnection):
         check_version(self._conn, self.db_path)
 
     def _open_cipher(self, *, read_only: bool = False) -> PasswordCipher:
-        check = self._key_check()
-        if check is not None and not self.key_path.exists():
-            raise StoreError(
-                f"the key file {self.key_path} is missing, but the database {self.db_path} was "
-                "set up with a key; restore that key file (a new key could not read its passwords)"
+        return open_against(
+            self.key_path,
+            str(self.db_path),
+            read_only=read_only,
+            stored_check=self._key_check,
+            store_check=self._store_key_check,
+        )
+
+    def _store_key_check(self, check: bytes) -> None:
+        with self._transaction():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?)", (check,)
             )
-        cipher = PasswordCipher.from_key_file(self.key_path, create=check is None and not read_only)
-        if check is None and read_only:
-            return cipher  # nothing sealed yet, and nothing may be written here
-        if check is None:
-            with self._transaction():
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?)",
-                    (cipher.key_check(),),
-                )
-            check = self._key_check()  # another process may have sealed it first
-        if check is None or not cipher.matches(check):
-            raise StoreError(
-                f"the key file {self.key_path} does not match the database {self.db_path}: "
-                "its passwords were sealed with another key"
-            )
-        return cipher
 
     def _key_check(self) -> bytes | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()

@@ -54,7 +54,7 @@ from radiusgw.store.account_rows import (
 from radiusgw.store.postgres.connection import connect, translated
 from radiusgw.store.postgres.schema import check_schema
 from radiusgw.store.postgres.url import redacted
-from radiusgw.store.secrets import PasswordCipher
+from radiusgw.store.secrets import PasswordCipher, open_against
 
 CHANNEL = "radiusgw_accounts"  # LISTEN radiusgw_accounts: the payload is the change number
 
@@ -119,27 +119,19 @@ class PostgresAccountStore:
         self.close()
 
     def _open_cipher(self, *, read_only: bool) -> PasswordCipher:
-        check = self._key_check()
-        if check is not None and not self.key_path.exists():
-            raise StoreError(
-                f"the key file {self.key_path} is missing, but the database {self.where} was "
-                "set up with a key; restore that key file (a new key could not read its passwords)"
-            )
-        cipher = PasswordCipher.from_key_file(self.key_path, create=check is None and not read_only)
-        if check is None and read_only:
-            return cipher  # nothing sealed yet, and nothing may be written here
-        if check is None:
-            self._conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('key_check', %s) ON CONFLICT DO NOTHING",
-                (cipher.key_check(),),
-            )
-            check = self._key_check()  # another node may have sealed it first
-        if check is None or not cipher.matches(check):
-            raise StoreError(
-                f"the key file {self.key_path} does not match the database {self.where}: "
-                "its passwords were sealed with another key"
-            )
-        return cipher
+        return open_against(
+            self.key_path,
+            self.where,
+            read_only=read_only,
+            stored_check=self._key_check,
+            store_check=self._store_key_check,
+        )
+
+    def _store_key_check(self, check: bytes) -> None:
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('key_check', %s) ON CONFLICT DO NOTHING",
+            (check,),
+        )
 
     def _key_check(self) -> bytes | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
