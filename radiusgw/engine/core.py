@@ -205,12 +205,13 @@ class AccountLookup:
 Deferred = Admission | ProxyAuth | AccountLookup
 
 # One answer in the authentication log, as the engine records it: (time or None, NAS address,
-# realm, User-Name, result, reason, the request, the answer, LNS address, upstream). Only
-# references: the method, the Framed-IP and the text are worked out by the auth-log thread
-# (``radiusgw.server.authlog``), off the event loop. A time of None is stamped when the worker
-# takes the batch (the deferred answers, decided without a clock).
+# realm, User-Name, result, reason, the request's octets, the answer, LNS address, upstream).
+# Only references: the method, the Framed-IP and the text are worked out by the auth-log
+# writer process (``radiusgw.server.authlog_writer``), out of the worker's interpreter. A time
+# of None is stamped when the worker takes the batch (the deferred answers, decided without a
+# clock).
 AuthLogEntry = tuple[
-    float | None, str, str | None, str, str, str, Packet, bytes | None, str | None, Any
+    float | None, str, str | None, str, str, str, bytes, bytes | None, str | None, Any
 ]
 
 
@@ -782,7 +783,7 @@ class Engine:
                     pending.username,
                     result,
                     reason,
-                    pending.packet,
+                    pending.packet.raw,
                     pending.accept,
                     pending.request.lns,
                     pending.upstream,
@@ -802,7 +803,7 @@ class Engine:
                     pending.username,
                     result,
                     reason,
-                    pending.packet,
+                    pending.packet.raw,
                     reply,
                     None,
                     server,
@@ -875,7 +876,7 @@ class Engine:
         self.tally.count(realm, ACCEPT)
         log = self.auth_log
         if log is not None:
-            log.append((now, addr[0], realm, username, "accept", "", packet, reply, lns, None))
+            log.append((now, addr[0], realm, username, "accept", "", packet.raw, reply, lns, None))
         if self.access_log:
             where = {} if lns is None else {"lns": lns}
             self.log.info("access-accept", client=addr[0], realm=realm, user=username, **where)
@@ -914,7 +915,9 @@ class Engine:
         self.tally.count(realm, reason)
         log = self.auth_log
         if log is not None:
-            log.append((now, addr[0], realm, username, "reject", reason, packet, None, None, None))
+            log.append(
+                (now, addr[0], realm, username, "reject", reason, packet.raw, None, None, None)
+            )
         if detail is None:
             self.log.info(
                 "access-reject", client=addr[0], realm=realm, user=username, reason=reason

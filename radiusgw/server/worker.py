@@ -37,7 +37,7 @@ from radiusgw.errors import RadiusGwError
 from radiusgw.radius.dictionary import load_dictionary
 from radiusgw.server import signals
 from radiusgw.server.accounting import AccountingPipeline
-from radiusgw.server.authlog import AuthLogWriter, prune
+from radiusgw.server.authlog import AuthLogWriter
 from radiusgw.server.datagrams import DatagramSocket
 from radiusgw.server.decisions import StoreDecisions, authenticating_realms
 from radiusgw.server.disconnect import DisconnectSender
@@ -410,13 +410,18 @@ class Worker:
             tasks.append(asyncio.create_task(preload))
         if settings.auth_log_days:
             self.auth_log = AuthLogWriter(
-                self.engine, open_store, loop, self.log, node=settings.node, worker=self.index
+                self.engine,
+                self.log,
+                db=settings.db,
+                key_file=str(settings.key_path),
+                node=settings.node,
+                worker=self.index,
+                prune_days=settings.auth_log_days if self.index == 0 else 0,
+                drain_timeout=settings.drain_timeout,
+                log_level=settings.log_level,
             )
-            self.auth_log.start()
+            await self.auth_log.start()
             tasks.append(asyncio.create_task(self.auth_log.run()))
-            if self.index == 0:
-                pruner = ResourceThread("auth-log-prune", open_store)
-                tasks.append(asyncio.create_task(prune(settings.auth_log_days, pruner, self.log)))
         if self.index == 0:
             health = ResourceThread("lns-health", open_store)
             monitor = LnsMonitor(lambda: self.engine.registry, health, self.log)

@@ -87,7 +87,7 @@ from radiusgw.store.journal import Position
 from radiusgw.store.secrets import PasswordCipher, open_against
 from radiusgw.store.sessions import apply_events, ensure_schema, migrate_to_v4, session_events
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Re-exported: the row rules are every backend's (radiusgw.store.account_rows).
 __all__ = ["CHANGE_RETENTION", "MAX_TIMEOUT", "PROGRESS_EVERY", "SCHEMA_VERSION", "SqliteStore"]
 
@@ -158,11 +158,29 @@ _SCHEMA_V5 = (
     "ALTER TABLE accounts ADD COLUMN failure_start REAL",
     "ALTER TABLE accounts ADD COLUMN locked_until REAL",
 )
-# Version 6: the authentication log (radiusgw.store.authlog; issue 18.3).
-_SCHEMA_V6 = authlog.SCHEMA
+_Step = str | Callable[[sqlite3.Connection], None]
+# Version 6: the authentication log (radiusgw.store.authlog; issue 18.3), as it was first made.
+_SCHEMA_V6 = (
+    """CREATE TABLE auth_log (
+        id INTEGER PRIMARY KEY,
+        time REAL NOT NULL,
+        node TEXT NOT NULL,
+        worker INTEGER NOT NULL,
+        nas TEXT NOT NULL,
+        realm TEXT,
+        username TEXT NOT NULL,
+        method TEXT NOT NULL,
+        result TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        framed_ip TEXT,
+        lns TEXT,
+        upstream TEXT
+    )""",
+)
+# Version 7: the authentication log moves to a file of its own (its lock off the store's).
+_SCHEMA_V7: tuple[_Step, ...] = (authlog.move_from_store,)
 # _MIGRATIONS[n] takes a database from user_version n to n + 1: SQL, or a function of the
 # connection for a step that depends on what the file holds.
-_Step = str | Callable[[sqlite3.Connection], None]
 _MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
     _SCHEMA_V1,
     _SCHEMA_V2,
@@ -170,6 +188,7 @@ _MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
     _SCHEMA_V4,
     _SCHEMA_V5,
     _SCHEMA_V6,
+    _SCHEMA_V7,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 

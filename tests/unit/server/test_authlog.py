@@ -1,17 +1,35 @@
 """The authentication log (issue 18.3): what the engine records per answer (group accept and
-reject, proxy accept, reject and challenge, a deferred accept), the rows the writer thread makes
-of it, and the bound of the hand-off (the oldest dropped and counted), without sockets."""
+reject, proxy accept, reject and challenge, a deferred accept), the rows the writer process makes
+of it, the frames of the pipe, the writer's bound and retries while the store refuses, and the
+worker's hand-off to a real writer process (drained at close, started again after a kill, a
+batch dropped and counted while the writer does not read)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from radiusgw.domain import Account, AdmissionResult, AuthLogRow
 from radiusgw.engine import Admission
 from radiusgw.radius.attributes import Code
-from radiusgw.server.authlog import AuthLogWriter, framed_ip, rows_of
+from radiusgw.server.authlog import AuthLogWriter
+from radiusgw.server.authlog_writer import (
+    BATCH,
+    FrameError,
+    Writer,
+    chunk_of,
+    frame,
+    framed_ip,
+    method_of,
+    rows_of,
+    take_frames,
+)
 from radiusgw.store.backend import open_backend
 from tests.unit.engine.helpers import ACME_NAS, Accounts, ListLog, engine
 from tests.unit.engine.test_engine import pap_request
@@ -88,61 +106,220 @@ def test_framed_ip_is_read_from_the_answer_attributes() -> None:
     assert framed_ip(None) is None
 
 
-def test_a_full_buffer_drops_the_oldest_and_counts(tmp_path: Path) -> None:
-    async def scenario() -> tuple[AuthLogWriter, list[Any]]:
-        eng, _ = engine(Accounts(ALICE))
-        log = ListLog()
-        db = tmp_path / "gw.db"
-        writer = AuthLogWriter(
-            eng,
-            lambda: open_backend(db, tmp_path / "k"),
-            asyncio.get_running_loop(),
-            log,
-            node="gw",
-            worker=0,
-            capacity=3,
-        )  # not started: nothing leaves the buffer
-        writer._thread.outstanding = 1  # as if a batch were in the thread
-        for n in range(5):
-            request = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
-            eng.on_auth(request, ACME_NAS, float(n))
-        writer.flush(10.0)
-        return writer, [e[0] for _, chunk in writer._pending for e in chunk] + log.events
-
-    writer, kept = asyncio.run(scenario())
-    assert writer.dropped == 2
-    assert kept[:3] == [2.0, 3.0, 4.0]
-    assert kept[3]["event"] == "auth-log-dropped"
+def test_frames_survive_the_pipe_in_pieces_and_a_foreign_length_is_refused() -> None:
+    chunks = [(1.0, [(None, "192.0.2.1", "r", "u@r", "accept", "", b"req", None, None, None)])]
+    chunks.append((2.0, [(2.5, "::1", None, "x", "reject", "no", b"", None, "lns", ("h", 1))]))
+    stream = b"".join(frame(c) for c in chunks)
+    buffer = bytearray()
+    taken = []
+    for i in range(0, len(stream), 7):  # as os.read may cut it
+        buffer += stream[i : i + 7]
+        taken += take_frames(buffer)
+    assert [chunk_of(body) for body in taken] == chunks and not buffer
+    with pytest.raises(FrameError):
+        take_frames(bytearray(b"\xff\xff\xff\xff"))
+    with pytest.raises(FrameError):
+        chunk_of(b"\x00garbage")
 
 
-def test_the_writer_hands_batches_to_the_store_and_drains_on_close(tmp_path: Path) -> None:
+def test_the_method_is_read_from_the_request_octets() -> None:
+    request = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
+    assert method_of(request) == "pap"
+    assert method_of(b"") == "none"
+
+
+def bodies(times: range) -> list[bytes]:
+    """One frame body per time, each with one answer of that time."""
+    return [
+        frame((float(t), [(None, "192.0.2.1", "acme.example", f"u{t}@acme.example", "accept",
+                           "", b"", None, None, None)]))[4:]
+        for t in times
+    ]  # fmt: skip
+
+
+def test_the_writer_holds_frames_while_the_store_refuses_and_drops_the_oldest(
+    tmp_path: Path,
+) -> None:
     db = tmp_path / "gw.db"
-
-    async def scenario() -> int:
-        eng, _ = engine(Accounts(ALICE))
-        writer = AuthLogWriter(
-            eng,
-            lambda: open_backend(db, tmp_path / "k"),
-            asyncio.get_running_loop(),
-            ListLog(),
-            node="gw",
-            worker=2,
-        )
-        writer.start()
-        for n in range(3):
-            request = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
-            eng.on_auth(request, ACME_NAS, float(n))
-            writer.flush(float(n))
-        await writer.close(5.0)
-        return writer.written
-
-    assert asyncio.run(scenario()) == 3
+    log = ListLog()
+    missing = tmp_path / "not-yet" / "gw.db"  # a directory that does not exist: refused
+    target = [missing]
+    size = len(bodies(range(1))[0])
+    writer = Writer(
+        lambda: open_backend(target[0], tmp_path / "k"), log, node="gw", worker=1,
+        capacity=3 * size,
+    )  # fmt: skip
+    writer.take(bodies(range(5)), 10.0)
+    assert writer.dropped == 2 and len(writer.held) == 3
+    assert not writer.write(10.0)
+    assert writer.failing and [e["event"] for e in log.events] == [
+        "auth-log-dropped",
+        "auth-log-write-failed",
+    ]
+    target[0] = db
+    assert not writer.write(10.5)  # within the retry interval: not tried
+    while not writer.write(11.0):
+        pass
+    assert writer.written == 3 and not writer.pending
+    assert log.events[-1]["event"] == "auth-log-write-resumed"
+    writer.close()
     store = open_backend(db, tmp_path / "k", read_only=True)
     try:
         assert [(r.time, r.worker) for r in store.auth_log("acme.example")] == [
-            (0.0, 2),
-            (1.0, 2),
-            (2.0, 2),
+            (2.0, 1),
+            (3.0, 1),
+            (4.0, 1),
         ]
     finally:
         store.close()
+
+
+def test_a_large_frame_is_written_a_batch_per_transaction(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    writer = Writer(lambda: open_backend(db, tmp_path / "k"), ListLog(), node="gw", worker=0)
+    entry = (None, "192.0.2.1", "acme.example", "u@acme.example", "accept", "", b"", None,
+             None, None)  # fmt: skip
+    writer.take([frame((1.0, [entry] * (BATCH + 5)))[4:]], 1.0)
+    assert not writer.write(1.0) and writer.written == BATCH
+    assert writer.write(1.0) and writer.written == BATCH + 5
+    writer.close()
+
+
+def test_the_writer_prunes_past_its_days_at_start_and_hourly(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    log = ListLog()
+    writer = Writer(lambda: open_backend(db, tmp_path / "k"), log, node="gw", worker=0,
+                    prune_days=1)  # fmt: skip
+    now = 10 * 86_400.0
+    writer.take(bodies(range(int(now), int(now) + 1)), now)
+    writer.take(bodies(range(int(now) - 2 * 86_400, int(now) - 2 * 86_400 + 1)), now)
+    while not writer.write(now):
+        pass
+    assert writer.timeout(now) == 0.0
+    writer.prune(now)
+    assert log.events[-1] == {"level": "info", "event": "auth-log-pruned", "rows": 1, "days": 1}
+    assert writer.timeout(now) == 3600.0
+    writer.close()
+
+
+async def hand_off(writer: AuthLogWriter, eng: Any, times: range) -> None:
+    for n in times:
+        eng.on_auth(pap_request("alice@acme.example", b"wonderland", b"acme-secret"), ACME_NAS,
+                    float(n))  # fmt: skip
+        writer.flush(float(n))
+
+
+def real_writer(tmp_path: Path, eng: Any, log: Any, **kw: Any) -> AuthLogWriter:
+    return AuthLogWriter(eng, log, db=str(tmp_path / "gw.db"), key_file=str(tmp_path / "k"),
+                         node="gw", worker=2, **kw)  # fmt: skip
+
+
+def stored(tmp_path: Path) -> list[tuple[float, int, str]]:
+    store = open_backend(tmp_path / "gw.db", tmp_path / "k", read_only=True)
+    try:
+        return [(r.time, r.worker, r.method) for r in store.auth_log("acme.example")]
+    finally:
+        store.close()
+
+
+def test_the_writer_process_stores_the_batches_and_drains_at_close(tmp_path: Path) -> None:
+    open_backend(tmp_path / "gw.db", tmp_path / "k").close()
+
+    async def scenario() -> int | None:
+        eng, _ = engine(Accounts(ALICE))
+        writer = real_writer(tmp_path, eng, ListLog())
+        await writer.start()
+        process = writer.process
+        await hand_off(writer, eng, range(3))
+        await writer.close(10.0)
+        assert eng.auth_log is None
+        return None if process is None else process.returncode
+
+    assert asyncio.run(scenario()) == 0
+    assert stored(tmp_path) == [(0.0, 2, "pap"), (1.0, 2, "pap"), (2.0, 2, "pap")]
+
+
+def test_a_killed_writer_is_started_again_and_later_batches_arrive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_backend(tmp_path / "gw.db", tmp_path / "k").close()
+    monkeypatch.setattr("radiusgw.server.authlog.FLUSH_INTERVAL", 0.05)
+    monkeypatch.setattr("radiusgw.server.authlog.RESTART_DELAY", 0.0)
+    log = ListLog()
+
+    async def scenario() -> None:
+        eng, _ = engine(Accounts(ALICE))
+        writer = real_writer(tmp_path, eng, log)
+        await writer.start()
+        assert writer.process is not None
+        first = writer.process.pid
+        os.kill(first, signal.SIGKILL)
+        await writer.process.wait()
+        running = asyncio.create_task(writer.run())
+        deadline = time.monotonic() + 10
+        while (writer.process is None or writer.process.pid == first) and (
+            time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.05)
+        running.cancel()
+        await hand_off(writer, eng, range(5, 7))
+        await writer.close(10.0)
+
+    asyncio.run(scenario())
+    events = [e["event"] for e in log.events]
+    assert events.count("auth-log-writer-started") == 2 and "auth-log-writer-exited" in events
+    assert stored(tmp_path) == [(5.0, 2, "pap"), (6.0, 2, "pap")]
+
+
+def test_a_writer_that_does_not_read_costs_batches_not_answers(tmp_path: Path) -> None:
+    open_backend(tmp_path / "gw.db", tmp_path / "k").close()
+    log = ListLog()
+
+    async def scenario() -> int:
+        eng, _ = engine(Accounts(ALICE))
+        writer = real_writer(tmp_path, eng, log, capacity=100_000)
+        await writer.start()
+        assert writer.process is not None
+        os.kill(writer.process.pid, signal.SIGSTOP)  # reads nothing: the pipe fills
+        try:
+            for n in range(3000):
+                eng.on_auth(
+                    pap_request("alice@acme.example", b"wonderland", b"acme-secret"),
+                    ACME_NAS,
+                    float(n),
+                )
+                if n % 10 == 9:
+                    writer.flush(float(n))
+            dropped = writer.dropped
+        finally:
+            os.kill(writer.process.pid, signal.SIGCONT)
+        await writer.close(20.0)
+        return dropped, (writer.process is None and 1) or 0
+
+    dropped, _ = asyncio.run(scenario())
+    assert 0 < dropped < 3000 and dropped % 10 == 0  # whole batches, each counted
+    assert "auth-log-dropped" in [e["event"] for e in log.events]
+    assert len(stored(tmp_path)) == 3000 - dropped  # what was taken is all written
+
+
+def test_the_writer_process_ignores_sigterm_and_ends_at_the_end_of_its_pipe(
+    tmp_path: Path,
+) -> None:
+    open_backend(tmp_path / "gw.db", tmp_path / "k").close()
+
+    async def scenario() -> int | None:
+        eng, _ = engine(Accounts(ALICE))
+        writer = real_writer(tmp_path, eng, ListLog())
+        await writer.start()
+        process = writer.process
+        assert process is not None
+        await hand_off(writer, eng, range(2))
+        await asyncio.sleep(1.0)  # its interpreter is up and its handlers are set
+        process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        assert process.returncode is None
+        await writer.close(10.0)
+        return process.returncode
+
+    assert asyncio.run(scenario()) == 0
+    assert len(stored(tmp_path)) == 2

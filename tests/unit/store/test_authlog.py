@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 
 from radiusgw.domain import AuthLogRow
+from radiusgw.store.authlog import COLUMNS, path_of
 from radiusgw.store.backend import open_backend
-from radiusgw.store.sqlite import SCHEMA_VERSION
+from radiusgw.store.connection import has_table
+from radiusgw.store.sqlite import _SCHEMA_V6, SCHEMA_VERSION
+
+SQLITE_V6_TABLE = _SCHEMA_V6[0]
 
 
 def row(time: float, user: str, result: str = "accept", **extra: object) -> AuthLogRow:
@@ -93,20 +97,24 @@ def test_a_read_only_reader_sees_what_the_writer_wrote(tmp_path: Path) -> None:
         reader.close()
 
 
-def test_an_sqlite_file_of_version_5_gains_the_table_on_open(tmp_path: Path) -> None:
+def test_version_7_moves_the_rows_of_a_version_6_file_into_the_log_file(tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
     open_backend(db, tmp_path / "k").close()
-    raw = sqlite3.connect(db)
-    raw.execute("DROP TABLE auth_log")
-    raw.execute("PRAGMA user_version = 5")
+    raw = sqlite3.connect(db)  # what version 6 left: the table in the store's file, with rows
+    raw.execute(SQLITE_V6_TABLE)
+    raw.executemany(f"INSERT INTO auth_log ({COLUMNS}) VALUES ({', '.join('?' * 12)})", ROWS[:2])
+    raw.execute("PRAGMA user_version = 6")
     raw.commit()
     raw.close()
     store = open_backend(db, tmp_path / "k")
     try:
-        store.write_auth_log(ROWS[:1])
-        assert store.auth_log("acme.example") == ROWS[:1]
+        assert store.auth_log("acme.example") == ROWS[:2]
+        store.write_auth_log(ROWS[2:3])
+        assert store.auth_log("acme.example") == ROWS[:3]
     finally:
         store.close()
     raw = sqlite3.connect(db)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert not has_table(raw, "auth_log")
     raw.close()
+    assert path_of(db).exists()
