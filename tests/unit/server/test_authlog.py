@@ -191,8 +191,8 @@ def test_the_writer_prunes_past_its_days_at_start_and_hourly(tmp_path: Path) -> 
     writer = Writer(lambda: open_backend(db, tmp_path / "k"), log, node="gw", worker=0,
                     prune_days=1)  # fmt: skip
     now = 10 * 86_400.0
-    writer.take(bodies(range(int(now), int(now) + 1)), now)
     writer.take(bodies(range(int(now) - 2 * 86_400, int(now) - 2 * 86_400 + 1)), now)
+    writer.take(bodies(range(int(now), int(now) + 1)), now)
     while not writer.write(now):
         pass
     assert writer.timeout(now) == 0.0

@@ -84,6 +84,21 @@ def test_prune_deletes_only_rows_older_than_the_cut(db: str, tmp_path: Path) -> 
         store.close()
 
 
+def test_sqlite_prune_never_deletes_a_newer_row_and_a_late_older_one_waits(
+    tmp_path: Path,
+) -> None:
+    store = open_backend(tmp_path / "gw.db", tmp_path / "k")
+    try:
+        store.write_auth_log([ROWS[0], ROWS[2], ROWS[1], ROWS[4]])  # 101 appended after 102
+        assert store.prune_auth_log(102.0) == 1  # 100 only: 101 came after a newer row
+        assert [r.time for r in store.auth_log("acme.example")] == [101.0, 102.0, 104.0]
+        assert store.prune_auth_log(103.0) == 2
+        assert store.prune_auth_log(1e9) == 1  # every row older: all of them
+        assert store.auth_log("acme.example") == []
+    finally:
+        store.close()
+
+
 def test_a_read_only_reader_sees_what_the_writer_wrote(tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
     writer = open_backend(db, tmp_path / "k")
