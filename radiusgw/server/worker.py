@@ -5,15 +5,21 @@ and ``radiusgw.engine.Engine`` and finishes what the engine defers: accounting r
 the journal and are answered once durable (``radiusgw.server.accounting``); an account the
 cache does not hold and an accept that needs a session slot (第14条2) go to store threads, with
 a deadline (``radiusgw.server.decisions``). It polls the store (account changes, LNS
-health, live sessions per LNS, monthly traffic), and handles SIGTERM (stop taking requests,
-finish the work in flight and answer it, exit 0). Worker 0 also probes the LNS, closes stale
+health, live sessions per LNS, monthly traffic). Worker 0 also probes the LNS, closes stale
 sessions and writes the node's heartbeat (``radiusgw.server.heartbeat``).
+
+Its life has three parts, as uvicorn's ``Server.serve``: ``startup`` (the journal replay, the
+sockets, the store threads, the proxy edge, the periodic tasks, then the signal handlers),
+``main_loop`` (waits until a handler wakes it) and ``shutdown`` (stop taking requests, finish
+the work in flight and answer it within ``Settings.drain_timeout``, close in order, exit 0).
+A signal handler only notes the signal (``handle_exit``, ``handle_reload``); the main loop acts.
 
 Realm sets (``radiusgw.server.realm_set``): under a supervisor a worker never reads the realm
 files; it serves the set it was forked with and each set that arrives on its pipe from the
 supervisor (``reload-applied``), and ignores SIGHUP. Alone (``--workers 1``) it is its own
-supervisor: SIGHUP reads the files once (an invalid set keeps the old one). Signals that come
-while it starts wait until its loop handles them (``radiusgw.server.signals``).
+supervisor: SIGHUP reads the files once, in the main loop (an invalid set keeps the old one).
+Signals that come while it starts wait until its handlers are in place
+(``radiusgw.server.signals``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import uvloop
@@ -79,6 +86,11 @@ class Worker:
         self.index = index
         self.log = log
         self.draining = False
+        # What the signal handlers note for the main loop (``handle_exit``, ``handle_reload``).
+        self.should_exit = False
+        self.reload_requested = False
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []  # the periodic work, cancelled at the end
         self.realms = realms
         self._updates = updates
         self._frames = FrameReader()
@@ -339,9 +351,27 @@ class Worker:
                 self.log.info("counters", **snapshot)
                 last = snapshot
 
-    # -- lifecycle ----------------------------------------------------------------------
+    # -- lifecycle: startup, main loop, shutdown (uvicorn's ``Server.serve``) ------------
 
     async def run(self, auth_sock: socket.socket, acct_sock: socket.socket) -> int:
+        """Serve ``auth_sock`` and ``acct_sock`` until SIGTERM; the exit code (0 once drained)."""
+        await self.startup(auth_sock, acct_sock)
+        await self.main_loop()
+        return await self.shutdown()
+
+    def handle_exit(self) -> None:
+        """SIGTERM or SIGINT: note it; the main loop ends and ``shutdown`` drains."""
+        self.should_exit = True
+        self._wake.set()
+
+    def handle_reload(self) -> None:
+        """SIGHUP with no supervisor: note it; the main loop reads the realm files."""
+        self.reload_requested = True
+        self._wake.set()
+
+    async def startup(self, auth_sock: socket.socket, acct_sock: socket.socket) -> None:
+        """Replay the journal, open the sockets and the store threads, start the periodic
+        tasks, then take the signals (what came meanwhile is noted from here on)."""
         loop = asyncio.get_running_loop()
         settings = self.settings
 
@@ -389,34 +419,28 @@ class Worker:
             admit=self.decisions.admit,
         )
         await self.proxy.start()
-        stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, self.handle_exit)
+        loop.add_signal_handler(signal.SIGINT, self.handle_exit)
         if self._updates is None:
-            loop.add_signal_handler(signal.SIGHUP, self.reload)
+            loop.add_signal_handler(signal.SIGHUP, self.handle_reload)
         else:
             os.set_blocking(self._updates, False)
             loop.add_reader(self._updates, self._read_updates)
         signals.deliver()  # what came while starting is handled from here on
-        tasks = [
-            asyncio.create_task(self._poll_store()),
-            asyncio.create_task(self._log_counters()),
-            asyncio.create_task(self._log_suppressed_drops()),
-            asyncio.create_task(self.decisions.run_expiry()),
-        ]
+        tasks = self._tasks
+        tasks.extend(
+            [
+                asyncio.create_task(self._poll_store()),
+                asyncio.create_task(self._log_counters()),
+                asyncio.create_task(self._log_suppressed_drops()),
+                asyncio.create_task(self.decisions.run_expiry()),
+            ]
+        )
         if settings.cache_preload:
             realms = authenticating_realms(self.engine.registry)
             preload = self.decisions.preload(realms, settings.cache_preload, open_store)
             tasks.append(asyncio.create_task(preload))
-        if settings.auth_log_days:
-            self.auth_log = AuthLogWriter(
-                self.engine, open_store, loop, self.log, node=settings.node, worker=self.index
-            )
-            self.auth_log.start()
-            tasks.append(asyncio.create_task(self.auth_log.run()))
-            if self.index == 0:
-                pruner = ResourceThread("auth-log-prune", open_store)
-                tasks.append(asyncio.create_task(prune(settings.auth_log_days, pruner, self.log)))
+        self._start_auth_log(tasks, open_store)
         if self.index == 0:
             health = ResourceThread("lns-health", open_store)
             monitor = LnsMonitor(lambda: self.engine.registry, health, self.log)
@@ -442,9 +466,41 @@ class Worker:
             tasks.append(asyncio.create_task(self._flush_metrics(self.metrics)))
             mark_ready(os.environ.get(ENV), os.getpid())  # /ready (issue 18.2)
         self.log.info("worker-ready", digest=self.realms.digest)
-        await stop.wait()
-        # Drain: take no new requests; finish and answer the work already in flight. Signals
-        # wait from now on: the loop's handlers go when it closes, and none may end us then.
+
+    def _start_auth_log(
+        self, tasks: list[asyncio.Task[None]], open_store: Callable[[], Backend]
+    ) -> None:
+        """The authentication log's writer, and on worker 0 its pruning (issue 18.3)."""
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        if settings.auth_log_days:
+            self.auth_log = AuthLogWriter(
+                self.engine, open_store, loop, self.log, node=settings.node, worker=self.index
+            )
+            self.auth_log.start()
+            tasks.append(asyncio.create_task(self.auth_log.run()))
+            if self.index == 0:
+                pruner = ResourceThread("auth-log-prune", open_store)
+                tasks.append(asyncio.create_task(prune(settings.auth_log_days, pruner, self.log)))
+
+    async def main_loop(self) -> None:
+        """Serve until SIGTERM: the signal handlers only note what came, and wake this loop,
+        which acts on it (a stop first: a reload noted with it is moot)."""
+        while not self.should_exit:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.reload_requested and not self.should_exit:
+                self.reload_requested = False
+                self.reload()
+
+    async def shutdown(self) -> int:
+        """Drain: take no new requests; finish and answer the work already in flight, within
+        ``--drain-timeout``; then close everything in order. The exit code."""
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        tasks = self._tasks
+        # Signals wait from now on: the loop's handlers go when it closes, and none may end
+        # us then.
         signals.hold()
         if self._updates is not None:
             loop.remove_reader(self._updates)
@@ -469,8 +525,7 @@ class Worker:
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks, timeout=settings.drain_timeout)
-        if self.auth_log is not None:
-            await self.auth_log.close(settings.drain_timeout)
+        await self._close_auth_log()
         await self.proxy.close()
         if self.disconnects is not None:
             await self.disconnects.close(drain=0.0)
@@ -485,6 +540,11 @@ class Worker:
             self.metrics.flush(self)
         self.log.info("stopped", **self.counters())
         return 0
+
+    async def _close_auth_log(self) -> None:
+        settings = self.settings
+        if self.auth_log is not None:
+            await self.auth_log.close(settings.drain_timeout)
 
 
 def run_worker(
