@@ -2,8 +2,9 @@
 
 The sans-I/O ``UpstreamClient`` decides everything (identifiers, retransmission, fail-over,
 Status-Server probes, reply verification and re-signing); the one UDP edge
-(``radiusgw.server.datagrams.MachineEdge``) owns its ``SOURCE_SOCKETS`` source sockets per
-address family (256 requests outstanding per socket and server) and its timer; this module only:
+(``radiusgw.server.datagrams.MachineEdge``) owns its ``Tuning.source_sockets`` source sockets
+per address family (256 requests outstanding per socket and server) and its timer; this module
+only:
 - answers the NAS when a request completes (or, for a realm with ``on_upstream_down =
   "reject"``, rejects when every server is down; otherwise stays silent so that the NAS's own
   fail-over to another gateway works). An upstream Access-Accept of a realm with session limits
@@ -45,11 +46,9 @@ from radiusgw.proxy.upstream import Kind, StateChange, UpstreamStatus
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.datagrams import MachineEdge
 from radiusgw.server.resource_thread import ResourceThread
+from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 from radiusgw.store.backend import Backend
 
-SOURCE_SOCKETS = 4
-REPLAY_TICK = 1.0
-STATUS_PUBLISH_INTERVAL = 5.0
 DROP_LOG_INTERVAL = 60.0  # a forging or misconfigured server is logged once a minute, counted
 
 
@@ -70,8 +69,12 @@ class ProxyEdge:
         worker: int = 0,
         status_table: Callable[[], Backend] | None = None,
         admit: Callable[[Admission], None] | None = None,
+        tuning: Tuning = DEFAULT_TUNING,
     ) -> None:
         self.engine = engine
+        self._sockets = tuning.source_sockets
+        self._replay_tick = tuning.replay_tick
+        self._status_interval = tuning.status_publish_interval
         self.log = log
         self._open_store = open_store
         self._send_auth = send_auth
@@ -85,7 +88,7 @@ class ProxyEdge:
         )
         self._status_task: asyncio.Task[None] | None = None
         self._status_dirty = True
-        self.client: UpstreamClient[_Context] = UpstreamClient(SOURCE_SOCKETS)
+        self.client: UpstreamClient[_Context] = UpstreamClient(self._sockets)
         self.spooler = Spooler()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._edge: MachineEdge | None = None  # the client's sockets and timer, from start()
@@ -101,7 +104,7 @@ class ProxyEdge:
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         self._edge = MachineEdge(
-            loop, self.client, self._on_event, self.log, name="proxy", sockets=SOURCE_SOCKETS
+            loop, self.client, self._on_event, self.log, name="proxy", sockets=self._sockets
         )
         self._spool_writer = BatchThread(
             "spool-writer",
@@ -317,7 +320,7 @@ class ProxyEdge:
 
     async def _replay_loop(self) -> None:
         while True:
-            await asyncio.sleep(REPLAY_TICK)
+            await asyncio.sleep(self._replay_tick)
             try:
                 await self._replay_once()
             except Exception as exc:  # a locked database must not end the replays
@@ -375,7 +378,7 @@ class ProxyEdge:
         while True:
             await asyncio.sleep(0.5)
             now = time.time()
-            if not self._status_dirty and now - last < STATUS_PUBLISH_INTERVAL:
+            if not self._status_dirty and now - last < self._status_interval:
                 continue
             self._status_dirty = False
             last = now

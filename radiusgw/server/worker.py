@@ -59,10 +59,6 @@ from radiusgw.server.settings import Settings
 from radiusgw.server.store_poll import StorePoll, Usage
 from radiusgw.store.backend import Backend, open_backend
 
-COUNTERS_LOG_INTERVAL = 60.0
-USAGE_POLL_INTERVAL = 2.0  # how often quotas and LNS loads are re-read
-STALE_SWEEP_INTERVAL = 60.0
-
 
 class Worker:
     def __init__(
@@ -98,8 +94,15 @@ class Worker:
         # One store object per thread (radiusgw.store.backend); this one is the event loop's.
         self.store = open_backend(settings.db, settings.key_path, node=settings.node)
         cache = AccountCache(last_seq=self.store.last_change())
+        tuning = settings.tuning
         self.engine = Engine(
-            registry, cache, log=log, access_log=settings.access_log, workers=settings.workers
+            registry,
+            cache,
+            log=log,
+            access_log=settings.access_log,
+            dedup_window=tuning.dedup_window,
+            workers=settings.workers,
+            reservation_ttl=tuning.reservation_ttl,
         )
         self.engine.lns_health = read_health(self.store, registry)
         self._lns_load: dict[tuple[str, int], int] = {}
@@ -235,6 +238,7 @@ class Worker:
         cache = engine.accounts
         last_usage = 0.0
         settings = self.settings
+        usage_interval = settings.tuning.usage_poll_interval
         poll = ResourceThread(
             "store-poll",
             lambda: StorePoll(open_backend(settings.db, settings.key_path, node=settings.node)),
@@ -244,7 +248,7 @@ class Worker:
                 await asyncio.sleep(settings.cache_poll_interval)
                 try:
                     now = time.time()
-                    usage = now - last_usage >= USAGE_POLL_INTERVAL
+                    usage = now - last_usage >= usage_interval
                     found = await poll.call(
                         StorePoll.read,
                         cache.last_seq,
@@ -293,9 +297,10 @@ class Worker:
 
     async def _expire_stale_sessions(self, sweeper: ResourceThread[Backend]) -> None:
         interim = self.settings.default_interim_interval
+        interval = self.settings.tuning.stale_sweep_interval
         try:
             while True:
-                await asyncio.sleep(STALE_SWEEP_INTERVAL)
+                await asyncio.sleep(interval)
                 try:
                     closed = await sweeper.call(_expire_stale, time.time(), interim)
                 except Exception as exc:
@@ -344,8 +349,9 @@ class Worker:
 
     async def _log_counters(self) -> None:
         last: dict[str, int] = {}
+        interval = self.settings.tuning.counters_log_interval
         while True:
-            await asyncio.sleep(COUNTERS_LOG_INTERVAL)
+            await asyncio.sleep(interval)
             snapshot = self.counters()
             if snapshot != last:
                 self.log.info("counters", **snapshot)
@@ -386,6 +392,7 @@ class Worker:
             self.log,
             self._written,
             self._write_failed,
+            tuning=settings.tuning,
         )
         # Before serving: what an earlier run acknowledged but had not yet applied.
         replayed = self.accounting.replay(
@@ -404,6 +411,7 @@ class Worker:
             self.log,
             deadline=settings.store_deadline,
             dictionary=load_dictionary(settings.dictionaries),
+            tuning=settings.tuning,
         )
         self.accounting.start()
         self.decisions.start()
@@ -417,6 +425,7 @@ class Worker:
             worker=self.index,
             status_table=open_store,
             admit=self.decisions.admit,
+            tuning=settings.tuning,
         )
         await self.proxy.start()
         loop.add_signal_handler(signal.SIGTERM, self.handle_exit)
