@@ -38,6 +38,7 @@ from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Mode, Realm, Registry
 from radiusgw.domain import SpoolEntry
 from radiusgw.engine import Admission, Engine, ProxyAccounting, ProxyAuth
+from radiusgw.engine.core import UPSTREAM_DOWN
 from radiusgw.engine.counters import NO_ANSWER
 from radiusgw.proxy.client import UpstreamClient
 from radiusgw.proxy.events import Completed, Failure
@@ -228,7 +229,7 @@ class ProxyEdge:
                 return
             self._log_failure(pending, item)
             if pending.realm.on_upstream_down == "reject":
-                reject = engine.reject_deferred(pending, "customer RADIUS servers unavailable")
+                reject = engine.reject_deferred(pending, UPSTREAM_DOWN)
                 if reject is not None:  # None: too long to send with its Proxy-State
                     self._send_auth(reject, pending.address)
             else:
