@@ -1,9 +1,13 @@
 """``python -m bench.ablate NAMES ARGS...``: the gateway with named costs taken out, to weigh them.
 
 An experiment for the engineer, never the product: ``NAMES`` (comma-separated) switch off work
-the gateway must do, then ``ARGS`` run as ``radiusgw ARGS`` in this process (its workers fork
-from it, so they inherit the change). ``python -m bench.profile --ablate`` and
-``python -m bench.run --ablate`` start the gateway this way and say so in their reports.
+the gateway must do, then ``ARGS`` run as ``radiusgw ARGS`` in this process. Each name is a field
+of the server's ``Tuning`` (``radiusgw.server.settings``: ``journal_sync``, ``store_writes``) set
+to False and handed to the command (``radiusgw.cli.main(tuning)``), so ``serve`` builds its
+``Settings`` with it and every worker builds its journal writer and accounting applier from it.
+``serve`` has no flag for them: only a caller in the same process can. ``python -m
+bench.profile --ablate`` and ``python -m bench.run --ablate`` start the gateway this way and say
+so in their reports.
 
 It answers "what does this part cost under load", which a profile of the whole cannot: the
 fdatasync of the accounting journal blocks the loop for a millisecond or more per batch, and
@@ -13,16 +17,12 @@ weight as samples of its own.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import sys
-import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from radiusgw import cli
-from radiusgw.domain import AccountingRecord
-from radiusgw.store import journal
-from radiusgw.store.journal import Position
-from radiusgw.store.sqlite import SqliteStore
+from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 
 ABLATIONS = {
     "journal-sync": (
@@ -36,27 +36,12 @@ ABLATIONS = {
 }
 
 
+# The ``Tuning`` field each name sets to False.
+FIELDS = {"journal-sync": "journal_sync", "store-writes": "store_writes"}
+
+
 class AblationError(ValueError):
     """An unknown ablation name; ``str()`` lists the known ones."""
-
-
-class _OsWithoutSync(types.ModuleType):
-    """The ``os`` module as the journal sees it, with ``fdatasync`` doing nothing."""
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(os, name)
-
-    @staticmethod
-    def fdatasync(fd: int) -> None:
-        del fd
-
-
-def _write_nothing(
-    self: SqliteStore,
-    records: Sequence[AccountingRecord],
-    journal_position: tuple[str, Position] | None = None,
-) -> None:
-    del self, records, journal_position
 
 
 def parse(names: str) -> list[str]:
@@ -70,15 +55,14 @@ def parse(names: str) -> list[str]:
     return chosen
 
 
-def install(names: Iterable[str]) -> None:
-    """Switch off the named work in this process (and the workers it forks afterwards)."""
+def tuning(names: Iterable[str]) -> Tuning:
+    """The server's knobs with the named work switched off."""
+    off: dict[str, bool] = {}
     for name in names:
-        if name == "journal-sync":
-            journal.os = _OsWithoutSync("os")
-        elif name == "store-writes":
-            SqliteStore.write_accounting = _write_nothing
-        else:
+        if name not in FIELDS:
             raise AblationError(f"unknown ablation {name}")
+        off[FIELDS[name]] = False
+    return dataclasses.replace(DEFAULT_TUNING, **off)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,11 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args:
         sys.exit(f"usage: python -m bench.ablate {'|'.join(sorted(ABLATIONS))}[,...] ARGS...")
     try:
-        install(parse(args[0]))
+        ablated = tuning(parse(args[0]))
     except AblationError as exc:
         sys.exit(f"python -m bench.ablate: {exc}")
     sys.argv = ["radiusgw", *args[1:]]
-    cli.main()
+    cli.main(ablated)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from radiusgw.domain import AccountRow, AuthLogRow
 from radiusgw.errors import ConfigError, RadiusGwError, StoreError
 from radiusgw.radius.dictionary import DictionaryError, load_dictionary
 from radiusgw.radius.reply import encode_all, parse_pair, parse_pairs
-from radiusgw.server.settings import Settings
+from radiusgw.server.settings import Settings, Tuning
 from radiusgw.sessions import month_bounds
 from radiusgw.store.authlog import RESULTS
 from radiusgw.store.backend import Backend, open_backend
@@ -293,7 +293,9 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="TOML file of the API's bearer tokens ([[token]] name, token, contract?); mode 0600.",
 )
+@click.pass_obj
 def serve(
+    tuning: Tuning | None,
     realms: Path,
     db: str,
     listen: str,
@@ -340,6 +342,7 @@ def serve(
         auth_log_days=auth_log_days,
         api_listen=api_listen,
         api_tokens=api_tokens,
+        tuning=DEFAULTS.tuning if tuning is None else tuning,
     )
     if api_listen is not None:
         from radiusgw.server.api_thread import parse_listen
@@ -1041,9 +1044,11 @@ def _escape(char: str) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
-def main() -> None:
-    """The console script ``radiusgw``."""
-    cli.main(prog_name="radiusgw")
+def main(tuning: Tuning | None = None) -> None:
+    """The console script ``radiusgw``. ``tuning``: the knobs ``serve`` has no flag for, from
+    a caller in this process (``bench/ablate.py``'s experiments); the command line cannot set
+    them, and the console script passes none (the defaults: the product)."""
+    cli.main(prog_name="radiusgw", obj=tuning)
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ The realm is the text after the last '@', matched case-insensitively (docs/opera
 
 A realm the asker may not use is refused exactly as one that does not exist, ``unknown realm``:
 the reject's text must not tell a NAS which other realms exist, nor of which kind or carrier
-(tenant isolation; issue 14.18). Why it may not is the refusal's ``detail``, for the log only.
+(tenant isolation; issue 14.18). Why it may not is the refusal's ``detail``, for the log only
+(``radiusgw.refusal``).
 
 Sans-I/O: ``now`` comes in as unix time; an end date means the end of that day, local time.
 """
@@ -16,23 +17,16 @@ Sans-I/O: ``now`` comes in as unix time; an end date means the end of that day, 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from radiusgw.config.model import Mode, Nas, Realm, Registry
+from radiusgw.refusal import Refusal
 
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a request cannot be routed: ``reason`` goes into Reply-Message and the log,
-    ``detail`` (what the asker may not learn) into the log only."""
-
-    reason: str
-    realm: str | None = None
-    detail: str | None = None
-
+__all__ = ["CONTRACT_ENDED", "NO_REALM", "UNKNOWN_REALM", "Refusal", "Router", "realm_name"]
 
 NO_REALM = Refusal("no realm in user name")
+# The reasons of the refusals built per request: they name the realm asked for.
 UNKNOWN_REALM = "unknown realm"
+CONTRACT_ENDED = "contract ended"
 
 
 def realm_name(username: str) -> str | None:
@@ -83,5 +77,5 @@ class Router:
             )
         ends_at = self._ends_at.get(realm.contract_id)
         if ends_at is not None and now >= ends_at:
-            return Refusal("contract ended", name)
+            return Refusal(CONTRACT_ENDED, name)
         return realm

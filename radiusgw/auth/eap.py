@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from radiusgw.auth.method import Account, Outcome, Plain, Verdict
 from radiusgw.radius.attributes import Attr
 from radiusgw.radius.packet import Packet
+from radiusgw.refusal import Refusal
 
 _EAP_MESSAGE = int(Attr.EAP_MESSAGE)
 EAP_FAILURE = 4  # RFC 3748 §4.2
-NOT_OFFERED = "EAP is not offered in this realm"
+NOT_OFFERED = Refusal("EAP is not offered in this realm")
 
 
 def eap_failure(identifier: int) -> bytes:
@@ -36,12 +37,12 @@ class EapNotOffered(Plain):
         return self.refuse(packet, first, Outcome.NOT_OFFERED, NOT_OFFERED)
 
     def refuse(
-        self, packet: Packet, first: Mapping[int, bytes], outcome: Outcome, reason: str
+        self, packet: Packet, first: Mapping[int, bytes], outcome: Outcome, refusal: Refusal
     ) -> Verdict:
         eap = first.get(_EAP_MESSAGE, b"")
         # The Identifier is the EAP packet's second octet; a packet too short to have one
         # is answered with 0 (the supplicant then drops it, as it would drop any mismatch).
-        return Verdict(outcome, reason, eap_failure(eap[1] if len(eap) >= 2 else 0))
+        return Verdict(outcome, refusal, eap_failure(eap[1] if len(eap) >= 2 else 0))
 
 
 EAP_NOT_OFFERED = EapNotOffered()

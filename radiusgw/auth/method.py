@@ -1,8 +1,9 @@
 """The interface every authentication method implements, and the verdict it returns.
 
 A method reads the request's credential attributes and the account (``password``, ``enabled``;
-None for a user with no account) and returns a ``Verdict``: the outcome, the reject reason
-(Reply-Message), and the wire-encoded reply attributes the method itself adds (MS-CHAP2-Success
+None for a user with no account) and returns a ``Verdict``: the outcome, the ``Refusal`` of a
+reject (``radiusgw.refusal``: its reason is the Reply-Message), and the wire-encoded reply
+attributes the method itself adds (MS-CHAP2-Success
 and the MPPE keys to an accept; MS-CHAP-Error or EAP-Message to a reject). The account's own
 reply attributes, and anything the realm adds, are the engine's to append: a method knows only
 its protocol.
@@ -16,7 +17,7 @@ Rules every method keeps:
   request allocates nothing here. Methods are stateless singletons.
 
 ``refuse`` is for a reject decided outside the method (a locked account, a Calling-Station-Id
-that does not match): the reason is the engine's, the attributes the method's (MS-CHAP-Error),
+that does not match): the refusal is the engine's, the attributes the method's (MS-CHAP-Error),
 so that the client shows the right message. ``Outcome`` tells a failed login (counted by a
 lockout) from a request that presented nothing to check.
 """
@@ -29,10 +30,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from radiusgw.radius.packet import Packet
+from radiusgw.refusal import Refusal
 
-UNKNOWN_OR_WRONG = "unknown user or wrong password"
-DISABLED = "account disabled"
-NO_CREDENTIALS = "no User-Password, CHAP-Password or MS-CHAP response"
+UNKNOWN_OR_WRONG = Refusal("unknown user or wrong password")
+DISABLED = Refusal("account disabled")
+NO_CREDENTIALS = Refusal("no User-Password, CHAP-Password or MS-CHAP response")
 
 
 class Outcome(enum.Enum):
@@ -48,7 +50,7 @@ class Outcome(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Verdict:
     outcome: Outcome
-    reason: str = ""  # Reply-Message of a reject
+    refusal: Refusal | None = None  # a reject's; None for an accept
     reply: bytes = b""  # wire-encoded attributes the method adds to the answer
 
 
@@ -77,7 +79,7 @@ class Method(Protocol):
         ...
 
     def refuse(
-        self, packet: Packet, first: Mapping[int, bytes], outcome: Outcome, reason: str
+        self, packet: Packet, first: Mapping[int, bytes], outcome: Outcome, refusal: Refusal
     ) -> Verdict:
         """A reject the engine decided, with this method's failure attributes."""
         ...
@@ -97,9 +99,9 @@ class Plain:
     __slots__ = ()
 
     def refuse(
-        self, packet: Packet, first: Mapping[int, bytes], outcome: Outcome, reason: str
+        self, packet: Packet, first: Mapping[int, bytes], outcome: Outcome, refusal: Refusal
     ) -> Verdict:
-        return Verdict(outcome, reason)
+        return Verdict(outcome, refusal)
 
 
 class NoCredentials(Plain):

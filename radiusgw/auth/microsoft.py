@@ -42,6 +42,7 @@ from radiusgw.auth.method import (
 from radiusgw.radius import crypto, vsa
 from radiusgw.radius.attributes import MICROSOFT, Attr, Microsoft
 from radiusgw.radius.packet import Packet, integer
+from radiusgw.refusal import Refusal
 
 _USER_NAME = int(Attr.USER_NAME)
 _CHALLENGE = int(Microsoft.MS_CHAP_CHALLENGE)
@@ -124,16 +125,16 @@ class _MsChap:
         return accepted
 
     def refuse(
-        self, packet: Packet, first: Mapping[int, bytes], outcome: Outcome, reason: str
+        self, packet: Packet, first: Mapping[int, bytes], outcome: Outcome, refusal: Refusal
     ) -> Verdict:
         response = responses(packet).get(self.response_type)
         if not response:
-            return Verdict(outcome, reason)
-        return self._failure(response[0], outcome, reason)
+            return Verdict(outcome, refusal)
+        return self._failure(response[0], outcome, refusal)
 
-    def _failure(self, ident: int, outcome: Outcome, reason: str) -> Verdict:
+    def _failure(self, ident: int, outcome: Outcome, refusal: Refusal) -> Verdict:
         code = _CODES.get(outcome, WRONG_PASSWORD)
-        return Verdict(outcome, reason, _error(ident, code, self.version))
+        return Verdict(outcome, refusal, _error(ident, code, self.version))
 
     def _check(
         self,
@@ -176,7 +177,7 @@ class MsChapV1(_MsChap):
         if not hmac.compare_digest(expected, response[26:50]):
             return None
         keys = crypto.hide_blocks(mschap.mppe_v1_keys(password), secret, packet.authenticator)
-        return Verdict(Outcome.ACCEPT, "", vsa.attribute(MICROSOFT, _MPPE_KEYS, keys) + _POLICY)
+        return Verdict(Outcome.ACCEPT, None, vsa.attribute(MICROSOFT, _MPPE_KEYS, keys) + _POLICY)
 
 
 class MsChapV2(_MsChap):
@@ -221,7 +222,7 @@ class MsChapV2(_MsChap):
             )
             + _POLICY
         )
-        return Verdict(Outcome.ACCEPT, "", reply)
+        return Verdict(Outcome.ACCEPT, None, reply)
 
 
 MSCHAP_V1 = MsChapV1()

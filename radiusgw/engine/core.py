@@ -34,7 +34,7 @@ from typing import Any
 
 from radiusgw.accounting import EVENT_TYPES, parse
 from radiusgw.addresses import unmapped
-from radiusgw.auth.method import Outcome
+from radiusgw.auth.method import UNKNOWN_OR_WRONG, Outcome
 from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.domain import AccountingRecord, AdmissionRequest, AdmissionResult, FailedLogin
@@ -47,7 +47,8 @@ from radiusgw.modes import group, vpdn
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import DecodeError, Packet, decode, frame
-from radiusgw.router import Refusal, Router, realm_name
+from radiusgw.refusal import Refusal
+from radiusgw.router import Router, realm_name
 
 # Wire numbers bound once: no enum or dictionary look-up per packet.
 _ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
@@ -65,13 +66,17 @@ _CALLING_STATION_ID = int(Attr.CALLING_STATION_ID)
 _ACCEPT = Outcome.ACCEPT
 _BAD_CREDENTIALS = Outcome.BAD_CREDENTIALS
 
-QUOTA_REACHED = "monthly traffic quota reached"
-STORE_DOWN = "session limit cannot be checked"  # on_store_down = "reject" (issue 15.6)
-UPSTREAM_REJECTED = "rejected by the customer's server"  # logged; the NAS gets its own answer
+# The engine's own refusals (``radiusgw.refusal``), built once.
+NO_USER_NAME = Refusal("no User-Name")
+QUOTA_REACHED = Refusal("monthly traffic quota reached")  # 第14条2
+SESSION_LIMIT = Refusal("session limit reached")  # when the store gave no words of its own
+STORE_DOWN = Refusal("session limit cannot be checked")  # on_store_down = "reject" (issue 15.6)
+UPSTREAM_DOWN = Refusal("customer RADIUS servers unavailable")  # proxy: on_upstream_down = "reject"
 # Account protection (issue 17.4): what the NAS is told.
-LOCKED = "account locked"
-NO_CALLING_STATION = "no Calling-Station-Id"
-CALLING_STATION_REFUSED = "calling station not allowed"
+LOCKED = Refusal("account locked")
+NO_CALLING_STATION = Refusal("no Calling-Station-Id")
+CALLING_STATION_REFUSED = Refusal("calling station not allowed")
+UPSTREAM_REJECTED = "rejected by the customer's server"  # logged; the NAS gets its own answer
 UNKNOWN_CLIENT_LOG_INTERVAL = 60.0  # log an unregistered source at most once a minute
 _UNKNOWN_CLIENT_MEMORY = 10_000  # bound on remembered sources under a spoofed flood
 
@@ -96,13 +101,13 @@ def _accounting_response(packet: Packet, proxy_states: list[bytes], secret: byte
 
 
 def _reply_message(reason: str) -> bytes:
-    value = reason.encode("utf-8")[:253]
+    value = reason.encode("utf-8")[:253]  # RFC 2865 §5.18, §5: at most 253 octets
     return bytes((_REPLY_MESSAGE, len(value) + 2)) + value
 
 
 def _protection(
     account: CachedAccount, first: dict[int, bytes], now: float
-) -> tuple[Outcome, str] | None:
+) -> tuple[Outcome, Refusal] | None:
     """Why a protected account is refused before its password is checked, or None."""
     if account.locked_until > now:
         return Outcome.LOCKED, LOCKED
@@ -375,21 +380,12 @@ class Engine:
         user_name = first.get(_USER_NAME)
         proxy_states = _proxy_states_of(packet, first)
         if user_name is None:
-            return self._reject(packet, nas, addr, proxy_states, "no User-Name", None, "", now)
+            return self._reject(packet, nas, addr, proxy_states, NO_USER_NAME, None, "", now)
         username = user_name.decode("utf-8", "replace")
         target = self._router.route(nas, username, now)
         if isinstance(target, Refusal):
-            return self._reject(
-                packet,
-                nas,
-                addr,
-                proxy_states,
-                target.reason,
-                target.realm,
-                username,
-                now,
-                target.detail,
-            )
+            realm = target.realm
+            return self._reject(packet, nas, addr, proxy_states, target, realm, username, now)
         mode = target.mode
         if mode is Mode.GROUP or (mode is Mode.VPDN and target.authenticate):
             local = username[: username.rfind("@")]
@@ -443,16 +439,17 @@ class Engine:
         is refused before its password is checked (issue 17.4): a lock answers the same to
         every guess. Two attribute reads when neither is configured."""
         if account is not None and (account.locked_until > now or account.calling_stations):
-            refusal = _protection(account, first, now)
-            if refusal is not None:
+            protection = _protection(account, first, now)
+            if protection is not None:
+                outcome, refusal = protection
                 method = group.choose(packet, first)
-                refused = method.refuse(packet, first, *refusal)
+                refused = method.refuse(packet, first, outcome, refusal)
                 return self._reject(
                     packet,
                     nas,
                     addr,
                     proxy_states,
-                    refused.reason,
+                    refusal,
                     target.name,
                     username,
                     now,
@@ -475,12 +472,15 @@ class Engine:
                         target.lockout_time,
                     )
                 )
+            refused_by = verdict.refusal
+            if refused_by is None:  # an accept with no account: no method gives one
+                refused_by = UNKNOWN_OR_WRONG
             return self._reject(
                 packet,
                 nas,
                 addr,
                 proxy_states,
-                verdict.reason,
+                refused_by,
                 target.name,
                 username,
                 now,
@@ -510,7 +510,7 @@ class Engine:
         # RFC 2809: the LAC opens the tunnel; with authenticate = false the LNS checks the user.
         # ``method_reply``: what the method that checked the user adds (MS-CHAP2-Success ...).
         offers = self.balancer.offers(target, self.lns_health, self.lns_sessions)
-        if isinstance(offers, str):
+        if isinstance(offers, Refusal):
             return self._reject(packet, nas, addr, proxy_states, offers, target.name, username, now)
         attrs = vpdn.tunnel_attributes(offers, nas.secret, packet.authenticator)
         if method_reply:
@@ -632,7 +632,7 @@ class Engine:
                 pending.nas,
                 pending.address,
                 list(pending.proxy_states),
-                result.reason or "session limit reached",
+                SESSION_LIMIT if result.reason is None else Refusal(result.reason),
                 pending.realm,
                 pending.username,
                 None,
@@ -692,7 +692,7 @@ class Engine:
         }
         load = self.lns_sessions
         offers = self.balancer.offers(narrowed, health, lambda r, n: load(r, kept[n]))
-        if isinstance(offers, str):
+        if isinstance(offers, Refusal):
             return None
         packet = pending.packet
         attrs = vpdn.tunnel_attributes(offers, pending.nas.secret, packet.authenticator)
@@ -817,7 +817,7 @@ class Engine:
         else:
             self._auth_dedup.complete(key, answer)
 
-    def reject_deferred(self, pending: ProxyAuth, reason: str) -> bytes | None:
+    def reject_deferred(self, pending: ProxyAuth, refusal: Refusal) -> bytes | None:
         """An Access-Reject for a deferred request (a proxy realm whose servers are down);
         None when it cannot fit in 4,096 octets (nothing is sent)."""
         proxy_states = pending.packet.get_all(_PROXY_STATE)
@@ -826,7 +826,7 @@ class Engine:
             pending.nas,
             pending.address,
             proxy_states,
-            reason,
+            refusal,
             pending.realm.name,
             pending.username,
             None,
@@ -888,17 +888,18 @@ class Engine:
         nas: Nas,
         addr: Any,
         proxy_states: list[bytes],
-        reason: str,
+        refusal: Refusal,
         realm: str | None,
         username: str,
         now: float | None,
-        detail: str | None = None,
         *,
         extra: bytes = b"",
     ) -> bytes | None:
-        """An Access-Reject saying ``reason`` in Reply-Message; ``detail`` goes to the log only
-        (what the NAS may not learn: why a realm it may not use is "unknown"); ``extra``: the
-        attributes the authentication method adds (MS-CHAP-Error, EAP-Message)."""
+        """An Access-Reject saying ``refusal.reason`` in Reply-Message; its ``detail`` goes to
+        the log only (what the NAS may not learn: why a realm it may not use is "unknown");
+        ``extra``: the attributes the authentication method adds (MS-CHAP-Error, EAP-Message)."""
+        reason = refusal.reason
+        detail = refusal.detail
         message = self._reply_messages.get(reason)
         if message is None:
             message = self._reply_messages[reason] = _reply_message(reason)

@@ -33,6 +33,7 @@ from functools import lru_cache
 from radiusgw.config.model import Balance, Lns, Realm
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr
+from radiusgw.refusal import Refusal
 
 TUNNEL_TYPE_L2TP = 3  # RFC 2868 §3.1
 MEDIUM_IPV4 = 1  # RFC 2868 §3.2 (Address Family Numbers)
@@ -56,8 +57,8 @@ _NONE, _LAC, _ROUND_ROBIN, _WEIGHTED = (
     Balance.WEIGHTED,
 )
 
-ALL_FULL = "every LNS of the realm is full (max_sessions)"
-ALL_DOWN = "every LNS of the realm is down"
+ALL_FULL = Refusal("every LNS of the realm is full (max_sessions)")
+ALL_DOWN = Refusal("every LNS of the realm is down")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +96,10 @@ class Balancer:
         chosen = sorted(usable, key=lambda i: (lns[i].preference, i))
         return [Offer(lns[i], lns[i].preference) for i in chosen]
 
-    def offers(self, realm: Realm, health: HealthView, sessions: SessionCount) -> list[Offer] | str:
-        """The LNS to offer, best first; or the reject reason.
+    def offers(
+        self, realm: Realm, health: HealthView, sessions: SessionCount
+    ) -> list[Offer] | Refusal:
+        """The LNS to offer, best first; or why none can be (``ALL_FULL``, ``ALL_DOWN``).
 
         On the hot path of every VPDN answer: plain loops, enum members bound at module level.
         """

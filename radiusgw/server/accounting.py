@@ -15,10 +15,10 @@
   every batch handed the GIL back and forth.)
 - The applier thread takes whatever is queued as one batch and writes it to the store
   (accounting rows, sessions, the journal position) in one transaction (SQLite: under the
-  writers' lock), at most every ``APPLY_INTERVAL`` (0.1 s). The session table therefore follows the
-  acknowledgements by up to that and one transaction. Limits stay exact: a new session's
-  Start consumes the reservation its Access-Accept made (第14条2), so a late Start never
-  frees a slot; a late Stop only keeps one taken a moment longer. Within a worker,
+  writers' lock), at most every ``Tuning.apply_interval`` (0.1 s). The session table therefore
+  follows the acknowledgements by up to that and one transaction. Limits stay exact: a new
+  session's Start consumes the reservation its Access-Accept made (第14条2), so a late Start
+  never frees a slot; a late Stop only keeps one taken a moment longer. Within a worker,
   ``after_applied`` orders an admission after every record this worker has acknowledged (a
   user who logs out and in again through the same worker always finds the slot free). While
   the applier's transactions fail (the database is down) that order cannot be kept, and
@@ -26,16 +26,16 @@
   (``radiusgw.server.decisions``).
 
 A failed store transaction (the database locked by a long operator command, a full disk) is
-retried every ``RETRY_INTERVAL`` seconds, holding the batches behind it: a later position must
-never be recorded past a batch that is not in the store. Stopped meanwhile, the worker leaves
-them in the journal, and the next start applies them. A record the store refuses (a value it
-cannot take) would fail every retry: the store keeps it aside instead, in the transaction that
-applies its neighbours (``radiusgw.store.quarantine``), and it is logged
+retried every ``Tuning.retry_interval`` seconds, holding the batches behind it: a later position
+must never be recorded past a batch that is not in the store. Stopped meanwhile, the worker
+leaves them in the journal, and the next start applies them. A record the store refuses (a
+value it cannot take) would fail every retry: the store keeps it aside instead, in the
+transaction that applies its neighbours (``radiusgw.store.quarantine``), and it is logged
 (``accounting-quarantined``) and counted (``quarantined``); the start-up replay does the same,
 and logs each stretch of a journal it had to skip (``journal-damaged``, ``journal-truncated``).
 
-When the applier is ``MAX_BACKLOG`` records behind, new requests are dropped unanswered (the
-NAS retries later), so a slow disk bounds memory instead of exhausting it.
+When the applier is ``Tuning.max_backlog`` records behind, new requests are dropped unanswered
+(the NAS retries later), so a slow disk bounds memory instead of exhausting it.
 """
 
 from __future__ import annotations
@@ -52,17 +52,11 @@ from typing import Any
 from radiusgw.domain import AccountingRecord, Quarantined
 from radiusgw.engine import AccountingAnswer
 from radiusgw.server.batches import BatchThread, named_executor
+from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 from radiusgw.store import journal
 from radiusgw.store.backend import Backend
 from radiusgw.store.journal import JournalWriter, Position
 
-MAX_BACKLOG = 200_000  # records acknowledged but not yet in the store
-RETRY_INTERVAL = 1.0
-# The applier commits at most this often; what arrives meanwhile joins the next transaction.
-# Committing whatever was queued, at once, meant hundreds of small fsync'd transactions a second
-# rewriting the same index pages: at 8,000 records/s open loop on 4 workers, p99 80 ms and
-# 1.7 s (2,130 lost) against 16 and 25 ms (none lost) with this pause (two runs each).
-APPLY_INTERVAL = 0.1
 _NAME = re.compile(r"acct-(\d+)")
 
 Applied = tuple[list[AccountingRecord], Position]
@@ -83,8 +77,16 @@ class AccountingPipeline:
         log: Any,
         on_written: Callable[[list[AccountingAnswer]], None],
         on_failed: Callable[[list[AccountingAnswer], BaseException], None],
+        *,
+        tuning: Tuning = DEFAULT_TUNING,
     ) -> None:
+        """``tuning``: the backlog bound, the applier's pace and retry, and the two experiments
+        (``journal_sync``, ``store_writes``: ``bench/ablate.py``)."""
         self.directory = directory
+        self._max_backlog = tuning.max_backlog
+        self._retry_interval = tuning.retry_interval
+        self._apply_interval = tuning.apply_interval
+        self._store_writes = tuning.store_writes
         self.name = journal_name(index)
         self._log = log
         self._on_written = on_written
@@ -100,7 +102,7 @@ class AccountingPipeline:
         self.failing = False  # the applier's last transaction failed (set on its thread)
         # Opened at once: a journal that cannot be written stops the worker at start, with the
         # reason, instead of failing its first Accounting-Request.
-        self._journal = JournalWriter(directory, self.name)
+        self._journal = JournalWriter(directory, self.name, sync=tuning.journal_sync)
         self._loop = loop
         self._on_failed = on_failed
         self._pending: list[AccountingAnswer] = []
@@ -152,7 +154,7 @@ class AccountingPipeline:
     def full(self) -> bool:
         # Unanswered records count too: while the disk stalls the loop goes on reading, and
         # without them memory would grow with the stall instead of shedding load.
-        return self.backlog + self._unanswered >= MAX_BACKLOG
+        return self.backlog + self._unanswered >= self._max_backlog
 
     def submit(self, answer: AccountingAnswer) -> None:
         """Journal ``answer``'s record at the end of this loop iteration, then answer it."""
@@ -238,7 +240,11 @@ class AccountingPipeline:
         position = batch[-1][1]
         while True:
             try:
-                kept_aside = store.write_accounting(records, (self.name, position))
+                kept_aside = (
+                    store.write_accounting(records, (self.name, position))
+                    if self._store_writes
+                    else []
+                )
                 self.failing = False
                 break
             except Exception as exc:  # the database's trouble, or a fault of ours: never skip
@@ -246,9 +252,12 @@ class AccountingPipeline:
                     raise
                 self.failing = True
                 self._log.error(
-                    "accounting-apply-failed", records=len(records), error=str(exc), retry_s=1
+                    "accounting-apply-failed",
+                    records=len(records),
+                    error=str(exc),
+                    retry_s=self._retry_interval,
                 )
-                if self._stopping.wait(RETRY_INTERVAL):
+                if self._stopping.wait(self._retry_interval):
                     raise
         if kept_aside:
             self._quarantined(kept_aside)
@@ -256,8 +265,8 @@ class AccountingPipeline:
             # Applied durably (synchronous=FULL) up to this segment: the older ones go.
             journal.prune(self.directory, self.name, position.segment)
             self._pruned_below = position.segment
-        if APPLY_INTERVAL:  # what arrives meanwhile waits in the queue: the next batch
-            time.sleep(max(0.0, started + APPLY_INTERVAL - time.monotonic()))
+        if self._apply_interval:  # what arrives meanwhile waits in the queue: the next batch
+            time.sleep(max(0.0, started + self._apply_interval - time.monotonic()))
         return position
 
     def _quarantined(self, kept_aside: list[Quarantined]) -> None:

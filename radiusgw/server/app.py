@@ -84,7 +84,14 @@ def serve(settings: Settings) -> int:
                 health.started(0, os.getpid())
             return run_one(0, auth_socks[0], acct_socks[0], realms, None)
         supervisor = Supervisor(
-            auth_socks, acct_socks, run_one, realms, settings.realms, log, health
+            auth_socks,
+            acct_socks,
+            run_one,
+            realms,
+            settings.realms,
+            log,
+            health,
+            tuning=settings.tuning,
         )
         return supervisor.run()
 

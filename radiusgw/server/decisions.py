@@ -22,9 +22,9 @@ change log. A store that fails loses those counts (logged as ``failed-logins-not
 ``store_deadline`` (``Settings``, ``serve --store-deadline``; 2 s by default, under a NAS's
 usual 3-5 s retransmission timer) bounds how long a request waits for either. An admission the
 store decides after its deadline may leave a reservation behind; it expires as every
-reservation does (``reservation_ttl``). At most ``MAX_LOOKUPS`` look-ups wait at once: beyond,
-a request for an account not cached is dropped at once instead of queueing behind a stalled
-database.
+reservation does (``Tuning.reservation_ttl``). At most ``Tuning.max_lookups`` look-ups wait at
+once: beyond, a request for an account not cached is dropped at once instead of queueing behind
+a stalled database.
 """
 
 from __future__ import annotations
@@ -45,10 +45,9 @@ from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.deadlines import Deadlines
 from radiusgw.server.resource_thread import ResourceThread
+from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 from radiusgw.store.backend import Backend
 
-MAX_LOOKUPS = 10_000  # look-ups waiting for the store, per worker
-PRELOAD_CHUNK = 2_000  # accounts put into the cache between two turns of the loop
 Looked = CachedAccount | StoreError | None
 
 
@@ -114,9 +113,13 @@ class StoreDecisions:
         *,
         deadline: float,
         dictionary: Dictionary | None = None,
+        tuning: Tuning = DEFAULT_TUNING,
     ) -> None:
-        """``dictionary``: the worker's, for the accounts' reply attributes by name."""
+        """``dictionary``: the worker's, for the accounts' reply attributes by name;
+        ``tuning``: how many look-ups may wait, how many accounts the preload puts at once."""
         self._engine = engine
+        self._max_lookups = tuning.max_lookups
+        self._preload_chunk = tuning.preload_chunk
         self._dictionary = dictionary
         self._accounting = accounting
         self._send = send
@@ -177,8 +180,8 @@ class StoreDecisions:
             self.admit(result)
 
     def lookup(self, pending: AccountLookup) -> None:
-        if len(self._lookups) >= MAX_LOOKUPS:
-            error = StoreError(f"{MAX_LOOKUPS} account look-ups are waiting for the store")
+        if len(self._lookups) >= self._max_lookups:
+            error = StoreError(f"{self._max_lookups} account look-ups are waiting for the store")
             self._engine.looked_up(pending, error, time.time())
             return
         self._lookups.start(pending, time.monotonic())
@@ -217,8 +220,9 @@ class StoreDecisions:
                     break
                 seq = cache.last_seq
                 entries = await thread.call(read_realm, realm, limit - loaded, self._dictionary)
-                for i in range(0, len(entries), PRELOAD_CHUNK):
-                    loaded += cache.put_many(realm.name, entries[i : i + PRELOAD_CHUNK], seq)
+                chunk = self._preload_chunk
+                for i in range(0, len(entries), chunk):
+                    loaded += cache.put_many(realm.name, entries[i : i + chunk], seq)
                     await asyncio.sleep(0)
         except Exception as exc:  # the store's trouble: look-ups read what is missing
             self._log.warning("accounts-preload-failed", loaded=loaded, error=str(exc))

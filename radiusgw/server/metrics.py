@@ -34,11 +34,17 @@ from radiusgw.auth.eap import NOT_OFFERED
 from radiusgw.auth.method import DISABLED, NO_CREDENTIALS, UNKNOWN_OR_WRONG
 from radiusgw.client.ids import show_destination
 from radiusgw.config.model import Registry
-from radiusgw.engine.core import QUOTA_REACHED, STORE_DOWN, UPSTREAM_REJECTED
+from radiusgw.engine.core import (
+    NO_USER_NAME,
+    QUOTA_REACHED,
+    STORE_DOWN,
+    UPSTREAM_DOWN,
+    UPSTREAM_REJECTED,
+)
 from radiusgw.engine.counters import ACCEPT, ACCOUNTING, CHALLENGE, NO_ANSWER, Counters
 from radiusgw.modes.vpdn import ALL_DOWN, ALL_FULL, Health
 from radiusgw.proxy.upstream import RTT_BUCKETS, ServerState, Upstream
-from radiusgw.router import NO_REALM, UNKNOWN_REALM
+from radiusgw.router import CONTRACT_ENDED, NO_REALM, UNKNOWN_REALM
 
 if TYPE_CHECKING:
     from radiusgw.server.worker import Worker
@@ -54,24 +60,22 @@ LATENCY_BUCKETS = (
     2.5, 5.0,
 )  # fmt: skip
 
-UPSTREAM_DOWN = "customer RADIUS servers unavailable"  # proxy_edge: on_upstream_down = reject
-
 # A reject's Reply-Message reason -> its class (the label ``reason``); any other is "other".
 REASON_CLASSES = {
-    "no User-Name": "bad_request",
+    NO_USER_NAME.reason: "bad_request",
     NO_REALM.reason: "unknown_realm",
     UNKNOWN_REALM: "unknown_realm",
-    "contract ended": "contract_ended",
-    UNKNOWN_OR_WRONG: "bad_credentials",
-    DISABLED: "account_disabled",
-    NO_CREDENTIALS: "no_credentials",
-    NOT_OFFERED: "method_not_offered",
-    QUOTA_REACHED: "quota",
-    STORE_DOWN: "store_down",
-    ALL_FULL: "lns_unavailable",
-    ALL_DOWN: "lns_unavailable",
+    CONTRACT_ENDED: "contract_ended",
+    UNKNOWN_OR_WRONG.reason: "bad_credentials",
+    DISABLED.reason: "account_disabled",
+    NO_CREDENTIALS.reason: "no_credentials",
+    NOT_OFFERED.reason: "method_not_offered",
+    QUOTA_REACHED.reason: "quota",
+    STORE_DOWN.reason: "store_down",
+    ALL_FULL.reason: "lns_unavailable",
+    ALL_DOWN.reason: "lns_unavailable",
     UPSTREAM_REJECTED: "upstream_reject",
-    UPSTREAM_DOWN: "upstream_down",
+    UPSTREAM_DOWN.reason: "upstream_down",
 }
 REASONS = (*sorted(set(REASON_CLASSES.values())), "session_limit", "other")
 

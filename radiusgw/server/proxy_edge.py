@@ -2,8 +2,9 @@
 
 The sans-I/O ``UpstreamClient`` decides everything (identifiers, retransmission, fail-over,
 Status-Server probes, reply verification and re-signing); the one UDP edge
-(``radiusgw.server.datagrams.MachineEdge``) owns its ``SOURCE_SOCKETS`` source sockets per
-address family (256 requests outstanding per socket and server) and its timer; this module only:
+(``radiusgw.server.datagrams.MachineEdge``) owns its ``Tuning.source_sockets`` source sockets
+per address family (256 requests outstanding per socket and server) and its timer; this module
+only:
 - answers the NAS when a request completes (or, for a realm with ``on_upstream_down =
   "reject"``, rejects when every server is down; otherwise stays silent so that the NAS's own
   fail-over to another gateway works). An upstream Access-Accept of a realm with session limits
@@ -37,6 +38,7 @@ from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Mode, Realm, Registry
 from radiusgw.domain import SpoolEntry
 from radiusgw.engine import Admission, Engine, ProxyAccounting, ProxyAuth
+from radiusgw.engine.core import UPSTREAM_DOWN
 from radiusgw.engine.counters import NO_ANSWER
 from radiusgw.proxy.client import UpstreamClient
 from radiusgw.proxy.events import Completed, Failure
@@ -45,11 +47,9 @@ from radiusgw.proxy.upstream import Kind, StateChange, UpstreamStatus
 from radiusgw.server.batches import BatchThread
 from radiusgw.server.datagrams import MachineEdge
 from radiusgw.server.resource_thread import ResourceThread
+from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 from radiusgw.store.backend import Backend
 
-SOURCE_SOCKETS = 4
-REPLAY_TICK = 1.0
-STATUS_PUBLISH_INTERVAL = 5.0
 DROP_LOG_INTERVAL = 60.0  # a forging or misconfigured server is logged once a minute, counted
 
 
@@ -70,8 +70,12 @@ class ProxyEdge:
         worker: int = 0,
         status_table: Callable[[], Backend] | None = None,
         admit: Callable[[Admission], None] | None = None,
+        tuning: Tuning = DEFAULT_TUNING,
     ) -> None:
         self.engine = engine
+        self._sockets = tuning.source_sockets
+        self._replay_tick = tuning.replay_tick
+        self._status_interval = tuning.status_publish_interval
         self.log = log
         self._open_store = open_store
         self._send_auth = send_auth
@@ -85,7 +89,7 @@ class ProxyEdge:
         )
         self._status_task: asyncio.Task[None] | None = None
         self._status_dirty = True
-        self.client: UpstreamClient[_Context] = UpstreamClient(SOURCE_SOCKETS)
+        self.client: UpstreamClient[_Context] = UpstreamClient(self._sockets)
         self.spooler = Spooler()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._edge: MachineEdge | None = None  # the client's sockets and timer, from start()
@@ -101,7 +105,7 @@ class ProxyEdge:
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         self._edge = MachineEdge(
-            loop, self.client, self._on_event, self.log, name="proxy", sockets=SOURCE_SOCKETS
+            loop, self.client, self._on_event, self.log, name="proxy", sockets=self._sockets
         )
         self._spool_writer = BatchThread(
             "spool-writer",
@@ -225,7 +229,7 @@ class ProxyEdge:
                 return
             self._log_failure(pending, item)
             if pending.realm.on_upstream_down == "reject":
-                reject = engine.reject_deferred(pending, "customer RADIUS servers unavailable")
+                reject = engine.reject_deferred(pending, UPSTREAM_DOWN)
                 if reject is not None:  # None: too long to send with its Proxy-State
                     self._send_auth(reject, pending.address)
             else:
@@ -317,7 +321,7 @@ class ProxyEdge:
 
     async def _replay_loop(self) -> None:
         while True:
-            await asyncio.sleep(REPLAY_TICK)
+            await asyncio.sleep(self._replay_tick)
             try:
                 await self._replay_once()
             except Exception as exc:  # a locked database must not end the replays
@@ -375,7 +379,7 @@ class ProxyEdge:
         while True:
             await asyncio.sleep(0.5)
             now = time.time()
-            if not self._status_dirty and now - last < STATUS_PUBLISH_INTERVAL:
+            if not self._status_dirty and now - last < self._status_interval:
                 continue
             self._status_dirty = False
             last = now

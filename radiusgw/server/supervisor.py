@@ -9,8 +9,9 @@ supervisor's loop acts on it.
   meanwhile wait in its socket's buffer.
 - SIGTERM and SIGINT are passed to every worker (each drains and exits 0); from the moment the
   handler notes one, no worker is forked again, also not one whose restart was pending (a worker
-  that crashed ``RESTART_BURST`` times within ``RESTART_WINDOW`` is forked again only after
-  ``RESTART_DELAY``, logged as ``worker-died`` with ``action="restart-delayed"``).
+  that crashed ``Tuning.restart_burst`` times within ``Tuning.restart_window`` is forked again
+  only after ``Tuning.restart_delay``, logged as ``worker-died`` with
+  ``action="restart-delayed"``).
 - SIGHUP: the supervisor reads the realm files once (``RealmSet.load``, every ``secret_file``
   too) and logs one ``reloaded`` line with the set's digest, then writes the set to every
   worker's pipe; each worker applies it and logs ``reload-applied`` with the same digest. An
@@ -42,10 +43,7 @@ from typing import Any
 from radiusgw.server import signals
 from radiusgw.server.health import Health
 from radiusgw.server.realm_set import RealmSet, frame, reload
-
-RESTART_BURST = 5  # restarts of one worker within RESTART_WINDOW before slowing down
-RESTART_WINDOW = 10.0
-RESTART_DELAY = 1.0  # a worker crashing in a loop must not spin the machine
+from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 
 # run_one(index, auth socket, acct socket, the realm set, the read end of its pipe) -> exit code
 RunOne = Callable[[int, socket.socket, socket.socket, RealmSet, int], int]
@@ -84,10 +82,16 @@ class Supervisor:
         directory: Path,
         log: Any,
         health: Health | None = None,
+        *,
+        tuning: Tuning = DEFAULT_TUNING,
     ) -> None:
         """One worker per socket pair, each forked with ``realms``; SIGHUP reads ``directory``.
-        ``health`` (``--metrics-listen``) learns of every fork and death (issue 18.2)."""
+        ``health`` (``--metrics-listen``) learns of every fork and death (issue 18.2);
+        ``tuning``: how often a crashing worker is forked again."""
         self._health = health
+        self._restart_burst = tuning.restart_burst
+        self._restart_window = tuning.restart_window
+        self._restart_delay = tuning.restart_delay
         self._auth = auth_socks
         self._acct = acct_socks
         self._run_one = run_one
@@ -195,19 +199,19 @@ class Supervisor:
                     self._log.error("worker-exit", worker=child.index, pid=pid, code=code)
                 continue
             now = time.monotonic()
-            recent = [t for t in self._restarts[child.index] if now - t < RESTART_WINDOW]
+            recent = [t for t in self._restarts[child.index] if now - t < self._restart_window]
             self._restarts[child.index] = [*recent, now]
-            delayed = len(recent) >= RESTART_BURST
+            delayed = len(recent) >= self._restart_burst
             self._log.error(
                 "worker-died",
                 worker=child.index,
                 pid=pid,
                 code=code,
                 action="restart-delayed" if delayed else "restart",
-                **({"delay_s": RESTART_DELAY} if delayed else {}),
+                **({"delay_s": self._restart_delay} if delayed else {}),
             )
             if delayed:
-                self._due[child.index] = now + RESTART_DELAY
+                self._due[child.index] = now + self._restart_delay
             else:
                 self._spawn(child.index)
 

@@ -5,15 +5,21 @@ and ``radiusgw.engine.Engine`` and finishes what the engine defers: accounting r
 the journal and are answered once durable (``radiusgw.server.accounting``); an account the
 cache does not hold and an accept that needs a session slot (第14条2) go to store threads, with
 a deadline (``radiusgw.server.decisions``). It polls the store (account changes, LNS
-health, live sessions per LNS, monthly traffic), and handles SIGTERM (stop taking requests,
-finish the work in flight and answer it, exit 0). Worker 0 also probes the LNS, closes stale
+health, live sessions per LNS, monthly traffic). Worker 0 also probes the LNS, closes stale
 sessions and writes the node's heartbeat (``radiusgw.server.heartbeat``).
+
+Its life has three parts, as uvicorn's ``Server.serve``: ``startup`` (the journal replay, the
+sockets, the store threads, the proxy edge, the periodic tasks, then the signal handlers),
+``main_loop`` (waits until a handler wakes it) and ``shutdown`` (stop taking requests, finish
+the work in flight and answer it within ``Settings.drain_timeout``, close in order, exit 0).
+A signal handler only notes the signal (``handle_exit``, ``handle_reload``); the main loop acts.
 
 Realm sets (``radiusgw.server.realm_set``): under a supervisor a worker never reads the realm
 files; it serves the set it was forked with and each set that arrives on its pipe from the
 supervisor (``reload-applied``), and ignores SIGHUP. Alone (``--workers 1``) it is its own
-supervisor: SIGHUP reads the files once (an invalid set keeps the old one). Signals that come
-while it starts wait until its loop handles them (``radiusgw.server.signals``).
+supervisor: SIGHUP reads the files once, in the main loop (an invalid set keeps the old one).
+Signals that come while it starts wait until its handlers are in place
+(``radiusgw.server.signals``).
 """
 
 from __future__ import annotations
@@ -52,10 +58,6 @@ from radiusgw.server.settings import Settings
 from radiusgw.server.store_poll import StorePoll, Usage
 from radiusgw.store.backend import Backend, open_backend
 
-COUNTERS_LOG_INTERVAL = 60.0
-USAGE_POLL_INTERVAL = 2.0  # how often quotas and LNS loads are re-read
-STALE_SWEEP_INTERVAL = 60.0
-
 
 class Worker:
     def __init__(
@@ -79,6 +81,11 @@ class Worker:
         self.index = index
         self.log = log
         self.draining = False
+        # What the signal handlers note for the main loop (``handle_exit``, ``handle_reload``).
+        self.should_exit = False
+        self.reload_requested = False
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []  # the periodic work, cancelled at the end
         self.realms = realms
         self._updates = updates
         self._frames = FrameReader()
@@ -86,8 +93,15 @@ class Worker:
         # One store object per thread (radiusgw.store.backend); this one is the event loop's.
         self.store = open_backend(settings.db, settings.key_path, node=settings.node)
         cache = AccountCache(last_seq=self.store.last_change())
+        tuning = settings.tuning
         self.engine = Engine(
-            registry, cache, log=log, access_log=settings.access_log, workers=settings.workers
+            registry,
+            cache,
+            log=log,
+            access_log=settings.access_log,
+            dedup_window=tuning.dedup_window,
+            workers=settings.workers,
+            reservation_ttl=tuning.reservation_ttl,
         )
         self.engine.lns_health = read_health(self.store, registry)
         self._lns_load: dict[tuple[str, int], int] = {}
@@ -223,6 +237,7 @@ class Worker:
         cache = engine.accounts
         last_usage = 0.0
         settings = self.settings
+        usage_interval = settings.tuning.usage_poll_interval
         poll = ResourceThread(
             "store-poll",
             lambda: StorePoll(open_backend(settings.db, settings.key_path, node=settings.node)),
@@ -232,7 +247,7 @@ class Worker:
                 await asyncio.sleep(settings.cache_poll_interval)
                 try:
                     now = time.time()
-                    usage = now - last_usage >= USAGE_POLL_INTERVAL
+                    usage = now - last_usage >= usage_interval
                     found = await poll.call(
                         StorePoll.read,
                         cache.last_seq,
@@ -281,9 +296,10 @@ class Worker:
 
     async def _expire_stale_sessions(self, sweeper: ResourceThread[Backend]) -> None:
         interim = self.settings.default_interim_interval
+        interval = self.settings.tuning.stale_sweep_interval
         try:
             while True:
-                await asyncio.sleep(STALE_SWEEP_INTERVAL)
+                await asyncio.sleep(interval)
                 try:
                     closed = await sweeper.call(_expire_stale, time.time(), interim)
                 except Exception as exc:
@@ -332,16 +348,35 @@ class Worker:
 
     async def _log_counters(self) -> None:
         last: dict[str, int] = {}
+        interval = self.settings.tuning.counters_log_interval
         while True:
-            await asyncio.sleep(COUNTERS_LOG_INTERVAL)
+            await asyncio.sleep(interval)
             snapshot = self.counters()
             if snapshot != last:
                 self.log.info("counters", **snapshot)
                 last = snapshot
 
-    # -- lifecycle ----------------------------------------------------------------------
+    # -- lifecycle: startup, main loop, shutdown (uvicorn's ``Server.serve``) ------------
 
     async def run(self, auth_sock: socket.socket, acct_sock: socket.socket) -> int:
+        """Serve ``auth_sock`` and ``acct_sock`` until SIGTERM; the exit code (0 once drained)."""
+        await self.startup(auth_sock, acct_sock)
+        await self.main_loop()
+        return await self.shutdown()
+
+    def handle_exit(self) -> None:
+        """SIGTERM or SIGINT: note it; the main loop ends and ``shutdown`` drains."""
+        self.should_exit = True
+        self._wake.set()
+
+    def handle_reload(self) -> None:
+        """SIGHUP with no supervisor: note it; the main loop reads the realm files."""
+        self.reload_requested = True
+        self._wake.set()
+
+    async def startup(self, auth_sock: socket.socket, acct_sock: socket.socket) -> None:
+        """Replay the journal, open the sockets and the store threads, start the periodic
+        tasks, then take the signals (what came meanwhile is noted from here on)."""
         loop = asyncio.get_running_loop()
         settings = self.settings
 
@@ -356,6 +391,7 @@ class Worker:
             self.log,
             self._written,
             self._write_failed,
+            tuning=settings.tuning,
         )
         # Before serving: what an earlier run acknowledged but had not yet applied.
         replayed = self.accounting.replay(
@@ -374,6 +410,7 @@ class Worker:
             self.log,
             deadline=settings.store_deadline,
             dictionary=load_dictionary(settings.dictionaries),
+            tuning=settings.tuning,
         )
         self.accounting.start()
         self.decisions.start()
@@ -387,41 +424,31 @@ class Worker:
             worker=self.index,
             status_table=open_store,
             admit=self.decisions.admit,
+            tuning=settings.tuning,
         )
         await self.proxy.start()
-        stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, self.handle_exit)
+        loop.add_signal_handler(signal.SIGINT, self.handle_exit)
         if self._updates is None:
-            loop.add_signal_handler(signal.SIGHUP, self.reload)
+            loop.add_signal_handler(signal.SIGHUP, self.handle_reload)
         else:
             os.set_blocking(self._updates, False)
             loop.add_reader(self._updates, self._read_updates)
         signals.deliver()  # what came while starting is handled from here on
-        tasks = [
-            asyncio.create_task(self._poll_store()),
-            asyncio.create_task(self._log_counters()),
-            asyncio.create_task(self._log_suppressed_drops()),
-            asyncio.create_task(self.decisions.run_expiry()),
-        ]
+        tasks = self._tasks
+        tasks.extend(
+            [
+                asyncio.create_task(self._poll_store()),
+                asyncio.create_task(self._log_counters()),
+                asyncio.create_task(self._log_suppressed_drops()),
+                asyncio.create_task(self.decisions.run_expiry()),
+            ]
+        )
         if settings.cache_preload:
             realms = authenticating_realms(self.engine.registry)
             preload = self.decisions.preload(realms, settings.cache_preload, open_store)
             tasks.append(asyncio.create_task(preload))
-        if settings.auth_log_days:
-            self.auth_log = AuthLogWriter(
-                self.engine,
-                self.log,
-                db=settings.db,
-                key_file=str(settings.key_path),
-                node=settings.node,
-                worker=self.index,
-                prune_days=settings.auth_log_days if self.index == 0 else 0,
-                drain_timeout=settings.drain_timeout,
-                log_level=settings.log_level,
-            )
-            await self.auth_log.start()
-            tasks.append(asyncio.create_task(self.auth_log.run()))
+        await self._start_auth_log(tasks)
         if self.index == 0:
             health = ResourceThread("lns-health", open_store)
             monitor = LnsMonitor(lambda: self.engine.registry, health, self.log)
@@ -447,9 +474,43 @@ class Worker:
             tasks.append(asyncio.create_task(self._flush_metrics(self.metrics)))
             mark_ready(os.environ.get(ENV), os.getpid())  # /ready (issue 18.2)
         self.log.info("worker-ready", digest=self.realms.digest)
-        await stop.wait()
-        # Drain: take no new requests; finish and answer the work already in flight. Signals
-        # wait from now on: the loop's handlers go when it closes, and none may end us then.
+
+    async def _start_auth_log(self, tasks: list[asyncio.Task[None]]) -> None:
+        """The authentication log's writer process; worker 0's also prunes (issue 18.3)."""
+        settings = self.settings
+        if settings.auth_log_days:
+            self.auth_log = AuthLogWriter(
+                self.engine,
+                self.log,
+                db=settings.db,
+                key_file=str(settings.key_path),
+                node=settings.node,
+                worker=self.index,
+                prune_days=settings.auth_log_days if self.index == 0 else 0,
+                drain_timeout=settings.drain_timeout,
+                log_level=settings.log_level,
+            )
+            await self.auth_log.start()
+            tasks.append(asyncio.create_task(self.auth_log.run()))
+
+    async def main_loop(self) -> None:
+        """Serve until SIGTERM: the signal handlers only note what came, and wake this loop,
+        which acts on it (a stop first: a reload noted with it is moot)."""
+        while not self.should_exit:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.reload_requested and not self.should_exit:
+                self.reload_requested = False
+                self.reload()
+
+    async def shutdown(self) -> int:
+        """Drain: take no new requests; finish and answer the work already in flight, within
+        ``--drain-timeout``; then close everything in order. The exit code."""
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        tasks = self._tasks
+        # Signals wait from now on: the loop's handlers go when it closes, and none may end
+        # us then.
         signals.hold()
         if self._updates is not None:
             loop.remove_reader(self._updates)
@@ -474,8 +535,7 @@ class Worker:
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks, timeout=settings.drain_timeout)
-        if self.auth_log is not None:
-            await self.auth_log.close(settings.drain_timeout)
+        await self._close_auth_log()
         await self.proxy.close()
         if self.disconnects is not None:
             await self.disconnects.close(drain=0.0)
@@ -490,6 +550,10 @@ class Worker:
             self.metrics.flush(self)
         self.log.info("stopped", **self.counters())
         return 0
+
+    async def _close_auth_log(self) -> None:
+        if self.auth_log is not None:
+            await self.auth_log.close(self.settings.drain_timeout)
 
 
 def run_worker(

@@ -191,9 +191,13 @@ class JournalWriter:
     by one writer and a torn tail of a crashed one stays at its end.
     """
 
-    def __init__(self, directory: Path, name: str) -> None:
+    def __init__(self, directory: Path, name: str, *, sync: bool = True) -> None:
+        """``sync=False`` is an experiment, never the product (``bench/ablate.py``'s
+        journal-sync): batches are written but not fdatasync'd, so an acknowledged record can be
+        lost in a power cut (RFC 2866 §2)."""
         self.directory = directory
         self.name = name
+        self._sync = sync
         self._fd = -1
         self._offset = 0  # every byte before it is durable: each write is synced before the next
         self.segment = 0
@@ -261,7 +265,8 @@ class JournalWriter:
             self._cut(start)  # the next batch must not follow a torn one
             raise JournalError(f"cannot write the journal {self.path}: {exc.strerror}") from None
         try:
-            os.fdatasync(self._fd)
+            if self._sync:
+                os.fdatasync(self._fd)
         except OSError as exc:
             # Linux may have dropped the pages that failed: nothing of this write is trusted.
             self._cut(start)

@@ -14,6 +14,7 @@ PostgreSQL) answer and store what they answer.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import socket
@@ -30,6 +31,7 @@ from typing import Any
 import psycopg
 import pytest
 
+import radiusgw.server
 from bench import ablate, accounts, mixed, ops_cost, profile, report, targets
 from bench import run as bench_run
 from bench.freeradius_conf import sql_missing
@@ -46,15 +48,18 @@ from bench.servers import (
     start_gateway,
     start_responder,
 )
+from radiusgw.engine.core import AccountingAnswer
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from radiusgw.radius.packet import decode, encode_attributes
-from radiusgw.store import SqliteStore, journal, open_store
+from radiusgw.server.accounting import AccountingPipeline
+from radiusgw.server.settings import Settings, Tuning
+from radiusgw.store import open_store
 from radiusgw.store.backend import open_backend
-from radiusgw.store.journal import JournalWriter
 from tests.integration.freeradius import FreeRadius, require_freeradius, running_freeradius
 from tests.integration.nas import accounting, answer
 from tests.integration.test_metrics import samples, until, value
+from tests.unit.engine.helpers import ListLog
 from tests.unit.store.test_journal import everything, record
 
 pytestmark = pytest.mark.peers
@@ -204,29 +209,86 @@ def test_profile_counts_samples_of_their_own_and_in_all_without_the_start_up_fra
     assert inclusive == [("b (n.py)", 5), ("c (o.py)", 2)]
 
 
-def test_ablations_switch_off_the_journal_sync_and_the_store_writes(
+async def test_ablations_switch_off_the_journal_sync_and_the_store_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # install() changes this process: the monkeypatch puts both back after the test.
-    monkeypatch.setattr(journal, "os", journal.os)
-    monkeypatch.setattr(SqliteStore, "write_accounting", SqliteStore.write_accounting)
     synced: list[int] = []
     monkeypatch.setattr(os, "fdatasync", synced.append)
-    store = open_store(tmp_path / "gw.db", tmp_path / "gw.key")
-    writer = JournalWriter(tmp_path / "journal", "acct-0")
-
-    writer.append([record(1)])
-    store.write_accounting([record(1)])
-    assert len(synced) == 1 and store.count_accounting() == 1  # the product, as it is
-
-    ablate.install(ablate.parse("journal-sync, store-writes"))
-    writer.append([record(2)])
-    store.write_accounting([record(2)])
-    assert len(synced) == 1 and store.count_accounting() == 1
-    assert len(everything(tmp_path / "journal", "acct-0")) == 2  # still written, not synced
+    ablated = ablate.tuning(ablate.parse("journal-sync, store-writes"))
+    assert (ablated.journal_sync, ablated.store_writes) == (False, False)
+    assert replace(ablated, journal_sync=True, store_writes=True) == Tuning()  # only those two
+    loop = asyncio.get_running_loop()
+    counts = []
+    for name, tuning in [("product", Tuning()), ("ablated", ablated)]:
+        directory = tmp_path / name
+        directory.mkdir()
+        store = open_store(directory / "gw.db", directory / "gw.key")
+        answered: list[AccountingAnswer] = []
+        pipeline = AccountingPipeline(
+            directory / "journal",
+            0,
+            lambda directory=directory: open_store(directory / "gw.db", directory / "gw.key"),
+            loop,
+            ListLog(),
+            answered.extend,
+            lambda batch, exc: pytest.fail(str(exc)),
+            tuning=tuning,
+        )
+        pipeline.start()
+        pipeline.submit(AccountingAnswer(("192.0.2.1", 1, 1, bytes(16)), record(1), b"", None))
+        await pipeline.wait_idle()
+        pipeline.stop()
+        assert len(answered) == 1
+        assert len(everything(directory / "journal", "acct-0")) == 1  # written either way
+        counts.append((len(synced), store.count_accounting()))
+        store.close()
+    assert counts == [(1, 1), (1, 0)]  # the ablated one neither synced nor stored
 
     with pytest.raises(ablate.AblationError, match="unknown ablation fsync; known: journal-sync"):
         ablate.parse("fsync")
+
+
+def test_an_ablation_reaches_the_workers_through_the_settings(
+    processes: Processes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m bench.ablate store-writes serve ...`` hands ``serve`` its settings with the
+    ablation in them; ``bench.run --ablate store-writes`` starts the gateway so, and its two
+    workers answer accounting, journalled, while the store stays empty. ``serve`` itself has no
+    such flag."""
+    realms = gateway_realms(tmp_path / "realms", None)
+    db = tmp_path / "gateway.db"
+    seen: list[Settings] = []
+    monkeypatch.setattr(radiusgw.server, "serve", lambda settings: seen.append(settings) or 0)
+    monkeypatch.setattr(sys, "argv", sys.argv)  # ablate.main sets it for the radiusgw command
+    with pytest.raises(SystemExit) as exited:
+        ablate.main(["store-writes", "serve", "--realms", str(realms), "--db", str(db)])
+    assert exited.value.code == 0
+    assert [s.tuning for s in seen] == [Tuning(store_writes=False)]
+    monkeypatch.undo()
+
+    radiusgw_cli("account", "add", GROUP, "alice", "--password", PASSWORD,
+                 "--db", str(db), "--realms", str(realms))  # fmt: skip
+    gateway = start_gateway(processes, realms, db, workers=2, ablate=["store-writes"])
+    secret = bench_run.SECRET.encode()
+    for n in range(8):  # the BPF program spreads them over the workers by authenticator
+        request = accounting(f"alice@{GROUP}", secret, AcctStatusType.START, f"s-{n}")
+        assert answer(gateway.acct_port, request, secret) is not None
+    processes.stop(gateway.process)
+    assert gateway.process.returncode == 0
+    journals = tmp_path / "gateway.db.journal"
+    assert sum(len(everything(journals, f"acct-{i}")) for i in (0, 1)) == 8
+    store = open_backend(str(db), Path(f"{db}.key"))
+    try:
+        assert store.count_accounting() == 0
+    finally:
+        store.close()
+    refused = subprocess.run(
+        [sys.executable, "-m", "radiusgw", "serve", "--store-writes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "No such option '--store-writes'" in refused.stderr
 
 
 def test_an_ablated_gateway_is_the_radiusgw_command_after_the_names() -> None:

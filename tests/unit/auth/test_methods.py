@@ -17,6 +17,7 @@ from radiusgw.modes import group
 from radiusgw.radius import crypto, vsa
 from radiusgw.radius.attributes import MICROSOFT, Attr, Code, Microsoft
 from radiusgw.radius.packet import decode, encode_attributes
+from radiusgw.refusal import Refusal
 from tests.unit.engine.helpers import ACME_NAS, LAC_D, Accounts, engine
 from tests.unit.engine.test_engine import answer_of, pap_request
 
@@ -175,7 +176,7 @@ def test_request_without_credentials_names_what_a_group_realm_checks() -> None:
         code, attrs = answer_of(eng.on_auth(req, ACME_NAS, NOW), req, SECRET)
         assert (code, attrs[Attr.REPLY_MESSAGE]) == (
             Code.ACCESS_REJECT,
-            [method.NO_CREDENTIALS.encode()],
+            [method.NO_CREDENTIALS.reason.encode()],
         )
 
 
@@ -198,8 +199,9 @@ def test_the_choice_returns_shared_methods_and_pap_shared_verdicts() -> None:
 
 def test_refuse_gives_each_method_its_failure_attributes() -> None:
     v2 = decode(mschapv2_request("a@acme.example", b"x", ident=3)[0])
-    verdict = MSCHAP_V2.refuse(v2, v2.first_values(), method.Outcome.DISABLED, "account locked")
-    assert verdict.reason == "account locked" and b"E=647" in verdict.reply
+    locked = Refusal("account locked")
+    verdict = MSCHAP_V2.refuse(v2, v2.first_values(), method.Outcome.DISABLED, locked)
+    assert verdict.refusal is locked and b"E=647" in verdict.reply
     pap = decode(pap_request("a@acme.example", b"x", SECRET))
-    plain = PAP.refuse(pap, pap.first_values(), method.Outcome.BAD_CREDENTIALS, "locked")
+    plain = PAP.refuse(pap, pap.first_values(), method.Outcome.BAD_CREDENTIALS, locked)
     assert (plain.outcome, plain.reply) == (method.Outcome.BAD_CREDENTIALS, b"")

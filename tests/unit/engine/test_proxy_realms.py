@@ -89,7 +89,7 @@ def test_a_proxy_realm_over_its_quota_is_rejected_before_forwarding() -> None:
     assert isinstance(answer, bytes)
     reply = decode(answer)
     assert reply.code == Code.ACCESS_REJECT
-    assert reply.get(Attr.REPLY_MESSAGE) == QUOTA_REACHED.encode()
+    assert reply.get(Attr.REPLY_MESSAGE) == QUOTA_REACHED.reason.encode()
     assert crypto.response_authenticator_matches(answer, SECRET, request[4:20])
     assert log.events[-1]["event"] == "access-reject" and log.events[-1]["realm"] == REALM
 

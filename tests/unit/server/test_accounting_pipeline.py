@@ -14,8 +14,8 @@ import pytest
 import structlog
 
 from radiusgw.engine.core import AccountingAnswer
-from radiusgw.server import accounting
 from radiusgw.server.accounting import AccountingPipeline
+from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 from radiusgw.store import journal, open_store
 from radiusgw.store.journal import JournalWriter, Position
 from radiusgw.store.quarantine import QuarantineTable
@@ -65,7 +65,7 @@ def answer(n: int) -> AccountingAnswer:
 class Running:
     """A worker's pipeline on a real journal and store; answers and failures noted by key."""
 
-    def __init__(self, tmp_path: Path, log: Any = None) -> None:
+    def __init__(self, tmp_path: Path, log: Any = None, tuning: Tuning = DEFAULT_TUNING) -> None:
         self.written: list[int] = []
         self.failed: list[int] = []
         self.pipeline = AccountingPipeline(
@@ -76,6 +76,7 @@ class Running:
             structlog.get_logger() if log is None else log,
             on_written=lambda batch: self.written.extend(a.key[1] for a in batch),
             on_failed=lambda batch, exc: self.failed.extend(a.key[1] for a in batch),
+            tuning=tuning,
         )
 
     def journalled(self, tmp_path: Path) -> list[str | None]:
@@ -83,8 +84,13 @@ class Running:
 
 
 @pytest.fixture
-async def running(tmp_path: Path, disk: Disk) -> AsyncIterator[Running]:
-    it = Running(tmp_path)
+def tuning() -> Tuning:
+    return DEFAULT_TUNING
+
+
+@pytest.fixture
+async def running(tmp_path: Path, disk: Disk, tuning: Tuning) -> AsyncIterator[Running]:
+    it = Running(tmp_path, tuning=tuning)
     it.pipeline.start()
     yield it
     disk.release.set()
@@ -95,10 +101,10 @@ async def wait_for(event: threading.Event) -> None:
     assert await asyncio.to_thread(event.wait, 5)
 
 
+@pytest.mark.parametrize("tuning", [Tuning(max_backlog=3)])
 async def test_answers_wait_for_the_sync_and_the_loop_serves_meanwhile(
-    tmp_path: Path, disk: Disk, running: Running, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, disk: Disk, running: Running
 ) -> None:
-    monkeypatch.setattr(accounting, "MAX_BACKLOG", 3)
     pipeline = running.pipeline
     pipeline.submit(answer(1))
     await wait_for(disk.entered)  # the sync of record 1 is under way, and held
