@@ -216,7 +216,9 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
             *("account", "add", bench_run.GROUP, "alice", "--password", bench_run.PASSWORD),
             *("--framed-ip", bench_run.FRAMED_IP, "--db", str(db), "--realms", str(realms)),
         )
-        gateway = start_gateway(procs, realms, db, workers=a.workers, ablate=a.ablate)
+        gateway = start_gateway(
+            procs, realms, db, workers=a.workers, ablate=a.ablate, preloaded=True
+        )
         supervisor = gateway.process.pid
         workers = children(supervisor)
         load = Load(

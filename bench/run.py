@@ -818,7 +818,9 @@ def _run(
         log(f"starting the gateway, {a.gateway_workers} workers{ablated}")
         for name in a.ablate:
             log(f"  not the product: {ABLATIONS[name]}")
-        gateway = start_gateway(procs, realms, db, workers=a.gateway_workers, ablate=a.ablate)
+        gateway = start_gateway(
+            procs, realms, db, workers=a.gateway_workers, ablate=a.ablate, preloaded=True
+        )
         classic = {"gateway": gateway, "freeradius": peer}
         running: dict[str, Server | str] = {GATEWAY: gateway, FREERADIUS: peer}
         wanted = {key for s in scenarios for key in s.servers.values()} - set(running)
@@ -874,7 +876,7 @@ def _run(
         sweep_rows = []
         for workers in sweep:
             log(f"starting the gateway, {workers} worker(s)")
-            gw = start_gateway(procs, realms, db, workers=workers, ablate=a.ablate)
+            gw = start_gateway(procs, realms, db, workers=workers, ablate=a.ablate, preloaded=True)
             r = load(gw, BY_KEY["pap"], main_shape, f"pap gateway workers={workers}")
             r["workers"] = workers
             sweep_rows.append(r)
@@ -1116,7 +1118,9 @@ def start_gateway_pg(
         *key,
     )
     import_users(users[0], users[1], "--db", url, "--realms", str(realms), *key)
-    return start_gateway(procs, realms, url, workers=workers, ablate=ablate, files=files)
+    return start_gateway(
+        procs, realms, url, workers=workers, ablate=ablate, files=files, preloaded=True
+    )
 
 
 def start_freeradius_sql(

@@ -248,7 +248,7 @@ def start_gateway(
 
     reader = threading.Thread(target=read, name=f"gateway-{proc.pid}", daemon=True)
     reader.start()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (max(timeout, 180.0) if preloaded else timeout)
     with cv:
         while True:
             serving = [e for e in events if e.get("event") == "serving"]
