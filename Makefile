@@ -21,7 +21,8 @@ COMPILED := radiusgw/radius/packet.py radiusgw/radius/attributes.py radiusgw/rad
 	radiusgw/modes/vpdn.py radiusgw/router.py radiusgw/refusal.py radiusgw/addresses.py \
 	radiusgw/accounting.py \
 	radiusgw/auth/method.py radiusgw/auth/pap.py radiusgw/auth/chap.py radiusgw/auth/eap.py \
-	radiusgw/auth/microsoft.py radiusgw/auth/mschap.py
+	radiusgw/auth/microsoft.py radiusgw/auth/mschap.py radiusgw/server/authlog_writer.py \
+	radiusgw/store/authlog.py
 
 .PHONY: run test unit pure venv peers lint bench clean
 

@@ -44,6 +44,8 @@ from bench.servers import (
     Server,
     build_radload,
     children,
+    descendants,
+    is_auth_log_writer,
     radiusgw_cli,
     run_load,
     run_stopping_all,
@@ -67,7 +69,7 @@ class ThreadCpu:
 def thread_cpu(root: int) -> dict[tuple[int, int], ThreadCpu]:
     """CPU ticks so far of every thread of ``root`` and its child processes."""
     threads = {}
-    for pid in [root, *children(root)]:
+    for pid in sorted(descendants({root})):
         try:
             tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
@@ -85,9 +87,11 @@ def thread_cpu(root: int) -> dict[tuple[int, int], ThreadCpu]:
     return threads
 
 
-def thread_kind(cpu: ThreadCpu, supervisor: int) -> str:
+def thread_kind(cpu: ThreadCpu, supervisor: int, writers: frozenset[int] = frozenset()) -> str:
+    if cpu.pid in writers:
+        return "auth-log writer processes"
     if cpu.pid == supervisor:
-        return "supervisor"
+        return "supervisor (or the lone worker)"
     if cpu.tid == cpu.pid:
         return "worker event loops"
     return cpu.name  # named by radiusgw.server.batches; "python" if not one of those
@@ -101,11 +105,12 @@ def cpu_table(
 ) -> list[tuple[str, float, float]]:
     """(thread kind, user, system) in microseconds of CPU per answer, busiest first."""
     totals: dict[str, list[int]] = {}
+    writers = frozenset(pid for pid, _ in after if is_auth_log_writer(pid))
     for key, now in after.items():
         then = before.get(key)
         user = now.user - (then.user if then else 0)
         system = now.system - (then.system if then else 0)
-        sums = totals.setdefault(thread_kind(now, supervisor), [0, 0])
+        sums = totals.setdefault(thread_kind(now, supervisor, writers), [0, 0])
         sums[0] += user
         sums[1] += system
     scale = 1e6 / CLOCK_TICK / max(answers, 1.0)
@@ -220,7 +225,8 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
             procs, realms, db, workers=a.workers, ablate=a.ablate, preloaded=True
         )
         supervisor = gateway.process.pid
-        workers = children(supervisor)
+        workers = [pid for pid in children(supervisor) if not is_auth_log_writer(pid)]
+        workers = workers or [supervisor]  # one worker: the process itself serves
         load = Load(
             port=gateway.port(scenario.kind),
             secret=scenario.secret,

@@ -410,10 +410,31 @@ def children(pid: int) -> list[int]:
     return sorted(child for child, (ppid, _) in processes().items() if ppid == pid)
 
 
+def descendants(roots: set[int], stats: dict[int, tuple[int, int]] | None = None) -> set[int]:
+    """``roots`` and every process below them (a worker's auth-log writer is a grandchild of
+    the gateway's supervisor)."""
+    stats = processes() if stats is None else stats
+    found = set(roots)
+    grew = True
+    while grew:
+        below = {pid for pid, (ppid, _) in stats.items() if ppid in found} - found
+        found |= below
+        grew = bool(below)
+    return found
+
+
+def is_auth_log_writer(pid: int) -> bool:
+    """Whether ``pid`` is a worker's auth-log writer process (radiusgw.server.authlog_writer)."""
+    try:
+        return b"authlog_writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _tree_jiffies(roots: set[int]) -> int:
-    """CPU jiffies (user + system, all threads) of ``roots`` and their children."""
+    """CPU jiffies (user + system, all threads) of ``roots`` and all their descendants."""
     stats = processes()
-    return sum(cpu for pid, (ppid, cpu) in stats.items() if pid in roots or ppid in roots)
+    return sum(stats[pid][1] for pid in descendants(roots, stats) if pid in stats)
 
 
 class CpuMeter:

@@ -36,6 +36,8 @@ FLUSH_INTERVAL = 0.5  # seconds between two hand-offs: rows reach the store with
 CAPACITY = 16 << 20  # octets of frames waiting for the writer (about 60,000 answers)
 DROP_LOG_INTERVAL = 60.0
 RESTART_DELAY = 1.0
+# Not ``-m``: the writer's module may be compiled (mypyc), and ``-m`` runs only Python source.
+WRITER_MAIN = "import sys; from radiusgw.server.authlog_writer import main; sys.exit(main())"
 
 
 class AuthLogWriter:
@@ -63,8 +65,8 @@ class AuthLogWriter:
         self._db = db
         self._argv = [
             sys.executable,
-            "-m",
-            "radiusgw.server.authlog_writer",
+            "-c",
+            WRITER_MAIN,
             "--node",
             node,
             "--worker",

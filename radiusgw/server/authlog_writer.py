@@ -29,9 +29,10 @@ Rules:
 - With ``--prune-days N`` (worker 0's writer), delete rows older than N days at start and every
   ``PRUNE_INTERVAL`` (``auth-log-pruned``).
 
-Run as ``python -m radiusgw.server.authlog_writer --node N --worker I --key-file F`` with the
-database in ``RADIUSGW_DB`` (the environment, not the command line: a PostgreSQL URL may hold a
-password, and ``ps`` shows arguments to every user).
+Run by the worker (``radiusgw.server.authlog.WRITER_MAIN``, which calls ``main``) with the
+arguments ``--node N --worker I --key-file F [--prune-days D]`` and the database in
+``RADIUSGW_DB`` (the environment, not the command line: a PostgreSQL URL may hold a password,
+and ``ps`` shows arguments to every user).
 """
 
 from __future__ import annotations
@@ -300,7 +301,7 @@ class Writer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m radiusgw.server.authlog_writer")
+    parser = argparse.ArgumentParser(prog="radiusgw-authlog-writer")
     parser.add_argument("--node", required=True)
     parser.add_argument("--worker", type=int, required=True)
     parser.add_argument("--key-file", required=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from radiusgw.domain import AuthLogRow
+from radiusgw.errors import StoreError
 from radiusgw.store.authlog import COLUMNS, path_of
 from radiusgw.store.backend import open_backend
 from radiusgw.store.connection import has_table
@@ -84,19 +85,39 @@ def test_prune_deletes_only_rows_older_than_the_cut(db: str, tmp_path: Path) -> 
         store.close()
 
 
-def test_sqlite_prune_never_deletes_a_newer_row_and_a_late_older_one_waits(
+def test_sqlite_chunks_prune_exactly_across_batches_and_a_straddling_chunk(
     tmp_path: Path,
 ) -> None:
     store = open_backend(tmp_path / "gw.db", tmp_path / "k")
     try:
-        store.write_auth_log([ROWS[0], ROWS[2], ROWS[1], ROWS[4]])  # 101 appended after 102
-        assert store.prune_auth_log(102.0) == 1  # 100 only: 101 came after a newer row
-        assert [r.time for r in store.auth_log("acme.example")] == [101.0, 102.0, 104.0]
-        assert store.prune_auth_log(103.0) == 2
-        assert store.prune_auth_log(1e9) == 1  # every row older: all of them
+        store.write_auth_log([ROWS[0], ROWS[2]])  # one chunk: 100, 102
+        store.write_auth_log([ROWS[1], ROWS[4]])  # another: 101 came late, then 104
+        assert [r.time for r in store.auth_log("acme.example")] == [100.0, 101.0, 102.0, 104.0]
+        assert store.prune_auth_log(101.5) == 2  # 100 from the first, 101 from the second
+        assert [r.time for r in store.auth_log("acme.example")] == [102.0, 104.0]
+        assert store.auth_log("acme.example", since=103.0) == [ROWS[4]]
+        assert store.prune_auth_log(1e9) == 2  # the rest
         assert store.auth_log("acme.example") == []
     finally:
         store.close()
+
+
+def test_a_damaged_chunk_is_an_error_naming_the_file_and_the_chunk(tmp_path: Path) -> None:
+    store = open_backend(tmp_path / "gw.db", tmp_path / "k")
+    try:
+        store.write_auth_log(ROWS[:1])
+    finally:
+        store.close()
+    raw = sqlite3.connect(path_of(tmp_path / "gw.db"))
+    raw.execute("UPDATE auth_log_chunks SET body = x'789c0300'")  # zlib of nothing marshalled
+    raw.commit()
+    raw.close()
+    reader = open_backend(tmp_path / "gw.db", tmp_path / "k", read_only=True)
+    try:
+        with pytest.raises(StoreError, match=r"gw\.db\.authlog: authentication log chunk 1 is"):
+            reader.auth_log("acme.example")
+    finally:
+        reader.close()
 
 
 def test_a_read_only_reader_sees_what_the_writer_wrote(tmp_path: Path) -> None:
