@@ -22,7 +22,9 @@ COMPILED := radiusgw/radius/packet.py radiusgw/radius/attributes.py radiusgw/rad
 	radiusgw/accounting.py \
 	radiusgw/auth/method.py radiusgw/auth/pap.py radiusgw/auth/chap.py radiusgw/auth/eap.py \
 	radiusgw/auth/microsoft.py radiusgw/auth/mschap.py radiusgw/server/authlog_writer.py \
-	radiusgw/store/authlog.py
+	radiusgw/store/authlog.py radiusgw/client/core.py radiusgw/client/ids.py \
+	radiusgw/client/answers.py radiusgw/proxy/client.py radiusgw/proxy/rewrite.py \
+	radiusgw/proxy/upstream.py radiusgw/proxy/pool.py radiusgw/dynauth.py
 
 .PHONY: run test unit pure venv peers lint bench clean
 
@@ -34,7 +36,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-build/.compiled: $(VENV)/.installed $(COMPILED)
+build/.compiled: $(VENV)/.installed $(COMPILED) Makefile
 	mkdir -p build
 	$(VENV)/bin/mypyc $(COMPILED) >build/mypyc.log 2>&1 || { tail -30 build/mypyc.log; exit 1; }
 	touch $@

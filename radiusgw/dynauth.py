@@ -244,7 +244,7 @@ class _Request:
     done: bool = False
 
 
-class DisconnectClient(RadiusClient[_Request]):
+class DisconnectClient(RadiusClient[_Request, DisconnectCounters]):
     """See the module docstring. All times are unix seconds."""
 
     def __init__(
@@ -269,8 +269,7 @@ class DisconnectClient(RadiusClient[_Request]):
         self.answer_memory = answer_memory
         self.jitter = jitter
         self._random = random
-        super().__init__()
-        self.counters: DisconnectCounters = DisconnectCounters()
+        super().__init__(DisconnectCounters())
         self._queues: dict[Destination, deque[_Request]] = {}  # waiting for an Identifier
         self._by_key: dict[_Key, _Request] = {}
         self._answered: dict[_Key, float] = {}  # when each recently answered session was

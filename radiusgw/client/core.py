@@ -31,6 +31,7 @@ from radiusgw.client.ids import Destination, Identifiers
 from radiusgw.machine import Datagram
 
 T = TypeVar("T")
+K = TypeVar("K", bound="ClientCounters")
 
 HEADER = 20  # RFC 2865 §3: Code, Identifier, Length, Authenticator
 
@@ -59,12 +60,13 @@ class AnswerDropped:
     matched: bool = True  # it came from a peer with a try outstanding under its Identifier
 
 
-class RadiusClient(Generic[T]):
-    """The shared machinery; ``T`` is what waits on an Identifier (a try, a probe)."""
+class RadiusClient(Generic[T, K]):
+    """The shared machinery; ``T`` is what waits on an Identifier (a try, a probe), ``K`` what
+    the client counts (its job's ``ClientCounters``: one attribute of one type, as mypyc
+    compiles it)."""
 
-    counters: ClientCounters
-
-    def __init__(self, sockets: int = 1) -> None:
+    def __init__(self, counters: K, sockets: int = 1) -> None:
+        self.counters: K = counters
         self.sockets = sockets
         self._ids: Identifiers[T] = Identifiers(sockets)
         self._timers: list[tuple[float, int, Any]] = []

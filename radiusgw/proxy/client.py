@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from radiusgw.client.answers import ACCESS_ANSWERS, ACCOUNTING_ANSWERS, verify_answer
 from radiusgw.client.core import ClientCounters, RadiusClient
@@ -76,14 +76,15 @@ class ProxyCounters(ClientCounters):
 
 
 @dataclass(slots=True, eq=False)
-class _Request(Generic[C]):
-    """One NAS request being forwarded; identity-hashed."""
+class _Request:
+    """One NAS request being forwarded; identity-hashed. Not generic in the edge's context
+    type (``Any`` here, ``C`` in the client's API): mypyc compiles no generic dataclass."""
 
     packet: Packet
     nas_secret: bytes
     pool: Pool
     strip: bool
-    context: C
+    context: Any
     key: Hashable | None  # the NAS duplicate key, None for spool replays
     proxy_state: bytes
     extra_delay: float
@@ -110,17 +111,16 @@ class _Probe:
     due: float | None = None  # None once answered or given up
 
 
-_Timer = _Request[C] | _Probe | Upstream
+_Timer = _Request | _Probe | Upstream
 
 
-class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
+class UpstreamClient(RadiusClient["_Request | _Probe", "ProxyCounters"], Generic[C]):
     """See the module docstring. ``C`` is the edge's context type, handed back in ``Completed``."""
 
     def __init__(self, sockets: int = 1) -> None:
-        super().__init__(sockets)
-        self.counters: ProxyCounters = ProxyCounters()
-        self._by_nas: dict[Hashable, _Request[C]] = {}
-        self._on: dict[Upstream, set[_Request[C]]] = {}
+        super().__init__(ProxyCounters(), sockets)
+        self._by_nas: dict[Hashable, _Request] = {}
+        self._on: dict[Upstream, set[_Request]] = {}
         self._pools: dict[tuple[str, Kind], Pool] = {}
         self._upstreams: dict[tuple[Kind, UpstreamServer], Upstream] = {}
         self._ready: list[Completed[C]] = []
@@ -173,7 +173,7 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
             return
         self._assign(request, now)
 
-    def _answer(self, item: _Request[C] | _Probe, datagram: bytes, now: float) -> None:
+    def _answer(self, item: _Request | _Probe, datagram: bytes, now: float) -> None:
         """A datagram with the Identifier of ``item``'s try, from its server: the answer?"""
         if isinstance(item, _Probe):
             self._probe_answer(item, datagram, now)
@@ -220,7 +220,7 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
             self._events.extend(self._ready)
             self._ready = []
 
-    def _timeout(self, item: _Timer[C], now: float) -> None:
+    def _timeout(self, item: _Timer, now: float) -> None:
         if isinstance(item, _Request):
             self._request_timeout(item, now)
         elif isinstance(item, _Probe):
@@ -283,7 +283,7 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
 
     # -- requests ------------------------------------------------------------------------
 
-    def _assign(self, request: _Request[C], now: float) -> None:
+    def _assign(self, request: _Request, now: float) -> None:
         """Send ``request`` to the next server its pool offers, or complete it as failed."""
         busy = False
         while True:
@@ -338,7 +338,7 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
         self._random_at = at + 16
         return self._random[at : at + 16]
 
-    def _send(self, request: _Request[C], now: float) -> None:
+    def _send(self, request: _Request, now: float) -> None:
         upstream = request.upstream
         assert upstream is not None
         request.sent_at = now
@@ -347,7 +347,7 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
         upstream.sent_count += 1
         self._emit(request.socket, upstream.address, request.datagram)
 
-    def _request_timeout(self, request: _Request[C], now: float) -> None:
+    def _request_timeout(self, request: _Request, now: float) -> None:
         upstream = request.upstream
         assert upstream is not None
         self._note(upstream, upstream.missed(request.sent_at, now))
@@ -363,7 +363,7 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
         upstream.failover_count += 1
         self._assign(request, now)
 
-    def _detach(self, request: _Request[C]) -> None:
+    def _detach(self, request: _Request) -> None:
         """Stop waiting on the request's current server (answered, timed out, or server dead)."""
         upstream = request.upstream
         assert upstream is not None
@@ -372,11 +372,11 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
         upstream.outstanding -= 1
         request.upstream = None
 
-    def _finish(self, request: _Request[C]) -> None:
+    def _finish(self, request: _Request) -> None:
         if request.key is not None:
             self._by_nas.pop(request.key, None)
 
-    def _fail(self, request: _Request[C], failure: Failure, now: float, detail: str = "") -> None:
+    def _fail(self, request: _Request, failure: Failure, now: float, detail: str = "") -> None:
         self._finish(request)
         self.counters.failed += 1
         if not self._ready:
@@ -474,7 +474,7 @@ class UpstreamClient(RadiusClient["_Request[C] | _Probe"], Generic[C]):
         if upstream.probe_due is not None and not upstream.probe_in_flight:
             self._push(upstream.probe_due, upstream)
 
-    def _current(self, when: float, item: _Timer[C]) -> bool:
+    def _current(self, when: float, item: _Timer) -> bool:
         """Is this heap entry still meant? (Entries are never removed, only outdated.)"""
         if isinstance(item, _Request):
             return item.upstream is not None and item.due == when
