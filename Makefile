@@ -86,7 +86,7 @@ unit: venv
 	$(VENV)/bin/pytest -q tests/unit -m "not peers and not postgres"
 
 # Side by side with FreeRADIUS (bench/run.py): needs cc, the peers, and matplotlib for the chart.
-bench: venv peers
+bench: venv peers compiled
 	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
 	$(PY) -m bench.run $(BENCH_ARGS)
 

@@ -28,12 +28,13 @@ AUTH_LOG_DAYS = 90  # the gateway's default --auth-log-days
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """One of the two gateways: its key in the results, its words, its flags."""
+    """One of the gateways run side by side: its key in the results, its words, its flags."""
 
     key: str
     title: str
     metrics: bool
     auth_log_days: int
+    pure: bool = False  # run from a copy of the package without its compiled modules (pure.py)
 
 
 VARIANTS = (

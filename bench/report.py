@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import ops_cost, targets
+from bench import ops_cost, pure, targets
 from bench.freeradius_conf import FREERADIUS
 from bench.mixed import ACCT_FRACTION, AUTH_FRACTION
 from bench.postgres import PostgresUnavailable, find_bin
@@ -334,6 +334,8 @@ def markdown(results: dict[str, Any]) -> str:
             parts.append(f"Under the shape {shape_title(results['mixed']['shape'])}.\n")
     if results.get("ops_cost"):
         parts += ops_cost_markdown(results["ops_cost"])
+    if results.get("pure"):
+        parts += pure_markdown(results["pure"])
     if results.get("workers"):
         rows = [
             [
@@ -701,6 +703,31 @@ def ops_cost_markdown(oc: dict[str, Any]) -> list[str]:
         _md_table(OPS_COST_HEADER, rows),
         f"Cost: **{oc['cost_pct']:.1f} %** of the throughput with both off (target: under "
         f"{ops_cost.TARGET_PCT:g} %; a shortfall in percentage points): {oc['verdict']}.\n",
+    ]
+
+
+PURE_HEADER = ["scenario", *(f"{v.title}, /s" for v in pure.VARIANTS), "compiled / pure"]
+
+
+def pure_markdown(section: dict[str, Any]) -> list[str]:
+    """bench/pure.py's section: each scenario's rate compiled and pure, and the gain."""
+    rows = [
+        [
+            pure.SCENARIOS.get(key, key),
+            *(_rate(runs[v.key]["answered_per_s"]) for v in pure.VARIANTS),
+            f"{section['gain'][key]:.2f}",
+        ]
+        for key, runs in section["scenarios"].items()
+    ]
+    first = next(iter(section["scenarios"].values()))
+    rounds = len(first["compiled"]["rounds"])
+    return [
+        "## What the compiled build gains (bench/pure.py)\n",
+        f"The same commit as built by `make compiled` (mypyc) and as pure Python (a copy of the "
+        f"package without its extension modules), closed loop as above, {section['seconds']:g} "
+        f"s per run, {rounds} round(s), under the shape {shape_title(section['shape'])}, "
+        "alternating; the means of the rounds.\n",
+        _md_table(PURE_HEADER, rows),
     ]
 
 

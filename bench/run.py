@@ -62,7 +62,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import codec, mixed, ops_cost, report
+from bench import codec, mixed, ops_cost, pure, report
 from bench.ablate import ABLATIONS, AblationError
 from bench.ablate import parse as parse_ablations
 from bench.freeradius_conf import SQL_SCHEMA, HomeRealm, SqlAccounting, sql_missing
@@ -604,6 +604,13 @@ def main(argv: list[str] | None = None) -> int:
         " off, per round (bench/ops_cost.py; 0 skips)",
     )
     ap.add_argument(
+        "--pure",
+        type=float,
+        default=8.0,
+        help="seconds of group PAP and proxy against the compiled gateway, then the same code"
+        " as pure Python, per round (bench/pure.py; 0 skips; needs pap and proxy)",
+    )
+    ap.add_argument(
         "--quiet-wait",
         type=float,
         default=20.0,
@@ -718,6 +725,7 @@ def _run(
             "step_down": a.step_down,
             "mixed_s": a.mixed,
             "ops_cost_s": a.ops_cost,
+            "pure_s": a.pure,
             "quiet_wait_s": a.quiet_wait,
             "retries": a.retries,
             "busy_cores": BUSY_CORES,
@@ -873,6 +881,8 @@ def _run(
         procs.stop(gateway.process)
         if a.ops_cost > 0:
             results["ops_cost"] = _ops_cost(a, work, realms, db, procs, load, log, main_shape)
+        if a.pure > 0 and pure.compiled_present() and {"pap", "proxy"} <= set(by_key):
+            results["pure"] = _pure(a, work, realms, db, procs, load, log, main_shape)
         sweep_rows = []
         for workers in sweep:
             log(f"starting the gateway, {workers} worker(s)")
@@ -1235,39 +1245,91 @@ def _ops_cost(
 ) -> dict[str, Any]:
     """Group PAP against two gateways, metrics and the auth log on and both off, A B per round
     (bench/ops_cost.py), under ``shape``; each gateway on a copy of ``db``, stopped at the end."""
+    runs = _side_by_side(
+        a, work, realms, db, procs, load, log, shape, ops_cost.VARIANTS, ("pap",), a.ops_cost
+    )
+    section: dict[str, Any] = {"shape": shape.key, "seconds": a.ops_cost}
+    section |= runs["pap"]
+    section |= ops_cost.judge(section)
+    log(f"operations surface: cost {section['cost_pct']:.1f} % of PAP throughput")
+    return section
+
+
+def _pure(
+    a: argparse.Namespace,
+    work: Path,
+    realms: Path,
+    db: Path,
+    procs: Processes,
+    load: Measure,
+    log: Callable[[str], None],
+    shape: Shape,
+) -> dict[str, Any]:
+    """PAP and proxy against the compiled gateway and the pure-Python one, A B per round
+    (bench/pure.py), under ``shape``."""
+    runs = _side_by_side(
+        a, work, realms, db, procs, load, log, shape, pure.VARIANTS, tuple(pure.SCENARIOS), a.pure
+    )
+    section: dict[str, Any] = {"shape": shape.key, "seconds": a.pure, "scenarios": runs}
+    section |= pure.judge(section)
+    log(f"compiled over pure Python: {section['gain']}")
+    return section
+
+
+def _side_by_side(
+    a: argparse.Namespace,
+    work: Path,
+    realms: Path,
+    db: Path,
+    procs: Processes,
+    load: Measure,
+    log: Callable[[str], None],
+    shape: Shape,
+    variants: Sequence[ops_cost.Variant],
+    scenarios: Sequence[str],
+    seconds: float,
+) -> dict[str, dict[str, Any]]:
+    """Each scenario against one gateway per variant, A B per round, under ``shape``; every
+    gateway on a copy of ``db`` and its accounts preloaded, stopped at the end. The means of
+    the rounds, by scenario and variant key."""
     servers: dict[str, Server] = {}
-    for v in ops_cost.VARIANTS:
-        copy = ops_cost.copy_database(db, work / f"gateway-ops-{v.key}.db")
+    tree = pure.pure_tree(work) if any(v.pure for v in variants) else None
+    for v in variants:
+        copy = ops_cost.copy_database(db, work / f"gateway-{v.key}.db")
         log(f"starting the gateway, {a.gateway_workers} workers, {v.title}")
         servers[v.key] = start_gateway(
             procs,
             realms,
             copy,
             workers=a.gateway_workers,
-            ablate=a.ablate,
+            ablate=() if v.pure else a.ablate,
             metrics=v.metrics,
             auth_log_days=v.auth_log_days,
             preloaded=True,  # not beside the other's measured run
             timeout=120.0,
+            pythonpath=tree if v.pure else None,
         )
-    runs: dict[str, list[dict[str, Any]]] = {v.key: [] for v in ops_cost.VARIANTS}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        key: {v.key: [] for v in variants} for key in scenarios
+    }
     for n in range(1, a.rounds + 1):
-        for v in ops_cost.VARIANTS:
-            label = f"pap {shape.key} ops {v.key} {n}/{a.rounds}"
-            r = load(servers[v.key], BY_KEY["pap"], shape, label, duration=a.ops_cost)
-            runs[v.key].append(r)
-            log(
-                f"group PAP, {v.title:<40} round {n}: {r['answered_per_s']:>9,.0f}/s  "
-                f"p99 {r['p99_ms']:.2f} ms  timeouts {r['timeouts']}  "
-                f"other CPU {r['foreign_cores']:.2f}"
-            )
+        for key in scenarios:
+            scenario = BY_KEY[key]
+            for v in variants:
+                label = f"{key} {shape.key} {v.key} {n}/{a.rounds}"
+                r = load(servers[v.key], scenario, shape, label, duration=seconds)
+                runs[key][v.key].append(r)
+                log(
+                    f"{scenario.title}, {v.title:<40} round {n}: "
+                    f"{r['answered_per_s']:>9,.0f}/s  p99 {r['p99_ms']:.2f} ms  "
+                    f"timeouts {r['timeouts']}  other CPU {r['foreign_cores']:.2f}"
+                )
     for server in servers.values():
         procs.stop(server.process)
-    section: dict[str, Any] = {"shape": shape.key, "seconds": a.ops_cost}
-    section |= {key: mean_result(rounds) for key, rounds in runs.items()}
-    section |= ops_cost.judge(section)
-    log(f"operations surface: cost {section['cost_pct']:.1f} % of PAP throughput")
-    return section
+    return {
+        key: {vkey: mean_result(rounds) for vkey, rounds in by_variant.items()}
+        for key, by_variant in runs.items()
+    }
 
 
 if __name__ == "__main__":

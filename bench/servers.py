@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from bench.freeradius_conf import FREERADIUS, HomeRealm, SqlAccounting, launch, write_config
 
 BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent  # the repository: bench and radiusgw importable from here
 OUT = BENCH / "out"
 RADLOAD_SOURCE = BENCH / "radload.c"
 RADLOAD = OUT / "radload"
@@ -195,6 +196,7 @@ def start_gateway(
     metrics: bool = False,
     auth_log_days: int | None = None,
     preloaded: bool = False,
+    pythonpath: Path | None = None,
 ) -> Server:
     """``python -m radiusgw serve`` on 127.0.0.1 port 0; the ports come from its log line.
 
@@ -205,6 +207,7 @@ def start_gateway(
     ``--auth-log-days`` (None: the gateway's default, 90; 0: no authentication log).
     ``preloaded``: return only once every worker has filled its account cache
     (``accounts-preloaded``), so that this work is not measured beside another server's load.
+    ``pythonpath``: a directory searched first for the package (bench/pure.py's copy).
     """
     proc = subprocess.Popen(
         [
@@ -223,6 +226,9 @@ def start_gateway(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # With ``python -m`` the working directory comes first on sys.path: the copy's then.
+        cwd=pythonpath,
+        env=None if pythonpath is None else {**os.environ, "PYTHONPATH": f"{pythonpath}:{ROOT}"},
     )
     procs.add(proc)
     tail: deque[str] = deque(maxlen=60)

@@ -32,7 +32,7 @@ import psycopg
 import pytest
 
 import radiusgw.server
-from bench import ablate, accounts, mixed, ops_cost, profile, report, targets
+from bench import ablate, accounts, mixed, ops_cost, profile, pure, report, targets
 from bench import run as bench_run
 from bench.freeradius_conf import sql_missing
 from bench.postgres import PostgresServer
@@ -805,3 +805,37 @@ def test_the_targets_are_ratios_met_or_not_met_by_how_much_per_shape() -> None:
     lossy = {t["target"]: t for t in targets.evaluate(results)["16x4"]}
     verdict = lossy["pap: p99 at 80 % of FreeRADIUS's rate, open loop, nothing lost"]["verdict"]
     assert verdict == "**not met**: 7 lost; p99 over by 0.50 (50 %) (in 4 s, not 60)"
+
+
+def test_the_pure_gateway_runs_the_same_commit_without_the_compiled_modules(
+    radload: Path, processes: Processes, tmp_path: Path
+) -> None:
+    realms = gateway_realms(tmp_path / "realms", None)
+    db = tmp_path / "gateway.db"
+    radiusgw_cli(
+        *("account", "add", GROUP, "alice", "--password", PASSWORD),
+        *("--framed-ip", FRAMED_IP, "--db", str(db), "--realms", str(realms)),
+    )
+    tree = pure.pure_tree(tmp_path)
+    assert not list(tree.rglob("*.so")) and (tree / "radiusgw" / "engine" / "core.py").exists()
+    gateway = start_gateway(processes, realms, db, workers=1, pythonpath=tree, preloaded=True)
+    maps = Path(f"/proc/{gateway.process.pid}/maps").read_text()
+    assert str(tree) in maps or "radiusgw" not in maps  # its modules come from the copy
+    assert not [line for line in maps.splitlines() if "radiusgw" in line and ".so" in line]
+    pap = BY_KEY["pap"]
+    load = Load(port=gateway.auth_port, secret=pap.secret, mode=pap.mode, user=pap.user,
+                bind=pap.bind, duration=0.5, warmup=0, window=16, sockets=1,
+                expect_attr=pap.expect_attr)  # fmt: skip
+    result = run_load(radload, load, label="pure test", progress=False)
+    assert result["accepts"] > 0 and result["invalid"] == 0, result
+    processes.stop(gateway.process)
+    section = {
+        "shape": "1x1",
+        "seconds": 1.0,
+        "scenarios": {"pap": {"compiled": {"answered_per_s": 300.0, "rounds": [{}]},
+                              "pure": {"answered_per_s": 200.0, "rounds": [{}]}}},
+    }  # fmt: skip
+    section |= pure.judge(section)
+    assert section["gain"] == {"pap": 1.5}
+    text = "\n".join(report.pure_markdown(section))
+    assert "| group PAP | 300 | 200 | 1.50 |" in text.replace("  ", " ")
