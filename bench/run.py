@@ -1245,7 +1245,7 @@ def _ops_cost(
 ) -> dict[str, Any]:
     """Group PAP against two gateways, metrics and the auth log on and both off, A B per round
     (bench/ops_cost.py), under ``shape``; each gateway on a copy of ``db``, stopped at the end."""
-    runs = _side_by_side(
+    runs = _gateways_side_by_side(
         a, work, realms, db, procs, load, log, shape, ops_cost.VARIANTS, ("pap",), a.ops_cost
     )
     section: dict[str, Any] = {"shape": shape.key, "seconds": a.ops_cost}
@@ -1267,7 +1267,7 @@ def _pure(
 ) -> dict[str, Any]:
     """PAP and proxy against the compiled gateway and the pure-Python one, A B per round
     (bench/pure.py), under ``shape``."""
-    runs = _side_by_side(
+    runs = _gateways_side_by_side(
         a, work, realms, db, procs, load, log, shape, pure.VARIANTS, tuple(pure.SCENARIOS), a.pure
     )
     section: dict[str, Any] = {"shape": shape.key, "seconds": a.pure, "scenarios": runs}
@@ -1276,7 +1276,7 @@ def _pure(
     return section
 
 
-def _side_by_side(
+def _gateways_side_by_side(
     a: argparse.Namespace,
     work: Path,
     realms: Path,
