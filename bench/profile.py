@@ -180,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-py-spy", action="store_true", help="the CPU table only")
     parser.add_argument(
+        "--auth-log-days",
+        type=int,
+        default=None,
+        help="the gateway's --auth-log-days (0: no authentication log; default: its own, 90)",
+    )
+    parser.add_argument(
         "--ablate",
         type=bench_run.ablation_names,
         default=[],
@@ -222,7 +228,13 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
             *("--framed-ip", bench_run.FRAMED_IP, "--db", str(db), "--realms", str(realms)),
         )
         gateway = start_gateway(
-            procs, realms, db, workers=a.workers, ablate=a.ablate, preloaded=True
+            procs,
+            realms,
+            db,
+            workers=a.workers,
+            ablate=a.ablate,
+            preloaded=True,
+            auth_log_days=a.auth_log_days,
         )
         supervisor = gateway.process.pid
         workers = [pid for pid in children(supervisor) if not is_auth_log_writer(pid)]
