@@ -111,19 +111,28 @@ def move_from_store(conn: sqlite3.Connection) -> None:
 def insert_chunks(conn: sqlite3.Connection, rows: Sequence[AuthLogRow]) -> None:
     """Store ``rows`` as chunks, one per realm (``CHUNK_ROWS`` at most), in their order."""
     by_realm: dict[str | None, list[tuple[object, ...]]] = {}
+    times: dict[str | None, list[float]] = {}
     for r in rows:
-        realm = r.realm if r.realm is None or r.realm.islower() else r.realm.lower()
+        realm = r[4]
+        if realm is None or realm.islower():
+            row: tuple[object, ...] = tuple(r)  # marshal takes a plain tuple only
+        else:
+            realm = realm.lower()
+            row = (*r[:4], realm, *r[5:])
         group = by_realm.get(realm)
         if group is None:
             group = by_realm[realm] = []
-        group.append((*r[:4], realm, *r[5:]))
+            times[realm] = []
+        group.append(row)
+        times[realm].append(r[0])
     chunks = []
     for realm, group in by_realm.items():
+        when = times[realm]
         for i in range(0, len(group), CHUNK_ROWS):
             part = group[i : i + CHUNK_ROWS]
-            times = [float(t[0]) for t in part]  # type: ignore[arg-type]
+            span = when[i : i + CHUNK_ROWS]
             body = zlib.compress(marshal.dumps(part), 1)
-            chunks.append((realm, min(times), max(times), len(part), body))
+            chunks.append((realm, min(span), max(span), len(part), body))
     conn.executemany(_INSERT_CHUNK, chunks)
 
 

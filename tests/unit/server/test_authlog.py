@@ -17,7 +17,9 @@ import pytest
 
 from radiusgw.domain import Account, AdmissionResult, AuthLogRow
 from radiusgw.engine import Admission
+from radiusgw.modes import group
 from radiusgw.radius.attributes import Code
+from radiusgw.radius.packet import Packet, decode, encode
 from radiusgw.server.authlog import AuthLogWriter
 from radiusgw.server.authlog_writer import (
     BATCH,
@@ -126,6 +128,32 @@ def test_the_method_is_read_from_the_request_octets() -> None:
     request = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
     assert method_of(request) == "pap"
     assert method_of(b"") == "none"
+
+
+MS = (311).to_bytes(4, "big")
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        [(1, b"u@r"), (2, b"x" * 16)],
+        [(1, b"u@r"), (3, b"\x01" + b"x" * 16)],
+        [(3, b"\x01" + b"x" * 16), (2, b"x" * 16)],  # both: the group mode takes PAP first
+        [(79, b"\x02\x01\x00\x05\x01")],
+        [(26, MS + bytes((11, 18)) + b"c" * 16), (26, MS + bytes((25, 52)) + b"r" * 50)],
+        [(26, MS + bytes((11, 10)) + b"c" * 8 + bytes((1, 52)) + b"r" * 50)],  # packed, v1
+        [(26, MS + bytes((25, 60)) + b"r" * 10)],  # a sub-length past the end: skipped
+        [(26, (9).to_bytes(4, "big") + bytes((25, 4)) + b"rr")],  # another vendor's 25
+        [(26, b"\x00\x00")],
+        [(1, b"u@r")],
+    ],
+)
+def test_the_method_walk_names_what_the_group_mode_chooses(
+    attributes: list[tuple[int, bytes]],
+) -> None:
+    raw = encode(Packet(1, 7, bytes(16), tuple(attributes)))
+    packet = decode(raw)
+    assert method_of(raw) == group.choose(packet, packet.first_values()).name
 
 
 def bodies(times: range) -> list[bytes]:
