@@ -240,7 +240,7 @@ class NodeRow:
 class AuthLogRow(NamedTuple):
     """One Access-Request's outcome in the authentication log (``radiusgw authlog``; issue 18.3).
 
-    A named tuple, not a dataclass: the auth log's writer thread makes one per answer and the
+    A named tuple, not a dataclass: the auth log's writer process makes one per answer and the
     stores bind it as it is, so it costs what a tuple costs."""
 
     time: float  # unix time of the answer
