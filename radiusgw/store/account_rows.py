@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from radiusgw.domain import Account, AccountRow, FailedLogin
+from radiusgw.domain import Account, AccountRow, FailedLogin, Lockout
 from radiusgw.errors import AccountLimitError, StoreError
 from radiusgw.store.secrets import PasswordCipher
 
@@ -70,6 +70,32 @@ def failure_order(failures: Sequence[FailedLogin]) -> list[FailedLogin]:
     """A batch of failures in one order on every node (rows locked in the same order: no
     deadlock between two nodes' batches)."""
     return sorted(failures, key=lambda f: (f.realm, f.username, f.at))
+
+
+def lock_failures(
+    failures: Sequence[FailedLogin],
+    execute: Callable[[str, tuple[object, ...]], Any],
+    record_change: Callable[[str, str, float], None],
+    *,
+    count_sql: str = COUNT_FAILURE,
+    lock_sql: str = SET_LOCK,
+) -> list[Lockout]:
+    """Both stores' ``record_failures``, run inside their transaction (``execute``: the
+    connection's, ``count_sql`` and ``lock_sql``: ``COUNT_FAILURE`` and ``SET_LOCK`` in the
+    driver's placeholders). Each failure is counted; an account that reaches its
+    ``lockout_after`` is locked and its change recorded. The accounts locked, in order."""
+    locked: list[Lockout] = []
+    for f in failure_order(failures):
+        start = f.at - f.lockout_window
+        realm = f.realm.lower()
+        row = execute(count_sql, (start, start, f.at, realm, f.username, f.at)).fetchone()
+        if row is None or int(row[0]) < f.lockout_after:
+            continue
+        until = f.at + f.lockout_time
+        execute(lock_sql, (until, f.at, realm, f.username))
+        record_change(realm, f.username, f.at)
+        locked.append(Lockout(realm, f.username, until))
+    return locked
 
 
 def stored_list(values: Sequence[Any]) -> str | None:

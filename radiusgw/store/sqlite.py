@@ -62,15 +62,14 @@ from radiusgw.store import authlog, quarantine
 from radiusgw.store.account_rows import (
     ACCOUNT_COLUMNS,
     CHANGE_RETENTION,
-    COUNT_FAILURE,
     EXTRA_COLUMNS,
     MAX_TIMEOUT,
     PROGRESS_EVERY,
     SET_LOCK,
     account,
     exists_error,
-    failure_order,
     limit_error,
+    lock_failures,
     missing_error,
     sealed_rows,
 )
@@ -445,23 +444,10 @@ class SqliteStore(SqliteConnection):
         """Count failed logins (``account_rows.COUNT_FAILURE``) in one transaction; an account
         that reaches its ``lockout_after`` is locked, and the change log says so, so that every
         worker drops it from its cache. Returned: the accounts locked by this call."""
-        locked: list[Lockout] = []
         if not failures:
-            return locked
+            return []
         with self._transaction():
-            for f in failure_order(failures):
-                start = f.at - f.lockout_window
-                realm = f.realm.lower()
-                row = self._conn.execute(
-                    COUNT_FAILURE, (start, start, f.at, realm, f.username, f.at)
-                ).fetchone()
-                if row is None or int(row[0]) < f.lockout_after:
-                    continue
-                until = f.at + f.lockout_time
-                self._conn.execute(SET_LOCK, (until, f.at, realm, f.username))
-                self._record_change(realm, f.username, f.at)
-                locked.append(Lockout(realm, f.username, until))
-        return locked
+            return lock_failures(failures, self._conn.execute, self._record_change)
 
     def unlock_account(self, realm: str, username: str) -> None:
         """``account unlock``: no lock and no failures counted; the change log says so."""

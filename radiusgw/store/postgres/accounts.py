@@ -44,8 +44,8 @@ from radiusgw.store.account_rows import (
     account,
     checked,
     exists_error,
-    failure_order,
     limit_error,
+    lock_failures,
     missing_error,
     over_limit,
     realm_name,
@@ -272,23 +272,16 @@ class PostgresAccountStore:
         """``SqliteStore.record_failures`` on PostgreSQL: one transaction; the row lock each
         UPDATE takes makes two nodes' counts of one account add up (READ COMMITTED re-reads
         the row an UPDATE waited for)."""
-        locked: list[Lockout] = []
         if not failures:
-            return locked
+            return []
         with translated(self.url), self._conn.transaction():
-            for f in failure_order(failures):
-                start = f.at - f.lockout_window
-                realm = f.realm.lower()
-                row = self._conn.execute(
-                    _COUNT_FAILURE, (start, start, f.at, realm, f.username, f.at)
-                ).fetchone()
-                if row is None or int(row[0]) < f.lockout_after:
-                    continue
-                until = f.at + f.lockout_time
-                self._conn.execute(_SET_LOCK, (until, f.at, realm, f.username))
-                self._record_change(realm, f.username, f.at)
-                locked.append(Lockout(realm, f.username, until))
-        return locked
+            return lock_failures(
+                failures,
+                self._conn.execute,
+                self._record_change,
+                count_sql=_COUNT_FAILURE,
+                lock_sql=_SET_LOCK,
+            )
 
     def unlock_account(self, realm: str, username: str) -> None:
         """``account unlock``: no lock and no failures counted; the change log says so."""
