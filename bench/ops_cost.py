@@ -55,6 +55,12 @@ def copy_database(db: Path, to: Path) -> Path:
     return to
 
 
+def section(shape: str, seconds: float, runs: dict[str, Any]) -> dict[str, Any]:
+    """The report's section from the means of the rounds of each variant (by key)."""
+    out: dict[str, Any] = {"shape": shape, "seconds": seconds, **runs}
+    return out | judge(out)
+
+
 def judge(section: dict[str, Any]) -> dict[str, Any]:
     """The cost in % of "off"'s rate, and the target met or not met by how much."""
     on, off = section["on"]["answered_per_s"], section["off"]["answered_per_s"]

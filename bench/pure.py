@@ -41,6 +41,12 @@ def pure_tree(work: Path) -> Path:
     return root
 
 
+def section(shape: str, seconds: float, runs: dict[str, Any]) -> dict[str, Any]:
+    """The report's section from the means of the rounds, by scenario and variant key."""
+    out: dict[str, Any] = {"shape": shape, "seconds": seconds, "scenarios": runs}
+    return out | judge(out)
+
+
 def judge(section: dict[str, Any]) -> dict[str, Any]:
     """Per scenario: the compiled rate over the pure one."""
     return {

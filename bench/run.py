@@ -59,6 +59,7 @@ import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -879,10 +880,17 @@ def _run(
             log(f"sessions kept in PostgreSQL: {results['fleet_sessions']}")
         cleanup.close()  # the fleet's servers and its PostgreSQL: the sweep runs on a quiet box
         procs.stop(gateway.process)
+        side_by_side = partial(
+            _gateways_side_by_side, a, work, realms, db, procs, load, log, main_shape
+        )
         if a.ops_cost > 0:
-            results["ops_cost"] = _ops_cost(a, work, realms, db, procs, load, log, main_shape)
+            runs = side_by_side(ops_cost.VARIANTS, ("pap",), a.ops_cost)
+            results["ops_cost"] = ops_cost.section(main_shape.key, a.ops_cost, runs["pap"])
+            log(f"operations surface: cost {results['ops_cost']['cost_pct']:.1f} % of PAP")
         if a.pure > 0 and pure.compiled_present() and {"pap", "proxy"} <= set(by_key):
-            results["pure"] = _pure(a, work, realms, db, procs, load, log, main_shape)
+            runs = side_by_side(pure.VARIANTS, tuple(pure.SCENARIOS), a.pure)
+            results["pure"] = pure.section(main_shape.key, a.pure, runs)
+            log(f"compiled over pure Python: {results['pure']['gain']}")
         sweep_rows = []
         for workers in sweep:
             log(f"starting the gateway, {workers} worker(s)")
@@ -1231,49 +1239,6 @@ def _mixed(
                 f"(lost {report.lost(both['acct'])})"
             )
     return {"auth_per_s": rates.auth, "acct_per_s": rates.acct, "runs": runs, "shape": shape.key}
-
-
-def _ops_cost(
-    a: argparse.Namespace,
-    work: Path,
-    realms: Path,
-    db: Path,
-    procs: Processes,
-    load: Measure,
-    log: Callable[[str], None],
-    shape: Shape,
-) -> dict[str, Any]:
-    """Group PAP against two gateways, metrics and the auth log on and both off, A B per round
-    (bench/ops_cost.py), under ``shape``; each gateway on a copy of ``db``, stopped at the end."""
-    runs = _gateways_side_by_side(
-        a, work, realms, db, procs, load, log, shape, ops_cost.VARIANTS, ("pap",), a.ops_cost
-    )
-    section: dict[str, Any] = {"shape": shape.key, "seconds": a.ops_cost}
-    section |= runs["pap"]
-    section |= ops_cost.judge(section)
-    log(f"operations surface: cost {section['cost_pct']:.1f} % of PAP throughput")
-    return section
-
-
-def _pure(
-    a: argparse.Namespace,
-    work: Path,
-    realms: Path,
-    db: Path,
-    procs: Processes,
-    load: Measure,
-    log: Callable[[str], None],
-    shape: Shape,
-) -> dict[str, Any]:
-    """PAP and proxy against the compiled gateway and the pure-Python one, A B per round
-    (bench/pure.py), under ``shape``."""
-    runs = _gateways_side_by_side(
-        a, work, realms, db, procs, load, log, shape, pure.VARIANTS, tuple(pure.SCENARIOS), a.pure
-    )
-    section: dict[str, Any] = {"shape": shape.key, "seconds": a.pure, "scenarios": runs}
-    section |= pure.judge(section)
-    log(f"compiled over pure Python: {section['gain']}")
-    return section
 
 
 def _gateways_side_by_side(

@@ -820,7 +820,6 @@ def test_the_pure_gateway_runs_the_same_commit_without_the_compiled_modules(
     assert not list(tree.rglob("*.so")) and (tree / "radiusgw" / "engine" / "core.py").exists()
     gateway = start_gateway(processes, realms, db, workers=1, pythonpath=tree, preloaded=True)
     maps = Path(f"/proc/{gateway.process.pid}/maps").read_text()
-    assert str(tree) in maps or "radiusgw" not in maps  # its modules come from the copy
     assert not [line for line in maps.splitlines() if "radiusgw" in line and ".so" in line]
     pap = BY_KEY["pap"]
     load = Load(port=gateway.auth_port, secret=pap.secret, mode=pap.mode, user=pap.user,
@@ -829,13 +828,9 @@ def test_the_pure_gateway_runs_the_same_commit_without_the_compiled_modules(
     result = run_load(radload, load, label="pure test", progress=False)
     assert result["accepts"] > 0 and result["invalid"] == 0, result
     processes.stop(gateway.process)
-    section = {
-        "shape": "1x1",
-        "seconds": 1.0,
-        "scenarios": {"pap": {"compiled": {"answered_per_s": 300.0, "rounds": [{}]},
-                              "pure": {"answered_per_s": 200.0, "rounds": [{}]}}},
-    }  # fmt: skip
-    section |= pure.judge(section)
+    runs = {"pap": {"compiled": {"answered_per_s": 300.0, "rounds": [{}]},
+                    "pure": {"answered_per_s": 200.0, "rounds": [{}]}}}  # fmt: skip
+    section = pure.section("1x1", 1.0, runs)
     assert section["gain"] == {"pap": 1.5}
     text = "\n".join(report.pure_markdown(section))
     assert "| group PAP | 300 | 200 | 1.50 |" in text.replace("  ", " ")
