@@ -1,4 +1,4 @@
-"""The authentication log's SQLite file, and the query both backends share (issue 18.3).
+"""The authentication log's SQLite file, and the columns both backends share (issue 18.3).
 
 One row per Access-Request answered (``radiusgw.domain.AuthLogRow``), written in batches by each
 worker's writer process (``radiusgw.server.authlog_writer``), read by ``radiusgw authlog`` and
@@ -147,43 +147,6 @@ def unpack(path: Path, chunk_id: int, body: bytes) -> list[AuthLogRow]:
     ):
         raise StoreError(f"{path}: authentication log chunk {chunk_id} is damaged")
     return [AuthLogRow(*r) for r in rows]
-
-
-def select(
-    realm: str,
-    *,
-    user: str | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    result: str | None = None,
-    limit: int | None = None,
-    mark: str = "?",
-) -> tuple[str, list[object]]:
-    """The SELECT of ``realm``'s rows, oldest first, with the filters given (``since``
-    inclusive, ``until`` exclusive; ``mark``: the driver's placeholder)."""
-    where = [f"realm = {mark}"]
-    params: list[object] = [realm.lower()]
-    for clause, value in (
-        (f"username = {mark}", user),
-        (f"time >= {mark}", since),
-        (f"time < {mark}", until),
-        (f"result = {mark}", result),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    sql = f"SELECT {COLUMNS} FROM auth_log WHERE {' AND '.join(where)} ORDER BY time, id"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    return sql, params
-
-
-def lowered(rows: Sequence[AuthLogRow]) -> list[AuthLogRow]:
-    """The rows with their realm lower-cased (the engine gives it as routed: already so)."""
-    return [
-        r if r.realm is None or r.realm.islower() else r._replace(realm=r.realm.lower())
-        for r in rows
-    ]
 
 
 class AuthLogTable(SqliteConnection):

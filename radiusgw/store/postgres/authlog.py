@@ -1,4 +1,4 @@
-"""The authentication log in PostgreSQL's ``auth_log`` table (``schema`` version 2; issue 18.3).
+"""The authentication log in PostgreSQL's ``auth_log`` table (``schema`` version 3; issue 18.3).
 
 Functions over a psycopg connection (autocommit), for the PostgreSQL backend to call from the
 thread that owns its connection; the rules are ``radiusgw.store.authlog``'s. A batch is written
@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from radiusgw.domain import AuthLogRow
-from radiusgw.store.authlog import COLUMNS, lowered, select
+from radiusgw.store.authlog import COLUMNS
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -39,6 +39,42 @@ SCHEMA = (
 )
 
 
+def select(
+    realm: str,
+    *,
+    user: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    result: str | None = None,
+    limit: int | None = None,
+) -> tuple[str, list[object]]:
+    """The SELECT of ``realm``'s rows, oldest first, with the filters given (``since``
+    inclusive, ``until`` exclusive)."""
+    where = ["realm = %s"]
+    params: list[object] = [realm.lower()]
+    for clause, value in (
+        ("username = %s", user),
+        ("time >= %s", since),
+        ("time < %s", until),
+        ("result = %s", result),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    sql = f"SELECT {COLUMNS} FROM auth_log WHERE {' AND '.join(where)} ORDER BY time, id"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql, params
+
+
+def lowered(rows: Sequence[AuthLogRow]) -> list[AuthLogRow]:
+    """The rows with their realm lower-cased (the engine gives it as routed: already so)."""
+    return [
+        r if r.realm is None or r.realm.islower() else r._replace(realm=r.realm.lower())
+        for r in rows
+    ]
+
+
 def write(conn: Connection, rows: Sequence[AuthLogRow]) -> None:
     if not rows:
         return
@@ -61,9 +97,7 @@ def rows(
     result: str | None = None,
     limit: int | None = None,
 ) -> list[AuthLogRow]:
-    sql, params = select(
-        realm, user=user, since=since, until=until, result=result, limit=limit, mark="%s"
-    )
+    sql, params = select(realm, user=user, since=since, until=until, result=result, limit=limit)
     return [AuthLogRow(*row) for row in conn.execute(sql.encode(), params).fetchall()]
 
 
