@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from radiusgw.radius.attributes import AcctStatusType, Attr, Code
 from radiusgw.radius.packet import DecodeError, Packet, decode
@@ -38,18 +38,18 @@ from radiusgw.radius.packet import DecodeError, Packet, decode
 if TYPE_CHECKING:  # radiusgw.store imports this module (through sessions): no cycle at run time
     from radiusgw.domain import AccountingRecord
 
-GIGAWORD = 2**32  # RFC 2869 §5.1: one wrap of the 32-bit Acct-Input-Octets counter
-MAX_TAG = 0x1F  # RFC 2868 §3.3: a first octet up to 0x1F is a tag, not text
+GIGAWORD: Final = 2**32  # RFC 2869 §5.1: one wrap of the 32-bit Acct-Input-Octets counter
+MAX_TAG: Final = 0x1F  # RFC 2868 §3.3: a first octet up to 0x1F is a tag, not text
 
 # Status types after which the session is known to be running (or to have just ended).
-SESSION_TYPES = frozenset(
+SESSION_TYPES: Final = frozenset(
     {AcctStatusType.START, AcctStatusType.INTERIM_UPDATE, AcctStatusType.STOP}
 )
 # RFC 2866 §5.1: Accounting-On/Off mean the NAS (re)started or is going down: its sessions ended.
-NAS_RESTART_TYPES = frozenset({AcctStatusType.ACCOUNTING_ON, AcctStatusType.ACCOUNTING_OFF})
+NAS_RESTART_TYPES: Final = frozenset({AcctStatusType.ACCOUNTING_ON, AcctStatusType.ACCOUNTING_OFF})
 # The Acct-Status-Type values, as plain ints, whose events the session table uses: the engine
 # parses these once, on receipt, so that the accounting writer does not decode them again.
-EVENT_TYPES = frozenset(int(t) for t in SESSION_TYPES | NAS_RESTART_TYPES)
+EVENT_TYPES: Final = frozenset(int(t) for t in SESSION_TYPES | NAS_RESTART_TYPES)
 
 
 class AccountingError(ValueError):
@@ -189,24 +189,24 @@ def _address(value: bytes | None, size: int) -> str | None:
     return str(ipaddress.ip_address(value))
 
 
-_STATUS = int(Attr.ACCT_STATUS_TYPE)
-_DELAY = int(Attr.ACCT_DELAY_TIME)
-_IN = int(Attr.ACCT_INPUT_OCTETS)
-_OUT = int(Attr.ACCT_OUTPUT_OCTETS)
-_IN_GIGA = int(Attr.ACCT_INPUT_GIGAWORDS)
-_OUT_GIGA = int(Attr.ACCT_OUTPUT_GIGAWORDS)
-_SESSION_TIME = int(Attr.ACCT_SESSION_TIME)
-_TERMINATE_CAUSE = int(Attr.ACCT_TERMINATE_CAUSE)
-_INTERIM = int(Attr.ACCT_INTERIM_INTERVAL)
-_EVENT_TIMESTAMP = int(Attr.EVENT_TIMESTAMP)
-_USER_NAME = int(Attr.USER_NAME)
-_SESSION_ID = int(Attr.ACCT_SESSION_ID)
-_NAS_IP = int(Attr.NAS_IP_ADDRESS)
-_NAS_IPV6 = int(Attr.NAS_IPV6_ADDRESS)
-_NAS_IDENTIFIER = int(Attr.NAS_IDENTIFIER)
-_SERVER_ENDPOINT = int(Attr.TUNNEL_SERVER_ENDPOINT)
-_FRAMED_IP = int(Attr.FRAMED_IP_ADDRESS)
-_INTEGERS = frozenset(
+_STATUS: Final = int(Attr.ACCT_STATUS_TYPE)
+_DELAY: Final = int(Attr.ACCT_DELAY_TIME)
+_IN: Final = int(Attr.ACCT_INPUT_OCTETS)
+_OUT: Final = int(Attr.ACCT_OUTPUT_OCTETS)
+_IN_GIGA: Final = int(Attr.ACCT_INPUT_GIGAWORDS)
+_OUT_GIGA: Final = int(Attr.ACCT_OUTPUT_GIGAWORDS)
+_SESSION_TIME: Final = int(Attr.ACCT_SESSION_TIME)
+_TERMINATE_CAUSE: Final = int(Attr.ACCT_TERMINATE_CAUSE)
+_INTERIM: Final = int(Attr.ACCT_INTERIM_INTERVAL)
+_EVENT_TIMESTAMP: Final = int(Attr.EVENT_TIMESTAMP)
+_USER_NAME: Final = int(Attr.USER_NAME)
+_SESSION_ID: Final = int(Attr.ACCT_SESSION_ID)
+_NAS_IP: Final = int(Attr.NAS_IP_ADDRESS)
+_NAS_IPV6: Final = int(Attr.NAS_IPV6_ADDRESS)
+_NAS_IDENTIFIER: Final = int(Attr.NAS_IDENTIFIER)
+_SERVER_ENDPOINT: Final = int(Attr.TUNNEL_SERVER_ENDPOINT)
+_FRAMED_IP: Final = int(Attr.FRAMED_IP_ADDRESS)
+_INTEGERS: Final = frozenset(
     {
         _STATUS,
         _DELAY,
@@ -220,4 +220,6 @@ _INTEGERS = frozenset(
         _EVENT_TIMESTAMP,
     }
 )
-_STATUS_TYPES = {int(t): t for t in AcctStatusType}  # a dict look-up: no enum call per request
+_STATUS_TYPES: Final = {
+    int(t): t for t in AcctStatusType
+}  # a dict look-up: no enum call per request

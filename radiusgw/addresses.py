@@ -8,7 +8,9 @@ answer to its request (``radiusgw.client.ids``) compare the plain form.
 
 from __future__ import annotations
 
-_MAPPED = "::ffff:"
+from typing import Final
+
+_MAPPED: Final = "::ffff:"
 
 
 def unmapped(host: str) -> str:

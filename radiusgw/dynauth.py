@@ -59,6 +59,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
+from typing import Final
 
 from radiusgw.client.answers import DISCONNECT_ANSWERS, verify_answer
 from radiusgw.client.core import ClientCounters, RadiusClient
@@ -68,17 +69,19 @@ from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import as_integer, encode_attributes, integer
 
-DEFAULT_COA_PORT = 3799  # assigned by IANA to RFC 5176 Dynamic Authorization
-INITIAL_INTERVAL = 1.0  # first retransmission after 1 s, then doubling (RFC 5080 §2.2.1)
-MAX_INTERVAL = 60.0  # a NAS that is down is asked once a minute
-MAX_AGE = 3600.0  # an hour without an answer: reported as abandoned
-ANSWER_MEMORY = 300.0  # an answered session is not asked again for 5 min (its Stop is due)
-TIMESTAMP_REFRESH = 120.0  # Event-Timestamp age that triggers a rebuild (NAS window: often 300 s)
-JITTER = 0.1
+DEFAULT_COA_PORT: Final = 3799  # assigned by IANA to RFC 5176 Dynamic Authorization
+INITIAL_INTERVAL: Final = 1.0  # first retransmission after 1 s, then doubling (RFC 5080 §2.2.1)
+MAX_INTERVAL: Final = 60.0  # a NAS that is down is asked once a minute
+MAX_AGE: Final = 3600.0  # an hour without an answer: reported as abandoned
+ANSWER_MEMORY: Final = 300.0  # an answered session is not asked again for 5 min (its Stop is due)
+TIMESTAMP_REFRESH: Final = (
+    120.0  # Event-Timestamp age that triggers a rebuild (NAS window: often 300 s)
+)
+JITTER: Final = 0.1
 
-_DISCONNECT_REQUEST = int(Code.DISCONNECT_REQUEST)
-_ACK = int(Code.DISCONNECT_ACK)
-_MAX_VALUE = 253  # RFC 2865 §5: an attribute value is at most 253 octets
+_DISCONNECT_REQUEST: Final = int(Code.DISCONNECT_REQUEST)
+_ACK: Final = int(Code.DISCONNECT_ACK)
+_MAX_VALUE: Final = 253  # RFC 2865 §5: an attribute value is at most 253 octets
 
 _Key = tuple[str, int, str]  # NAS address, CoA port, Acct-Session-Id
 

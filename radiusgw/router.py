@@ -17,16 +17,17 @@ Sans-I/O: ``now`` comes in as unix time; an end date means the end of that day, 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Final
 
 from radiusgw.config.model import Mode, Nas, Realm, Registry
 from radiusgw.refusal import Refusal
 
 __all__ = ["CONTRACT_ENDED", "NO_REALM", "UNKNOWN_REALM", "Refusal", "Router", "realm_name"]
 
-NO_REALM = Refusal("no realm in user name")
+NO_REALM: Final = Refusal("no realm in user name")
 # The reasons of the refusals built per request: they name the realm asked for.
-UNKNOWN_REALM = "unknown realm"
-CONTRACT_ENDED = "contract ended"
+UNKNOWN_REALM: Final = "unknown realm"
+CONTRACT_ENDED: Final = "contract ended"
 
 
 def realm_name(username: str) -> str | None:

@@ -4,6 +4,7 @@ the challenge is CHAP-Challenge, else the Request Authenticator."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from radiusgw.auth.method import (
     ACCEPTED,
@@ -17,8 +18,8 @@ from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr
 from radiusgw.radius.packet import Packet
 
-_CHAP_PASSWORD = int(Attr.CHAP_PASSWORD)
-_CHAP_CHALLENGE = int(Attr.CHAP_CHALLENGE)
+_CHAP_PASSWORD: Final = int(Attr.CHAP_PASSWORD)
+_CHAP_CHALLENGE: Final = int(Attr.CHAP_CHALLENGE)
 
 
 class Chap(Plain):
@@ -38,4 +39,4 @@ class Chap(Plain):
         return ACCEPTED if account.enabled else ACCOUNT_DISABLED
 
 
-CHAP = Chap()
+CHAP: Final = Chap()

@@ -11,15 +11,16 @@ supplicant would wait out its timeouts before giving up.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from radiusgw.auth.method import Account, Outcome, Plain, Verdict
 from radiusgw.radius.attributes import Attr
 from radiusgw.radius.packet import Packet
 from radiusgw.refusal import Refusal
 
-_EAP_MESSAGE = int(Attr.EAP_MESSAGE)
-EAP_FAILURE = 4  # RFC 3748 §4.2
-NOT_OFFERED = Refusal("EAP is not offered in this realm")
+_EAP_MESSAGE: Final = int(Attr.EAP_MESSAGE)
+EAP_FAILURE: Final = 4  # RFC 3748 §4.2
+NOT_OFFERED: Final = Refusal("EAP is not offered in this realm")
 
 
 def eap_failure(identifier: int) -> bytes:
@@ -45,4 +46,4 @@ class EapNotOffered(Plain):
         return Verdict(outcome, refusal, eap_failure(eap[1] if len(eap) >= 2 else 0))
 
 
-EAP_NOT_OFFERED = EapNotOffered()
+EAP_NOT_OFFERED: Final = EapNotOffered()

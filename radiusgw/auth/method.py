@@ -27,14 +27,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from radiusgw.radius.packet import Packet
 from radiusgw.refusal import Refusal
 
-UNKNOWN_OR_WRONG = Refusal("unknown user or wrong password")
-DISABLED = Refusal("account disabled")
-NO_CREDENTIALS = Refusal("no User-Password, CHAP-Password or MS-CHAP response")
+UNKNOWN_OR_WRONG: Final = Refusal("unknown user or wrong password")
+DISABLED: Final = Refusal("account disabled")
+NO_CREDENTIALS: Final = Refusal("no User-Password, CHAP-Password or MS-CHAP response")
 
 
 class Outcome(enum.Enum):
@@ -87,10 +87,10 @@ class Method(Protocol):
 
 # The verdicts of PAP and CHAP (and of any method with nothing to add): shared, never built
 # per request.
-ACCEPTED = Verdict(Outcome.ACCEPT)
-BAD_CREDENTIALS = Verdict(Outcome.BAD_CREDENTIALS, UNKNOWN_OR_WRONG)
-ACCOUNT_DISABLED = Verdict(Outcome.DISABLED, DISABLED)
-NOTHING_TO_CHECK = Verdict(Outcome.NO_CREDENTIALS, NO_CREDENTIALS)
+ACCEPTED: Final = Verdict(Outcome.ACCEPT)
+BAD_CREDENTIALS: Final = Verdict(Outcome.BAD_CREDENTIALS, UNKNOWN_OR_WRONG)
+ACCOUNT_DISABLED: Final = Verdict(Outcome.DISABLED, DISABLED)
+NOTHING_TO_CHECK: Final = Verdict(Outcome.NO_CREDENTIALS, NO_CREDENTIALS)
 
 
 class Plain:
@@ -116,4 +116,4 @@ class NoCredentials(Plain):
         return NOTHING_TO_CHECK
 
 
-NO_METHOD = NoCredentials()
+NO_METHOD: Final = NoCredentials()

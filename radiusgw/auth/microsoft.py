@@ -29,6 +29,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Mapping
+from typing import Final
 
 from radiusgw.auth import mschap
 from radiusgw.auth.method import (
@@ -44,37 +45,37 @@ from radiusgw.radius.attributes import MICROSOFT, Attr, Microsoft
 from radiusgw.radius.packet import Packet, integer
 from radiusgw.refusal import Refusal
 
-_USER_NAME = int(Attr.USER_NAME)
-_CHALLENGE = int(Microsoft.MS_CHAP_CHALLENGE)
-_RESPONSE_V1 = int(Microsoft.MS_CHAP_RESPONSE)
-_RESPONSE_V2 = int(Microsoft.MS_CHAP2_RESPONSE)
-_ERROR = int(Microsoft.MS_CHAP_ERROR)
-_SUCCESS = int(Microsoft.MS_CHAP2_SUCCESS)
-_MPPE_KEYS = int(Microsoft.MS_CHAP_MPPE_KEYS)
-_SEND_KEY = int(Microsoft.MS_MPPE_SEND_KEY)
-_RECV_KEY = int(Microsoft.MS_MPPE_RECV_KEY)
-_RESPONSE_LENGTH = 50  # both responses: RFC 2548 §2.1.3 and §2.3 (Vendor-Length 52)
+_USER_NAME: Final = int(Attr.USER_NAME)
+_CHALLENGE: Final = int(Microsoft.MS_CHAP_CHALLENGE)
+_RESPONSE_V1: Final = int(Microsoft.MS_CHAP_RESPONSE)
+_RESPONSE_V2: Final = int(Microsoft.MS_CHAP2_RESPONSE)
+_ERROR: Final = int(Microsoft.MS_CHAP_ERROR)
+_SUCCESS: Final = int(Microsoft.MS_CHAP2_SUCCESS)
+_MPPE_KEYS: Final = int(Microsoft.MS_CHAP_MPPE_KEYS)
+_SEND_KEY: Final = int(Microsoft.MS_MPPE_SEND_KEY)
+_RECV_KEY: Final = int(Microsoft.MS_MPPE_RECV_KEY)
+_RESPONSE_LENGTH: Final = 50  # both responses: RFC 2548 §2.1.3 and §2.3 (Vendor-Length 52)
 
-WRONG_PASSWORD = 691  # RFC 2759 §6 ERROR_AUTHENTICATION_FAILURE
-ACCOUNT_DISABLED = 647  # RFC 2759 §6 ERROR_ACCOUNT_DISABLED
-NO_DIALIN_PERMISSION = 649  # RFC 2759 §6 ERROR_NO_DIALIN_PERMISSION
-ENCRYPTION_ALLOWED = 1  # RFC 2548 §2.4.4
-RC4_40_OR_128 = 6  # RFC 2548 §2.4.5: 0x2 (40-bit) | 0x4 (128-bit)
-_MESSAGES = {
+WRONG_PASSWORD: Final = 691  # RFC 2759 §6 ERROR_AUTHENTICATION_FAILURE
+ACCOUNT_DISABLED: Final = 647  # RFC 2759 §6 ERROR_ACCOUNT_DISABLED
+NO_DIALIN_PERMISSION: Final = 649  # RFC 2759 §6 ERROR_NO_DIALIN_PERMISSION
+ENCRYPTION_ALLOWED: Final = 1  # RFC 2548 §2.4.4
+RC4_40_OR_128: Final = 6  # RFC 2548 §2.4.5: 0x2 (40-bit) | 0x4 (128-bit)
+_MESSAGES: Final = {
     WRONG_PASSWORD: "Authentication failed",
     ACCOUNT_DISABLED: "Account disabled",
     NO_DIALIN_PERMISSION: "No dial-in permission",
 }
 # The engine's refusals (issue 17.4): a lockout is an account disabled for a time (§6 has no
 # lockout code), a Calling-Station-Id not allowed is no dial-in permission from there.
-_CODES = {
+_CODES: Final = {
     Outcome.DISABLED: ACCOUNT_DISABLED,
     Outcome.LOCKED: ACCOUNT_DISABLED,
     Outcome.NOT_PERMITTED: NO_DIALIN_PERMISSION,
 }
 
 # Added to every MS-CHAP accept, encoded once.
-_POLICY = vsa.attribute(
+_POLICY: Final = vsa.attribute(
     MICROSOFT, int(Microsoft.MS_MPPE_ENCRYPTION_POLICY), integer(ENCRYPTION_ALLOWED)
 ) + vsa.attribute(MICROSOFT, int(Microsoft.MS_MPPE_ENCRYPTION_TYPES), integer(RC4_40_OR_128))
 
@@ -225,5 +226,5 @@ class MsChapV2(_MsChap):
         return Verdict(Outcome.ACCEPT, None, reply)
 
 
-MSCHAP_V1 = MsChapV1()
-MSCHAP_V2 = MsChapV2()
+MSCHAP_V1: Final = MsChapV1()
+MSCHAP_V2: Final = MsChapV2()

@@ -13,33 +13,33 @@ from __future__ import annotations
 
 from functools import lru_cache
 from hashlib import sha1
-from typing import Protocol
+from typing import Final, Protocol
 
 from Crypto.Hash import MD4
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 # RFC 2759 §8.7: the magic constants of GenerateAuthenticatorResponse.
-_AUTH_MAGIC1 = b"Magic server to client signing constant"
-_AUTH_MAGIC2 = b"Pad to make it do more than one iteration"
+_AUTH_MAGIC1: Final = b"Magic server to client signing constant"
+_AUTH_MAGIC2: Final = b"Pad to make it do more than one iteration"
 # RFC 3079 §3.4: GetMasterKey and GetAsymmetricStartKey.
-_MASTER_MAGIC = b"This is the MPPE Master Key"
-_CLIENT_SEND_MAGIC = (
+_MASTER_MAGIC: Final = b"This is the MPPE Master Key"
+_CLIENT_SEND_MAGIC: Final = (
     b"On the client side, this is the send key; on the server side, it is the receive key."
 )
-_SERVER_SEND_MAGIC = (
+_SERVER_SEND_MAGIC: Final = (
     b"On the client side, this is the receive key; on the server side, it is the send key."
 )
-_SHS_PAD1 = bytes(40)
-_SHS_PAD2 = b"\xf2" * 40
+_SHS_PAD1: Final = bytes(40)
+_SHS_PAD2: Final = b"\xf2" * 40
 
 
 # Per request, MS-CHAPv2 took 214 µs of worker CPU (bench.profile, one user): MD4 three times
 # and three DES key schedules, each a pycryptodome object (13 µs to make one, 3.5 µs to use it).
 # All of it depends on the password alone, so it is kept per password: the hashes (32 octets an
 # account) for as many accounts as a worker caches, the key schedules for fewer.
-_HASHES = 1 << 17
-_SCHEDULES = 1 << 14
+_HASHES: Final = 1 << 17
+_SCHEDULES: Final = 1 << 14
 
 
 @lru_cache(maxsize=_HASHES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from typing import Final
 
 from radiusgw.auth.method import (
     ACCEPTED,
@@ -17,7 +18,7 @@ from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr
 from radiusgw.radius.packet import Packet
 
-_USER_PASSWORD = int(Attr.USER_PASSWORD)
+_USER_PASSWORD: Final = int(Attr.USER_PASSWORD)
 
 
 class Pap(Plain):
@@ -35,4 +36,4 @@ class Pap(Plain):
         return ACCEPTED if account.enabled else ACCOUNT_DISABLED
 
 
-PAP = Pap()
+PAP: Final = Pap()

@@ -16,17 +16,21 @@ Authorization client (Disconnect-Request) verify answers the same way, in this o
 
 from __future__ import annotations
 
+from typing import Final
+
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Code
 from radiusgw.radius.packet import DecodeError, Packet, decode
 
-ACCESS_ANSWERS = frozenset(
+ACCESS_ANSWERS: Final = frozenset(
     (int(Code.ACCESS_ACCEPT), int(Code.ACCESS_REJECT), int(Code.ACCESS_CHALLENGE))
 )  # RFC 2865 §4
-ACCOUNTING_ANSWERS = frozenset((int(Code.ACCOUNTING_RESPONSE),))  # RFC 2866 §4.2
-DISCONNECT_ANSWERS = frozenset((int(Code.DISCONNECT_ACK), int(Code.DISCONNECT_NAK)))  # RFC 5176 §3
+ACCOUNTING_ANSWERS: Final = frozenset((int(Code.ACCOUNTING_RESPONSE),))  # RFC 2866 §4.2
+DISCONNECT_ANSWERS: Final = frozenset(
+    (int(Code.DISCONNECT_ACK), int(Code.DISCONNECT_NAK))
+)  # RFC 5176 §3
 
-_NAMES = {
+_NAMES: Final = {
     ACCESS_ANSWERS: "Access-Accept/Reject/Challenge",
     ACCOUNTING_ANSWERS: "Accounting-Response",
     DISCONNECT_ANSWERS: "Disconnect-ACK/NAK",

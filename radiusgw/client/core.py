@@ -24,7 +24,7 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, fields
 from itertools import count
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from radiusgw.client.answers import answer_problem
 from radiusgw.client.ids import Destination, Identifiers
@@ -33,7 +33,7 @@ from radiusgw.machine import Datagram
 T = TypeVar("T")
 K = TypeVar("K", bound="ClientCounters")
 
-HEADER = 20  # RFC 2865 §3: Code, Identifier, Length, Authenticator
+HEADER: Final = 20  # RFC 2865 §3: Code, Identifier, Length, Authenticator
 
 
 @dataclass(slots=True)

@@ -14,14 +14,14 @@ An answer is matched by the socket it came in on, its source (address, port) and
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from radiusgw.addresses import unmapped
 
 T = TypeVar("T")
 Destination = tuple[str, int]
 
-IDENTIFIERS = 256  # RFC 2865 §3: one octet
+IDENTIFIERS: Final = 256  # RFC 2865 §3: one octet
 
 
 def show_destination(address: Destination) -> str:

@@ -43,6 +43,7 @@ import enum
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from pyrad.dictionary import Dictionary
 
@@ -105,7 +106,7 @@ class Miss(enum.Enum):
     MISS = "miss"
 
 
-MISS = Miss.MISS
+MISS: Final = Miss.MISS
 
 
 def load(

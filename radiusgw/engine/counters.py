@@ -6,6 +6,7 @@ Plain integer slots, incremented on the hot path; the server logs them periodica
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Final
 
 
 @dataclass(slots=True)
@@ -37,10 +38,10 @@ class Counters:
 
 
 # The outcomes ``Tally.answers`` keys by besides a reject's reason (issue 18.1).
-ACCEPT = "accept"
-CHALLENGE = "challenge"
-NO_ANSWER = "no_answer"  # counted as a request, then dropped: the NAS retries or fails over
-ACCOUNTING = "accounting"
+ACCEPT: Final = "accept"
+CHALLENGE: Final = "challenge"
+NO_ANSWER: Final = "no_answer"  # counted as a request, then dropped: the NAS retries or fails over
+ACCOUNTING: Final = "accounting"
 
 
 @dataclass(slots=True)

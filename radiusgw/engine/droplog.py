@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Final
 
-RATE = 5.0  # dropped lines a second, per worker
-BURST = 10.0  # lines written at once after a quiet spell
-SUMMARY_INTERVAL = 10.0  # seconds between drops-suppressed lines (while there is something)
-STORE_ERROR_INTERVAL = 10.0  # seconds between store-error lines
+RATE: Final = 5.0  # dropped lines a second, per worker
+BURST: Final = 10.0  # lines written at once after a quiet spell
+SUMMARY_INTERVAL: Final = 10.0  # seconds between drops-suppressed lines (while there is something)
+STORE_ERROR_INTERVAL: Final = 10.0  # seconds between store-error lines
 
 
 class Recent:

@@ -13,6 +13,7 @@ a shared method object: PAP and CHAP cost what they did before there was a choic
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from radiusgw.auth.chap import CHAP
 from radiusgw.auth.eap import EAP_NOT_OFFERED
@@ -22,12 +23,12 @@ from radiusgw.auth.pap import PAP
 from radiusgw.radius.attributes import Attr, Microsoft
 from radiusgw.radius.packet import Packet
 
-_USER_PASSWORD = int(Attr.USER_PASSWORD)
-_CHAP_PASSWORD = int(Attr.CHAP_PASSWORD)
-_EAP_MESSAGE = int(Attr.EAP_MESSAGE)
-_VENDOR_SPECIFIC = int(Attr.VENDOR_SPECIFIC)
-_MS_CHAP2_RESPONSE = int(Microsoft.MS_CHAP2_RESPONSE)
-_MS_CHAP_RESPONSE = int(Microsoft.MS_CHAP_RESPONSE)
+_USER_PASSWORD: Final = int(Attr.USER_PASSWORD)
+_CHAP_PASSWORD: Final = int(Attr.CHAP_PASSWORD)
+_EAP_MESSAGE: Final = int(Attr.EAP_MESSAGE)
+_VENDOR_SPECIFIC: Final = int(Attr.VENDOR_SPECIFIC)
+_MS_CHAP2_RESPONSE: Final = int(Microsoft.MS_CHAP2_RESPONSE)
+_MS_CHAP_RESPONSE: Final = int(Microsoft.MS_CHAP_RESPONSE)
 
 
 def choose(packet: Packet, first: Mapping[int, bytes]) -> Method:

@@ -29,16 +29,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import Final
 
 from radiusgw.config.model import Balance, Lns, Realm
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr
 from radiusgw.refusal import Refusal
 
-TUNNEL_TYPE_L2TP = 3  # RFC 2868 §3.1
-MEDIUM_IPV4 = 1  # RFC 2868 §3.2 (Address Family Numbers)
-MEDIUM_IPV6 = 2
-MAX_TAG = 31  # RFC 2868 §3: tags 0x01-0x1F group the attributes of one tunnel
+TUNNEL_TYPE_L2TP: Final = 3  # RFC 2868 §3.1
+MEDIUM_IPV4: Final = 1  # RFC 2868 §3.2 (Address Family Numbers)
+MEDIUM_IPV6: Final = 2
+MAX_TAG: Final = 31  # RFC 2868 §3: tags 0x01-0x1F group the attributes of one tunnel
 
 
 class Health(StrEnum):
@@ -48,8 +49,8 @@ class Health(StrEnum):
     SECRET_MISMATCH = "secret-mismatch"  # answers, but refuses our tunnel secret
 
 
-USABLE = frozenset({Health.UNKNOWN, Health.UP})
-_UNKNOWN = Health.UNKNOWN
+USABLE: Final = frozenset({Health.UNKNOWN, Health.UP})
+_UNKNOWN: Final = Health.UNKNOWN
 _NONE, _LAC, _ROUND_ROBIN, _WEIGHTED = (
     Balance.NONE,
     Balance.LAC,
@@ -57,8 +58,8 @@ _NONE, _LAC, _ROUND_ROBIN, _WEIGHTED = (
     Balance.WEIGHTED,
 )
 
-ALL_FULL = Refusal("every LNS of the realm is full (max_sessions)")
-ALL_DOWN = Refusal("every LNS of the realm is down")
+ALL_FULL: Final = Refusal("every LNS of the realm is full (max_sessions)")
+ALL_DOWN: Final = Refusal("every LNS of the realm is down")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ HealthView = Mapping[tuple[str, int], Health]
 SessionCount = Callable[[str, int], int]
 
 
-_FIXED_MAX = 4096
+_FIXED_MAX: Final = 4096
 
 
 class Balancer:

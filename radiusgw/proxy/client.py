@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from radiusgw.client.answers import ACCESS_ANSWERS, ACCOUNTING_ANSWERS, verify_answer
 from radiusgw.client.core import ClientCounters, RadiusClient
@@ -57,11 +57,11 @@ from radiusgw.radius.packet import Packet
 
 C = TypeVar("C")
 
-_ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
-_ACCOUNTING_REQUEST = int(Code.ACCOUNTING_REQUEST)
+_ACCESS_REQUEST: Final = int(Code.ACCESS_REQUEST)
+_ACCOUNTING_REQUEST: Final = int(Code.ACCOUNTING_REQUEST)
 # Request Authenticators are cut from one getrandom() of this many octets: one system call per
 # 256 forwarded requests instead of one each, the values as unpredictable (RFC 2865 §3).
-_RANDOM_BLOCK = 16 * 256
+_RANDOM_BLOCK: Final = 16 * 256
 
 
 @dataclass(slots=True)

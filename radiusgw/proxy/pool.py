@@ -13,13 +13,14 @@ one request visits each server of its pool at most once. One ``Pool`` per (realm
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Final
 
 from radiusgw.config.model import PoolPolicy as Policy
 from radiusgw.config.model import UpstreamServer
 from radiusgw.proxy.upstream import ServerState, Upstream
 
-_ALIVE = ServerState.ALIVE
-_SUSPECT = ServerState.SUSPECT
+_ALIVE: Final = ServerState.ALIVE
+_SUSPECT: Final = ServerState.SUSPECT
 
 
 class Pool:

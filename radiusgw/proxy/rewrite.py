@@ -43,7 +43,7 @@ we signed.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from radiusgw.client.answers import ACCESS_ANSWERS, ACCOUNTING_ANSWERS
 from radiusgw.config.model import UpstreamServer
@@ -62,36 +62,38 @@ from radiusgw.radius.packet import (
     integer,
 )
 
-PROBE_USER = b"radiusgw-probe"  # the user of status_check = "request" probes
-PROBE_PASSWORD = b"radiusgw-probe"
-NAS_IDENTIFIER = b"radiusgw"  # RFC 2865 §4.1: a request names its NAS (here: the gateway)
-MICROSOFT = MICROSOFT_VENDOR.to_bytes(4, "big")  # RFC 2548 §2: a Microsoft VSA's first octets
-MS_CHAP_MPPE_KEYS = int(Microsoft.MS_CHAP_MPPE_KEYS)  # RFC 2548 §2.4.1 (MS-CHAP v1)
-MS_MPPE_SEND_KEY = int(Microsoft.MS_MPPE_SEND_KEY)  # RFC 2548 §2.4.2
-MS_MPPE_RECV_KEY = int(Microsoft.MS_MPPE_RECV_KEY)  # RFC 2548 §2.4.3
-MAX_DELAY = 2**32 - 1  # Acct-Delay-Time is a 32-bit unsigned integer (RFC 2866 §5.2)
+PROBE_USER: Final = b"radiusgw-probe"  # the user of status_check = "request" probes
+PROBE_PASSWORD: Final = b"radiusgw-probe"
+NAS_IDENTIFIER: Final = b"radiusgw"  # RFC 2865 §4.1: a request names its NAS (here: the gateway)
+MICROSOFT: Final = MICROSOFT_VENDOR.to_bytes(
+    4, "big"
+)  # RFC 2548 §2: a Microsoft VSA's first octets
+MS_CHAP_MPPE_KEYS: Final = int(Microsoft.MS_CHAP_MPPE_KEYS)  # RFC 2548 §2.4.1 (MS-CHAP v1)
+MS_MPPE_SEND_KEY: Final = int(Microsoft.MS_MPPE_SEND_KEY)  # RFC 2548 §2.4.2
+MS_MPPE_RECV_KEY: Final = int(Microsoft.MS_MPPE_RECV_KEY)  # RFC 2548 §2.4.3
+MAX_DELAY: Final = 2**32 - 1  # Acct-Delay-Time is a 32-bit unsigned integer (RFC 2866 §5.2)
 
-_ACCESS_REQUEST = int(Code.ACCESS_REQUEST)
-_ACCOUNTING_REQUEST = int(Code.ACCOUNTING_REQUEST)
-_STATUS_SERVER = int(Code.STATUS_SERVER)
-_USER_NAME = int(Attr.USER_NAME)
-_USER_PASSWORD = int(Attr.USER_PASSWORD)
-_CHAP_PASSWORD = int(Attr.CHAP_PASSWORD)
-_CHAP_CHALLENGE = int(Attr.CHAP_CHALLENGE)
-_PROXY_STATE = int(Attr.PROXY_STATE)
-_MESSAGE_AUTHENTICATOR = int(Attr.MESSAGE_AUTHENTICATOR)
-_ACCT_DELAY_TIME = int(Attr.ACCT_DELAY_TIME)
-_ACCT_STATUS_TYPE = int(Attr.ACCT_STATUS_TYPE)
-_ACCT_SESSION_ID = int(Attr.ACCT_SESSION_ID)
-_NAS_IDENTIFIER = int(Attr.NAS_IDENTIFIER)
-_TUNNEL_PASSWORD = int(Attr.TUNNEL_PASSWORD)
-_VENDOR_SPECIFIC = int(Attr.VENDOR_SPECIFIC)
-_EAP_MESSAGE = int(Attr.EAP_MESSAGE)  # RFC 3579 §3.1
+_ACCESS_REQUEST: Final = int(Code.ACCESS_REQUEST)
+_ACCOUNTING_REQUEST: Final = int(Code.ACCOUNTING_REQUEST)
+_STATUS_SERVER: Final = int(Code.STATUS_SERVER)
+_USER_NAME: Final = int(Attr.USER_NAME)
+_USER_PASSWORD: Final = int(Attr.USER_PASSWORD)
+_CHAP_PASSWORD: Final = int(Attr.CHAP_PASSWORD)
+_CHAP_CHALLENGE: Final = int(Attr.CHAP_CHALLENGE)
+_PROXY_STATE: Final = int(Attr.PROXY_STATE)
+_MESSAGE_AUTHENTICATOR: Final = int(Attr.MESSAGE_AUTHENTICATOR)
+_ACCT_DELAY_TIME: Final = int(Attr.ACCT_DELAY_TIME)
+_ACCT_STATUS_TYPE: Final = int(Attr.ACCT_STATUS_TYPE)
+_ACCT_SESSION_ID: Final = int(Attr.ACCT_SESSION_ID)
+_NAS_IDENTIFIER: Final = int(Attr.NAS_IDENTIFIER)
+_TUNNEL_PASSWORD: Final = int(Attr.TUNNEL_PASSWORD)
+_VENDOR_SPECIFIC: Final = int(Attr.VENDOR_SPECIFIC)
+_EAP_MESSAGE: Final = int(Attr.EAP_MESSAGE)  # RFC 3579 §3.1
 
-_ANSWERS = {_ACCESS_REQUEST: ACCESS_ANSWERS, _ACCOUNTING_REQUEST: ACCOUNTING_ANSWERS}
+_ANSWERS: Final = {_ACCESS_REQUEST: ACCESS_ANSWERS, _ACCOUNTING_REQUEST: ACCOUNTING_ANSWERS}
 
-_CHAP_CHALLENGE_HEADER = bytes((_CHAP_CHALLENGE, 18))
-_PASSWORD16_HEADER = bytes((_USER_PASSWORD, 18))  # its value: a Request Authenticator
+_CHAP_CHALLENGE_HEADER: Final = bytes((_CHAP_CHALLENGE, 18))
+_PASSWORD16_HEADER: Final = bytes((_USER_PASSWORD, 18))  # its value: a Request Authenticator
 
 Attributes = list[tuple[int, bytes]]
 

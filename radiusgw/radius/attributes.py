@@ -8,6 +8,7 @@ operator-extensible dictionary (vendor attributes included) is ``radiusgw.radius
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
 
 
 class Code(IntEnum):
@@ -101,7 +102,7 @@ class AcctStatusType(IntEnum):
     FAILED = 15
 
 
-MICROSOFT = 311  # RFC 2548 §2: the Vendor-Id of the Microsoft attributes
+MICROSOFT: Final = 311  # RFC 2548 §2: the Vendor-Id of the Microsoft attributes
 
 
 class Microsoft(IntEnum):

@@ -49,9 +49,9 @@ def _fastest_md5() -> Callable[[bytes], Digest]:
 # The one MD5 of the package: the proxy rewrite and L2TP take it from here.
 md5: Final = _fastest_md5()
 
-ZERO16 = bytes(16)
-_MA_TYPE = int(Attr.MESSAGE_AUTHENTICATOR)
-_MA_HEADER = bytes((_MA_TYPE, 18))
+ZERO16: Final = bytes(16)
+_MA_TYPE: Final = int(Attr.MESSAGE_AUTHENTICATOR)
+_MA_HEADER: Final = bytes((_MA_TYPE, 18))
 
 
 @lru_cache(maxsize=4096)
@@ -157,8 +157,8 @@ def message_authenticator_matches(raw: bytes, offset: int, secret: bytes) -> boo
     return hmac.compare_digest(hmac_md5(secret, zeroed), value)
 
 
-MA_ABSENT = -1  # request_message_authenticator: the request carries none
-MA_WRONG = -2  # request_message_authenticator: it carries one that does not match
+MA_ABSENT: Final = -1  # request_message_authenticator: the request carries none
+MA_WRONG: Final = -2  # request_message_authenticator: it carries one that does not match
 
 
 def request_message_authenticator(data: bytes, secret: bytes) -> int:

@@ -21,15 +21,16 @@ dictionary look-ups, no value decoding. Callers read the few types they need.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from radiusgw.radius.attributes import Attr
 
-HEADER_LENGTH = 20
-MAX_LENGTH = 4096  # RFC 2865 §3
-MAX_ATTRIBUTE_VALUE = 253
-MAX_ATTRIBUTES = 200  # FreeRADIUS max_attributes: real packets carry tens; see the docstring
-_ATTRIBUTE_SLOTS = range(MAX_ATTRIBUTES)
-_MESSAGE_AUTHENTICATOR = int(Attr.MESSAGE_AUTHENTICATOR)
+HEADER_LENGTH: Final = 20
+MAX_LENGTH: Final = 4096  # RFC 2865 §3
+MAX_ATTRIBUTE_VALUE: Final = 253
+MAX_ATTRIBUTES: Final = 200  # FreeRADIUS max_attributes: real packets carry tens; see the docstring
+_ATTRIBUTE_SLOTS: Final = range(MAX_ATTRIBUTES)
+_MESSAGE_AUTHENTICATOR: Final = int(Attr.MESSAGE_AUTHENTICATOR)
 
 
 class DecodeError(ValueError):

@@ -17,11 +17,12 @@ Sans-I/O and allocation-light: nothing here runs for a packet that carries no Ve
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from radiusgw.radius.attributes import Attr
 
-_VENDOR_SPECIFIC = int(Attr.VENDOR_SPECIFIC)
-MAX_SUB_VALUE = 255 - 2 - 4 - 2  # attribute header, Vendor-Id, sub-attribute header
+_VENDOR_SPECIFIC: Final = int(Attr.VENDOR_SPECIFIC)
+MAX_SUB_VALUE: Final = 255 - 2 - 4 - 2  # attribute header, Vendor-Id, sub-attribute header
 
 SubAttributes = list[tuple[int, bytes]]
 
