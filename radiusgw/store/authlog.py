@@ -37,8 +37,9 @@ import sqlite3
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final, cast
 
-from radiusgw.domain import AuthLogRow
+from radiusgw.domain import AuthLogRow, AuthLogValues
 from radiusgw.errors import StoreError
 from radiusgw.store.connection import (
     BUSY_TIMEOUT,
@@ -48,14 +49,14 @@ from radiusgw.store.connection import (
     use_wal,
 )
 
-VERSION = 1
-SUFFIX = ".authlog"
+VERSION: Final = 1
+SUFFIX: Final = ".authlog"
 
-RESULTS = ("accept", "reject", "challenge")
-COLUMNS = (
+RESULTS: Final = ("accept", "reject", "challenge")
+COLUMNS: Final = (
     "time, node, worker, nas, realm, username, method, result, reason, framed_ip, lns, upstream"
 )
-SCHEMA = (
+SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS auth_log_chunks (
         id INTEGER PRIMARY KEY,
         realm TEXT,
@@ -67,11 +68,11 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS auth_log_chunks_realm ON auth_log_chunks (realm, last)",
     "CREATE INDEX IF NOT EXISTS auth_log_chunks_last ON auth_log_chunks (last)",
 )
-_INSERT_CHUNK = (
+_INSERT_CHUNK: Final = (
     "INSERT INTO auth_log_chunks (realm, first, last, rows, body) VALUES (?, ?, ?, ?, ?)"
 )
-CHUNK_ROWS = 10_000  # rows of one realm per chunk, at most (a batch is about half a second)
-_FIELDS = len(AuthLogRow._fields)
+CHUNK_ROWS: Final = 10_000  # rows of one realm per chunk, at most (a batch is about half a second)
+_FIELDS: Final = len(AuthLogRow._fields)
 
 
 def path_of(db: Path | str) -> Path:
@@ -108,31 +109,39 @@ def move_from_store(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE auth_log")
 
 
-def insert_chunks(conn: sqlite3.Connection, rows: Sequence[AuthLogRow]) -> None:
-    """Store ``rows`` as chunks, one per realm (``CHUNK_ROWS`` at most), in their order."""
-    by_realm: dict[str | None, list[tuple[object, ...]]] = {}
-    times: dict[str | None, list[float]] = {}
+def insert_chunks(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    """Store ``rows`` (``AuthLogValues`` or ``AuthLogRow``) as chunks, one per realm
+    (``CHUNK_ROWS`` at most), in their order.
+
+    Typed as tuples of objects, not ``AuthLogValues``: compiled, a fixed-length tuple is
+    unboxed into its twelve fields when read from the list and boxed again when appended, and
+    this runs once per answer the gateway gave."""
+    by_realm: dict[object, list[tuple[object, ...]]] = {}
     for r in rows:
-        realm = r[4]
-        if realm is None or realm.islower():
-            row: tuple[object, ...] = tuple(r)  # marshal takes a plain tuple only
-        else:
-            realm = realm.lower()
-            row = (*r[:4], realm, *r[5:])
-        group = by_realm.get(realm)
+        row = r if type(r) is tuple else tuple(r)  # marshal takes no AuthLogRow, a subclass
+        group = by_realm.get(row[4])
         if group is None:
-            group = by_realm[realm] = []
-            times[realm] = []
+            group = by_realm[row[4]] = []
         group.append(row)
-        times[realm].append(r[0])
+    for mixed in [k for k in by_realm if isinstance(k, str) and not k.islower()]:
+        # the engine gives realms as routed, lower-cased: this is for other callers' rows
+        lower = mixed.lower()
+        by_realm.setdefault(lower, []).extend(
+            (*row[:4], lower, *row[5:]) for row in by_realm.pop(mixed)
+        )
     chunks = []
     for realm, group in by_realm.items():
-        when = times[realm]
         for i in range(0, len(group), CHUNK_ROWS):
             part = group[i : i + CHUNK_ROWS]
-            span = when[i : i + CHUNK_ROWS]
+            first = last = cast(float, part[0][0])
+            for row in part:
+                when = cast(float, row[0])
+                if when < first:
+                    first = when
+                elif when > last:
+                    last = when
             body = zlib.compress(marshal.dumps(part), 1)
-            chunks.append((realm, min(span), max(span), len(part), body))
+            chunks.append((realm, first, last, len(part), body))
     conn.executemany(_INSERT_CHUNK, chunks)
 
 
@@ -170,7 +179,7 @@ class AuthLogTable(SqliteConnection):
                 with self._transaction():
                     create(self._conn)
 
-    def write(self, rows: Sequence[AuthLogRow]) -> None:
+    def write(self, rows: Sequence[AuthLogValues]) -> None:
         """Append ``rows`` in one transaction."""
         if not rows:
             return

@@ -28,6 +28,7 @@ from radiusgw.domain import (
     AdmissionRequest,
     AdmissionResult,
     AuthLogRow,
+    AuthLogValues,
     LnsState,
     NodeRow,
     Quarantined,
@@ -100,7 +101,7 @@ class Backend(AccountStore, SpoolStore, Protocol):
     def nodes(self) -> list[NodeRow]: ...
 
     # -- the authentication log (radiusgw.store.authlog; issue 18.3) -------------------------
-    def write_auth_log(self, rows: Sequence[AuthLogRow]) -> None: ...
+    def write_auth_log(self, rows: Sequence[AuthLogValues]) -> None: ...
     def auth_log(
         self,
         realm: str,

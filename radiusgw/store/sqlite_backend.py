@@ -18,6 +18,7 @@ from radiusgw.domain import (
     AdmissionRequest,
     AdmissionResult,
     AuthLogRow,
+    AuthLogValues,
     LnsState,
     NodeRow,
     Quarantined,
@@ -245,7 +246,7 @@ class SqliteBackend(AccountsThrough):
 
     # -- the authentication log ----------------------------------------------------------------
 
-    def write_auth_log(self, rows: Sequence[AuthLogRow]) -> None:
+    def write_auth_log(self, rows: Sequence[AuthLogValues]) -> None:
         self.auth_log_table.write(rows)
 
     def auth_log(

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from radiusgw.domain import AuthLogRow
+from radiusgw.domain import AuthLogRow, AuthLogValues
 from radiusgw.store.authlog import COLUMNS
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -67,15 +67,12 @@ def select(
     return sql, params
 
 
-def lowered(rows: Sequence[AuthLogRow]) -> list[AuthLogRow]:
+def lowered(rows: Sequence[AuthLogValues]) -> list[AuthLogValues]:
     """The rows with their realm lower-cased (the engine gives it as routed: already so)."""
-    return [
-        r if r.realm is None or r.realm.islower() else r._replace(realm=r.realm.lower())
-        for r in rows
-    ]
+    return [r if r[4] is None or r[4].islower() else (*r[:4], r[4].lower(), *r[5:]) for r in rows]
 
 
-def write(conn: Connection, rows: Sequence[AuthLogRow]) -> None:
+def write(conn: Connection, rows: Sequence[AuthLogValues]) -> None:
     if not rows:
         return
     with (

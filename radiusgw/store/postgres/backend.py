@@ -28,6 +28,7 @@ from radiusgw.domain import (
     AdmissionRequest,
     AdmissionResult,
     AuthLogRow,
+    AuthLogValues,
     LnsState,
     NodeRow,
     Quarantined,
@@ -438,7 +439,7 @@ class PostgresBackend(AccountsThrough):
 
     # -- the authentication log (radiusgw.store.postgres.authlog) -----------------------------
 
-    def write_auth_log(self, rows: Sequence[AuthLogRow]) -> None:
+    def write_auth_log(self, rows: Sequence[AuthLogValues]) -> None:
         with translated(self.url):
             authlog.write(self._conn, rows)
 
