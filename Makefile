@@ -21,7 +21,8 @@ COMPILED := radiusgw/radius/packet.py radiusgw/radius/attributes.py radiusgw/rad
 	radiusgw/modes/vpdn.py radiusgw/router.py radiusgw/refusal.py radiusgw/addresses.py \
 	radiusgw/accounting.py \
 	radiusgw/auth/method.py radiusgw/auth/pap.py radiusgw/auth/chap.py radiusgw/auth/eap.py \
-	radiusgw/auth/microsoft.py radiusgw/auth/mschap.py radiusgw/server/authlog_writer.py \
+	radiusgw/auth/microsoft.py radiusgw/auth/mschap.py radiusgw/auth/md4.py \
+	radiusgw/auth/des.py radiusgw/server/authlog_writer.py \
 	radiusgw/store/authlog.py radiusgw/client/core.py radiusgw/client/ids.py \
 	radiusgw/client/answers.py radiusgw/proxy/client.py radiusgw/proxy/rewrite.py \
 	radiusgw/proxy/upstream.py radiusgw/proxy/pool.py radiusgw/dynauth.py

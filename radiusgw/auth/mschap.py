@@ -1,9 +1,8 @@
 """The cryptography of MS-CHAP: RFC 2433 (v1), RFC 2759 (v2) and RFC 3079 (MPPE keys).
 
-Pure functions over bytes, named after the RFC's pseudo-code. MD4 comes from pycryptodome:
-OpenSSL 3's default provider has no MD4 (``hashlib.new("md4")`` fails on most current
-systems); DES from cryptography (the standard library has none). The test vectors are
-RFC 2759 §9.2-9.3 and RFC 3079 §3.5 (tests/unit/auth/test_mschap.py).
+Pure functions over bytes, named after the RFC's pseudo-code. MD4 and DES are this package's
+own, compiled (``radiusgw.auth.md4``, ``radiusgw.auth.des``: why there); SHA-1 is hashlib's.
+The test vectors are RFC 2759 §9.2-9.3 and RFC 3079 §3.5 (tests/unit/auth/test_mschap.py).
 
 Passwords are the account's UTF-8 octets; the MS-CHAP hashes take them as Unicode (UTF-16LE,
 RFC 2759 §8.3). Nothing here logs or compares: the caller compares with ``hmac.compare_digest``.
@@ -13,11 +12,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from hashlib import sha1
-from typing import Final, Protocol
+from typing import Final
 
-from Crypto.Hash import MD4
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from radiusgw.auth import des, md4
 
 # RFC 2759 §8.7: the magic constants of GenerateAuthenticatorResponse.
 _AUTH_MAGIC1: Final = b"Magic server to client signing constant"
@@ -34,62 +31,34 @@ _SHS_PAD1: Final = bytes(40)
 _SHS_PAD2: Final = b"\xf2" * 40
 
 
-# Per request, MS-CHAPv2 took 214 µs of worker CPU (bench.profile, one user): MD4 three times
-# and three DES key schedules, each a pycryptodome object (13 µs to make one, 3.5 µs to use it).
-# All of it depends on the password alone, so it is kept per password: the hashes (32 octets an
-# account) for as many accounts as a worker caches, the key schedules for fewer.
+# The NT hash and its hash depend on the password alone: kept per password for as many
+# accounts as a worker caches (32 octets an account), so that a user's second login skips
+# the UTF-16 conversion and both MD4s.
 _HASHES: Final = 1 << 17
-_SCHEDULES: Final = 1 << 14
 
 
 @lru_cache(maxsize=_HASHES)
 def nt_password_hash(password: bytes) -> bytes:
     """RFC 2759 §8.3 NtPasswordHash: MD4 of the password in UTF-16LE."""
     unicode = password.decode("utf-8", "surrogateescape").encode("utf-16-le", "surrogatepass")
-    return MD4.new(unicode).digest()
+    return md4.digest(unicode)
 
 
 @lru_cache(maxsize=_HASHES)
 def hash_nt_password_hash(password_hash: bytes) -> bytes:
     """RFC 2759 §8.4 HashNtPasswordHash: MD4 of the NT password hash."""
-    return MD4.new(password_hash).digest()
-
-
-def _des_key(seven: bytes) -> bytes:
-    """RFC 2759 §9.3: 56 key bits spread over 8 octets, each with odd parity in its low bit."""
-    bits = int.from_bytes(seven, "big")
-    out = bytearray()
-    for i in range(8):
-        octet = ((bits >> (49 - 7 * i)) & 0x7F) << 1
-        out.append(octet | (bin(octet).count("1") + 1) % 2)
-    return bytes(out)
-
-
-class _Ecb(Protocol):
-    def update(self, data: bytes, /) -> bytes: ...
-
-
-def _cipher(seven: bytes) -> _Ecb:
-    # cryptography's ECB context, kept open and fed one block per call: 0.6 µs a block, where a
-    # pycryptodome cipher object took 4 µs (its per-call overhead). TripleDES with the key three
-    # times is DES (E-D-E with K1 = K2 = K3; cryptography deprecates the 8-octet form of it).
-    key = _des_key(seven)
-    return Cipher(TripleDES(key + key + key), modes.ECB()).encryptor()
-
-
-@lru_cache(maxsize=_SCHEDULES)
-def _schedules(password_hash: bytes) -> tuple[_Ecb, _Ecb, _Ecb]:
-    """The three DES-ECB ciphers of ChallengeResponse: keys cut from the 16-octet hash padded
-    with zeros to 21 octets (ECB keeps no state between blocks: one object serves every call)."""
-    z = password_hash + bytes(5)
-    return _cipher(z[:7]), _cipher(z[7:14]), _cipher(z[14:])
+    return md4.digest(password_hash)
 
 
 def challenge_response(challenge: bytes, password_hash: bytes) -> bytes:
     """RFC 2759 §8.5 ChallengeResponse (RFC 2433 §A.5): the 8-octet challenge DES-encrypted with
     three keys cut from the 16-octet hash padded with zeros to 21 octets."""
-    first, second, third = _schedules(password_hash)
-    return first.update(challenge) + second.update(challenge) + third.update(challenge)
+    z = password_hash + bytes(5)
+    return (
+        des.encrypt(z[:7], challenge)
+        + des.encrypt(z[7:14], challenge)
+        + des.encrypt(z[14:], challenge)
+    )
 
 
 def challenge_hash(

@@ -52,11 +52,11 @@ from radiusgw.store.connection import (
 VERSION: Final = 1
 SUFFIX: Final = ".authlog"
 
-RESULTS: Final = ("accept", "reject", "challenge")
+RESULTS: Final[tuple[str, ...]] = ("accept", "reject", "challenge")
 COLUMNS: Final = (
     "time, node, worker, nas, realm, username, method, result, reason, framed_ip, lns, upstream"
 )
-SCHEMA: Final = (
+SCHEMA: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS auth_log_chunks (
         id INTEGER PRIMARY KEY,
         realm TEXT,
