@@ -39,7 +39,20 @@ from radiusgw.config.model import UpstreamServer
 REVIVE_ANSWERS: Final = 3  # consecutive good probe answers that bring a DEAD server back
 # Upper bounds (seconds) of the round-trip buckets the metrics export (issue 18.1): a LAN server
 # answers in a millisecond or two, one across the country in tens, one that struggles in seconds.
-RTT_BUCKETS: Final[tuple[float, ...]] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+RTT_BUCKETS: Final[tuple[float, ...]] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
 
 
 class Kind(StrEnum):

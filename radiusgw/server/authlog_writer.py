@@ -158,7 +158,7 @@ def method_of(request: bytes) -> str:
     One walk over the octets (compiled, this is a C loop), no decoded packet: this runs once
     per answer the gateway gave."""
     end = len(request)
-    pap = chap = eap = v1 = v2 = False
+    chap = eap = v1 = v2 = False
     pos = _HEADER
     while pos < end:
         if pos + 2 > end:
@@ -168,7 +168,9 @@ def method_of(request: bytes) -> str:
         if length < 2 or pos + length > end:
             return NO_METHOD.name
         if kind == _USER_PASSWORD:
-            pap = True
+            # First in the order, so nothing later changes the answer: a request that was
+            # answered was decoded, so the rest of it is well formed (PAP stops here, early).
+            return PAP.name
         elif kind == _CHAP_PASSWORD:
             chap = True
         elif kind == _EAP_MESSAGE:
@@ -188,8 +190,6 @@ def method_of(request: bytes) -> str:
             v1 = v1 or has_v1
             v2 = v2 or has_v2
         pos += length
-    if pap:
-        return PAP.name
     if chap:
         return CHAP.name
     if eap:
