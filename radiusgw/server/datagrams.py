@@ -30,20 +30,20 @@ import asyncio
 import socket
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 from radiusgw.machine import Machine
 from radiusgw.server.sockets import udp_socket
 
 # RFC 2865 §3: a RADIUS packet is at most 4096 octets. A longer datagram arrives cut to this
 # and fails the length check as malformed, which is what it is.
-MAX_DATAGRAM = 4096
+MAX_DATAGRAM: Final = 4096
 # Datagrams read per readiness callback before the loop runs its other work (timers, the
 # journal flush, other sockets): a flood on one socket cannot starve the rest.
-READ_BURST = 64
+READ_BURST: Final = 64
 # A machine on another clock than the loop's (time.time() for Event-Timestamp, time.monotonic()
 # for the LNS probe) is woken this much late rather than a hair early: the clocks round apart.
-_LATE = 0.001
+_LATE: Final = 0.001
 BIND: dict[int, str] = {socket.AF_INET: "0.0.0.0", socket.AF_INET6: "::"}
 
 

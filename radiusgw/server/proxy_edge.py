@@ -31,7 +31,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 from radiusgw.client.core import AnswerDropped
 from radiusgw.client.ids import Destination, show_destination
@@ -50,7 +50,9 @@ from radiusgw.server.resource_thread import ResourceThread
 from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 from radiusgw.store.backend import Backend
 
-DROP_LOG_INTERVAL = 60.0  # a forging or misconfigured server is logged once a minute, counted
+DROP_LOG_INTERVAL: Final = (
+    60.0  # a forging or misconfigured server is logged once a minute, counted
+)
 
 
 # What a forwarded request completes: the engine's own objects, no wrapper built per request.
