@@ -1,14 +1,15 @@
 """What the operations surface costs (issue 18): group PAP against the gateway with metrics and
-the authentication log on, side by side with both off, in one run (``bench.run --ops-cost``).
+the authentication log on, side by side with both off, in one run (``bench.run --ops-cost``);
+and each part alone, so that the report says where the cost sits.
 
 Issue 18 asks that counting requests (the Prometheus metrics) and logging every login's outcome
 (the authentication log) not slow the answers measurably; target: under 5 % of throughput.
-Two gateways run through the whole section, each on its own copy of the run's database (the
-log one writes must not land in the other's): "on" with ``--metrics-listen 127.0.0.1:0`` and
+Four gateways run through the whole section, each on its own copy of the run's database (the
+log one writes must not land in another's): "on" with ``--metrics-listen 127.0.0.1:0`` and
 ``--auth-log-days 90`` (the log's default), "off" with no metrics listener and
-``--auth-log-days 0``. They take turns, A B per round, under the run's last shape and its
-users, idle while the other is measured. The cost is the rate "on" loses, as a share of
-"off"'s, from the means of the rounds.
+``--auth-log-days 0``, "metrics" and "log" with one of the two. They take turns, one after
+another per round, under the run's last shape and its users, idle while another is measured.
+The cost is the rate "on" loses, as a share of "off"'s, from the means of the rounds.
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ class Variant:
 
 VARIANTS = (
     Variant("on", f"metrics on, auth log on ({AUTH_LOG_DAYS} days)", True, AUTH_LOG_DAYS),
+    Variant("metrics", "metrics on, auth log off (0 days)", True, 0),
+    Variant("log", f"metrics off, auth log on ({AUTH_LOG_DAYS} days)", False, AUTH_LOG_DAYS),
     Variant("off", "metrics off, auth log off (0 days)", False, 0),
 )
+PARTS = {"metrics": "metrics alone", "log": "the auth log alone"}  # each one's own cost
 
 
 def copy_database(db: Path, to: Path) -> Path:
@@ -62,8 +66,14 @@ def section(shape: str, seconds: float, runs: dict[str, Any]) -> dict[str, Any]:
 
 
 def judge(section: dict[str, Any]) -> dict[str, Any]:
-    """The cost in % of "off"'s rate, and the target met or not met by how much."""
-    on, off = section["on"]["answered_per_s"], section["off"]["answered_per_s"]
-    cost = 100 * (off - on) / max(off, 1e-9)
+    """The cost in % of "off"'s rate, and the target met or not met by how much; with the
+    cost of each part alone where its variant ran (``part_pct``)."""
+    off = section["off"]["answered_per_s"]
+
+    def cost_of(key: str) -> float:
+        return round(100 * (off - section[key]["answered_per_s"]) / max(off, 1e-9), 2)
+
+    cost = cost_of("on")
     met, words = verdict(cost, TARGET_PCT, at_most=True)
-    return {"cost_pct": round(cost, 2), "met": met, "verdict": words}
+    parts = {key: cost_of(key) for key in PARTS if key in section}
+    return {"cost_pct": cost, "met": met, "verdict": words, "part_pct": parts}

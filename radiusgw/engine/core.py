@@ -306,7 +306,9 @@ class Engine:
         return answer
 
     def on_auth(self, data: bytes, addr: Any, now: float) -> bytes | Deferred | None:
-        """The answer to send now, a ``Deferred`` the edge finishes, or None (dropped)."""
+        """The answer to send now, a ``Deferred`` the edge finishes, or None (dropped).
+        ``tally.realm`` says afterwards which realm's answer this was (None: no new answer)."""
+        self.tally.realm = None
         first = self._first_checks(data, addr, now, self._auth_dedup)
         if not isinstance(first, tuple):
             return first

@@ -77,3 +77,55 @@ class Tally:
         answers, self.answers = self.answers, {}
         limited, self.rate_limited = self.rate_limited, {}
         return answers, limited
+
+
+# Upper bounds (seconds) of the decision-time buckets: a cached account is decided in tens of
+# microseconds, a store look-up in milliseconds, a proxied request in an upstream round trip,
+# a store past its deadline at ``store_deadline`` (2 s by default).
+LATENCY_BUCKETS: Final[tuple[float, ...]] = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0,
+)  # fmt: skip
+
+
+class Latency:
+    """Decision times per realm since the last flush (``radiusgw.server.metrics`` exports them
+    per mode): bucket counts (``LATENCY_BUCKETS``, the last slot above them all) and their sum.
+
+    Here, compiled, rather than beside the metric families: ``observe`` runs once per answer
+    with metrics on, and interpreted it cost 0.54 us (a dict, ``bisect`` and two increments);
+    with ``--metrics-listen`` the gateway answered 6.7 % fewer PAP requests (``bench.run
+    --ops-cost``, metrics alone)."""
+
+    __slots__ = ("_realms",)
+
+    def __init__(self) -> None:
+        self._realms: dict[str, _Buckets] = {}
+
+    def observe(self, realm: str, seconds: float) -> None:
+        buckets = self._realms.get(realm)
+        if buckets is None:
+            buckets = self._realms[realm] = _Buckets()
+        slot = 0  # the first bound at or above ``seconds`` (Prometheus's "le"), as bisect_left
+        while slot < len(LATENCY_BUCKETS) and LATENCY_BUCKETS[slot] < seconds:
+            slot += 1
+        buckets.counts[slot] += 1
+        buckets.total += seconds
+
+    def take(self) -> tuple[dict[str, list[int]], dict[str, float]]:
+        """Per realm, the bucket counts and the sum since the last take; then empty."""
+        realms, self._realms = self._realms, {}
+        return (
+            {realm: b.counts for realm, b in realms.items()},
+            {realm: b.total for realm, b in realms.items()},
+        )
+
+
+class _Buckets:
+    """One realm's counts and sum: one dictionary look-up per observation, not two."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0

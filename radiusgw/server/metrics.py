@@ -8,11 +8,12 @@ marks a dead worker's live gauges gone (``mark_process_dead``). Counters of a de
 in its files and keep counting in the sums, so a restart does not make them go backwards.
 
 The hot path pays nothing here: the engine counts in plain integers and dicts
-(``Counters``, ``Tally``) and the worker's decision times go to ``Latency`` (a bisect and a list
-increment). ``WorkerMetrics.flush`` runs once a second and at exit: it takes the deltas and adds
-them to the shared metrics, one ``inc`` per label set. Labels stay bounded: realm (as named in
-the realm files; "" for a request routed to none), mode, reason class, upstream server, LNS,
-registered NAS address; never a user name. A realm a reload removed is no longer updated.
+(``Counters``, ``Tally``) and the worker's decision times go to ``Latency`` (compiled with
+them: a short loop and a list increment). ``WorkerMetrics.flush`` runs once a second and at
+exit: it takes the deltas and adds them to the shared metrics, one ``inc`` per label set.
+Labels stay bounded: realm (as named in the realm files; "" for a request routed to none),
+mode, reason class, upstream server, LNS, registered NAS address; never a user name. A realm
+a reload removed is no longer updated.
 
 prometheus-client reads ``PROMETHEUS_MULTIPROC_DIR`` when it is imported, so this module
 imports it only once ``multiproc_dir`` has set the variable (``Metrics`` is made in ``serve``).
@@ -25,7 +26,6 @@ import os
 import shutil
 import tempfile
 import time
-from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,15 @@ from radiusgw.engine.core import (
     UPSTREAM_DOWN,
     UPSTREAM_REJECTED,
 )
-from radiusgw.engine.counters import ACCEPT, ACCOUNTING, CHALLENGE, NO_ANSWER, Counters
+from radiusgw.engine.counters import (
+    ACCEPT,
+    ACCOUNTING,
+    CHALLENGE,
+    LATENCY_BUCKETS,
+    NO_ANSWER,
+    Counters,
+    Latency,
+)
 from radiusgw.modes.vpdn import ALL_DOWN, ALL_FULL, Health
 from radiusgw.proxy.upstream import RTT_BUCKETS, ServerState, Upstream
 from radiusgw.router import CONTRACT_ENDED, NO_REALM, UNKNOWN_REALM
@@ -51,14 +59,6 @@ if TYPE_CHECKING:
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 FLUSH_INTERVAL = 1.0  # seconds: how stale a scrape may be, against one flush per worker
-
-# Upper bounds (seconds) of the decision-time buckets: a cached account is decided in tens of
-# microseconds, a store look-up in milliseconds, a proxied request in an upstream round trip,
-# a store past its deadline at ``store_deadline`` (2 s by default).
-LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0,
-)  # fmt: skip
 
 # A reject's Reply-Message reason -> its class (the label ``reason``); any other is "other".
 REASON_CLASSES = {
@@ -104,30 +104,6 @@ def multiproc_dir() -> Iterator[str]:
         else:
             os.environ[ENV] = previous
         shutil.rmtree(path, ignore_errors=True)
-
-
-class Latency:
-    """Decision times per realm since the last flush: bucket counts (``LATENCY_BUCKETS``, the
-    last slot above them all) and their sum. ``observe`` is on the hot path."""
-
-    __slots__ = ("counts", "sums")
-
-    def __init__(self) -> None:
-        self.counts: dict[str, list[int]] = {}
-        self.sums: dict[str, float] = {}
-
-    def observe(self, realm: str, seconds: float) -> None:
-        counts = self.counts.get(realm)
-        if counts is None:
-            counts = self.counts[realm] = [0] * (len(LATENCY_BUCKETS) + 1)
-            self.sums[realm] = 0.0
-        counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.sums[realm] += seconds
-
-    def take(self) -> tuple[dict[str, list[int]], dict[str, float]]:
-        counts, sums = self.counts, self.sums
-        self.counts, self.sums = {}, {}
-        return counts, sums
 
 
 class Metrics:

@@ -120,12 +120,10 @@ class Worker:
         if self.draining:
             return
         now = time.time()
-        metrics = self.metrics
-        if metrics is not None:
-            self.engine.tally.realm = None  # set again if this datagram gets decided
         result = self.engine.on_auth(data, address, now)
         if result is None:
             return
+        metrics = self.metrics
         if isinstance(result, bytes):
             self.auth.sendto(result, address)
             if metrics is not None:

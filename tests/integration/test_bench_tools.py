@@ -442,10 +442,18 @@ def test_the_report_gives_the_ops_cost_and_the_5_percent_target() -> None:
     dear = section(9_000, 10_000)
     assert (dear["cost_pct"], dear["met"]) == (10.0, False)
     assert dear["verdict"] == "**not met** by 5.00 (100 %)"
+    assert cheap["part_pct"] == {}  # the parts did not run
+    parted = {**cheap, "metrics": figures(9_900), "log": figures(9_800)}
+    parted |= ops_cost.judge(parted)
+    assert parted["part_pct"] == {"metrics": 1.0, "log": 2.0}
+    assert "metrics alone 1.0 %, the auth log alone 2.0 %" in "\n".join(
+        report.ops_cost_markdown(parted)
+    )
     text = "\n".join(report.ops_cost_markdown(cheap))
     assert "| metrics on, auth log on (90 days) | 9,700 | 1.00 | 2.50 | 0 |" in text
     assert "| metrics off, auth log off (0 days) | 10,000 |" in text
     assert "Cost: **3.0 %**" in text and "under 5 %" in text and text.rstrip().endswith("met.")
+    assert "Each part alone" not in text
     results = {"ops_cost": dear, "machine": {}, "versions": {}, "settings": {}}
     assert "cost 10.0 % (< 5 %): not met by 5.00 (100 %)" in report.table(results)
 
