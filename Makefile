@@ -38,8 +38,11 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# The extensions of a previous build go first: one for a module no longer in COMPILED would
+# shadow its edited source.
 build/.compiled: $(VENV)/.installed $(COMPILED) Makefile
 	mkdir -p build
+	find radiusgw -name '*.so' -delete; rm -f *__mypyc*.so
 	$(VENV)/bin/mypyc $(COMPILED) >build/mypyc.log 2>&1 || { tail -30 build/mypyc.log; exit 1; }
 	touch $@
 
