@@ -30,10 +30,15 @@ COMPILED := radiusgw/radius/packet.py radiusgw/radius/attributes.py radiusgw/rad
 
 .PHONY: run test unit pure venv peers lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+# The editable install puts the tree itself on the path ("compat" mode), not a finder for the
+# package alone: mypyc's shared library for the compiled modules sits at the top of the tree
+# (<hash>__mypyc...so), and the radiusgw command must find it from any directory.
+EDITABLE := --config-settings editable_mode=compat
+
+$(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet $(EDITABLE) -e '.[test]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -92,7 +97,7 @@ unit: venv
 
 # Side by side with FreeRADIUS (bench/run.py): needs cc, the peers, and matplotlib for the chart.
 bench: venv peers compiled
-	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
+	$(VENV)/bin/pip install --quiet $(EDITABLE) -e '.[test,bench]'
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean: pure
