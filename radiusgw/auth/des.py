@@ -6,7 +6,7 @@ every key is new to the worker that meets it, so what counts is the cost of a ke
 block. Through ``cryptography`` a key meant a cipher context: 12.5 us to make one, and 4 us
 more to spread 56 key bits over 8 octets with parity; pycryptodome's cipher object took 22
 us. Here, compiled with mypyc on native 64-bit integers, a key schedule and a block cost
-about a microsecond together (``tests/unit/auth/test_des.py`` holds this code to
+2.8 us together (``tests/unit/auth/test_des.py`` holds this code to
 ``cryptography``'s DES over random keys and blocks, and to FIPS's and RFC 2759's vectors).
 
 How: every bit permutation of the standard (IP, its inverse, P, PC-1, PC-2) is a table
