@@ -109,6 +109,17 @@ def _load(port: int, mode: str, secret: str = SECRET, expect_attr: str | None = 
     )
 
 
+def realms_with_alice(tmp_path: Path) -> tuple[Path, Path]:
+    """The bench's gateway realms and a database holding the bench's one group account."""
+    realms = gateway_realms(tmp_path / "realms", None)
+    db = tmp_path / "gateway.db"
+    radiusgw_cli(
+        *("account", "add", GROUP, "alice", "--password", PASSWORD),
+        *("--framed-ip", FRAMED_IP, "--db", str(db), "--realms", str(realms)),
+    )
+    return realms, db
+
+
 def test_radload_selftest_checks_md4_sha1_des_and_rfc2759_s_example(radload: Path) -> None:
     done = subprocess.run([str(radload), "--selftest"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout
@@ -338,12 +349,7 @@ def test_the_loss_free_rate_is_the_first_step_down_without_loss() -> None:
 def test_logins_and_accounting_run_at_once_against_one_gateway(
     radload: Path, processes: Processes, tmp_path: Path
 ) -> None:
-    realms = gateway_realms(tmp_path / "realms", None)
-    db = tmp_path / "gateway.db"
-    radiusgw_cli(
-        *("account", "add", GROUP, "alice", "--password", PASSWORD),
-        *("--framed-ip", FRAMED_IP, "--db", str(db), "--realms", str(realms)),
-    )
+    realms, db = realms_with_alice(tmp_path)
     gateway = start_gateway(processes, realms, db, workers=2)
 
     def load(key: str) -> Load:
@@ -377,12 +383,7 @@ def test_logins_and_accounting_run_at_once_against_one_gateway(
 def test_the_ops_cost_gateways_have_metrics_and_the_auth_log_or_neither(
     radload: Path, processes: Processes, tmp_path: Path, variant: ops_cost.Variant
 ) -> None:
-    realms = gateway_realms(tmp_path / "realms", None)
-    db = tmp_path / "gateway.db"
-    radiusgw_cli(
-        *("account", "add", GROUP, "alice", "--password", PASSWORD),
-        *("--framed-ip", FRAMED_IP, "--db", str(db), "--realms", str(realms)),
-    )
+    realms, db = realms_with_alice(tmp_path)
     copy = ops_cost.copy_database(db, tmp_path / f"gateway-ops-{variant.key}.db")
     gateway = start_gateway(
         processes,
@@ -818,12 +819,7 @@ def test_the_targets_are_ratios_met_or_not_met_by_how_much_per_shape() -> None:
 def test_the_pure_gateway_runs_the_same_commit_without_the_compiled_modules(
     radload: Path, processes: Processes, tmp_path: Path
 ) -> None:
-    realms = gateway_realms(tmp_path / "realms", None)
-    db = tmp_path / "gateway.db"
-    radiusgw_cli(
-        *("account", "add", GROUP, "alice", "--password", PASSWORD),
-        *("--framed-ip", FRAMED_IP, "--db", str(db), "--realms", str(realms)),
-    )
+    realms, db = realms_with_alice(tmp_path)
     tree = pure.pure_tree(tmp_path)
     assert not list(tree.rglob("*.so")) and (tree / "radiusgw" / "engine" / "core.py").exists()
     gateway = start_gateway(processes, realms, db, workers=1, pythonpath=tree, preloaded=True)

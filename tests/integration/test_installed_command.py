@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMAND = Path(sys.executable).parent / "radiusgw"
 
 
-def outside_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+def run_outside(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``argv`` run from ``cwd`` with nothing on PYTHONPATH, as an operator's shell runs it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
@@ -33,14 +35,7 @@ def command() -> Path:
 
 
 def test_the_command_runs_from_another_directory(command: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(command), "--help"],
-        cwd=tmp_path,
-        env=outside_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_outside([str(command), "--help"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Usage: radiusgw" in result.stdout
 
@@ -49,13 +44,8 @@ def test_the_command_gets_the_compiled_modules_where_they_are_built(tmp_path: Pa
     built = sorted((ROOT / "radiusgw" / "engine").glob("core.*.so"))
     if not built:
         pytest.skip("the pure-Python tree: nothing compiled to find")
-    found = subprocess.run(
-        [sys.executable, "-c", "import radiusgw.engine.core as c; print(c.__file__)"],
-        cwd=tmp_path,
-        env=outside_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    found = run_outside(
+        [sys.executable, "-c", "import radiusgw.engine.core as c; print(c.__file__)"], tmp_path
     )
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()) == built[0]

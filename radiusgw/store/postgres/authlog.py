@@ -39,34 +39,6 @@ SCHEMA = (
 )
 
 
-def select(
-    realm: str,
-    *,
-    user: str | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    result: str | None = None,
-    limit: int | None = None,
-) -> tuple[str, list[object]]:
-    """The SELECT of ``realm``'s rows, oldest first, with the filters given (``since``
-    inclusive, ``until`` exclusive)."""
-    where = ["realm = %s"]
-    params: list[object] = [realm.lower()]
-    for clause, value in (
-        ("username = %s", user),
-        ("time >= %s", since),
-        ("time < %s", until),
-        ("result = %s", result),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    sql = f"SELECT {COLUMNS} FROM auth_log WHERE {' AND '.join(where)} ORDER BY time, id"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    return sql, params
-
-
 def lowered(rows: Sequence[AuthLogValues]) -> list[AuthLogValues]:
     """The rows with their realm lower-cased (the engine gives it as routed: already so)."""
     return [r if r[4] is None or r[4].islower() else (*r[:4], r[4].lower(), *r[5:]) for r in rows]
@@ -94,7 +66,22 @@ def rows(
     result: str | None = None,
     limit: int | None = None,
 ) -> list[AuthLogRow]:
-    sql, params = select(realm, user=user, since=since, until=until, result=result, limit=limit)
+    """``realm``'s rows, oldest first, with the filters given (``since`` inclusive, ``until``
+    exclusive)."""
+    where = ["realm = %s"]
+    params: list[object] = [realm.lower()]
+    for clause, value in (
+        ("username = %s", user),
+        ("time >= %s", since),
+        ("time < %s", until),
+        ("result = %s", result),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    sql = f"SELECT {COLUMNS} FROM auth_log WHERE {' AND '.join(where)} ORDER BY time, id"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
     return [AuthLogRow(*row) for row in conn.execute(sql.encode(), params).fetchall()]
 
 
