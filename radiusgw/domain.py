@@ -13,7 +13,7 @@ Passwords are kept encrypted by every store; ``Account.password`` is the clear t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # radiusgw.accounting imports this module's types only for checking too
     from radiusgw.accounting import AccountingEvent
@@ -257,13 +257,28 @@ class AuthLogRow(NamedTuple):
     upstream: str | None  # the customer server that answered (proxy), "address:port"
 
 
-# The values the engine records per answer for the authentication log, appended flat to one
-# list (``radiusgw.engine.core``, above ``Engine``).
-AUTH_LOG_FIELDS = 10
+# The values the engine records per answer for the authentication log, appended flat to the
+# list of the answer's realm (``radiusgw.engine.core``, above ``Engine``), in this order: time
+# (None: the worker's hand-off time), NAS address, User-Name, method, result, reason, the
+# Framed-IP-Address's four octets, LNS address, upstream (host, port). The last two stay raw:
+# the readers make their text (``radiusgw.store.authlog.rows_of``), not the answer's path.
+AUTH_LOG_FIELDS = 9
 
-# An ``AuthLogRow``'s values as a plain tuple, in its order: what the writer process makes and
-# the stores take. A named tuple is built by a Python-level ``__new__`` (about 1 us); a tuple
-# literal in compiled code costs a tenth of that, and the writer makes one per answer.
+
+class AuthLogBatch(NamedTuple):
+    """One worker's hand-off to the authentication log, as the writer process gives it to the
+    store: ``entries`` per realm (None: no realm could be read), ``AUTH_LOG_FIELDS`` values per
+    answer, flat."""
+
+    node: str
+    worker: int
+    taken: float  # when the worker took them: the time of the answers recorded without one
+    entries: dict[str | None, list[Any]]
+
+
+# An ``AuthLogRow``'s values as a plain tuple, in its order: what ``rows_of`` makes for the
+# PostgreSQL backend's COPY. A named tuple is built by a Python-level ``__new__`` (about 1 us);
+# a tuple literal in compiled code costs a tenth of that, and there is one per answer.
 AuthLogValues = tuple[
     float, str, int, str, str | None, str, str, str, str, str | None, str | None, str | None
 ]

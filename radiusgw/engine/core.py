@@ -46,7 +46,7 @@ from radiusgw.errors import StoreError
 from radiusgw.modes import group, vpdn
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import Attr, Code
-from radiusgw.radius.packet import DecodeError, Packet, decode, frame
+from radiusgw.radius.packet import DecodeError, Packet, attribute_value, decode, frame
 from radiusgw.refusal import Refusal
 from radiusgw.router import Router, realm_name
 
@@ -215,15 +215,35 @@ class AccountLookup:
 
 Deferred = Admission | ProxyAuth | AccountLookup
 
-# The authentication log (issue 18.3): per answer, ``AUTH_LOG_FIELDS`` values appended to one
-# flat list: time or None, NAS address, realm, User-Name, result, reason, the request's
-# octets, the answer, LNS address, upstream. Only references: the method, the Framed-IP and
-# the text are worked out by the auth-log writer process (``radiusgw.server.authlog_writer``),
-# out of the worker's interpreter. A time of None is stamped when the worker takes the batch
-# (the deferred answers, decided without a clock). Flat, not a tuple per answer: a batch of
-# tuples lived half a second, long enough for the cyclic collector to walk each of them two
-# or three times (1.3 % of the worker's CPU under group PAP, perf), and marshal wrote a tuple
-# header for each; a list's items of str, bytes and float are not the collector's.
+# The authentication log (issue 18.3): per answer, ``AUTH_LOG_FIELDS`` values appended to the
+# flat list of its realm in ``Engine.auth_log`` (their order: ``radiusgw.domain``). A time of
+# None is stamped when the worker takes the lists (the deferred answers, decided without a
+# clock). The lists go as they are to the writer process and from it into the store, one
+# chunk per realm (``radiusgw.store.authlog``): nothing is done per answer outside this
+# engine. So the engine records final values, each cheap here: the method by a walk over the
+# request's octets that stops at a User-Password (``group.method_of``), the Framed-IP as its
+# four octets, the upstream as the (host, port) it has; the readers make the text of the two.
+# Flat, not a tuple per answer: a batch of tuples lived half a second, long enough for the
+# cyclic collector to walk each of them two or three times (1.3 % of the worker's CPU under
+# group PAP, perf), and marshal wrote a tuple header for each; a list's items of str, bytes
+# and float are not the collector's.
+_FRAMED_IP_ADDRESS: Final = int(Attr.FRAMED_IP_ADDRESS)
+
+
+def _entries(log: dict[str | None, list[Any]], realm: str | None) -> list[Any]:
+    """The authentication log's list for ``realm``."""
+    entries = log.get(realm)
+    if entries is None:
+        entries = log[realm] = []
+    return entries
+
+
+def _framed_ip(answer: bytes | None) -> bytes | None:
+    """The Framed-IP-Address of an answer the engine signed (RFC 2865 §5.8), as four octets."""
+    if answer is None:
+        return None
+    value = attribute_value(answer, _FRAMED_IP_ADDRESS)
+    return value if value is not None and len(value) == 4 else None
 
 
 class Engine:
@@ -264,7 +284,7 @@ class Engine:
         # The authentication log (issue 18.3): ``AUTH_LOG_FIELDS`` values appended per answer
         # (above ``class Engine``), taken off in batches by the worker
         # (``radiusgw.server.authlog``); None: not kept.
-        self.auth_log: list[Any] | None = None
+        self.auth_log: dict[str | None, list[Any]] | None = None
         self.reload(registry)
 
     def reload(self, registry: Registry) -> None:
@@ -784,16 +804,15 @@ class Engine:
     def _log_deferred(self, pending: Admission, result: str, reason: str) -> None:
         log = self.auth_log
         if log is not None:
-            log.extend(
+            _entries(log, pending.realm).extend(
                 (
                     None,
                     pending.address[0],
-                    pending.realm,
                     pending.username,
+                    group.method_of(pending.packet.raw),
                     result,
                     reason,
-                    pending.packet.raw,
-                    pending.accept,
+                    _framed_ip(pending.accept),
                     pending.request.lns,
                     pending.upstream,
                 )
@@ -804,16 +823,15 @@ class Engine:
     ) -> None:
         log = self.auth_log
         if log is not None:
-            log.extend(
+            _entries(log, pending.realm.name).extend(
                 (
                     None,
                     pending.address[0],
-                    pending.realm.name,
                     pending.username,
+                    group.method_of(pending.packet.raw),
                     result,
                     reason,
-                    pending.packet.raw,
-                    reply,
+                    _framed_ip(reply),
                     None,
                     server,
                 )
@@ -885,7 +903,11 @@ class Engine:
         self.tally.count(realm, ACCEPT)
         log = self.auth_log
         if log is not None:
-            log.extend((now, addr[0], realm, username, "accept", "", packet.raw, reply, lns, None))
+            method = group.method_of(packet.raw)
+            framed = _framed_ip(reply)
+            _entries(log, realm).extend(
+                (now, addr[0], username, method, "accept", "", framed, lns, None)
+            )
         if self.access_log:
             where = {} if lns is None else {"lns": lns}
             self.log.info("access-accept", client=addr[0], realm=realm, user=username, **where)
@@ -925,8 +947,9 @@ class Engine:
         self.tally.count(realm, reason)
         log = self.auth_log
         if log is not None:
-            log.extend(
-                (now, addr[0], realm, username, "reject", reason, packet.raw, None, None, None)
+            method = group.method_of(packet.raw)
+            _entries(log, realm).extend(
+                (now, addr[0], username, method, "reject", reason, None, None, None)
             )
         if detail is None:
             self.log.info(

@@ -116,6 +116,22 @@ def message_authenticator_offset(raw: bytes) -> int:
     return -1
 
 
+def attribute_value(raw: bytes, attr_type: int) -> bytes | None:
+    """The first value of ``attr_type`` in a packet's octets that the gateway made or decoded
+    (an answer it signed, a request it answered), without decoding the rest; None when there
+    is none, or when a broken length ends the walk first."""
+    last = len(raw) - 1
+    pos = HEADER_LENGTH
+    while pos < last:
+        attr_length = raw[pos + 1]
+        if attr_length < 2:
+            return None
+        if raw[pos] == attr_type:
+            return raw[pos + 2 : pos + attr_length]
+        pos += attr_length
+    return None
+
+
 def decode(data: bytes) -> Packet:
     """Parse one datagram. Raises ``DecodeError`` if it is not a valid RADIUS packet."""
     received = len(data)

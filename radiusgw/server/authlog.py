@@ -1,11 +1,11 @@
 """The authentication log's hand-off in the worker (issue 18.3): the engine's list, to a process.
 
-The engine appends ``AUTH_LOG_FIELDS`` references per Access-Request it answers to the flat
-list ``Engine.auth_log``. Every ``FLUSH_INTERVAL`` the worker swaps that list for an empty one,
-marshals it into one frame and writes the frame to the pipe of its writer process
-(``radiusgw.server.authlog_writer``), which works out the rows and stores them. The loop only
-swaps a list and makes one frame: no row is made and no database is touched in the worker's
-interpreter (why: that module's docstring).
+The engine appends ``AUTH_LOG_FIELDS`` values per Access-Request it answers to its realm's flat
+list in ``Engine.auth_log``. Every ``FLUSH_INTERVAL`` the worker swaps those lists for none,
+marshals them into one frame and writes the frame to the pipe of its writer process
+(``radiusgw.server.authlog_writer``), which stores them. The loop only swaps a dictionary and
+makes one frame: no row is made and no database is touched in the worker's interpreter (why:
+that module's docstring).
 
 Rules:
 - Never in the way of an answer: the pipe is written without blocking. While the writer is
@@ -30,12 +30,11 @@ import sys
 import time
 from typing import Any
 
-from radiusgw.domain import AUTH_LOG_FIELDS
 from radiusgw.engine.core import Engine
-from radiusgw.server.authlog_writer import DB_ENV, frame
+from radiusgw.server.authlog_writer import DB_ENV, answers, frame
 
 FLUSH_INTERVAL = 0.5  # seconds between two hand-offs: rows reach the store within about this
-CAPACITY = 16 << 20  # octets of frames waiting for the writer (about 60,000 answers)
+CAPACITY = 16 << 20  # octets of frames waiting for the writer (about 250,000 answers)
 PIPE_SIZE = 1 << 20  # Linux's fs.pipe-max-size for unprivileged processes, by default
 DROP_LOG_INTERVAL = 60.0
 RESTART_DELAY = 1.0
@@ -85,7 +84,7 @@ class AuthLogWriter:
         ]
         self._started = float("-inf")
         self._drop_logged = float("-inf")
-        engine.auth_log = []
+        engine.auth_log = {}
 
     async def start(self) -> None:
         self._started = time.monotonic()
@@ -112,14 +111,14 @@ class AuthLogWriter:
         entries = self.engine.auth_log
         if not entries:
             return
-        self.engine.auth_log = []
+        self.engine.auth_log = {}
         process = self.process
         pipe = None if process is None or process.returncode is not None else process.stdin
         if pipe is None or pipe.is_closing():
-            self._drop(len(entries) // AUTH_LOG_FIELDS, now, "writer not running")
+            self._drop(answers(entries), now, "writer not running")
             return
         if pipe.transport.get_write_buffer_size() > self.capacity:
-            self._drop(len(entries) // AUTH_LOG_FIELDS, now, "writer behind")
+            self._drop(answers(entries), now, "writer behind")
             return
         pipe.write(frame((now, entries)))
 

@@ -12,12 +12,18 @@ Rules:
   priority, so it may hold its lock long on a busy machine; in a file of its own that delays
   nobody. (PostgreSQL locks rows, and keeps one row per answer in its schema: version 3.)
 - Rows are stored in chunks: one SQLite row per realm per batch, holding that batch's rows of
-  the realm (``zlib`` of ``marshal``), with the realm and the first and last time as columns,
-  indexed. A log row is written at the full answer rate, and one SQLite row with its index
-  entries cost 8-14 us each (measured: 30,000 rows, 12 columns, one or two indexes), a chunk
-  about 1 us a row. A read selects the realm's chunks that overlap the time asked for and
-  filters their rows; retention deletes whole chunks, and rewrites the few that straddle the
-  cut, so that no row older than the cut stays and no newer one goes.
+  the realm, with the realm and the first and last time as columns, indexed. A log row is
+  written at the full answer rate, and one SQLite row with its index entries cost 8-14 us each
+  (measured: 30,000 rows, 12 columns, one or two indexes). A read selects the realm's chunks
+  that overlap the time asked for and filters their rows; retention deletes whole chunks, and
+  rewrites the few that straddle the cut, so that no row older than the cut stays and no newer
+  one goes.
+- A chunk's body is ``zlib`` of ``marshal`` of ``(node, worker, taken, values)``: the engine's
+  flat list for the realm as it recorded it (``radiusgw.domain.AUTH_LOG_FIELDS`` values per
+  answer; ``AuthLogBatch``), kept whole, so that writing costs nothing per answer in Python.
+  Its raw values become text when read (``rows_of``: the Framed-IP's four octets, the
+  upstream's (host, port), a time of None as ``taken``). A body of the first layout, a list of
+  row tuples, is still read.
 - ``marshal`` because the writer and the readers are this program, and a damaged chunk (a
   damaged file) is a ``StoreError`` naming the file and the chunk, never a crash.
 - Its own connection with ``synchronous=NORMAL``: in WAL mode a commit survives a killed
@@ -33,13 +39,15 @@ Rules:
 from __future__ import annotations
 
 import marshal
+import socket
 import sqlite3
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Final, cast
+from typing import Any, Final
 
-from radiusgw.domain import AuthLogRow, AuthLogValues
+from radiusgw.client.ids import show_destination
+from radiusgw.domain import AUTH_LOG_FIELDS, AuthLogBatch, AuthLogRow, AuthLogValues
 from radiusgw.errors import StoreError
 from radiusgw.store.connection import (
     BUSY_TIMEOUT,
@@ -72,6 +80,7 @@ _INSERT_CHUNK: Final = (
     "INSERT INTO auth_log_chunks (realm, first, last, rows, body) VALUES (?, ?, ?, ?, ?)"
 )
 CHUNK_ROWS: Final = 10_000  # rows of one realm per chunk, at most (a batch is about half a second)
+_CHUNK_VALUES: Final = CHUNK_ROWS * AUTH_LOG_FIELDS
 _FIELDS: Final = len(AuthLogRow._fields)
 
 
@@ -102,60 +111,120 @@ def move_from_store(conn: sqlite3.Connection) -> None:
             target.execute("BEGIN IMMEDIATE")
             create(target)
             if target.execute("SELECT 1 FROM auth_log_chunks LIMIT 1").fetchone() is None:
-                insert_chunks(target, rows)
+                for batch in batches_of(rows):
+                    insert_chunks(target, batch)
             target.execute("COMMIT")
         finally:
             target.close()
     conn.execute("DROP TABLE auth_log")
 
 
-def insert_chunks(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
-    """Store ``rows`` (``AuthLogValues`` or ``AuthLogRow``) as chunks, one per realm
-    (``CHUNK_ROWS`` at most), in their order.
-
-    Typed as tuples of objects, not ``AuthLogValues``: compiled, a fixed-length tuple is
-    unboxed into its twelve fields when read from the list and boxed again when appended, and
-    this runs once per answer the gateway gave."""
-    by_realm: dict[object, list[tuple[object, ...]]] = {}
-    for r in rows:
-        row = r if type(r) is tuple else tuple(r)  # marshal takes no AuthLogRow, a subclass
-        group = by_realm.get(row[4])
-        if group is None:
-            group = by_realm[row[4]] = []
-        group.append(row)
-    for mixed in [k for k in by_realm if isinstance(k, str) and not k.islower()]:
-        # the engine gives realms as routed, lower-cased: this is for other callers' rows
-        lower = mixed.lower()
-        by_realm.setdefault(lower, []).extend(
-            (*row[:4], lower, *row[5:]) for row in by_realm.pop(mixed)
-        )
+def insert_chunks(conn: sqlite3.Connection, batch: AuthLogBatch) -> None:
+    """Store ``batch`` as chunks, one per realm (``CHUNK_ROWS`` at most), each list as it is:
+    the work here is per realm, none per answer (but in C: the times' least and greatest)."""
+    node, worker, taken, entries = batch
     chunks = []
-    for realm, group in by_realm.items():
-        for i in range(0, len(group), CHUNK_ROWS):
-            part = group[i : i + CHUNK_ROWS]
-            first = last = cast(float, part[0][0])
-            for row in part:
-                when = cast(float, row[0])
-                if when < first:
-                    first = when
-                elif when > last:
-                    last = when
-            body = zlib.compress(marshal.dumps(part), 1)
-            chunks.append((realm, first, last, len(part), body))
+    for key, values in entries.items():
+        realm = key if key is None or key.islower() else key.lower()  # the engine's: lower
+        for i in range(0, len(values), _CHUNK_VALUES):
+            part = values[i : i + _CHUNK_VALUES]
+            times = part[0::AUTH_LOG_FIELDS]
+            known = [t for t in times if t is not None] if None in times else times
+            first = min(known, default=taken)
+            last = max(known, default=taken)
+            if len(known) < len(times):  # the others are the hand-off's
+                first, last = min(first, taken), max(last, taken)
+            body = zlib.compress(marshal.dumps((node, worker, taken, part)), 1)
+            chunks.append((realm, first, last, len(times), body))
     conn.executemany(_INSERT_CHUNK, chunks)
 
 
-def unpack(path: Path, chunk_id: int, body: bytes) -> list[AuthLogRow]:
-    """A chunk's rows; ``StoreError`` naming the file and the chunk when it is damaged."""
+def _address(value: object) -> str | None:
+    """A Framed-IP as recorded (four octets) or as text (a row written again)."""
+    if isinstance(value, bytes):
+        return socket.inet_ntoa(value)  # OSError if not four: a damaged chunk
+    return value if isinstance(value, str) else None
+
+
+def _destination(value: object) -> str | None:
+    """An upstream as recorded ((host, port)) or as text (a row written again)."""
+    if isinstance(value, tuple):
+        return show_destination((value[0], value[1]))
+    return value if isinstance(value, str) else None
+
+
+def rows_of(batch: AuthLogBatch) -> list[AuthLogValues]:
+    """A batch's rows, realm by realm, each with its text made (``AuthLogRow``'s order)."""
+    node, worker, taken, entries = batch
+    rows: list[AuthLogValues] = []
+    append = rows.append
+    fields = AUTH_LOG_FIELDS
+    for key, values in entries.items():
+        realm = key if key is None or key.islower() else key.lower()
+        for i in range(0, len(values), fields):
+            when = values[i]
+            append(
+                (
+                    taken if when is None else when,
+                    node,
+                    worker,
+                    values[i + 1],
+                    realm,
+                    values[i + 2],
+                    values[i + 3],
+                    values[i + 4],
+                    values[i + 5],
+                    _address(values[i + 6]),
+                    values[i + 7],
+                    _destination(values[i + 8]),
+                )
+            )
+    return rows
+
+
+def batches_of(rows: Iterable[AuthLogRow]) -> list[AuthLogBatch]:
+    """Rows made again into batches, one per node and worker (a migration's rows, or the rows
+    of a chunk that retention cuts), their values as text, each row's time its own."""
+    batches: dict[tuple[str, int], dict[str | None, list[Any]]] = {}
+    for r in rows:
+        entries = batches.setdefault((r.node, r.worker), {})
+        realm = r.realm if r.realm is None else r.realm.lower()
+        entries.setdefault(realm, []).extend(
+            (r.time, r.nas, r.username, r.method, r.result, r.reason, r.framed_ip, r.lns,
+             r.upstream)
+        )  # fmt: skip
+    return [AuthLogBatch(node, worker, 0.0, entries) for (node, worker), entries in batches.items()]
+
+
+def unpack(path: Path, chunk_id: int, realm: str | None, body: bytes) -> list[AuthLogRow]:
+    """The rows of ``realm``'s chunk; ``StoreError`` naming the file and the chunk when it is
+    damaged."""
     try:
-        rows = marshal.loads(zlib.decompress(body))
+        content = marshal.loads(zlib.decompress(body))
     except (zlib.error, EOFError, ValueError, TypeError):
-        rows = None
-    if not isinstance(rows, list) or not all(
-        isinstance(r, tuple) and len(r) == _FIELDS and isinstance(r[0], float) for r in rows
+        content = None
+    if isinstance(content, list):  # the first layout: a tuple per row
+        if all(
+            isinstance(r, tuple) and len(r) == _FIELDS and isinstance(r[0], float) for r in content
+        ):
+            return [AuthLogRow(*r) for r in content]
+    elif (
+        isinstance(content, tuple)
+        and len(content) == 4
+        and isinstance(content[0], str)
+        and isinstance(content[1], int)
+        and isinstance(content[2], float)
+        and isinstance(content[3], list)
+        and len(content[3]) % AUTH_LOG_FIELDS == 0
+        and all(t is None or isinstance(t, float) for t in content[3][0::AUTH_LOG_FIELDS])
     ):
-        raise StoreError(f"{path}: authentication log chunk {chunk_id} is damaged")
-    return [AuthLogRow(*r) for r in rows]
+        node, worker, taken, values = content
+        try:
+            batch = AuthLogBatch(node, worker, taken, {realm: values})
+            return [AuthLogRow(*r) for r in rows_of(batch)]
+        except (OSError, TypeError, IndexError):  # a Framed-IP not of four octets, and such
+            pass
+    raise StoreError(f"{path}: authentication log chunk {chunk_id} is damaged")
 
 
 class AuthLogTable(SqliteConnection):
@@ -179,12 +248,12 @@ class AuthLogTable(SqliteConnection):
                 with self._transaction():
                     create(self._conn)
 
-    def write(self, rows: Sequence[AuthLogValues]) -> None:
-        """Append ``rows`` in one transaction."""
-        if not rows:
+    def write(self, batch: AuthLogBatch) -> None:
+        """Append ``batch`` in one transaction."""
+        if not batch.entries:
             return
         with self._transaction():
-            insert_chunks(self._conn, rows)
+            insert_chunks(self._conn, batch)
 
     def rows(
         self,
@@ -200,7 +269,7 @@ class AuthLogTable(SqliteConnection):
         filters given (``since`` inclusive, ``until`` exclusive)."""
         if self._empty and not self._open_for_reading():
             return []
-        sql = "SELECT id, body FROM auth_log_chunks WHERE realm = ?"
+        sql = "SELECT id, realm, body FROM auth_log_chunks WHERE realm = ?"
         params: list[object] = [realm.lower()]
         if since is not None:
             sql += " AND last >= ?"
@@ -212,8 +281,8 @@ class AuthLogTable(SqliteConnection):
             chunks = self._conn.execute(sql + " ORDER BY id", params).fetchall()
         found = [
             r
-            for chunk_id, body in chunks
-            for r in unpack(self.db_path, chunk_id, body)
+            for chunk_id, chunk_realm, body in chunks
+            for r in unpack(self.db_path, chunk_id, chunk_realm, body)
             if (user is None or r.username == user)
             and (since is None or r.time >= since)
             and (until is None or r.time < until)
@@ -243,15 +312,16 @@ class AuthLogTable(SqliteConnection):
             ).fetchone()[0]
             self._conn.execute("DELETE FROM auth_log_chunks WHERE last < ?", (before,))
             straddling = self._conn.execute(
-                "SELECT id, body FROM auth_log_chunks WHERE first < ? AND last >= ?",
+                "SELECT id, realm, body FROM auth_log_chunks WHERE first < ? AND last >= ?",
                 (before, before),
             ).fetchall()
-            for chunk_id, body in straddling:
-                rows = unpack(self.db_path, chunk_id, body)
+            for chunk_id, realm, body in straddling:
+                rows = unpack(self.db_path, chunk_id, realm, body)
                 kept = [r for r in rows if r.time >= before]
                 deleted += len(rows) - len(kept)
                 self._conn.execute("DELETE FROM auth_log_chunks WHERE id = ?", (chunk_id,))
-                insert_chunks(self._conn, kept)
+                for batch in batches_of(kept):
+                    insert_chunks(self._conn, batch)
         return int(deleted)
 
     def close(self) -> None:

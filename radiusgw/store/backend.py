@@ -27,8 +27,8 @@ from radiusgw.domain import (
     AccountingRecord,
     AdmissionRequest,
     AdmissionResult,
+    AuthLogBatch,
     AuthLogRow,
-    AuthLogValues,
     LnsState,
     NodeRow,
     Quarantined,
@@ -101,7 +101,7 @@ class Backend(AccountStore, SpoolStore, Protocol):
     def nodes(self) -> list[NodeRow]: ...
 
     # -- the authentication log (radiusgw.store.authlog; issue 18.3) -------------------------
-    def write_auth_log(self, rows: Sequence[AuthLogValues]) -> None: ...
+    def write_auth_log(self, batch: AuthLogBatch) -> None: ...
     def auth_log(
         self,
         realm: str,

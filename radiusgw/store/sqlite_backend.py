@@ -17,8 +17,8 @@ from radiusgw.domain import (
     AccountingRecord,
     AdmissionRequest,
     AdmissionResult,
+    AuthLogBatch,
     AuthLogRow,
-    AuthLogValues,
     LnsState,
     NodeRow,
     Quarantined,
@@ -246,8 +246,8 @@ class SqliteBackend(AccountsThrough):
 
     # -- the authentication log ----------------------------------------------------------------
 
-    def write_auth_log(self, rows: Sequence[AuthLogValues]) -> None:
-        self.auth_log_table.write(rows)
+    def write_auth_log(self, batch: AuthLogBatch) -> None:
+        self.auth_log_table.write(batch)
 
     def auth_log(
         self,

@@ -16,6 +16,7 @@ from radiusgw.domain import AuthLogRow
 from radiusgw.store.backend import open_backend
 from tests.integration.gateway import radclient, radiusgw, running_gateway
 from tests.integration.nas import pap, send_raw
+from tests.unit.store.test_authlog import write
 
 
 def authlog(db: Path, *args: str) -> str:
@@ -81,7 +82,8 @@ def test_every_answer_is_a_row_across_two_workers_and_the_cli_filters(
 def test_a_control_character_in_a_user_name_is_escaped_in_text(realms: Path, db: Path) -> None:
     store = open_backend(db, Path(f"{db}.key"))
     try:
-        store.write_auth_log(
+        write(
+            store,
             [
                 AuthLogRow(
                     5.0,
@@ -97,7 +99,7 @@ def test_a_control_character_in_a_user_name_is_escaped_in_text(realms: Path, db:
                     None,
                     None,
                 )
-            ]
+            ],
         )
     finally:
         store.close()
@@ -113,7 +115,7 @@ def test_rows_older_than_the_retention_are_deleted_at_start(realms: Path, db: Pa
     old = AuthLogRow(now - 3 * 86400, "gw", 0, "127.0.0.1", "acme.example", "a@acme.example",
                      "pap", "accept", "", None, None, None)  # fmt: skip
     try:
-        store.write_auth_log([old, old._replace(time=now - 3600)])
+        write(store, [old, old._replace(time=now - 3600)])
     finally:
         store.close()
     with running_gateway(realms, db, "--auth-log-days", "2") as gw:

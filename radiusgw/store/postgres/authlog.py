@@ -8,13 +8,12 @@ for each other's rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
-from radiusgw.domain import AuthLogRow, AuthLogValues
-from radiusgw.store.authlog import COLUMNS
+from radiusgw.domain import AuthLogBatch, AuthLogRow
+from radiusgw.store.authlog import COLUMNS, rows_of
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -39,12 +38,8 @@ SCHEMA = (
 )
 
 
-def lowered(rows: Sequence[AuthLogValues]) -> list[AuthLogValues]:
-    """The rows with their realm lower-cased (the engine gives it as routed: already so)."""
-    return [r if r[4] is None or r[4].islower() else (*r[:4], r[4].lower(), *r[5:]) for r in rows]
-
-
-def write(conn: Connection, rows: Sequence[AuthLogValues]) -> None:
+def write(conn: Connection, batch: AuthLogBatch) -> None:
+    rows = rows_of(batch)
     if not rows:
         return
     with (
@@ -52,7 +47,7 @@ def write(conn: Connection, rows: Sequence[AuthLogValues]) -> None:
         conn.cursor() as cur,
         cur.copy(f"COPY auth_log ({COLUMNS}) FROM STDIN") as copy,
     ):
-        for row in lowered(rows):
+        for row in rows:
             copy.write_row(row)
 
 

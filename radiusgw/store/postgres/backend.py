@@ -27,8 +27,8 @@ from radiusgw.domain import (
     AccountingRecord,
     AdmissionRequest,
     AdmissionResult,
+    AuthLogBatch,
     AuthLogRow,
-    AuthLogValues,
     LnsState,
     NodeRow,
     Quarantined,
@@ -439,9 +439,9 @@ class PostgresBackend(AccountsThrough):
 
     # -- the authentication log (radiusgw.store.postgres.authlog) -----------------------------
 
-    def write_auth_log(self, rows: Sequence[AuthLogValues]) -> None:
+    def write_auth_log(self, batch: AuthLogBatch) -> None:
         with translated(self.url):
-            authlog.write(self._conn, rows)
+            authlog.write(self._conn, batch)
 
     def auth_log(
         self,

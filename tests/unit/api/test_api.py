@@ -17,6 +17,7 @@ from radiusgw.domain import AuthLogRow, FailedLogin
 from radiusgw.store.backend import open_backend
 from tests.integration.gateway import ACME, GLOBEX, write_realms
 from tests.unit.engine.helpers import ListLog
+from tests.unit.store.test_authlog import write
 
 OPERATOR = "operator-token-0123456789"
 ACME_TOKEN = "acme-portal-token-0123456789"
@@ -178,7 +179,8 @@ async def test_unlock_lifts_a_lockout_for_its_own_contract_only(setup: Setup) ->
 async def test_authlog_usage_status_and_reload(setup: Setup) -> None:
     store = open_backend(setup.db, Path(f"{setup.db}.key"))
     try:
-        store.write_auth_log(
+        write(
+            store,
             [
                 AuthLogRow(
                     100.0,
@@ -208,7 +210,7 @@ async def test_authlog_usage_status_and_reload(setup: Setup) -> None:
                     None,
                     None,
                 ),
-            ]
+            ],
         )
         store.record_lns_health("globex.example", 0, "192.0.2.1", 1701, "up", "", 5.0)
     finally:

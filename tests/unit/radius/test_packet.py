@@ -11,6 +11,7 @@ from radiusgw.radius.packet import (
     MAX_ATTRIBUTES,
     DecodeError,
     Packet,
+    attribute_value,
     decode,
     encode,
     encode_attributes,
@@ -188,3 +189,14 @@ def test_message_authenticator_offset_agrees_with_decode(data: bytes) -> None:
             message_authenticator_offset(raw)
         return
     assert message_authenticator_offset(raw) == packet.message_authenticator_offset
+
+
+def test_attribute_value_walks_the_octets_to_the_first_of_its_type() -> None:
+    header = bytes(20)
+    answer = header + bytes((18, 4)) + b"hi" + bytes((8, 6, 10, 0, 0, 5, 8, 6, 10, 0, 0, 6))
+    assert attribute_value(answer, 8) == bytes((10, 0, 0, 5))
+    assert attribute_value(answer, 18) == b"hi"
+    assert attribute_value(answer, 25) is None
+    assert attribute_value(header + bytes((18, 0, 8, 6)), 8) is None  # a broken length ends it
+    assert attribute_value(header + bytes((8,)), 8) is None  # a header cut short
+    assert attribute_value(header, 8) is None

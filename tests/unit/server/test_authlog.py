@@ -1,6 +1,6 @@
 """The authentication log (issue 18.3): what the engine records per answer (group accept and
-reject, proxy accept, reject and challenge, a deferred accept), the rows the writer process makes
-of it, the frames of the pipe, the writer's bound and retries while the store refuses, and the
+reject, proxy accept, reject and challenge, a deferred accept) and the rows made of it, the
+method walk, the frames of the pipe, the writer's bound and retries while the store refuses, and the
 worker's hand-off to a real writer process (drained at close, started again after a kill, a
 batch dropped and counted while the writer does not read)."""
 
@@ -10,29 +10,28 @@ import asyncio
 import marshal
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from radiusgw.domain import Account, AdmissionResult, AuthLogRow
+from radiusgw.domain import Account, AdmissionResult, AuthLogBatch, AuthLogRow
 from radiusgw.engine import Admission
 from radiusgw.modes import group
 from radiusgw.radius.attributes import Code
 from radiusgw.radius.packet import Packet, decode, encode
 from radiusgw.server.authlog import AuthLogWriter
 from radiusgw.server.authlog_writer import (
-    BATCH,
     FrameError,
     Writer,
+    answers_in,
     chunk_of,
     frame,
-    framed_ip,
-    method_of,
-    rows_of,
     take_frames,
 )
+from radiusgw.store.authlog import CHUNK_ROWS, rows_of
 from radiusgw.store.backend import open_backend
 from tests.unit.engine.helpers import ACME_NAS, Accounts, ListLog, engine
 from tests.unit.engine.test_engine import pap_request
@@ -57,11 +56,12 @@ def test_nothing_is_recorded_unless_the_worker_asks_for_it() -> None:
 
 def test_group_accepts_and_rejects_become_rows_with_method_and_framed_ip() -> None:
     eng, _ = engine(Accounts(ALICE))
-    eng.auth_log = []
+    eng.auth_log = {}
     eng.on_auth(pap_request("alice@acme.example", b"wonderland", b"acme-secret"), ACME_NAS, 5.0)
     eng.on_auth(pap_request("alice@acme.example", b"nope", b"acme-secret"), ACME_NAS, 6.0)
     eng.on_auth(pap_request("eve@nowhere.example", b"x", b"acme-secret"), ACME_NAS, 7.0)
-    rows = [AuthLogRow(*r) for r in rows_of([(9.0, eng.auth_log)], "gw-a", 1)]
+    assert eng.auth_log["acme.example"][6] == bytes((10, 0, 0, 5))  # the octets, not the text
+    rows = [AuthLogRow(*r) for r in rows_of(AuthLogBatch("gw-a", 1, 9.0, eng.auth_log))]
     assert rows == [
         AuthLogRow(
             5.0, "gw-a", 1, ACME_NAS[0], "acme.example", "alice@acme.example", "pap",
@@ -81,17 +81,22 @@ def test_group_accepts_and_rejects_become_rows_with_method_and_framed_ip() -> No
 
 def test_proxy_answers_name_the_upstream_and_deferred_ones_get_the_hand_off_time() -> None:
     e, _ = proxy_engine()
-    e.auth_log = []
+    e.auth_log = {}
     for code in (Code.ACCESS_ACCEPT, Code.ACCESS_REJECT, Code.ACCESS_CHALLENGE):
         request = access_request()
         e.proxied(forwarded(e, request), upstream_answer(request, code), SERVER)
     limited, _ = proxy_engine(max_sessions=1)
-    limited.auth_log = []
+    limited.auth_log = {}
     request = access_request()
     pending = limited.proxied(forwarded(limited, request), upstream_answer(request, 2), SERVER)
     assert isinstance(pending, Admission)
     limited.admitted(pending, AdmissionResult(True, reservation_id=1))
-    rows = [AuthLogRow(*r) for r in rows_of([(9.0, e.auth_log), (10.0, limited.auth_log)], "gw", 0)]
+    rows = [
+        AuthLogRow(*r)
+        for batch in (AuthLogBatch("gw", 0, 9.0, e.auth_log), AuthLogBatch("gw", 0, 10.0,
+                                                                           limited.auth_log))
+        for r in rows_of(batch)
+    ]  # fmt: skip
     assert [(r.time, r.result, r.upstream, r.realm, r.nas) for r in rows] == [
         (9.0, "accept", "203.0.113.20:1812", REALM, NAS_ADDR[0]),
         (9.0, "reject", "203.0.113.20:1812", REALM, NAS_ADDR[0]),
@@ -101,17 +106,10 @@ def test_proxy_answers_name_the_upstream_and_deferred_ones_get_the_hand_off_time
     assert rows[1].reason == "rejected by the customer's server"
 
 
-def test_framed_ip_is_read_from_the_answer_attributes() -> None:
-    header = bytes(20)
-    assert framed_ip(header + bytes((18, 4)) + b"hi" + bytes((8, 6, 10, 0, 0, 5))) == "10.0.0.5"
-    assert framed_ip(header + bytes((18, 3, 65))) is None
-    assert framed_ip(header + bytes((8, 0))) is None  # a broken length ends the walk
-    assert framed_ip(None) is None
-
-
 def test_frames_survive_the_pipe_in_pieces_and_a_foreign_length_is_refused() -> None:
-    chunks = [(1.0, [None, "192.0.2.1", "r", "u@r", "accept", "", b"req", None, None, None])]
-    chunks.append((2.0, [2.5, "::1", None, "x", "reject", "no", b"", None, "lns", ("h", 1)]))
+    chunks = [(1.0, {"r": [None, "192.0.2.1", "u@r", "pap", "accept", "", b"\n\0\0\5", None,
+                           None]})]  # fmt: skip
+    chunks.append((2.0, {None: [2.5, "::1", "x", "none", "reject", "no", None, "lns", ("h", 1)]}))
     stream = b"".join(frame(c) for c in chunks)
     buffer = bytearray()
     taken = []
@@ -119,18 +117,23 @@ def test_frames_survive_the_pipe_in_pieces_and_a_foreign_length_is_refused() -> 
         buffer += stream[i : i + 7]
         taken += take_frames(buffer)
     assert [chunk_of(body) for body in taken] == chunks and not buffer
+    assert [answers_in(body) for body in taken] == [1, 1]
     with pytest.raises(FrameError):
         take_frames(bytearray(b"\xff\xff\xff\xff"))
     with pytest.raises(FrameError):
         chunk_of(b"\x00garbage")
     with pytest.raises(FrameError):  # not whole answers
-        chunk_of(marshal.dumps((1.0, ["192.0.2.1"])))
+        chunk_of(marshal.dumps((1.0, {"r": ["192.0.2.1"]})))
+    with pytest.raises(FrameError):  # a list of the first layout, not lists by realm
+        chunk_of(marshal.dumps((1.0, [None] * 10)))
+    with pytest.raises(FrameError):
+        chunk_of(marshal.dumps((1.0, {1: []})))
 
 
 def test_the_method_is_read_from_the_request_octets() -> None:
     request = pap_request("alice@acme.example", b"wonderland", b"acme-secret")
-    assert method_of(request) == "pap"
-    assert method_of(b"") == "none"
+    assert group.method_of(request) == "pap"
+    assert group.method_of(b"") == "none"
 
 
 MS = (311).to_bytes(4, "big")
@@ -156,14 +159,14 @@ def test_the_method_walk_names_what_the_group_mode_chooses(
 ) -> None:
     raw = encode(Packet(1, 7, bytes(16), tuple(attributes)))
     packet = decode(raw)
-    assert method_of(raw) == group.choose(packet, packet.first_values()).name
+    assert group.method_of(raw) == group.choose(packet, packet.first_values()).name
 
 
 def bodies(times: range) -> list[bytes]:
     """One frame body per time, each with one answer of that time."""
     return [
-        frame((float(t), [None, "192.0.2.1", "acme.example", f"u{t}@acme.example", "accept",
-                          "", b"", None, None, None]))[4:]
+        frame((float(t), {"acme.example": [None, "192.0.2.1", f"u{t}@acme.example", "pap",
+                                           "accept", "", None, None, None]}))[4:]
         for t in times
     ]  # fmt: skip
 
@@ -205,15 +208,26 @@ def test_the_writer_holds_frames_while_the_store_refuses_and_drops_the_oldest(
         store.close()
 
 
-def test_a_large_frame_is_written_a_batch_per_transaction(tmp_path: Path) -> None:
+def test_a_frame_is_written_whole_in_chunks_of_at_most_chunk_rows(tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
     writer = Writer(lambda: open_backend(db, tmp_path / "k"), ListLog(), node="gw", worker=0)
-    entry = [None, "192.0.2.1", "acme.example", "u@acme.example", "accept", "", b"", None,
-             None, None]  # fmt: skip
-    writer.take([frame((1.0, entry * (BATCH + 5)))[4:]], 1.0)
-    assert not writer.write(1.0) and writer.written == BATCH
-    assert writer.write(1.0) and writer.written == BATCH + 5
+    answers = 2 * CHUNK_ROWS + 5
+    entry = [None, "192.0.2.1", "u@acme.example", "pap", "accept", "", None, None, None]
+    writer.take([frame((1.0, {"acme.example": entry * answers}))[4:]], 1.0)
+    assert writer.write(1.0) and writer.written == answers and not writer.pending
     writer.close()
+    store = open_backend(db, tmp_path / "k", read_only=True)
+    try:
+        assert len(store.auth_log("acme.example")) == answers
+    finally:
+        store.close()
+    raw = sqlite3.connect(f"{db}.authlog")
+    assert raw.execute("SELECT rows FROM auth_log_chunks ORDER BY id").fetchall() == [
+        (CHUNK_ROWS,),
+        (CHUNK_ROWS,),
+        (5,),
+    ]
+    raw.close()
 
 
 def test_the_writer_prunes_past_its_days_at_start_and_hourly(tmp_path: Path) -> None:
@@ -303,7 +317,7 @@ def test_a_killed_writer_is_started_again_and_later_batches_arrive(
 
 
 def test_a_writer_that_does_not_read_costs_batches_not_answers(tmp_path: Path) -> None:
-    answers = 12_000  # about 2 MB of frames: past the pipe (1 MiB) and the buffer (100 kB)
+    answers = 40_000  # about 2 MB of frames: past the pipe (1 MiB) and the buffer (100 kB)
     open_backend(tmp_path / "gw.db", tmp_path / "k").close()
     log = ListLog()
 

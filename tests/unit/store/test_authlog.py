@@ -3,15 +3,18 @@ realm with each filter, pruned by age; read-only readers of an older or fresh fi
 
 from __future__ import annotations
 
+import marshal
 import sqlite3
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from radiusgw.domain import AuthLogRow
+from radiusgw.domain import AuthLogBatch, AuthLogRow
 from radiusgw.errors import StoreError
-from radiusgw.store.authlog import COLUMNS, path_of
-from radiusgw.store.backend import open_backend
+from radiusgw.store.authlog import COLUMNS, batches_of, path_of
+from radiusgw.store.backend import Backend, open_backend
 from radiusgw.store.connection import has_table
 from radiusgw.store.sqlite import _SCHEMA_V6, SCHEMA_VERSION
 
@@ -37,6 +40,11 @@ def row(time: float, user: str, result: str = "accept", **extra: object) -> Auth
     return AuthLogRow(**fields)  # type: ignore[arg-type]
 
 
+def write(store: Backend, rows: Sequence[AuthLogRow]) -> None:
+    for batch in batches_of(rows):
+        store.write_auth_log(batch)
+
+
 @pytest.fixture
 def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if backend == "postgres":
@@ -56,8 +64,8 @@ ROWS = [
 def test_rows_are_read_back_by_realm_with_each_filter(db: str, tmp_path: Path) -> None:
     store = open_backend(db, tmp_path / "gw.key")
     try:
-        store.write_auth_log(ROWS[:2])
-        store.write_auth_log(ROWS[2:])
+        write(store, ROWS[:2])
+        write(store, ROWS[2:])
         assert store.auth_log("ACME.example") == [ROWS[0], ROWS[1], ROWS[2], ROWS[4]]
         assert store.auth_log("acme.example", user="alice@acme.example") == [
             ROWS[0],
@@ -77,7 +85,7 @@ def test_rows_are_read_back_by_realm_with_each_filter(db: str, tmp_path: Path) -
 def test_prune_deletes_only_rows_older_than_the_cut(db: str, tmp_path: Path) -> None:
     store = open_backend(db, tmp_path / "gw.key")
     try:
-        store.write_auth_log(ROWS)
+        write(store, ROWS)
         assert store.prune_auth_log(102.0) == 2
         assert [r.time for r in store.auth_log("acme.example")] == [102.0, 104.0]
         assert store.prune_auth_log(50.0) == 0
@@ -90,9 +98,10 @@ def test_sqlite_chunks_prune_exactly_across_batches_and_a_straddling_chunk(
 ) -> None:
     store = open_backend(tmp_path / "gw.db", tmp_path / "k")
     try:
-        store.write_auth_log([ROWS[0], ROWS[2]])  # one chunk: 100, 102
-        store.write_auth_log([ROWS[1], ROWS[4]])  # another: 101 came late, then 104
+        write(store, [ROWS[0], ROWS[2]._replace(worker=0)])  # one chunk: 100, 102
+        write(store, [ROWS[1], ROWS[4]])  # another: 101 came late, then 104
         assert [r.time for r in store.auth_log("acme.example")] == [100.0, 101.0, 102.0, 104.0]
+        assert store.auth_log("acme.example")[2] == ROWS[2]._replace(worker=0)
         assert store.prune_auth_log(101.5) == 2  # 100 from the first, 101 from the second
         assert [r.time for r in store.auth_log("acme.example")] == [102.0, 104.0]
         assert store.auth_log("acme.example", since=103.0) == [ROWS[4]]
@@ -105,7 +114,7 @@ def test_sqlite_chunks_prune_exactly_across_batches_and_a_straddling_chunk(
 def test_a_damaged_chunk_is_an_error_naming_the_file_and_the_chunk(tmp_path: Path) -> None:
     store = open_backend(tmp_path / "gw.db", tmp_path / "k")
     try:
-        store.write_auth_log(ROWS[:1])
+        write(store, ROWS[:1])
     finally:
         store.close()
     raw = sqlite3.connect(path_of(tmp_path / "gw.db"))
@@ -126,7 +135,7 @@ def test_a_read_only_reader_sees_what_the_writer_wrote(tmp_path: Path) -> None:
     reader = open_backend(db, tmp_path / "k", read_only=True)
     try:
         assert reader.auth_log("acme.example") == []
-        writer.write_auth_log(ROWS[:1])
+        write(writer, ROWS[:1])
         assert reader.auth_log("acme.example") == ROWS[:1]
     finally:
         writer.close()
@@ -145,7 +154,7 @@ def test_version_7_moves_the_rows_of_a_version_6_file_into_the_log_file(tmp_path
     store = open_backend(db, tmp_path / "k")
     try:
         assert store.auth_log("acme.example") == ROWS[:2]
-        store.write_auth_log(ROWS[2:3])
+        write(store, ROWS[2:3])
         assert store.auth_log("acme.example") == ROWS[:3]
     finally:
         store.close()
@@ -154,3 +163,76 @@ def test_version_7_moves_the_rows_of_a_version_6_file_into_the_log_file(tmp_path
     assert not has_table(raw, "auth_log")
     raw.close()
     assert path_of(db).exists()
+
+
+def test_a_batch_is_stored_as_the_engine_recorded_it_and_read_as_text(
+    db: str, tmp_path: Path
+) -> None:
+    """The engine's values: a time of None (the hand-off's), the Framed-IP's four octets, the
+    upstream's (host, port); a realm as routed, and no realm at all."""
+    values = [
+        None, "198.51.100.7", "alice@acme.example", "pap", "accept", "", b"\x0a\x00\x00\x05",
+        None, None,
+        100.5, "198.51.100.7", "bob@acme.example", "mschapv2", "accept", "", None, None,
+        ("2001:db8::20", 1812),
+    ]  # fmt: skip
+    no_realm = [101.0, "198.51.100.8", "eve", "chap", "reject", "no realm", None, None, None]
+    store = open_backend(db, tmp_path / "gw.key")
+    try:
+        store.write_auth_log(
+            AuthLogBatch("gw-b", 3, 102.0, {"acme.example": values, None: no_realm})
+        )
+        assert store.auth_log("acme.example") == [
+            AuthLogRow(100.5, "gw-b", 3, "198.51.100.7", "acme.example", "bob@acme.example",
+                       "mschapv2", "accept", "", None, None, "[2001:db8::20]:1812"),
+            AuthLogRow(102.0, "gw-b", 3, "198.51.100.7", "acme.example", "alice@acme.example",
+                       "pap", "accept", "", "10.0.0.5", None, None),
+        ]  # fmt: skip
+        assert store.auth_log("acme.example", since=101.0) == store.auth_log("acme.example")[1:]
+        assert store.auth_log("acme.example", until=101.0) == store.auth_log("acme.example")[:1]
+    finally:
+        store.close()
+
+
+def test_a_chunk_of_the_first_layout_is_still_read(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    store = open_backend(db, tmp_path / "k")
+    try:
+        write(store, ROWS[:1])
+        raw = sqlite3.connect(path_of(db))
+        body = zlib.compress(marshal.dumps([tuple(ROWS[1])]), 1)  # a tuple per row
+        raw.execute(
+            "INSERT INTO auth_log_chunks (realm, first, last, rows, body) VALUES (?, ?, ?, ?, ?)",
+            ("acme.example", 101.0, 101.0, 1, body),
+        )
+        raw.commit()
+        raw.close()
+        assert store.auth_log("acme.example") == ROWS[:2]
+        assert store.prune_auth_log(100.5) == 1
+        assert store.auth_log("acme.example") == ROWS[1:2]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        ("gw", 0, 1.0, [1.0, "nas", "u", "pap", "accept", "", b"\x0a\x00", None, None]),
+        ("gw", 0, 1.0, [1.0, "nas", "u", "pap", "accept", "", None, None]),
+        ("gw", 0, 1.0, ["x", "nas", "u", "pap", "accept", "", None, None, None]),
+        ("gw", "0", 1.0, []),
+    ],
+)
+def test_a_chunk_whose_values_do_not_fit_is_damaged(tmp_path: Path, content: object) -> None:
+    db = tmp_path / "gw.db"
+    store = open_backend(db, tmp_path / "k")
+    try:
+        write(store, ROWS[:1])
+        raw = sqlite3.connect(path_of(db))
+        raw.execute("UPDATE auth_log_chunks SET body = ?", (zlib.compress(marshal.dumps(content)),))
+        raw.commit()
+        raw.close()
+        with pytest.raises(StoreError, match="authentication log chunk 1 is damaged"):
+            store.auth_log("acme.example")
+    finally:
+        store.close()
