@@ -13,7 +13,7 @@ Passwords are kept encrypted by every store; ``Account.password`` is the clear t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # radiusgw.accounting imports this module's types only for checking too
     from radiusgw.accounting import AccountingEvent
@@ -265,15 +265,20 @@ class AuthLogRow(NamedTuple):
 AUTH_LOG_FIELDS = 9
 
 
+# One realm's values of a hand-off as the worker packs them once (``radiusgw.store.authlog.pack``)
+# and a chunk keeps them: the least and greatest time among them, how many answers, and
+# ``marshal`` of the flat list. A plain tuple: marshal takes no named tuple.
+PackedEntries = tuple[float, float, int, bytes]
+
+
 class AuthLogBatch(NamedTuple):
     """One worker's hand-off to the authentication log, as the writer process gives it to the
-    store: ``entries`` per realm (None: no realm could be read), ``AUTH_LOG_FIELDS`` values per
-    answer, flat."""
+    store: per realm (None: no realm could be read), its answers' values, packed."""
 
     node: str
     worker: int
     taken: float  # when the worker took them: the time of the answers recorded without one
-    entries: dict[str | None, list[Any]]
+    entries: dict[str | None, PackedEntries]
 
 
 # An ``AuthLogRow``'s values as a plain tuple, in its order: what ``rows_of`` makes for the

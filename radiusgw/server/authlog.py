@@ -2,7 +2,8 @@
 
 The engine appends ``AUTH_LOG_FIELDS`` values per Access-Request it answers to its realm's flat
 list in ``Engine.auth_log``. Every ``FLUSH_INTERVAL`` the worker swaps those lists for none,
-marshals them into one frame and writes the frame to the pipe of its writer process
+packs each (``radiusgw.store.authlog.pack``: its times' bounds, and one ``marshal``) into one
+frame and writes the frame to the pipe of its writer process
 (``radiusgw.server.authlog_writer``), which stores them. The loop only swaps a dictionary and
 makes one frame: no row is made and no database is touched in the worker's interpreter (why:
 that module's docstring).
@@ -30,8 +31,10 @@ import sys
 import time
 from typing import Any
 
+from radiusgw.domain import AUTH_LOG_FIELDS
 from radiusgw.engine.core import Engine
-from radiusgw.server.authlog_writer import DB_ENV, answers, frame
+from radiusgw.server.authlog_writer import DB_ENV, frame
+from radiusgw.store.authlog import pack
 
 FLUSH_INTERVAL = 0.5  # seconds between two hand-offs: rows reach the store within about this
 CAPACITY = 16 << 20  # octets of frames waiting for the writer (about 250,000 answers)
@@ -115,12 +118,15 @@ class AuthLogWriter:
         process = self.process
         pipe = None if process is None or process.returncode is not None else process.stdin
         if pipe is None or pipe.is_closing():
-            self._drop(answers(entries), now, "writer not running")
+            why = "writer not running"
+        elif pipe.transport.get_write_buffer_size() > self.capacity:
+            why = "writer behind"
+        else:
+            why = ""
+        if why or pipe is None:
+            self._drop(sum(map(len, entries.values())) // AUTH_LOG_FIELDS, now, why)
             return
-        if pipe.transport.get_write_buffer_size() > self.capacity:
-            self._drop(answers(entries), now, "writer behind")
-            return
-        pipe.write(frame((now, entries)))
+        pipe.write(frame((now, {realm: pack(values, now) for realm, values in entries.items()})))
 
     def _drop(self, count: int, now: float, why: str) -> None:
         self.dropped += count

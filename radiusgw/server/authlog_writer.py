@@ -8,18 +8,16 @@ the interpreter after every ``recvfrom`` and ``sendto``. Here the worker only sw
 and marshals them (``frame``); the store's writing happens in this process, on the other core.
 
 Nothing here is done per answer: the engine records each answer's final values, flat in one
-list per realm, and the SQLite store keeps such a list as it is, one compressed chunk per
-realm (``radiusgw.store.authlog``). With a row made per answer here (the method found by a
-walk over the request's octets, the Framed-IP's text from the answer's, a tuple per row, the
-rows grouped by realm again), this process took 1.9-2.1 us of CPU per answer, on the cores
-the answers need (``python -m bench.profile --scenario pap --workers 4 --no-py-spy``).
+list per realm; the worker marshals each list once (``radiusgw.store.authlog.pack``), and the
+SQLite store keeps those octets as they are, one compressed chunk per realm. With a row made
+per answer here (the method found by a walk over the request's octets, the Framed-IP's text
+from the answer's, a tuple per row, the rows grouped by realm again), this process took 1.8-2.0
+us of CPU per answer, on the cores the answers need; with the lists unmarshalled and
+marshalled again, 1.0-1.1 us (``python -m bench.profile --scenario pap --workers 4
+--no-py-spy``).
 
 The pipe carries frames: a 4-octet big-endian length, then ``marshal`` of ``(taken, entries)``,
-``entries`` the engine's lists by realm, ``AUTH_LOG_FIELDS`` values per answer
-(``radiusgw.domain``).
-``marshal`` because both ends are this program at the same version (the worker starts this
-process from its own interpreter, ``sys.executable``), and it is the fastest of the standard
-library's encoders for tuples of str, bytes, float and None. The pipe is private to the two.
+``entries`` the packed lists by realm (``radiusgw.domain.PackedEntries``).
 
 Rules:
 - Run at the lowest CPU priority (``lower_priority``): on a machine the answers keep busy, the
@@ -57,7 +55,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from radiusgw.domain import AUTH_LOG_FIELDS, AuthLogBatch
+from radiusgw.domain import AuthLogBatch, PackedEntries
 from radiusgw.server.logging import configure
 from radiusgw.store.backend import Backend, open_backend
 
@@ -72,8 +70,8 @@ DAY: Final = 86_400.0
 MAX_FRAME: Final = 1 << 30  # a length past this is not one of ours: the pipe is out of step
 _LENGTH: Final = 4
 
-# (when the worker took it: the time of entries without one, the engine's lists by realm)
-Chunk = tuple[float, dict[str | None, list[Any]]]
+# (when the worker took it: the time of entries without one, the packed lists by realm)
+Chunk = tuple[float, dict[str | None, PackedEntries]]
 
 
 class FrameError(ValueError):
@@ -117,17 +115,22 @@ def chunk_of(body: bytes) -> Chunk:
         and isinstance(chunk[1], dict)
     ):
         raise FrameError(f"a frame of {type(chunk).__name__}, not (time, entries)")
-    for realm, values in chunk[1].items():
-        if not (realm is None or isinstance(realm, str)) or not isinstance(values, list):
-            raise FrameError(f"entries of {type(realm).__name__}, not a realm's list")
-        if len(values) % AUTH_LOG_FIELDS:
-            raise FrameError(f"{len(values)} values, not {AUTH_LOG_FIELDS} per answer")
+    for realm, packed in chunk[1].items():
+        if not (realm is None or isinstance(realm, str)) or not (
+            isinstance(packed, tuple)
+            and len(packed) == 4
+            and isinstance(packed[0], float)
+            and isinstance(packed[1], float)
+            and isinstance(packed[2], int)
+            and isinstance(packed[3], bytes)
+        ):
+            raise FrameError(f"entries of {type(realm).__name__}, not a realm's packed list")
     return chunk
 
 
-def answers(entries: Mapping[str | None, list[Any]]) -> int:
-    """How many answers the engine's lists hold."""
-    return sum(len(values) for values in entries.values()) // AUTH_LOG_FIELDS
+def answers(entries: Mapping[str | None, PackedEntries]) -> int:
+    """How many answers packed lists hold."""
+    return sum(packed[2] for packed in entries.values())
 
 
 def answers_in(body: bytes) -> int:

@@ -18,12 +18,13 @@ Rules:
   that overlap the time asked for and filters their rows; retention deletes whole chunks, and
   rewrites the few that straddle the cut, so that no row older than the cut stays and no newer
   one goes.
-- A chunk's body is ``zlib`` of ``marshal`` of ``(node, worker, taken, values)``: the engine's
-  flat list for the realm as it recorded it (``radiusgw.domain.AUTH_LOG_FIELDS`` values per
-  answer; ``AuthLogBatch``), kept whole, so that writing costs nothing per answer in Python.
-  Its raw values become text when read (``rows_of``: the Framed-IP's four octets, the
-  upstream's (host, port), a time of None as ``taken``). A body of the first layout, a list of
-  row tuples, is still read.
+- A chunk is one worker's hand-off for one realm (half a second of its answers), kept as the
+  worker packed it (``pack``: the least and greatest time, the count, and ``marshal`` of the
+  engine's flat list of ``radiusgw.domain.AUTH_LOG_FIELDS`` values per answer). Its body is
+  ``zlib`` of ``marshal`` of ``(node, worker, taken, values)``, ``values`` those octets as
+  they are: writing costs no work per answer, not even an unmarshal. The raw values become
+  text when read (``rows_of``: the Framed-IP's four octets, the upstream's (host, port), a
+  time of None as ``taken``). A body of the first layout, a list of row tuples, is still read.
 - ``marshal`` because the writer and the readers are this program, and a damaged chunk (a
   damaged file) is a ``StoreError`` naming the file and the chunk, never a crash.
 - Its own connection with ``synchronous=NORMAL``: in WAL mode a commit survives a killed
@@ -47,7 +48,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from radiusgw.client.ids import show_destination
-from radiusgw.domain import AUTH_LOG_FIELDS, AuthLogBatch, AuthLogRow, AuthLogValues
+from radiusgw.domain import (
+    AUTH_LOG_FIELDS,
+    AuthLogBatch,
+    AuthLogRow,
+    AuthLogValues,
+    PackedEntries,
+)
 from radiusgw.errors import StoreError
 from radiusgw.store.connection import (
     BUSY_TIMEOUT,
@@ -79,8 +86,7 @@ SCHEMA: Final[tuple[str, ...]] = (
 _INSERT_CHUNK: Final = (
     "INSERT INTO auth_log_chunks (realm, first, last, rows, body) VALUES (?, ?, ?, ?, ?)"
 )
-CHUNK_ROWS: Final = 10_000  # rows of one realm per chunk, at most (a batch is about half a second)
-_CHUNK_VALUES: Final = CHUNK_ROWS * AUTH_LOG_FIELDS
+CHUNK_ROWS: Final = 10_000  # rows per chunk when rows are made into chunks again (``batches_of``)
 _FIELDS: Final = len(AuthLogRow._fields)
 
 
@@ -119,23 +125,26 @@ def move_from_store(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE auth_log")
 
 
+def pack(values: list[Any], taken: float) -> PackedEntries:
+    """One realm's values, packed for the pipe and the chunk (``PackedEntries``); the times are
+    read in C (a slice, ``filter``, ``min`` and ``max``), the rest is one ``marshal``."""
+    times = values[0::AUTH_LOG_FIELDS]
+    known = list(filter(None, times))  # None: the hand-off's time (no answer is at 0.0)
+    first = min(known, default=taken)
+    last = max(known, default=taken)
+    if len(known) < len(times):
+        first, last = min(first, taken), max(last, taken)
+    return (first, last, len(times), marshal.dumps(values))
+
+
 def insert_chunks(conn: sqlite3.Connection, batch: AuthLogBatch) -> None:
-    """Store ``batch`` as chunks, one per realm (``CHUNK_ROWS`` at most), each list as it is:
-    the work here is per realm, none per answer (but in C: the times' least and greatest)."""
+    """Store ``batch`` as one chunk per realm, each as packed: no work per answer."""
     node, worker, taken, entries = batch
     chunks = []
-    for key, values in entries.items():
+    for key, (first, last, count, values) in entries.items():
         realm = key if key is None or key.islower() else key.lower()  # the engine's: lower
-        for i in range(0, len(values), _CHUNK_VALUES):
-            part = values[i : i + _CHUNK_VALUES]
-            times = part[0::AUTH_LOG_FIELDS]
-            known = [t for t in times if t is not None] if None in times else times
-            first = min(known, default=taken)
-            last = max(known, default=taken)
-            if len(known) < len(times):  # the others are the hand-off's
-                first, last = min(first, taken), max(last, taken)
-            body = zlib.compress(marshal.dumps((node, worker, taken, part)), 1)
-            chunks.append((realm, first, last, len(times), body))
+        body = zlib.compress(marshal.dumps((node, worker, taken, values)), 1)
+        chunks.append((realm, first, last, count, body))
     conn.executemany(_INSERT_CHUNK, chunks)
 
 
@@ -155,45 +164,65 @@ def _destination(value: object) -> str | None:
 
 def rows_of(batch: AuthLogBatch) -> list[AuthLogValues]:
     """A batch's rows, realm by realm, each with its text made (``AuthLogRow``'s order)."""
-    node, worker, taken, entries = batch
+    return [
+        row
+        for realm, packed in batch.entries.items()
+        for row in _rows(batch.node, batch.worker, batch.taken, realm, marshal.loads(packed[3]))
+    ]
+
+
+def _rows(
+    node: str, worker: int, taken: float, key: str | None, values: list[Any]
+) -> list[AuthLogValues]:
+    realm = key if key is None or key.islower() else key.lower()
     rows: list[AuthLogValues] = []
     append = rows.append
     fields = AUTH_LOG_FIELDS
-    for key, values in entries.items():
-        realm = key if key is None or key.islower() else key.lower()
-        for i in range(0, len(values), fields):
-            when = values[i]
-            append(
-                (
-                    taken if when is None else when,
-                    node,
-                    worker,
-                    values[i + 1],
-                    realm,
-                    values[i + 2],
-                    values[i + 3],
-                    values[i + 4],
-                    values[i + 5],
-                    _address(values[i + 6]),
-                    values[i + 7],
-                    _destination(values[i + 8]),
-                )
+    for i in range(0, len(values), fields):
+        when = values[i]
+        append(
+            (
+                taken if when is None else when,
+                node,
+                worker,
+                values[i + 1],
+                realm,
+                values[i + 2],
+                values[i + 3],
+                values[i + 4],
+                values[i + 5],
+                _address(values[i + 6]),
+                values[i + 7],
+                _destination(values[i + 8]),
             )
+        )
     return rows
 
 
 def batches_of(rows: Iterable[AuthLogRow]) -> list[AuthLogBatch]:
     """Rows made again into batches, one per node and worker (a migration's rows, or the rows
-    of a chunk that retention cuts), their values as text, each row's time its own."""
-    batches: dict[tuple[str, int], dict[str | None, list[Any]]] = {}
+    of a chunk that retention cuts), ``CHUNK_ROWS`` rows at most per realm, their values as
+    text, each row's time its own."""
+    lists: dict[tuple[str, int], dict[str | None, list[Any]]] = {}
     for r in rows:
-        entries = batches.setdefault((r.node, r.worker), {})
+        entries = lists.setdefault((r.node, r.worker), {})
         realm = r.realm if r.realm is None else r.realm.lower()
         entries.setdefault(realm, []).extend(
             (r.time, r.nas, r.username, r.method, r.result, r.reason, r.framed_ip, r.lns,
              r.upstream)
         )  # fmt: skip
-    return [AuthLogBatch(node, worker, 0.0, entries) for (node, worker), entries in batches.items()]
+    step = CHUNK_ROWS * AUTH_LOG_FIELDS
+    batches = []
+    for (node, worker), entries in lists.items():
+        longest = max(len(values) for values in entries.values())
+        for i in range(0, longest, step):
+            part = {
+                realm: pack(values[i : i + step], 0.0)
+                for realm, values in entries.items()
+                if i < len(values)
+            }
+            batches.append(AuthLogBatch(node, worker, 0.0, part))
+    return batches
 
 
 def unpack(path: Path, chunk_id: int, realm: str | None, body: bytes) -> list[AuthLogRow]:
@@ -214,16 +243,22 @@ def unpack(path: Path, chunk_id: int, realm: str | None, body: bytes) -> list[Au
         and isinstance(content[0], str)
         and isinstance(content[1], int)
         and isinstance(content[2], float)
-        and isinstance(content[3], list)
-        and len(content[3]) % AUTH_LOG_FIELDS == 0
-        and all(t is None or isinstance(t, float) for t in content[3][0::AUTH_LOG_FIELDS])
+        and isinstance(content[3], bytes)
     ):
-        node, worker, taken, values = content
+        node, worker, taken, packed = content
         try:
-            batch = AuthLogBatch(node, worker, taken, {realm: values})
-            return [AuthLogRow(*r) for r in rows_of(batch)]
-        except (OSError, TypeError, IndexError):  # a Framed-IP not of four octets, and such
-            pass
+            values = marshal.loads(packed)
+        except (EOFError, ValueError, TypeError):
+            values = None
+        if (
+            isinstance(values, list)
+            and len(values) % AUTH_LOG_FIELDS == 0
+            and all(t is None or isinstance(t, float) for t in values[0::AUTH_LOG_FIELDS])
+        ):
+            try:
+                return [AuthLogRow(*r) for r in _rows(node, worker, taken, realm, values)]
+            except (OSError, TypeError, IndexError):  # a Framed-IP not of four octets, and such
+                pass
     raise StoreError(f"{path}: authentication log chunk {chunk_id} is damaged")
 
 

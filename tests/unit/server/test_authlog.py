@@ -31,7 +31,7 @@ from radiusgw.server.authlog_writer import (
     frame,
     take_frames,
 )
-from radiusgw.store.authlog import CHUNK_ROWS, rows_of
+from radiusgw.store.authlog import pack, rows_of
 from radiusgw.store.backend import open_backend
 from tests.unit.engine.helpers import ACME_NAS, Accounts, ListLog, engine
 from tests.unit.engine.test_engine import pap_request
@@ -48,6 +48,11 @@ from tests.unit.engine.test_proxy_realms import (
 ALICE = Account("acme.example", "alice", "wonderland", framed_ip="10.0.0.5")
 
 
+def handed_off(node: str, worker: int, taken: float, entries: dict[Any, list[Any]]) -> AuthLogBatch:
+    """The engine's lists as the worker hands them off and the writer gives them to a store."""
+    return AuthLogBatch(node, worker, taken, {k: pack(v, taken) for k, v in entries.items()})
+
+
 def test_nothing_is_recorded_unless_the_worker_asks_for_it() -> None:
     eng, _ = engine(Accounts(ALICE))
     eng.on_auth(pap_request("alice@acme.example", b"wonderland", b"acme-secret"), ACME_NAS, 5.0)
@@ -61,7 +66,7 @@ def test_group_accepts_and_rejects_become_rows_with_method_and_framed_ip() -> No
     eng.on_auth(pap_request("alice@acme.example", b"nope", b"acme-secret"), ACME_NAS, 6.0)
     eng.on_auth(pap_request("eve@nowhere.example", b"x", b"acme-secret"), ACME_NAS, 7.0)
     assert eng.auth_log["acme.example"][6] == bytes((10, 0, 0, 5))  # the octets, not the text
-    rows = [AuthLogRow(*r) for r in rows_of(AuthLogBatch("gw-a", 1, 9.0, eng.auth_log))]
+    rows = [AuthLogRow(*r) for r in rows_of(handed_off("gw-a", 1, 9.0, eng.auth_log))]
     assert rows == [
         AuthLogRow(
             5.0, "gw-a", 1, ACME_NAS[0], "acme.example", "alice@acme.example", "pap",
@@ -93,8 +98,8 @@ def test_proxy_answers_name_the_upstream_and_deferred_ones_get_the_hand_off_time
     limited.admitted(pending, AdmissionResult(True, reservation_id=1))
     rows = [
         AuthLogRow(*r)
-        for batch in (AuthLogBatch("gw", 0, 9.0, e.auth_log), AuthLogBatch("gw", 0, 10.0,
-                                                                           limited.auth_log))
+        for batch in (handed_off("gw", 0, 9.0, e.auth_log), handed_off("gw", 0, 10.0,
+                                                                       limited.auth_log))
         for r in rows_of(batch)
     ]  # fmt: skip
     assert [(r.time, r.result, r.upstream, r.realm, r.nas) for r in rows] == [
@@ -107,9 +112,10 @@ def test_proxy_answers_name_the_upstream_and_deferred_ones_get_the_hand_off_time
 
 
 def test_frames_survive_the_pipe_in_pieces_and_a_foreign_length_is_refused() -> None:
-    chunks = [(1.0, {"r": [None, "192.0.2.1", "u@r", "pap", "accept", "", b"\n\0\0\5", None,
-                           None]})]  # fmt: skip
-    chunks.append((2.0, {None: [2.5, "::1", "x", "none", "reject", "no", None, "lns", ("h", 1)]}))
+    first = [None, "192.0.2.1", "u@r", "pap", "accept", "", b"\n\0\0\5", None, None]
+    second = [2.5, "::1", "x", "none", "reject", "no", None, "lns", ("h", 1)]
+    chunks = [(1.0, {"r": pack(first, 1.0)}), (2.0, {None: pack(second * 2, 2.0)})]
+    assert chunks[0][1]["r"][:3] == (1.0, 1.0, 1) and chunks[1][1][None][:3] == (2.5, 2.5, 2)
     stream = b"".join(frame(c) for c in chunks)
     buffer = bytearray()
     taken = []
@@ -117,17 +123,17 @@ def test_frames_survive_the_pipe_in_pieces_and_a_foreign_length_is_refused() -> 
         buffer += stream[i : i + 7]
         taken += take_frames(buffer)
     assert [chunk_of(body) for body in taken] == chunks and not buffer
-    assert [answers_in(body) for body in taken] == [1, 1]
+    assert [answers_in(body) for body in taken] == [1, 2]
     with pytest.raises(FrameError):
         take_frames(bytearray(b"\xff\xff\xff\xff"))
     with pytest.raises(FrameError):
         chunk_of(b"\x00garbage")
-    with pytest.raises(FrameError):  # not whole answers
+    with pytest.raises(FrameError):  # not packed
         chunk_of(marshal.dumps((1.0, {"r": ["192.0.2.1"]})))
     with pytest.raises(FrameError):  # a list of the first layout, not lists by realm
         chunk_of(marshal.dumps((1.0, [None] * 10)))
     with pytest.raises(FrameError):
-        chunk_of(marshal.dumps((1.0, {1: []})))
+        chunk_of(marshal.dumps((1.0, {1: pack([], 1.0)})))
 
 
 def test_the_method_is_read_from_the_request_octets() -> None:
@@ -165,8 +171,8 @@ def test_the_method_walk_names_what_the_group_mode_chooses(
 def bodies(times: range) -> list[bytes]:
     """One frame body per time, each with one answer of that time."""
     return [
-        frame((float(t), {"acme.example": [None, "192.0.2.1", f"u{t}@acme.example", "pap",
-                                           "accept", "", None, None, None]}))[4:]
+        frame((float(t), {"acme.example": pack([None, "192.0.2.1", f"u{t}@acme.example", "pap",
+                                                "accept", "", None, None, None], float(t))}))[4:]
         for t in times
     ]  # fmt: skip
 
@@ -208,24 +214,27 @@ def test_the_writer_holds_frames_while_the_store_refuses_and_drops_the_oldest(
         store.close()
 
 
-def test_a_frame_is_written_whole_in_chunks_of_at_most_chunk_rows(tmp_path: Path) -> None:
+def test_a_frame_is_written_whole_one_chunk_per_realm(tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
     writer = Writer(lambda: open_backend(db, tmp_path / "k"), ListLog(), node="gw", worker=0)
-    answers = 2 * CHUNK_ROWS + 5
     entry = [None, "192.0.2.1", "u@acme.example", "pap", "accept", "", None, None, None]
-    writer.take([frame((1.0, {"acme.example": entry * answers}))[4:]], 1.0)
-    assert writer.write(1.0) and writer.written == answers and not writer.pending
+    other = [3.0, "192.0.2.1", "v@globex.example", "pap", "reject", "no", None, None, None]
+    entries = {"acme.example": pack(entry * 20_005, 4.0), "globex.example": pack(other, 4.0)}
+    writer.take([frame((4.0, entries))[4:]], 4.0)
+    assert writer.write(4.0) and writer.written == 20_006 and not writer.pending
     writer.close()
     store = open_backend(db, tmp_path / "k", read_only=True)
     try:
-        assert len(store.auth_log("acme.example")) == answers
+        assert len(store.auth_log("acme.example")) == 20_005
+        assert [r.time for r in store.auth_log("globex.example")] == [3.0]
     finally:
         store.close()
     raw = sqlite3.connect(f"{db}.authlog")
-    assert raw.execute("SELECT rows FROM auth_log_chunks ORDER BY id").fetchall() == [
-        (CHUNK_ROWS,),
-        (CHUNK_ROWS,),
-        (5,),
+    assert raw.execute(
+        "SELECT realm, first, last, rows FROM auth_log_chunks ORDER BY id"
+    ).fetchall() == [
+        ("acme.example", 4.0, 4.0, 20_005),
+        ("globex.example", 3.0, 3.0, 1),
     ]
     raw.close()
 

@@ -13,7 +13,7 @@ import pytest
 
 from radiusgw.domain import AuthLogBatch, AuthLogRow
 from radiusgw.errors import StoreError
-from radiusgw.store.authlog import COLUMNS, batches_of, path_of
+from radiusgw.store.authlog import CHUNK_ROWS, COLUMNS, batches_of, pack, path_of
 from radiusgw.store.backend import Backend, open_backend
 from radiusgw.store.connection import has_table
 from radiusgw.store.sqlite import _SCHEMA_V6, SCHEMA_VERSION
@@ -180,7 +180,9 @@ def test_a_batch_is_stored_as_the_engine_recorded_it_and_read_as_text(
     store = open_backend(db, tmp_path / "gw.key")
     try:
         store.write_auth_log(
-            AuthLogBatch("gw-b", 3, 102.0, {"acme.example": values, None: no_realm})
+            AuthLogBatch(
+                "gw-b", 3, 102.0, {"acme.example": pack(values, 102.0), None: pack(no_realm, 102.0)}
+            )
         )
         assert store.auth_log("acme.example") == [
             AuthLogRow(100.5, "gw-b", 3, "198.51.100.7", "acme.example", "bob@acme.example",
@@ -217,10 +219,12 @@ def test_a_chunk_of_the_first_layout_is_still_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content",
     [
-        ("gw", 0, 1.0, [1.0, "nas", "u", "pap", "accept", "", b"\x0a\x00", None, None]),
-        ("gw", 0, 1.0, [1.0, "nas", "u", "pap", "accept", "", None, None]),
-        ("gw", 0, 1.0, ["x", "nas", "u", "pap", "accept", "", None, None, None]),
-        ("gw", "0", 1.0, []),
+        ("gw", 0, 1.0, marshal.dumps([1.0, "nas", "u", "pap", "accept", "", b"\n\0", None, None])),
+        ("gw", 0, 1.0, marshal.dumps([1.0, "nas", "u", "pap", "accept", "", None, None])),
+        ("gw", 0, 1.0, marshal.dumps(["x", "nas", "u", "pap", "accept", "", None, None, None])),
+        ("gw", 0, 1.0, b"\x00not marshal"),
+        ("gw", 0, 1.0, [1.0, "nas", "u", "pap", "accept", "", None, None, None]),
+        ("gw", "0", 1.0, marshal.dumps([])),
     ],
 )
 def test_a_chunk_whose_values_do_not_fit_is_damaged(tmp_path: Path, content: object) -> None:
@@ -234,5 +238,19 @@ def test_a_chunk_whose_values_do_not_fit_is_damaged(tmp_path: Path, content: obj
         raw.close()
         with pytest.raises(StoreError, match="authentication log chunk 1 is damaged"):
             store.auth_log("acme.example")
+    finally:
+        store.close()
+
+
+def test_rows_made_into_chunks_again_keep_chunk_rows_per_chunk(tmp_path: Path) -> None:
+    rows = [row(100.0 + i, f"u{i}") for i in range(CHUNK_ROWS + 3)]
+    batches = batches_of(rows)
+    assert [[p[2] for p in b.entries.values()] for b in batches] == [[CHUNK_ROWS], [3]]
+    assert batches[1].entries["acme.example"][:2] == (100.0 + CHUNK_ROWS, 102.0 + CHUNK_ROWS)
+    store = open_backend(tmp_path / "gw.db", tmp_path / "k")
+    try:
+        for batch in batches:
+            store.write_auth_log(batch)
+        assert store.auth_log("acme.example") == rows
     finally:
         store.close()
