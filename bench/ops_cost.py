@@ -8,7 +8,8 @@ Four gateways run through the whole section, each on its own copy of the run's d
 log one writes must not land in another's): "on" with ``--metrics-listen 127.0.0.1:0`` and
 ``--auth-log-days 90`` (the log's default), "off" with no metrics listener and
 ``--auth-log-days 0``, "metrics" and "log" with one of the two. They take turns, one after
-another per round, under the run's last shape and its users, idle while another is measured.
+another per round and in the reverse order the next round, under the run's last shape and its
+users, idle while another is measured.
 The cost is the rate "on" loses, as a share of "off"'s, from the means of the rounds.
 """
 

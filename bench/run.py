@@ -1254,9 +1254,11 @@ def _gateways_side_by_side(
     scenarios: Sequence[str],
     seconds: float,
 ) -> dict[str, dict[str, Any]]:
-    """Each scenario against one gateway per variant, A B per round, under ``shape``; every
-    gateway on a copy of ``db`` and its accounts preloaded, stopped at the end. The means of
-    the rounds, by scenario and variant key."""
+    """Each scenario against one gateway per variant, in turn per round under ``shape``, the
+    order reversed every other round (A B, then B A): the machine's drift over a round, which
+    here is larger than some of the differences measured, then weighs on every variant alike
+    rather than on the last. Every gateway on a copy of ``db`` and its accounts preloaded,
+    stopped at the end. The means of the rounds, by scenario and variant key."""
     servers: dict[str, Server] = {}
     tree = pure.pure_tree(work) if any(v.pure for v in variants) else None
     for v in variants:
@@ -1280,7 +1282,7 @@ def _gateways_side_by_side(
     for n in range(1, a.rounds + 1):
         for key in scenarios:
             scenario = BY_KEY[key]
-            for v in variants:
+            for v in variants if n % 2 else reversed(variants):
                 label = f"{key} {shape.key} {v.key} {n}/{a.rounds}"
                 r = load(servers[v.key], scenario, shape, label, duration=seconds)
                 runs[key][v.key].append(r)
