@@ -10,7 +10,9 @@ log one writes must not land in another's): "on" with ``--metrics-listen 127.0.0
 ``--auth-log-days 0``, "metrics" and "log" with one of the two. They take turns, one after
 another per round and in the reverse order the next round, under the run's last shape and its
 users, idle while another is measured.
-The cost is the rate "on" loses, as a share of "off"'s, from the means of the rounds.
+The cost is the rate "on" loses, as a share of "off"'s, from the means of the rounds; each
+round's own ("on" against "off" of the same round) is reported beside it, so that the spread
+shows.
 """
 
 from __future__ import annotations
@@ -77,4 +79,14 @@ def judge(section: dict[str, Any]) -> dict[str, Any]:
     cost = cost_of("on")
     met, words = verdict(cost, TARGET_PCT, at_most=True)
     parts = {key: cost_of(key) for key in PARTS if key in section}
-    return {"cost_pct": cost, "met": met, "verdict": words, "part_pct": parts}
+    by_round = [
+        round(100 * (o["answered_per_s"] - n["answered_per_s"]) / max(o["answered_per_s"], 1e-9), 1)
+        for n, o in zip(section["on"]["rounds"], section["off"]["rounds"], strict=True)
+    ]
+    return {
+        "cost_pct": cost,
+        "met": met,
+        "verdict": words,
+        "part_pct": parts,
+        "round_pct": by_round,
+    }

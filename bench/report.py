@@ -696,18 +696,20 @@ def ops_cost_markdown(oc: dict[str, Any]) -> list[str]:
     rounds = len(oc["on"]["rounds"])
     parts = oc.get("part_pct") or {}
     alone = ", ".join(f"{ops_cost.PARTS[k]} {pct:.1f} %" for k, pct in parts.items())
+    by_round = ", ".join(f"{pct:.1f} %" for pct in oc.get("round_pct") or ())
     return [
         "## What metrics and the authentication log cost (bench/ops_cost.py)\n",
         f"Group PAP, closed loop as above, {oc['seconds']:g} s measured per run, {rounds} "
         f"round(s), under the shape {shape_title(oc['shape'])}: one gateway with "
         "`--metrics-listen` and `--auth-log-days "
         f"{ops_cost.AUTH_LOG_DAYS}`, one with neither (`--auth-log-days 0`), and one with each "
-        "alone, each on a copy of the database, taking turns; figures are the means of the "
-        "rounds.\n",
+        "alone, each on a copy of the database, taking turns (in the reverse order every other "
+        "round); figures are the means of the rounds.\n",
         _md_table(OPS_COST_HEADER, rows),
         f"Cost: **{oc['cost_pct']:.1f} %** of the throughput with both off (target: under "
         f"{ops_cost.TARGET_PCT:g} %; a shortfall in percentage points): {oc['verdict']}."
         + (f" Each part alone, against both off: {alone}." if alone else "")
+        + (f" Round by round, both on against both off: {by_round}." if by_round else "")
         + "\n",
     ]
 

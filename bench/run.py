@@ -605,6 +605,13 @@ def main(argv: list[str] | None = None) -> int:
         " off, per round (bench/ops_cost.py; 0 skips)",
     )
     ap.add_argument(
+        "--ops-rounds",
+        type=int,
+        default=4,
+        help="rounds of the --ops-cost section (its own: what it measures is smaller than the"
+        " machine's drift between two runs, so it takes more rounds than --rounds)",
+    )
+    ap.add_argument(
         "--pure",
         type=float,
         default=8.0,
@@ -884,11 +891,11 @@ def _run(
             _gateways_side_by_side, a, work, realms, db, procs, load, log, main_shape
         )
         if a.ops_cost > 0:
-            runs = side_by_side(ops_cost.VARIANTS, ("pap",), a.ops_cost)
+            runs = side_by_side(ops_cost.VARIANTS, ("pap",), a.ops_cost, a.ops_rounds)
             results["ops_cost"] = ops_cost.section(main_shape.key, a.ops_cost, runs["pap"])
             log(f"operations surface: cost {results['ops_cost']['cost_pct']:.1f} % of PAP")
         if a.pure > 0 and pure.compiled_present() and {"pap", "proxy"} <= set(by_key):
-            runs = side_by_side(pure.VARIANTS, tuple(pure.SCENARIOS), a.pure)
+            runs = side_by_side(pure.VARIANTS, tuple(pure.SCENARIOS), a.pure, a.rounds)
             results["pure"] = pure.section(main_shape.key, a.pure, runs)
             log(f"compiled over pure Python: {results['pure']['gain']}")
         sweep_rows = []
@@ -1253,6 +1260,7 @@ def _gateways_side_by_side(
     variants: Sequence[ops_cost.Variant],
     scenarios: Sequence[str],
     seconds: float,
+    rounds: int,
 ) -> dict[str, dict[str, Any]]:
     """Each scenario against one gateway per variant, in turn per round under ``shape``, the
     order reversed every other round (A B, then B A): the machine's drift over a round, which
@@ -1279,11 +1287,11 @@ def _gateways_side_by_side(
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         key: {v.key: [] for v in variants} for key in scenarios
     }
-    for n in range(1, a.rounds + 1):
+    for n in range(1, rounds + 1):
         for key in scenarios:
             scenario = BY_KEY[key]
             for v in variants if n % 2 else reversed(variants):
-                label = f"{key} {shape.key} {v.key} {n}/{a.rounds}"
+                label = f"{key} {shape.key} {v.key} {n}/{rounds}"
                 r = load(servers[v.key], scenario, shape, label, duration=seconds)
                 runs[key][v.key].append(r)
                 log(

@@ -430,8 +430,9 @@ def test_the_ops_cost_gateways_have_metrics_and_the_auth_log_or_neither(
 
 
 def test_the_report_gives_the_ops_cost_and_the_5_percent_target() -> None:
-    def figures(rate: float) -> dict[str, object]:
-        return {"answered_per_s": rate, "p50_ms": 1.0, "p99_ms": 2.5, "timeouts": 0, "rounds": [{}]}
+    def figures(rate: float, *rounds: float) -> dict[str, object]:
+        return {"answered_per_s": rate, "p50_ms": 1.0, "p99_ms": 2.5, "timeouts": 0,
+                "rounds": [{"answered_per_s": r} for r in rounds or (rate,)]}  # fmt: skip
 
     def section(on: float, off: float) -> dict[str, object]:
         oc: dict[str, object] = {"shape": "16x4", "seconds": 8.0, "on": figures(on)}
@@ -453,8 +454,15 @@ def test_the_report_gives_the_ops_cost_and_the_5_percent_target() -> None:
     text = "\n".join(report.ops_cost_markdown(cheap))
     assert "| metrics on, auth log on (90 days) | 9,700 | 1.00 | 2.50 | 0 |" in text
     assert "| metrics off, auth log off (0 days) | 10,000 |" in text
-    assert "Cost: **3.0 %**" in text and "under 5 %" in text and text.rstrip().endswith("met.")
+    assert "Cost: **3.0 %**" in text and "under 5 %" in text and "): met." in text
     assert "Each part alone" not in text
+    assert "Round by round, both on against both off: 3.0 %." in text
+    spread: dict[str, object] = {"shape": "16x4", "seconds": 8.0}
+    spread["on"] = figures(9_500, 9_000, 10_000)  # each round's on against its own off
+    spread["off"] = figures(10_000, 10_000, 9_500)
+    spread |= ops_cost.judge(spread)
+    assert spread["cost_pct"] == 5.0 and spread["round_pct"] == [10.0, -5.3]
+    assert "both off: 10.0 %, -5.3 %." in "\n".join(report.ops_cost_markdown(spread))
     results = {"ops_cost": dear, "machine": {}, "versions": {}, "settings": {}}
     assert "cost 10.0 % (< 5 %): not met by 5.00 (100 %)" in report.table(results)
 
