@@ -17,7 +17,7 @@ PEERS    := /usr/bin/radclient /usr/sbin/freeradius /usr/sbin/xl2tpd /usr/bin/ea
 # fallback and are tested too (`make test` runs the unit tests on them as well).
 COMPILED := radiusgw/radius/packet.py radiusgw/radius/attributes.py radiusgw/radius/crypto.py \
 	radiusgw/radius/vsa.py radiusgw/engine/core.py radiusgw/engine/cache.py \
-	radiusgw/engine/counters.py radiusgw/engine/droplog.py radiusgw/modes/group.py \
+	radiusgw/engine/counters.py radiusgw/engine/droplog.py radiusgw/engine/dedup.py radiusgw/modes/group.py \
 	radiusgw/modes/vpdn.py radiusgw/router.py radiusgw/refusal.py radiusgw/addresses.py \
 	radiusgw/accounting.py \
 	radiusgw/auth/method.py radiusgw/auth/pap.py radiusgw/auth/chap.py radiusgw/auth/eap.py \

@@ -56,7 +56,9 @@ class AccountingError(ValueError):
     """The request cannot be read as an accounting event; ``str()`` says why."""
 
 
-@dataclass(slots=True)
+# init=False, the __init__ written out: compiled, the one dataclasses generates is interpreted
+# (radiusgw.radius.packet.Packet)
+@dataclass(init=False, slots=True)
 class AccountingEvent:
     """One Accounting-Request, typed. Times are unix seconds on the gateway's clock.
 
@@ -83,6 +85,48 @@ class AccountingEvent:
     framed_ip: str | None = None  # Framed-IP-Address
     event_timestamp: int | None = None  # Event-Timestamp as the NAS stated it
     delay: int = 0  # Acct-Delay-Time, seconds
+
+    def __init__(
+        self,
+        status: AcctStatusType,
+        nas_address: str,
+        received: float,
+        event_time: float,
+        realm: str | None = None,
+        user_name: str | None = None,
+        username: str | None = None,
+        session_id: str | None = None,
+        nas_ip_address: str | None = None,
+        nas_identifier: str | None = None,
+        input_octets: int = 0,
+        output_octets: int = 0,
+        session_time: int | None = None,
+        terminate_cause: int | None = None,
+        interim_interval: int | None = None,
+        lns: str | None = None,
+        framed_ip: str | None = None,
+        event_timestamp: int | None = None,
+        delay: int = 0,
+    ) -> None:
+        self.status = status
+        self.nas_address = nas_address
+        self.received = received
+        self.event_time = event_time
+        self.realm = realm
+        self.user_name = user_name
+        self.username = username
+        self.session_id = session_id
+        self.nas_ip_address = nas_ip_address
+        self.nas_identifier = nas_identifier
+        self.input_octets = input_octets
+        self.output_octets = output_octets
+        self.session_time = session_time
+        self.terminate_cause = terminate_cause
+        self.interim_interval = interim_interval
+        self.lns = lns
+        self.framed_ip = framed_ip
+        self.event_timestamp = event_timestamp
+        self.delay = delay
 
 
 def from_record(record: AccountingRecord) -> AccountingEvent:

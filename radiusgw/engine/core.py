@@ -132,7 +132,9 @@ def _proxy_states_of(packet: Packet, first: dict[int, bytes]) -> list[bytes]:
     return [v for t, v in packet.attributes if t == _PROXY_STATE]
 
 
-@dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
+# init=False, the __init__ written out: compiled, the one dataclasses generates is interpreted
+# (radiusgw.radius.packet.Packet)
+@dataclass(init=False, slots=True)  # not frozen: built per request; read-only
 class AccountingAnswer:
     """An accounting request to make durable before ``reply`` may be sent (RFC 2866 §2).
 
@@ -144,6 +146,20 @@ class AccountingAnswer:
     reply: bytes
     address: Any  # where the reply goes
     proxy: ProxyAccounting | None = None
+
+    def __init__(
+        self,
+        key: Key,
+        record: AccountingRecord,
+        reply: bytes,
+        address: Any,
+        proxy: ProxyAccounting | None = None,
+    ) -> None:
+        self.key = key
+        self.record = record
+        self.reply = reply
+        self.address = address
+        self.proxy = proxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +180,9 @@ class Admission:
     method_reply: bytes = b""  # what the method added (MS-CHAP2-Success ...): kept on a re-offer
 
 
-@dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
+# init=False, the __init__ written out: compiled, the one dataclasses generates is interpreted
+# (radiusgw.radius.packet.Packet)
+@dataclass(init=False, slots=True)  # not frozen: built per request; read-only
 class ProxyAuth:
     """An Access-Request for a proxy realm: the proxy edge forwards it upstream."""
 
@@ -175,8 +193,26 @@ class ProxyAuth:
     realm: Realm
     username: str
 
+    def __init__(
+        self,
+        key: Key,
+        address: Any,
+        packet: Packet,
+        nas: Nas,
+        realm: Realm,
+        username: str,
+    ) -> None:
+        self.key = key
+        self.address = address
+        self.packet = packet
+        self.nas = nas
+        self.realm = realm
+        self.username = username
 
-@dataclass(slots=True)  # not frozen: the proxy edge keeps the join of its two writes here
+
+# init=False, the __init__ written out: compiled, the one dataclasses generates is interpreted
+# (radiusgw.radius.packet.Packet). Not frozen: the proxy edge keeps the join of its two writes.
+@dataclass(init=False, slots=True)
 class ProxyAccounting:
     """An Accounting-Request for a proxy realm: forwarded upstream or spooled (never lost), and
     ``record`` journalled for the session table as a group realm's is (第14条2).
@@ -196,8 +232,32 @@ class ProxyAccounting:
     failed: bool = False
     answer: bytes = b""
 
+    def __init__(
+        self,
+        key: Key,
+        address: Any,
+        packet: Packet,
+        nas: Nas,
+        realm: Realm,
+        record: AccountingRecord,
+        waiting: int = 2,
+        failed: bool = False,
+        answer: bytes = b"",
+    ) -> None:
+        self.key = key
+        self.address = address
+        self.packet = packet
+        self.nas = nas
+        self.realm = realm
+        self.record = record
+        self.waiting = waiting
+        self.failed = failed
+        self.answer = answer
 
-@dataclass(slots=True)  # not frozen: built per request on the event loop; read-only
+
+# init=False, the __init__ written out: compiled, the one dataclasses generates is interpreted
+# (radiusgw.radius.packet.Packet)
+@dataclass(init=False, slots=True)  # not frozen: built per request; read-only
 class AccountLookup:
     """An Access-Request whose account is not in the cache: the worker's look-up thread reads
     it from the store and hands it to ``Engine.looked_up`` (issue 15.6)."""
@@ -211,6 +271,28 @@ class AccountLookup:
     local: str  # the user name without "@realm": the account's name
     seq: int  # the cache's change position when the look-up began (``AccountCache.put``)
     proxy_states: list[bytes]
+
+    def __init__(
+        self,
+        key: Key,
+        address: Any,
+        packet: Packet,
+        nas: Nas,
+        realm: Realm,
+        username: str,
+        local: str,
+        seq: int,
+        proxy_states: list[bytes],
+    ) -> None:
+        self.key = key
+        self.address = address
+        self.packet = packet
+        self.nas = nas
+        self.realm = realm
+        self.username = username
+        self.local = local
+        self.seq = seq
+        self.proxy_states = proxy_states
 
 
 Deferred = Admission | ProxyAuth | AccountLookup

@@ -24,12 +24,19 @@ workers); see the commit for the figures after.
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
-PENDING = b""  # marker: seen, answer not ready yet
+PENDING: Final = b""  # marker: seen, answer not ready yet
 
-EXPIRE_PER_PUT = 16
+EXPIRE_PER_PUT: Final = 16
 
 Key = tuple[str, int, int, bytes]  # source address, port, Identifier, Request Authenticator
+# How this module holds a key. Compiled (mypyc), a ``Key`` is a C struct, made into a Python
+# tuple again wherever it goes into a container: the dictionary and the expiry queue would each
+# get a tuple of their own, and after a young collection 1,633 of the test's 40,000 objects
+# stayed tracked (``test_entries_leave_the_collectors_lists_before_the_oldest_generation``
+# allows 200). Typed as a tuple of objects, the key is one Python tuple, shared by both.
+_Held = tuple[object, ...]
 
 
 class DuplicateCache:
@@ -37,24 +44,24 @@ class DuplicateCache:
 
     def __init__(self, window: float = 5.0) -> None:
         self.window = window
-        self._answers: dict[Key, bytes] = {}
-        self._expiry: deque[tuple[float, Key]] = deque()
+        self._answers: dict[_Held, bytes] = {}
+        self._expiry: deque[tuple[float, _Held]] = deque()
 
-    def get(self, key: Key) -> bytes | None:
+    def get(self, key: _Held) -> bytes | None:
         """The answer sent (``PENDING`` if not sent yet), or None for a new request."""
         return self._answers.get(key)
 
-    def put(self, key: Key, answer: bytes, now: float) -> None:
+    def put(self, key: _Held, answer: bytes, now: float) -> None:
         self._answers[key] = answer
         self._expiry.append((now + self.window, key))
         self.expire(now, EXPIRE_PER_PUT)
 
-    def complete(self, key: Key, answer: bytes) -> None:
+    def complete(self, key: _Held, answer: bytes) -> None:
         """The answer of a PENDING request; it keeps the expiry set when it arrived."""
         if key in self._answers:
             self._answers[key] = answer
 
-    def forget(self, key: Key) -> None:
+    def forget(self, key: _Held) -> None:
         self._answers.pop(key, None)
 
     def expire(self, now: float, limit: int | None = None) -> None:

@@ -75,7 +75,9 @@ class ProxyCounters(ClientCounters):
     probes_answered: int = 0
 
 
-@dataclass(slots=True, eq=False)
+# init=False, the __init__ written out: compiled, the one dataclasses generates is interpreted
+# (radiusgw.radius.packet.Packet)
+@dataclass(init=False, slots=True, eq=False)
 class _Request:
     """One NAS request being forwarded; identity-hashed. Not generic in the edge's context
     type (``Any`` here, ``C`` in the client's API): mypyc compiles no generic dataclass."""
@@ -98,6 +100,45 @@ class _Request:
     authenticator: bytes = b""
     sent_at: float = 0.0
     due: float = 0.0
+
+    def __init__(
+        self,
+        packet: Packet,
+        nas_secret: bytes,
+        pool: Pool,
+        strip: bool,
+        context: Any,
+        key: Hashable | None,
+        proxy_state: bytes,
+        extra_delay: float,
+        started: float,
+        upstream: Upstream | None = None,
+        socket: int = 0,
+        identifier: int = 0,
+        tries: int = 0,
+        datagram: bytes = b"",
+        authenticator: bytes = b"",
+        sent_at: float = 0.0,
+        due: float = 0.0,
+    ) -> None:
+        self.packet = packet
+        self.nas_secret = nas_secret
+        self.pool = pool
+        self.strip = strip
+        self.context = context
+        self.key = key
+        self.proxy_state = proxy_state
+        self.extra_delay = extra_delay
+        self.started = started
+        self.tried = []
+        self.upstream = upstream
+        self.socket = socket
+        self.identifier = identifier
+        self.tries = tries
+        self.datagram = datagram
+        self.authenticator = authenticator
+        self.sent_at = sent_at
+        self.due = due
 
 
 @dataclass(slots=True, eq=False)

@@ -38,8 +38,11 @@ class DecodeError(ValueError):
 
 
 # Not frozen: one is built per datagram, and a frozen dataclass's __init__ (object.__setattr__
-# per field) cost 2 µs more per decode. Treat it as read-only.
-@dataclass(slots=True)
+# per field) cost 2 µs more per decode. Treat it as read-only. Its __init__ is written out
+# (``init=False``): compiled, a dataclass keeps the __init__ that ``dataclasses`` generates,
+# which is interpreted Python (perf: the decode's samples went on into the interpreter's
+# frame evaluation). The same holds for every dataclass built per request in compiled code.
+@dataclass(slots=True, init=False)
 class Packet:
     code: int
     identifier: int
@@ -49,6 +52,22 @@ class Packet:
     # value starts in it (-1 when absent), so that checking it needs no second walk.
     raw: bytes = field(default=b"", compare=False, repr=False)
     message_authenticator_offset: int = field(default=-1, compare=False, repr=False)
+
+    def __init__(
+        self,
+        code: int,
+        identifier: int,
+        authenticator: bytes,
+        attributes: tuple[tuple[int, bytes], ...] = (),
+        raw: bytes = b"",
+        message_authenticator_offset: int = -1,
+    ) -> None:
+        self.code = code
+        self.identifier = identifier
+        self.authenticator = authenticator
+        self.attributes = attributes
+        self.raw = raw
+        self.message_authenticator_offset = message_authenticator_offset
 
     def get(self, attr_type: int) -> bytes | None:
         """The first value of ``attr_type``, or None."""
