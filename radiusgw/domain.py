@@ -273,7 +273,8 @@ PackedEntries = tuple[float, float, int, bytes]
 
 class AuthLogBatch(NamedTuple):
     """One worker's hand-off to the authentication log, as the writer process gives it to the
-    store: per realm (None: no realm could be read), its answers' values, packed."""
+    store: per realm (lower case, as routed; None: no realm could be read), its answers'
+    values, packed. ``radiusgw.store.authlog.batches_of`` lowers the realms of rows it is given."""
 
     node: str
     worker: int

@@ -118,18 +118,15 @@ class AuthLogWriter:
         process = self.process
         pipe = None if process is None or process.returncode is not None else process.stdin
         if pipe is None or pipe.is_closing():
-            why = "writer not running"
-        elif pipe.transport.get_write_buffer_size() > self.capacity:
-            why = "writer behind"
-        else:
-            why = ""
-        if why or pipe is None:
-            self._drop(sum(map(len, entries.values())) // AUTH_LOG_FIELDS, now, why)
+            self._drop(entries, now, "writer not running")
+            return
+        if pipe.transport.get_write_buffer_size() > self.capacity:
+            self._drop(entries, now, "writer behind")
             return
         pipe.write(frame((now, {realm: pack(values, now) for realm, values in entries.items()})))
 
-    def _drop(self, count: int, now: float, why: str) -> None:
-        self.dropped += count
+    def _drop(self, entries: dict[str | None, list[Any]], now: float, why: str) -> None:
+        self.dropped += sum(map(len, entries.values())) // AUTH_LOG_FIELDS
         if now - self._drop_logged >= DROP_LOG_INTERVAL:
             self._drop_logged = now
             self.log.warning("auth-log-dropped", dropped=self.dropped, why=why)

@@ -141,8 +141,7 @@ def insert_chunks(conn: sqlite3.Connection, batch: AuthLogBatch) -> None:
     """Store ``batch`` as one chunk per realm, each as packed: no work per answer."""
     node, worker, taken, entries = batch
     chunks = []
-    for key, (first, last, count, values) in entries.items():
-        realm = key if key is None or key.islower() else key.lower()  # the engine's: lower
+    for realm, (first, last, count, values) in entries.items():
         body = zlib.compress(marshal.dumps((node, worker, taken, values)), 1)
         chunks.append((realm, first, last, count, body))
     conn.executemany(_INSERT_CHUNK, chunks)
@@ -172,9 +171,8 @@ def rows_of(batch: AuthLogBatch) -> list[AuthLogValues]:
 
 
 def _rows(
-    node: str, worker: int, taken: float, key: str | None, values: list[Any]
+    node: str, worker: int, taken: float, realm: str | None, values: list[Any]
 ) -> list[AuthLogValues]:
-    realm = key if key is None or key.islower() else key.lower()
     rows: list[AuthLogValues] = []
     append = rows.append
     fields = AUTH_LOG_FIELDS
