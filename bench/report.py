@@ -704,10 +704,13 @@ def ops_cost_markdown(oc: dict[str, Any]) -> list[str]:
         "`--metrics-listen` and `--auth-log-days "
         f"{ops_cost.AUTH_LOG_DAYS}`, one with neither (`--auth-log-days 0`), and one with each "
         "alone, each on a copy of the database, taking turns (in the reverse order every other "
-        "round); figures are the means of the rounds.\n",
+        "round, with and without both always back to back); the table gives the means of the "
+        "rounds, the cost is the median of the rounds' own (with both against without both in "
+        "the same round: why, bench/ops_cost.py).\n",
         _md_table(OPS_COST_HEADER, rows),
         f"Cost: **{oc['cost_pct']:.1f} %** of the throughput with both off (target: under "
         f"{ops_cost.TARGET_PCT:g} %; a shortfall in percentage points): {oc['verdict']}."
+        + (f" From the means of the rounds: {oc['mean_pct']:.1f} %." if "mean_pct" in oc else "")
         + (f" Each part alone, against both off: {alone}." if alone else "")
         + (f" Round by round, both on against both off: {by_round}." if by_round else "")
         + "\n",

@@ -607,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--ops-rounds",
         type=int,
-        default=4,
+        default=6,
         help="rounds of the --ops-cost section (its own: what it measures is smaller than the"
         " machine's drift between two runs, so it takes more rounds than --rounds)",
     )

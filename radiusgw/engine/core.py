@@ -305,6 +305,9 @@ Deferred = Admission | ProxyAuth | AccountLookup
 # engine. So the engine records final values, each cheap here: the method by a walk over the
 # request's octets that stops at a User-Password (``group.method_of``), the Framed-IP as its
 # four octets, the upstream as the (host, port) it has; the readers make the text of the two.
+# The NAS is its registered address (``Nas.address``, the registry's key), not the source's:
+# the same object for every answer, where the source's is a new string per datagram that the
+# list would keep alive until the hand-off.
 # Flat, not a tuple per answer: a batch of tuples lived half a second, long enough for the
 # cyclic collector to walk each of them two or three times (1.3 % of the worker's CPU under
 # group PAP, perf), and marshal wrote a tuple header for each; a list's items of str, bytes
@@ -889,7 +892,7 @@ class Engine:
             _entries(log, pending.realm).extend(
                 (
                     None,
-                    pending.address[0],
+                    pending.nas.address,
                     pending.username,
                     group.method_of(pending.packet.raw),
                     result,
@@ -908,7 +911,7 @@ class Engine:
             _entries(log, pending.realm.name).extend(
                 (
                     None,
-                    pending.address[0],
+                    pending.nas.address,
                     pending.username,
                     group.method_of(pending.packet.raw),
                     result,
@@ -988,7 +991,7 @@ class Engine:
             method = group.method_of(packet.raw)
             framed = _framed_ip(reply)
             _entries(log, realm).extend(
-                (now, addr[0], username, method, "accept", "", framed, lns, None)
+                (now, nas.address, username, method, "accept", "", framed, lns, None)
             )
         if self.access_log:
             where = {} if lns is None else {"lns": lns}
@@ -1031,7 +1034,7 @@ class Engine:
         if log is not None:
             method = group.method_of(packet.raw)
             _entries(log, realm).extend(
-                (now, addr[0], username, method, "reject", reason, None, None, None)
+                (now, nas.address, username, method, "reject", reason, None, None, None)
             )
         if detail is None:
             self.log.info(

@@ -21,10 +21,15 @@ Rules:
 - A chunk is one worker's hand-off for one realm (half a second of its answers), kept as the
   worker packed it (``pack``: the least and greatest time, the count, and ``marshal`` of the
   engine's flat list of ``radiusgw.domain.AUTH_LOG_FIELDS`` values per answer). Its body is
-  ``zlib`` of ``marshal`` of ``(node, worker, taken, values)``, ``values`` those octets as
-  they are: writing costs no work per answer, not even an unmarshal. The raw values become
-  text when read (``rows_of``: the Framed-IP's four octets, the upstream's (host, port), a
-  time of None as ``taken``). A body of the first layout, a list of row tuples, is still read.
+  Zstandard (level 1) of ``marshal`` of ``(node, worker, taken, values)``, ``values`` those
+  octets as they are: writing costs no work per answer, not even an unmarshal. Zstandard, not
+  zlib: the compression is most of the writer's work, paid at the full answer rate on the
+  cores that answer; on 10,000 PAP answers zlib level 1 took 0.27 us an answer and Zstandard
+  level 1 0.12 us, for the same size (about 10 octets an answer). Bodies written with zlib
+  (before) are still read: a Zstandard frame starts with its magic number (RFC 8878 §3.1.1).
+  The raw values become text when read (``rows_of``: the Framed-IP's four octets, the
+  upstream's (host, port), a time of None as ``taken``). A body of the first layout, a list
+  of row tuples, is still read.
 - ``marshal`` because the writer and the readers are this program, and a damaged chunk (a
   damaged file) is a ``StoreError`` naming the file and the chunk, never a crash.
 - Its own connection with ``synchronous=NORMAL``: in WAL mode a commit survives a killed
@@ -46,6 +51,8 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
+
+import zstandard
 
 from radiusgw.client.ids import show_destination
 from radiusgw.domain import (
@@ -88,6 +95,8 @@ _INSERT_CHUNK: Final = (
 )
 CHUNK_ROWS: Final = 10_000  # rows per chunk when rows are made into chunks again (``batches_of``)
 _FIELDS: Final = len(AuthLogRow._fields)
+_ZSTD_LEVEL: Final = 1  # level 3: 0.18 us an answer for 8.5 octets, against 0.12 us for 10
+_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"  # RFC 8878 §3.1.1, little-endian 0xFD2FB528
 
 
 def path_of(db: Path | str) -> Path:
@@ -140,9 +149,10 @@ def pack(values: list[Any], taken: float) -> PackedEntries:
 def insert_chunks(conn: sqlite3.Connection, batch: AuthLogBatch) -> None:
     """Store ``batch`` as one chunk per realm, each as packed: no work per answer."""
     node, worker, taken, entries = batch
+    compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
     chunks = []
     for realm, (first, last, count, values) in entries.items():
-        body = zlib.compress(marshal.dumps((node, worker, taken, values)), 1)
+        body = compressor.compress(marshal.dumps((node, worker, taken, values)))
         chunks.append((realm, first, last, count, body))
     conn.executemany(_INSERT_CHUNK, chunks)
 
@@ -223,12 +233,19 @@ def batches_of(rows: Iterable[AuthLogRow]) -> list[AuthLogBatch]:
     return batches
 
 
+def _decompress(body: bytes) -> bytes:
+    """A chunk's body: Zstandard, or zlib as written before (module docstring)."""
+    if body.startswith(_ZSTD_MAGIC):
+        return zstandard.ZstdDecompressor().decompress(body)
+    return zlib.decompress(body)
+
+
 def unpack(path: Path, chunk_id: int, realm: str | None, body: bytes) -> list[AuthLogRow]:
     """The rows of ``realm``'s chunk; ``StoreError`` naming the file and the chunk when it is
     damaged."""
     try:
-        content = marshal.loads(zlib.decompress(body))
-    except (zlib.error, EOFError, ValueError, TypeError):
+        content = marshal.loads(_decompress(body))
+    except (zlib.error, zstandard.ZstdError, EOFError, ValueError, TypeError):
         content = None
     if isinstance(content, list):  # the first layout: a tuple per row
         if all(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from radiusgw.domain import AuthLogBatch, AuthLogRow
 from radiusgw.errors import StoreError
@@ -111,14 +112,25 @@ def test_sqlite_chunks_prune_exactly_across_batches_and_a_straddling_chunk(
         store.close()
 
 
-def test_a_damaged_chunk_is_an_error_naming_the_file_and_the_chunk(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        bytes.fromhex("789c0300"),  # zlib of nothing: no marshal
+        bytes.fromhex("28b52ffd") + b"\x00damaged frame",  # Zstandard's magic, then garbage
+        zstandard.ZstdCompressor().compress(b""),  # a whole Zstandard frame of nothing
+        b"neither",
+    ],
+)
+def test_a_damaged_chunk_is_an_error_naming_the_file_and_the_chunk(
+    tmp_path: Path, body: bytes
+) -> None:
     store = open_backend(tmp_path / "gw.db", tmp_path / "k")
     try:
         write(store, ROWS[:1])
     finally:
         store.close()
     raw = sqlite3.connect(path_of(tmp_path / "gw.db"))
-    raw.execute("UPDATE auth_log_chunks SET body = x'789c0300'")  # zlib of nothing marshalled
+    raw.execute("UPDATE auth_log_chunks SET body = ?", (body,))
     raw.commit()
     raw.close()
     reader = open_backend(tmp_path / "gw.db", tmp_path / "k", read_only=True)
@@ -196,6 +208,23 @@ def test_a_batch_is_stored_as_the_engine_recorded_it_and_read_as_text(
         store.close()
 
 
+def test_chunks_are_zstandard_and_those_written_with_zlib_are_still_read(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    store = open_backend(db, tmp_path / "k")
+    try:
+        write(store, ROWS[:1])
+        raw = sqlite3.connect(path_of(db))
+        (body,) = raw.execute("SELECT body FROM auth_log_chunks").fetchone()
+        assert body[:4] == bytes.fromhex("28b52ffd")
+        before = zlib.compress(zstandard.ZstdDecompressor().decompress(body), 1)
+        raw.execute("UPDATE auth_log_chunks SET body = ?", (before,))
+        raw.commit()
+        raw.close()
+        assert store.auth_log("acme.example") == ROWS[:1]
+    finally:
+        store.close()
+
+
 def test_a_chunk_of_the_first_layout_is_still_read(tmp_path: Path) -> None:
     db = tmp_path / "gw.db"
     store = open_backend(db, tmp_path / "k")
@@ -233,7 +262,8 @@ def test_a_chunk_whose_values_do_not_fit_is_damaged(tmp_path: Path, content: obj
     try:
         write(store, ROWS[:1])
         raw = sqlite3.connect(path_of(db))
-        raw.execute("UPDATE auth_log_chunks SET body = ?", (zlib.compress(marshal.dumps(content)),))
+        body = zstandard.ZstdCompressor().compress(marshal.dumps(content))
+        raw.execute("UPDATE auth_log_chunks SET body = ?", (body,))
         raw.commit()
         raw.close()
         with pytest.raises(StoreError, match="authentication log chunk 1 is damaged"):
