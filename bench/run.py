@@ -600,14 +600,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--ops-cost",
         type=float,
-        default=8.0,
+        default=4.0,
         help="seconds of group PAP against the gateway with metrics and the auth log on, then"
         " off, per round (bench/ops_cost.py; 0 skips)",
     )
     ap.add_argument(
         "--ops-rounds",
         type=int,
-        default=6,
+        default=10,
         help="rounds of the --ops-cost section (its own: what it measures is smaller than the"
         " machine's drift between two runs, so it takes more rounds than --rounds)",
     )

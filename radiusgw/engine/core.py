@@ -28,6 +28,7 @@ by packet code.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -39,7 +40,7 @@ from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.domain import AccountingRecord, AdmissionRequest, AdmissionResult, FailedLogin
 from radiusgw.engine.cache import MISS, AccountCache, CachedAccount
-from radiusgw.engine.counters import ACCEPT, CHALLENGE, NO_ANSWER, Counters, Tally
+from radiusgw.engine.counters import ACCEPT, CHALLENGE, NO_ANSWER, Counters, Latency, Tally
 from radiusgw.engine.dedup import PENDING, DuplicateCache, Key
 from radiusgw.engine.droplog import STORE_ERROR_INTERVAL, DropLog, Recent
 from radiusgw.errors import StoreError
@@ -346,6 +347,13 @@ class Engine:
         self.accounts = accounts
         self.counters = Counters()
         self.tally = Tally()  # per realm, for the metrics (issue 18.1)
+        # The decision time of each answer sent at once, per realm (issue 18.1): ``clock() -
+        # now`` when the edge gives a ``Latency`` (``--metrics-listen``). Here, compiled, not in
+        # the worker's interpreted datagram callback: there it added 320-365 ns an answer to the
+        # compiled engine's 7.0-7.2 us (cached PAP users in a loop), here 130-200 ns. Deferred
+        # answers are timed by the edge, which sends them.
+        self.latency: Latency | None = None
+        self.clock: Callable[[], float] = time.time
         self.log = log
         self.access_log = access_log
         self._auth_dedup = DuplicateCache(dedup_window)
@@ -449,6 +457,15 @@ class Engine:
             result = self._access_request(packet, nas, addr, now, key)
             if result is not None:
                 self._auth_dedup.put(key, result if isinstance(result, bytes) else PENDING, now)
+                latency = self.latency
+                if latency is not None and isinstance(result, bytes):
+                    # Through a local, not ``self.tally.realm``: mypy keeps that expression
+                    # narrowed to None by the assignment above (calls do not undo it), and
+                    # mypyc then checks at run time that it is None ("None object expected").
+                    tally = self.tally
+                    realm = tally.realm
+                    if realm is not None:
+                        latency.observe(realm, self.clock() - now)
             return result
         return self._status_server(packet, nas, _ACCESS_ACCEPT)
 

@@ -103,6 +103,8 @@ class Worker:
             workers=settings.workers,
             reservation_ttl=tuning.reservation_ttl,
         )
+        if self.metrics is not None:
+            self.engine.latency = self.metrics.latency
         self.engine.lns_health = read_health(self.store, registry)
         self._lns_load: dict[tuple[str, int], int] = {}
         self.engine.lns_sessions = lambda realm, index: self._lns_load.get((realm, index), 0)
@@ -123,15 +125,10 @@ class Worker:
         result = self.engine.on_auth(data, address, now)
         if result is None:
             return
-        metrics = self.metrics
-        if isinstance(result, bytes):
+        if isinstance(result, bytes):  # its decision time observed by the engine
             self.auth.sendto(result, address)
-            if metrics is not None:
-                realm = self.engine.tally.realm
-                if realm is not None:  # not a duplicate's cached answer nor a Status-Server
-                    metrics.latency.observe(realm, time.time() - now)
             return
-        if metrics is not None:
+        if self.metrics is not None:
             self._since[(address, data[1])] = now
         if isinstance(result, AccountLookup):
             self.decisions.lookup(result)

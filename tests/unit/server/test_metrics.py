@@ -43,6 +43,24 @@ def test_the_engine_tallies_answers_by_realm_and_outcome() -> None:
     assert eng.tally.take() == ({}, {})  # taken: counting starts again
 
 
+def test_the_engine_times_each_answer_it_sends_at_once_by_the_clock_it_is_given() -> None:
+    eng, _ = engine(Accounts(ALICE))
+    # The account's first request is a look-up in the store (deferred, timed by the edge that
+    # sends its answer); the test helper finishes it in place.
+    eng.on_auth(pap("alice@acme.example", b"wonderland", b"acme-secret", ident=9), ACME_NAS, NOW)
+    eng.latency = Latency()
+    eng.clock = lambda: NOW + 0.003
+    first = pap("alice@acme.example", b"wonderland", b"acme-secret")
+    eng.on_auth(first, ACME_NAS, NOW)
+    eng.on_auth(pap("alice@acme.example", b"nope", b"acme-secret", ident=2), ACME_NAS, NOW)
+    eng.on_auth(first, ACME_NAS, NOW)  # a duplicate's cached answer: no new decision
+    counts, sums = eng.latency.take()
+    slot = next(i for i, bound in enumerate(LATENCY_BUCKETS) if bound >= 0.003)
+    assert list(counts) == ["acme.example"] and sum(counts["acme.example"]) == 2
+    assert counts["acme.example"][slot] == 2
+    assert sums["acme.example"] == pytest.approx(0.006, abs=1e-6)  # NOW is about 1.8e9: float
+
+
 def test_accounting_is_tallied_without_changing_the_last_answered_realm() -> None:
     tally = Tally()
     tally.count("a.example", "accept")
