@@ -325,6 +325,41 @@ def test_a_killed_writer_is_started_again_and_later_batches_arrive(
     assert stored(tmp_path) == [(5.0, 2, "pap"), (6.0, 2, "pap")]
 
 
+def test_a_hand_off_comes_early_once_the_lists_hold_flush_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the pause of a hand-off stays short: the worker does not wait out the
+    interval once the engine holds ``FLUSH_ANSWERS`` answers."""
+    open_backend(tmp_path / "gw.db", tmp_path / "k").close()
+    monkeypatch.setattr("radiusgw.server.authlog.FLUSH_INTERVAL", 60.0)
+    monkeypatch.setattr("radiusgw.server.authlog.FLUSH_ANSWERS", 3)
+    monkeypatch.setattr("radiusgw.server.authlog.TICK", 0.01)
+
+    def answer(n: int) -> None:
+        eng.on_auth(pap_request("alice@acme.example", b"wonderland", b"acme-secret"), ACME_NAS,
+                    float(n))  # fmt: skip
+
+    async def scenario() -> tuple[int, int]:
+        writer = real_writer(tmp_path, eng, ListLog())
+        running = asyncio.create_task(writer.run())
+        answer(1)
+        answer(2)
+        await asyncio.sleep(0.3)  # 30 ticks: two answers held, the interval far off
+        before = writer.held()
+        answer(3)
+        deadline = time.monotonic() + 10
+        while writer.held() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        after = writer.held()
+        running.cancel()
+        await writer.close(10.0)
+        return before, after
+
+    eng, _ = engine(Accounts(ALICE))
+    assert asyncio.run(scenario()) == (2, 0)
+    assert stored(tmp_path) == [(1.0, 2, "pap"), (2.0, 2, "pap"), (3.0, 2, "pap")]
+
+
 def test_a_writer_that_does_not_read_costs_batches_not_answers(tmp_path: Path) -> None:
     answers = 40_000  # about 2 MB of frames: past the pipe (1 MiB) and the buffer (100 kB)
     open_backend(tmp_path / "gw.db", tmp_path / "k").close()
