@@ -143,8 +143,9 @@ class Writer:
     take ``now`` so that tests drive them without the pipe.
 
     Frames are held as the pipe brought them (about 60 octets an answer) and written one per
-    transaction, as the worker made them: half a second of one worker's answers holds the
-    log's lock for milliseconds, and the pipe is read between two of them."""
+    transaction, as the worker made them: a hand-off (at most about 2,000 answers under load,
+    half a second's when the load is light) holds the log's lock for milliseconds, and the
+    pipe is read between two of them."""
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ Rules:
   that overlap the time asked for and filters their rows; retention deletes whole chunks, and
   rewrites the few that straddle the cut, so that no row older than the cut stays and no newer
   one goes.
-- A chunk is one worker's hand-off for one realm (half a second of its answers), kept as the
+- A chunk is one worker's hand-off for one realm (``radiusgw.server.authlog``), kept as the
   worker packed it (``pack``: the least and greatest time, the count, and ``marshal`` of the
   engine's flat list of ``radiusgw.domain.AUTH_LOG_FIELDS`` values per answer). Its body is
   Zstandard (level 1) of ``marshal`` of ``(node, worker, taken, values)``, ``values`` those
