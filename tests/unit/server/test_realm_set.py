@@ -78,3 +78,20 @@ def test_frames_come_out_whole_however_the_pipe_cuts_them(realms: Path, chunk: i
         out += reader.feed(data[start : start + chunk])
     assert out == [one, two]
     assert reader.feed(b"") == []
+
+
+def test_every_kind_of_registration_crosses_the_pipe_equal() -> None:
+    """The repository's examples hold one of each class of ``radiusgw.config.model`` (a group,
+    a proxy realm with its servers, a VPDN realm with its LNS, a carrier); compiled, those are
+    pickled by their constructors (``_reduce``), so each must come back equal and whole."""
+    examples = RealmSet.load(Path(__file__).resolve().parents[3] / "realms")
+    registry = examples.registry
+    kinds = {type(o).__name__ for o in (*registry.contracts.values(), *registry.nas.values())}
+    kinds |= {type(r.servers[0]).__name__ for r in registry.realms.values() if r.servers}
+    kinds |= {type(r.lns[0]).__name__ for r in registry.realms.values() if r.lns}
+    kinds |= {type(c).__name__ for c in registry.carriers}
+    kinds |= {type(c.clients[0]).__name__ for c in registry.contracts.values() if c.clients}
+    assert kinds == {"Contract", "Nas", "UpstreamServer", "Lns", "Carrier", "Client"}
+    (back,) = FrameReader().feed(frame(examples))
+    assert back == examples and back is not examples
+    assert back.registry.realms == registry.realms and back.digest == examples.digest
