@@ -47,11 +47,21 @@ class Outcome(enum.Enum):
     NOT_PERMITTED = "not-permitted"  # from a Calling-Station-Id the account does not allow
 
 
-@dataclass(frozen=True, slots=True)
+# init=False, the __init__ written out: compiled, the one dataclasses generates is interpreted
+# (radiusgw.radius.packet.Packet), and an MS-CHAP accept builds one per request. Not frozen,
+# for the same reason; read-only (the constants below are shared).
+@dataclass(init=False, slots=True)
 class Verdict:
     outcome: Outcome
-    refusal: Refusal | None = None  # a reject's; None for an accept
-    reply: bytes = b""  # wire-encoded attributes the method adds to the answer
+    refusal: Refusal | None  # a reject's; None for an accept
+    reply: bytes  # wire-encoded attributes the method adds to the answer
+
+    def __init__(
+        self, outcome: Outcome, refusal: Refusal | None = None, reply: bytes = b""
+    ) -> None:
+        self.outcome = outcome
+        self.refusal = refusal
+        self.reply = reply
 
 
 class Account(Protocol):

@@ -62,10 +62,16 @@ ALL_FULL: Final = Refusal("every LNS of the realm is full (max_sessions)")
 ALL_DOWN: Final = Refusal("every LNS of the realm is down")
 
 
-@dataclass(frozen=True, slots=True)
+# init=False, the __init__ written out: compiled, the one dataclasses generates is interpreted
+# (radiusgw.radius.packet.Packet). Not frozen, for the same reason; read-only.
+@dataclass(init=False, slots=True)
 class Offer:
     lns: Lns
     preference: int
+
+    def __init__(self, lns: Lns, preference: int) -> None:
+        self.lns = lns
+        self.preference = preference
 
 
 # (realm name, LNS index) -> health / live sessions
