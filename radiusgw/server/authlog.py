@@ -53,6 +53,11 @@ RESTART_DELAY = 1.0
 WRITER_MAIN = "import sys; from radiusgw.server.authlog_writer import main; sys.exit(main())"
 
 
+def _answers(entries: dict[str | None, list[Any]]) -> int:
+    """How many answers the engine's lists by realm hold."""
+    return sum(map(len, entries.values())) // AUTH_LOG_FIELDS
+
+
 class AuthLogWriter:
     """One worker's auth-log hand-off; see the module docstring. Call it from the loop."""
 
@@ -134,7 +139,7 @@ class AuthLogWriter:
         pipe.write(frame((now, {realm: pack(values, now) for realm, values in entries.items()})))
 
     def _drop(self, entries: dict[str | None, list[Any]], now: float, why: str) -> None:
-        self.dropped += sum(map(len, entries.values())) // AUTH_LOG_FIELDS
+        self.dropped += _answers(entries)
         if now - self._drop_logged >= DROP_LOG_INTERVAL:
             self._drop_logged = now
             self.log.warning("auth-log-dropped", dropped=self.dropped, why=why)
@@ -142,7 +147,7 @@ class AuthLogWriter:
     def held(self) -> int:
         """How many answers the engine's lists hold now."""
         entries = self.engine.auth_log
-        return 0 if not entries else sum(map(len, entries.values())) // AUTH_LOG_FIELDS
+        return 0 if entries is None else _answers(entries)
 
     async def run(self) -> None:
         last = time.monotonic()

@@ -46,6 +46,14 @@ def write(store: Backend, rows: Sequence[AuthLogRow]) -> None:
         store.write_auth_log(batch)
 
 
+def set_bodies(db: Path, body: bytes) -> None:
+    """Every chunk of ``db``'s log file given ``body``, as a damaged or an older file has it."""
+    raw = sqlite3.connect(path_of(db))
+    raw.execute("UPDATE auth_log_chunks SET body = ?", (body,))
+    raw.commit()
+    raw.close()
+
+
 @pytest.fixture
 def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if backend == "postgres":
@@ -129,10 +137,7 @@ def test_a_damaged_chunk_is_an_error_naming_the_file_and_the_chunk(
         write(store, ROWS[:1])
     finally:
         store.close()
-    raw = sqlite3.connect(path_of(tmp_path / "gw.db"))
-    raw.execute("UPDATE auth_log_chunks SET body = ?", (body,))
-    raw.commit()
-    raw.close()
+    set_bodies(tmp_path / "gw.db", body)
     reader = open_backend(tmp_path / "gw.db", tmp_path / "k", read_only=True)
     try:
         with pytest.raises(StoreError, match=r"gw\.db\.authlog: authentication log chunk 1 is"):
@@ -215,11 +220,9 @@ def test_chunks_are_zstandard_and_those_written_with_zlib_are_still_read(tmp_pat
         write(store, ROWS[:1])
         raw = sqlite3.connect(path_of(db))
         (body,) = raw.execute("SELECT body FROM auth_log_chunks").fetchone()
-        assert body[:4] == bytes.fromhex("28b52ffd")
-        before = zlib.compress(zstandard.ZstdDecompressor().decompress(body), 1)
-        raw.execute("UPDATE auth_log_chunks SET body = ?", (before,))
-        raw.commit()
         raw.close()
+        assert body[:4] == bytes.fromhex("28b52ffd")
+        set_bodies(db, zlib.compress(zstandard.ZstdDecompressor().decompress(body), 1))
         assert store.auth_log("acme.example") == ROWS[:1]
     finally:
         store.close()
@@ -261,11 +264,7 @@ def test_a_chunk_whose_values_do_not_fit_is_damaged(tmp_path: Path, content: obj
     store = open_backend(db, tmp_path / "k")
     try:
         write(store, ROWS[:1])
-        raw = sqlite3.connect(path_of(db))
-        body = zstandard.ZstdCompressor().compress(marshal.dumps(content))
-        raw.execute("UPDATE auth_log_chunks SET body = ?", (body,))
-        raw.commit()
-        raw.close()
+        set_bodies(db, zstandard.ZstdCompressor().compress(marshal.dumps(content)))
         with pytest.raises(StoreError, match="authentication log chunk 1 is damaged"):
             store.auth_log("acme.example")
     finally:
