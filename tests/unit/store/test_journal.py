@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from radiusgw.radius import crypto
 from radiusgw.radius.attributes import AcctStatusType, Code
@@ -245,3 +247,41 @@ def test_a_writer_already_past_the_stored_position_stays_where_it_is(
     assert journal.replay(store, directory, "acct-0", writer).records == 1
     assert writer.segment == 2 and writer.path.exists()
     writer.close()
+
+
+_TEXT = st.none() | st.text(max_size=40)
+
+
+@given(
+    received=st.floats(min_value=0, max_value=4e9),
+    realm=_TEXT,
+    username=_TEXT,
+    session_id=_TEXT,
+    status_type=st.none() | st.integers(min_value=0, max_value=2**32 - 1),
+    packet=st.binary(max_size=300),
+)
+def test_every_field_reads_back_as_encoded_none_and_empty_apart(
+    tmp_path_factory: pytest.TempPathFactory,
+    received: float,
+    realm: str | None,
+    username: str | None,
+    session_id: str | None,
+    status_type: int | None,
+    packet: bytes,
+) -> None:
+    """A None string and an empty one differ only in the length field: both must survive."""
+    directory = tmp_path_factory.mktemp("journal")
+    written = AccountingRecord(
+        received=received,
+        nas_address="2001:db8::7",
+        realm=realm,
+        username=username,
+        status_type=status_type,
+        session_id=session_id,
+        packet=packet,
+    )
+    writer = JournalWriter(directory, "acct-0", sync=False)
+    writer.append([written])
+    writer.close()
+    (read,) = everything(directory, "acct-0")
+    assert same(read, written)
