@@ -63,7 +63,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import codec, mixed, ops_cost, pure, report
+from bench import codec, mixed, ops_cost, pure, report, stored
 from bench.ablate import ABLATIONS, AblationError
 from bench.ablate import parse as parse_ablations
 from bench.freeradius_conf import SQL_SCHEMA, HomeRealm, SqlAccounting, sql_missing
@@ -506,6 +506,11 @@ def mean_result(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("answered", "accepts", "rejects", "invalid", "timeouts", "late", "skipped"):
         out[key] = sum(r[key] for r in rounds)
     out["foreign_cores"] = max(r["foreign_cores"] for r in rounds)
+    if all("stored_per_s" in r for r in rounds):  # a gateway's accounting (bench/stored.py)
+        out["stored_per_s"] = round(statistics.fmean(r["stored_per_s"] for r in rounds), 1)
+        out["stored_share"] = min(r["stored_share"] for r in rounds)
+        out["left_at_end"] = max(r["left_at_end"] for r in rounds)
+        out["caught_up_s"] = max(r["caught_up_s"] for r in rounds)
     return out
 
 
@@ -746,8 +751,16 @@ def _run(
         results["codec"] = codec.measure(budget=0.25)
 
     def load(
-        server: Server, scenario: Scenario, shape: Shape, label: str, **kw: Any
+        server: Server,
+        scenario: Scenario,
+        shape: Shape,
+        label: str,
+        *,
+        store: stored.Counter | None = None,
+        **kw: Any,
     ) -> dict[str, Any]:
+        """One measured run (the quietest of ``a.retries + 1``); with ``store``, the gateway's
+        stored records beside its answers (bench/stored.py)."""
         spec = scenario_load(a, server, scenario, shape)
         best: dict[str, Any] | None = None
         for attempt in range(1, a.retries + 2):
@@ -756,8 +769,13 @@ def _run(
                 log(f"  other processes use {seen:.2f} cores; running anyway")
             meter = CpuMeter(procs.pids() | own_pids)
             meter.start()
-            result = run_load(radload, replace(spec, **kw), label=label, progress=tty)
-            result["foreign_cores"] = meter.foreign_cores()
+
+            def run(meter: CpuMeter = meter) -> dict[str, Any]:
+                measured = run_load(radload, replace(spec, **kw), label=label, progress=tty)
+                measured["foreign_cores"] = meter.foreign_cores()  # the load's seconds only
+                return measured
+
+            result = run() if store is None else stored.measure(store, run)
             result["waited_for_quiet_s"] = waited
             result["attempt"] = attempt
             result["shape"] = shape.key
@@ -844,6 +862,10 @@ def _run(
         if wanted:
             fleet, pg = _start_fleet(a, wanted, work, realms, procs, cleanup, own_pids, log)
             running |= fleet
+        # Each gateway's store, read around its accounting runs (bench/stored.py).
+        stores: dict[str, stored.Counter] = {GATEWAY: stored.sqlite_counter(db)}
+        if pg is not None and isinstance(running.get(GATEWAY_PG), Server):
+            stores[GATEWAY_PG] = stored.postgres_counter(pg.url(FLEET_DATABASES[GATEWAY_PG]))
 
         def sides(scenario: Scenario) -> dict[str, Server | str]:
             """The scenario's two servers ("gateway", "freeradius"); a str says why one is
@@ -860,7 +882,9 @@ def _run(
         for shape in a.shapes:
             log(f"shape {shape.title}")
             for scenario in scenarios:
-                rows.append(_side_by_side(a, scenario, shape, sides(scenario), reasons, load, log))
+                rows.append(
+                    _side_by_side(a, scenario, shape, sides(scenario), reasons, load, log, stores)
+                )
         results["scenarios"] = rows
 
         if a.open_loop > 0:
@@ -932,9 +956,11 @@ def _side_by_side(
     reasons: dict[str, dict[str, str | None]],
     load: Measure,
     log: Callable[[str], None],
+    stores: dict[str, stored.Counter],
 ) -> dict[str, Any]:
     """One scenario under one shape: ``a.rounds`` rounds, gateway and FreeRADIUS alternating;
-    the row of the report (or why not, from the probe in ``reasons``)."""
+    the row of the report (or why not, from the probe in ``reasons``). A gateway's accounting
+    runs also read its store (``stores``: server key -> counter; bench/stored.py)."""
     row: dict[str, Any] = {
         "key": scenario.key,
         "title": scenario.title,
@@ -953,14 +979,22 @@ def _side_by_side(
     for n in range(1, a.rounds + 1):
         for name, server in pair.items():
             assert isinstance(server, Server)
-            r = load(server, scenario, shape, f"{scenario.key} {shape.key} {name} {n}/{a.rounds}")
+            store = stores.get(scenario.servers[name]) if scenario.kind == "acct" else None
+            label = f"{scenario.key} {shape.key} {name} {n}/{a.rounds}"
+            r = load(server, scenario, shape, label, store=store)
             runs[name].append(r)
+            kept = (
+                f"  stored {r['stored_per_s']:,.0f}/s ({100 * r['stored_share']:.0f} %, "
+                f"caught up {r['caught_up_s']:.1f} s later)"
+                if "stored_per_s" in r
+                else ""
+            )
             log(
                 f"{scenario.title:<22} {name:<10} round {n}: "
                 f"{r['answered_per_s']:>9,.0f}/s  p99 {r['p99_ms']:.2f} ms  "
                 f"timeouts {r['timeouts']}  invalid {r['invalid']}  "
                 f"radload {r['load_cpu_pct']:.0f} % of a core  "
-                f"other CPU {r['foreign_cores']:.2f}"
+                f"other CPU {r['foreign_cores']:.2f}{kept}"
             )
     for name in pair:
         row[name] = mean_result(runs[name])

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bench import stored
+
 # The open-loop duration the tail target asks for; a shorter run is reported as such.
 P99_SECONDS = 60.0
 
@@ -24,6 +26,9 @@ class RatioTarget:
     numerator: tuple[str, str]
     denominator: tuple[str, str]
     wanted: float
+    # Accounting: the rates the stores kept (bench/stored.py), since the target asks every
+    # answered record in the session table, not the rate the NAS saw.
+    sustained: bool = False
 
 
 RATIO_TARGETS = (
@@ -33,22 +38,25 @@ RATIO_TARGETS = (
     RatioTarget("VPDN, 2 LNS", ("vpdn", "gateway"), ("vpdn", "freeradius"), 1.5),
     RatioTarget("proxy", ("proxy", "gateway"), ("proxy", "freeradius"), 1.2),
     RatioTarget(
-        "accounting: gateway SQLite / FreeRADIUS detail file",
+        "accounting: gateway SQLite / FreeRADIUS detail file, sustained",
         ("acct", "gateway"),
         ("acct", "freeradius"),
         0.8,
+        sustained=True,
     ),
     RatioTarget(
-        "accounting: gateway SQLite / FreeRADIUS rlm_sql PostgreSQL",
+        "accounting: gateway SQLite / FreeRADIUS rlm_sql PostgreSQL, sustained",
         ("acct", "gateway"),
         ("acct-pg", "freeradius"),
         8.0,
+        sustained=True,
     ),
     RatioTarget(
-        "accounting: gateway PostgreSQL / FreeRADIUS rlm_sql PostgreSQL",
+        "accounting: gateway PostgreSQL / FreeRADIUS rlm_sql PostgreSQL, sustained",
         ("acct-pg", "gateway"),
         ("acct-pg", "freeradius"),
         4.0,
+        sustained=True,
     ),
 )
 
@@ -81,7 +89,9 @@ def _ratio(rows: dict[str, dict[str, Any]], target: RatioTarget) -> dict[str, An
             why = "; ".join(f"{k}: {v}" for k, v in row.get("reasons", {}).items())
             cells.update(measured="", met=None, verdict=f"not measured ({key}: {why})")
             return cells
-        figures.append(float(row[side]["answered_per_s"]))
+        figures.append(
+            stored.sustained(row[side]) if target.sustained else float(row[side]["answered_per_s"])
+        )
     ratio = figures[0] / max(figures[1], 1e-9)
     met, words = verdict(ratio, target.wanted)
     cells.update(measured=f"{ratio:.2f}", met=met, verdict=words)

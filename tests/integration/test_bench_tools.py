@@ -18,6 +18,7 @@ import asyncio
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -32,7 +33,7 @@ import psycopg
 import pytest
 
 import radiusgw.server
-from bench import ablate, accounts, mixed, ops_cost, profile, pure, report, targets
+from bench import ablate, accounts, mixed, ops_cost, profile, pure, report, stored, targets
 from bench import run as bench_run
 from bench.freeradius_conf import sql_missing
 from bench.postgres import PostgresServer
@@ -567,6 +568,16 @@ def test_the_report_lists_accounting_in_four_configurations_or_says_why_not() ->
     assert lines["gateway, PostgreSQL"].endswith("| **0.25** | **5.00** |")
     assert "FreeRADIUS, detail file" in lines and "FreeRADIUS, rlm_sql PostgreSQL" in lines
     assert "gateway 7, 6 closed" in text
+    assert lines["FreeRADIUS, detail file"].split(" | ")[2] == "before answering"
+    # A store that kept half of what its gateway answered while answering: ratios of what
+    # the stores kept (bench/stored.py).
+    kept = {"stored_share": 0.5, "left_at_end": 1_000, "caught_up_s": 2.0}
+    results["scenarios"][0]["gateway"] |= kept  # type: ignore[index]
+    text = "\n".join(report.fleet_markdown(results))
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
+    assert lines["gateway, SQLite"].endswith("| **0.25** | **5.00** |")
+    cells = "| 20,000 | 50 %, 1,000 left, caught up 2.0 s later | 10,000 |"
+    assert cells in lines["gateway, SQLite"]
 
     missing = {"key": "acct-pg", "title": "accounting, PostgreSQL", "available": False}
     missing["reasons"] = {"freeradius": "rlm_sql_postgresql.so is missing"}
@@ -816,12 +827,20 @@ def test_the_targets_are_ratios_met_or_not_met_by_how_much_per_shape() -> None:
     assert first["proxy"]["met"] is None and "not measured" in first["proxy"]["verdict"]
     wide = {t["target"]: t for t in judged["16x4"]}
     assert wide["group PAP"]["verdict"] == "**not met** by 0.15 (10 %)"
-    sql = wide["accounting: gateway SQLite / FreeRADIUS rlm_sql PostgreSQL"]
+    sql = wide["accounting: gateway SQLite / FreeRADIUS rlm_sql PostgreSQL, sustained"]
     assert (sql["measured"], sql["verdict"]) == ("10.00", "met")
-    pg = wide["accounting: gateway PostgreSQL / FreeRADIUS rlm_sql PostgreSQL"]
+    pg = wide["accounting: gateway PostgreSQL / FreeRADIUS rlm_sql PostgreSQL, sustained"]
     assert (pg["measured"], pg["met"]) == ("5.00", True)
-    detail = wide["accounting: gateway SQLite / FreeRADIUS detail file"]
+    detail = wide["accounting: gateway SQLite / FreeRADIUS detail file, sustained"]
     assert detail["verdict"] == "**not met** by 0.30 (38 %)"
+    # The gateway's store kept 60 % of what it answered while answering: the accounting
+    # targets take the rate the store kept, the others stay as answered.
+    results["scenarios"][2]["gateway"]["stored_share"] = 0.6
+    kept = {t["target"]: t for t in targets.evaluate(results)["16x4"]}
+    sql = kept["accounting: gateway SQLite / FreeRADIUS rlm_sql PostgreSQL, sustained"]
+    assert (sql["measured"], sql["verdict"]) == ("6.00", "**not met** by 2.00 (25 %)")
+    assert kept["group PAP"]["measured"] == "1.35"
+    del results["scenarios"][2]["gateway"]["stored_share"]
     tail = wide["pap: p99 at 80 % of FreeRADIUS's rate, open loop, nothing lost"]
     assert tail["measured"].startswith("1.50 (6.00 / 4.00 ms")
     assert tail["verdict"] == "**not met** by 0.50 (50 %) (in 4 s, not 60)"
@@ -860,3 +879,41 @@ def test_the_pure_gateway_runs_the_same_commit_without_the_compiled_modules(
     assert section["gain"] == {"pap": 1.5}
     text = "\n".join(report.pure_markdown(section))
     assert "| group PAP | 300 | 200 | 1.50 |" in text.replace("  ", " ")
+
+
+def test_the_store_s_figures_count_what_it_kept_while_the_load_ran(tmp_path: Path) -> None:
+    """bench/stored.py on a real SQLite file: rows written during the load count as kept while
+    answering, rows written after it as left at its end, caught up when the id stops moving."""
+    db = tmp_path / "gateway.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE accounting (id INTEGER PRIMARY KEY, packet BLOB)")
+        conn.executemany("INSERT INTO accounting (packet) VALUES (?)", [(b"x",)] * 5)
+    count = stored.sqlite_counter(db)
+    assert count() == 5
+    now = [0.0]
+    late = [30, 10]  # rows the "applier" writes after the load, one batch a poll
+
+    def clock() -> float:
+        return now[0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        if late:
+            with sqlite3.connect(db) as conn:
+                rows = [(b"x",)] * late.pop(0)
+                conn.executemany("INSERT INTO accounting (packet) VALUES (?)", rows)
+
+    def load() -> dict[str, Any]:
+        with sqlite3.connect(db) as conn:
+            conn.executemany("INSERT INTO accounting (packet) VALUES (?)", [(b"x",)] * 60)
+        now[0] += 10.0
+        return {"answered_per_s": 10.0}
+
+    result = stored.measure(count, load, clock=clock, sleep=sleep)
+    assert result["stored_per_s"] == 6.0  # 60 rows in the load's 10 s
+    assert result["stored_share"] == 0.6 and result["left_at_end"] == 40
+    assert result["caught_up_s"] == 2 * stored.POLL_S
+    assert stored.sustained(result) == 6.0
+    assert stored.sustained({"answered_per_s": 7.0}) == 7.0  # writes before it answers
+    assert stored.stored_cell(result) == "60 %, 40 left, caught up 0.5 s later"
