@@ -50,7 +50,15 @@ BIND: dict[int, str] = {socket.AF_INET: "0.0.0.0", socket.AF_INET6: "::"}
 class DatagramSocket:
     """Calls ``on_datagram(data, address)`` for every datagram ``sock`` receives."""
 
-    __slots__ = ("_fd", "_loop", "_on_datagram", "_sock", "receive_errors", "send_failures")
+    __slots__ = (
+        "_fd",
+        "_loop",
+        "_on_datagram",
+        "_reading",
+        "_sock",
+        "receive_errors",
+        "send_failures",
+    )
 
     def __init__(
         self,
@@ -65,7 +73,20 @@ class DatagramSocket:
         self._on_datagram = on_datagram
         self.send_failures = 0  # datagrams the kernel refused; the peer retransmits
         self.receive_errors = 0  # errors reported by the socket (an ICMP error, for one)
+        self._reading = True
         loop.add_reader(self._fd, self._readable)
+
+    def pause(self) -> None:
+        """Stop reading: what arrives waits in the kernel's receive buffer (and past it is
+        dropped there, as any datagram a full buffer meets; the NAS retransmits)."""
+        if self._reading and self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def resume(self) -> None:
+        if not self._reading and self._fd >= 0:
+            self._loop.add_reader(self._fd, self._readable)
+            self._reading = True
 
     def _readable(self) -> None:
         receive = self._sock.recvfrom
@@ -91,7 +112,8 @@ class DatagramSocket:
 
     def close(self) -> None:
         if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
+            if self._reading:
+                self._loop.remove_reader(self._fd)
             self._fd = -1
             self._sock.close()
 

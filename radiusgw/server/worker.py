@@ -179,6 +179,13 @@ class Worker:
             else:
                 self.proxy.journalled(answer.proxy, True)
 
+    def _pace_accounting(self, reading: bool) -> None:
+        """The applier's flow control (``radiusgw.server.accounting``)."""
+        if reading:
+            self.acct.resume()
+        else:
+            self.acct.pause()
+
     def _write_failed(self, batch: list[AccountingAnswer], exc: BaseException) -> None:
         self.log.error("accounting-write-failed", records=len(batch), error=str(exc))
         for answer in batch:
@@ -396,6 +403,7 @@ class Worker:
             self.log.info("journal-replayed", records=replayed, journal=str(settings.journal_dir))
         self.auth = DatagramSocket(loop, auth_sock, self._on_auth)
         self.acct = DatagramSocket(loop, acct_sock, self._on_acct)
+        self.accounting.on_pace = self._pace_accounting
         self.decisions = StoreDecisions(
             self.engine,
             open_store,

@@ -4,6 +4,7 @@ and the event loop never waits for the disk meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,7 @@ import pytest
 import structlog
 
 from radiusgw.engine.core import AccountingAnswer
+from radiusgw.errors import StoreError
 from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 from radiusgw.store import journal, open_store
@@ -245,3 +247,80 @@ async def test_a_database_restored_without_its_journal_keeps_the_new_writes(
     with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as store:
         assert store.count_accounting() == 2
         assert store.journal_position("acct-0") == Position(58, path.stat().st_size)
+
+
+@pytest.mark.parametrize("tuning", [Tuning(pause_backlog=4)])
+async def test_a_worker_stops_reading_while_the_applier_is_behind_and_reads_again_after(
+    tmp_path: Path, disk: Disk, running: Running
+) -> None:
+    """Flow control: the applier queues behind another writer (the writers' lock held here),
+    so the backlog grows to ``pause_backlog`` and the worker is asked to stop reading; once
+    the applier has caught up, to read again."""
+    pipeline = running.pipeline
+    paces: list[bool] = []
+    pipeline.on_pace = paces.append
+    lock = os.open(tmp_path / "gw.db.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    disk.release.set()
+    try:
+        for n in (1, 2, 3):
+            pipeline.submit(answer(n))
+        while running.written != [1, 2, 3]:
+            await asyncio.sleep(0.001)
+        assert paces == [] and not pipeline.paused  # 3 behind: reading on
+        pipeline.submit(answer(4))
+        while running.written != [1, 2, 3, 4]:
+            await asyncio.sleep(0.001)
+        assert paces == [False] and pipeline.paused and pipeline.pauses == 1
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    await pipeline.wait_idle()
+    assert paces == [False, True] and not pipeline.paused and pipeline.backlog == 0
+
+
+class DownStore:
+    """The real store, whose accounting transactions fail while ``down`` is set (the database
+    unreachable, as a PostgreSQL node would be)."""
+
+    def __init__(self, store: Any, down: threading.Event) -> None:
+        self._store = store
+        self._down = down
+
+    def write_accounting(self, *args: Any, **kw: Any) -> Any:
+        if self._down.is_set():
+            raise StoreError("the database is down")
+        return self._store.write_accounting(*args, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+async def test_a_paused_worker_reads_again_once_the_store_fails_the_journal_absorbs(
+    tmp_path: Path, disk: Disk
+) -> None:
+    """Behind because the database is down, not slow: the worker reads on, and the journal
+    keeps what comes (up to ``max_backlog``)."""
+    down = threading.Event()
+    down.set()
+    it = Running(tmp_path, tuning=Tuning(pause_backlog=1, retry_interval=0.05))
+    it.pipeline.applier._open = lambda: DownStore(
+        open_store(tmp_path / "gw.db", tmp_path / "gw.key"), down
+    )
+    paces: list[bool] = []
+    it.pipeline.on_pace = paces.append
+    it.pipeline.start()
+    disk.release.set()
+    try:
+        it.pipeline.submit(answer(1))
+        for _ in range(1000):
+            if paces == [False, True]:
+                break
+            await asyncio.sleep(0.005)
+        assert paces == [False, True] and it.pipeline.failing and not it.pipeline.paused
+        assert it.written == [1]  # acknowledged from the journal all the same
+        down.clear()
+        await it.pipeline.wait_idle()
+        assert it.pipeline.backlog == 0 and not it.pipeline.failing
+    finally:
+        it.pipeline.stop()
