@@ -159,22 +159,18 @@ def parse(
     if first is None:
         first = packet.first_values()
     get = first.get
-    ints: dict[int, int] = {}
-    for attr_type in _INTEGERS.intersection(first):
-        value = first[attr_type]
-        if len(value) != 4:  # malformed first value: the first well-formed one, if any
-            value = next((v for t, v in packet.attributes if t == attr_type and len(v) == 4), b"")
-            if not value:
-                continue
-        ints[attr_type] = int.from_bytes(value, "big")
-    raw_status = ints.get(_STATUS)
+    raw_status = _integer(packet, first, _STATUS)
     if raw_status is None:
         raise AccountingError("no Acct-Status-Type (RFC 2866 §5.1)")
     status = _STATUS_TYPES.get(raw_status)
     if status is None:
         raise AccountingError(f"Acct-Status-Type {raw_status} is not defined")
-    delay = ints.get(_DELAY, 0)
+    delay = _integer(packet, first, _DELAY) or 0
     user_name = _text(get(_USER_NAME))
+    octets_in = _integer(packet, first, _IN) or 0
+    octets_out = _integer(packet, first, _OUT) or 0
+    giga_in = _integer(packet, first, _IN_GIGA) or 0
+    giga_out = _integer(packet, first, _OUT_GIGA) or 0
     return AccountingEvent(
         status=status,
         nas_address=nas_address,
@@ -186,14 +182,14 @@ def parse(
         session_id=_text(get(_SESSION_ID)),
         nas_ip_address=_address(get(_NAS_IP), 4) or _address(get(_NAS_IPV6), 16),
         nas_identifier=_text(get(_NAS_IDENTIFIER)),
-        input_octets=ints.get(_IN, 0) + ints.get(_IN_GIGA, 0) * GIGAWORD,
-        output_octets=ints.get(_OUT, 0) + ints.get(_OUT_GIGA, 0) * GIGAWORD,
-        session_time=ints.get(_SESSION_TIME),
-        terminate_cause=ints.get(_TERMINATE_CAUSE),
-        interim_interval=ints.get(_INTERIM),
+        input_octets=octets_in + giga_in * GIGAWORD,
+        output_octets=octets_out + giga_out * GIGAWORD,
+        session_time=_integer(packet, first, _SESSION_TIME),
+        terminate_cause=_integer(packet, first, _TERMINATE_CAUSE),
+        interim_interval=_integer(packet, first, _INTERIM),
         lns=tunnel_endpoint(get(_SERVER_ENDPOINT)),
         framed_ip=_address(get(_FRAMED_IP), 4),
-        event_timestamp=ints.get(_EVENT_TIMESTAMP),
+        event_timestamp=_integer(packet, first, _EVENT_TIMESTAMP),
         delay=delay,
     )
 
@@ -219,6 +215,24 @@ def tunnel_endpoint(value: bytes | None) -> str | None:
         return str(ipaddress.ip_address(endpoint))
     except ValueError:
         return endpoint  # RFC 2868 §3.3 allows a fully qualified domain name
+
+
+def _integer(packet: Packet, first: dict[int, bytes], attr_type: int) -> int | None:
+    """An integer attribute (RFC 2865 §5: 4 octets, big-endian): its first value, or if that is
+    malformed the first well-formed one; None if it has none.
+
+    The octets are combined by hand: compiled, an index into bytes is a native integer, where
+    ``int.from_bytes`` is a method looked up and called (with a set of the integer types
+    intersected with the packet's and a dictionary of the results, the integers were half of
+    ``parse``'s 3.6 us)."""
+    value = first.get(attr_type)
+    if value is None:
+        return None
+    if len(value) != 4:
+        value = next((v for t, v in packet.attributes if t == attr_type and len(v) == 4), b"")
+        if not value:
+            return None
+    return (value[0] << 24) | (value[1] << 16) | (value[2] << 8) | value[3]
 
 
 def _text(value: bytes | None) -> str | None:
@@ -250,20 +264,6 @@ _NAS_IPV6: Final = int(Attr.NAS_IPV6_ADDRESS)
 _NAS_IDENTIFIER: Final = int(Attr.NAS_IDENTIFIER)
 _SERVER_ENDPOINT: Final = int(Attr.TUNNEL_SERVER_ENDPOINT)
 _FRAMED_IP: Final = int(Attr.FRAMED_IP_ADDRESS)
-_INTEGERS: Final = frozenset(
-    {
-        _STATUS,
-        _DELAY,
-        _IN,
-        _OUT,
-        _IN_GIGA,
-        _OUT_GIGA,
-        _SESSION_TIME,
-        _TERMINATE_CAUSE,
-        _INTERIM,
-        _EVENT_TIMESTAMP,
-    }
-)
 _STATUS_TYPES: Final = {
     int(t): t for t in AcctStatusType
 }  # a dict look-up: no enum call per request

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from radiusgw.accounting import (
     GIGAWORD,
@@ -245,3 +247,56 @@ def test_from_record_of_garbage_raises_accounting_error() -> None:
 )
 def test_local_part_is_the_text_before_the_last_at(name: str, local: str) -> None:
     assert local_part(name) == local
+
+
+_WORD = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+@given(
+    octets=st.tuples(_WORD, _WORD, _WORD, _WORD),
+    session_time=_WORD,
+    cause=_WORD,
+    interim=_WORD,
+    timestamp=_WORD,
+    delay=_WORD,
+)
+def test_every_integer_reads_as_its_four_octets_big_endian(
+    octets: tuple[int, int, int, int],
+    session_time: int,
+    cause: int,
+    interim: int,
+    timestamp: int,
+    delay: int,
+) -> None:
+    """RFC 2865 §5: an integer is 32 bits, most significant octet first."""
+    in_low, in_giga, out_low, out_giga = octets
+    event = parse(
+        request(
+            status(AcctStatusType.STOP),
+            (Attr.ACCT_INPUT_OCTETS, integer(in_low)),
+            (Attr.ACCT_INPUT_GIGAWORDS, integer(in_giga)),
+            (Attr.ACCT_OUTPUT_OCTETS, integer(out_low)),
+            (Attr.ACCT_OUTPUT_GIGAWORDS, integer(out_giga)),
+            (Attr.ACCT_SESSION_TIME, integer(session_time)),
+            (Attr.ACCT_TERMINATE_CAUSE, integer(cause)),
+            (Attr.ACCT_INTERIM_INTERVAL, integer(interim)),
+            (Attr.EVENT_TIMESTAMP, integer(timestamp)),
+            (Attr.ACCT_DELAY_TIME, integer(delay)),
+        ),
+        nas_address=NAS,
+        received=5e9,
+    )
+    assert (event.input_octets, event.output_octets) == (
+        in_giga * GIGAWORD + in_low,
+        out_giga * GIGAWORD + out_low,
+    )
+    assert (event.session_time, event.terminate_cause, event.interim_interval) == (
+        session_time,
+        cause,
+        interim,
+    )
+    assert (event.event_timestamp, event.delay, event.event_time) == (
+        timestamp,
+        delay,
+        5e9 - delay,
+    )
