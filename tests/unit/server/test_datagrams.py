@@ -95,6 +95,34 @@ async def test_a_refused_send_is_counted_not_raised() -> None:
         edge.close()
 
 
+async def test_a_paused_socket_leaves_datagrams_to_the_kernel_until_resumed(
+    peer: socket.socket,
+) -> None:
+    """Flow control (the accounting applier's): while paused nothing is read, and what came
+    meanwhile is read, in order, once resumed."""
+    loop = asyncio.get_running_loop()
+    seen: list[bytes] = []
+    edge = DatagramSocket(loop, _bound(), lambda data, _address: seen.append(data))
+    try:
+        edge.pause()
+        edge.pause()  # idempotent
+        for word in (b"one", b"two", b"three"):
+            peer.sendto(word, edge.getsockname())
+        await asyncio.sleep(0.05)
+        assert seen == []
+        edge.resume()
+        edge.resume()
+        for _ in range(200):
+            if len(seen) == 3:
+                break
+            await asyncio.sleep(0.005)
+        assert seen == [b"one", b"two", b"three"]
+        edge.pause()
+    finally:
+        edge.close()  # paused: nothing to remove from the loop
+    edge.resume()  # closed: stays closed (no reader added for a closed descriptor)
+
+
 async def test_close_stops_reading_and_is_idempotent() -> None:
     loop = asyncio.get_running_loop()
     sock = _bound()
