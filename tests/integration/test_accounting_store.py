@@ -4,7 +4,10 @@ either."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -12,7 +15,11 @@ from typing import Any
 
 import pytest
 
+from radiusgw.radius import crypto
+from radiusgw.radius.attributes import AcctStatusType
+from radiusgw.server.settings import DEFAULT_TUNING
 from tests.integration.gateway import Gateway, radclient, radiusgw, running_gateway
+from tests.integration.nas import accounting
 
 pytestmark = pytest.mark.peers
 
@@ -109,3 +116,69 @@ def test_a_record_the_store_refuses_is_kept_aside_and_the_rest_stored(
         assert again.events("accounting-quarantined") == []
     listed = radiusgw("accounting", "quarantine", "--db", str(db), "--format", "json").stdout
     assert len(listed.splitlines()) == 1
+
+
+def test_a_worker_stops_reading_accounting_while_its_store_is_behind_and_loses_nothing(
+    gateway: Gateway, db: Path
+) -> None:
+    """Flow control seen from a NAS. The applier queues behind another writer (the writers'
+    lock held here, as a long operator command holds the database), so after about
+    ``pause_backlog`` records the gateway stops answering; once the lock goes, every record
+    the NAS retransmits is answered, and each is stored once."""
+    total = DEFAULT_TUNING.pause_backlog + 2_000
+    secret = b"acme-secret"
+    requests = [
+        accounting("alice@acme.example", secret, AcctStatusType.START, f"fc-{n}", ident=n % 256)
+        for n in range(total)
+    ]
+    by_ident: dict[int, list[int]] = {}
+    for n, request in enumerate(requests):
+        by_ident.setdefault(request[1], []).append(n)
+    answered: set[int] = set()
+
+    def collect(sock: socket.socket, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                raw = sock.recv(4096)
+            except TimeoutError:
+                continue
+            for n in by_ident.get(raw[1], []):
+                if crypto.response_authenticator_matches(raw, secret, requests[n][4:20]):
+                    answered.add(n)
+
+    lock = os.open(f"{db}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.settimeout(0.05)
+        try:
+            for start in range(0, total, 250):  # as fast as the gateway takes them
+                for request in requests[start : start + 250]:
+                    sock.sendto(request, ("127.0.0.1", gateway.acct_port))
+                collect(sock, 0.02)
+            collect(sock, 1.5)
+            held = len(answered)
+            assert DEFAULT_TUNING.pause_backlog <= held < total, held
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            os.close(lock)
+        deadline = time.monotonic() + 60
+        while len(answered) < total:  # the NAS retransmits what went unanswered
+            assert time.monotonic() < deadline, f"{total - len(answered)} never answered"
+            for n in range(total):
+                if n not in answered:
+                    sock.sendto(requests[n], ("127.0.0.1", gateway.acct_port))
+            collect(sock, 1.0)
+    deadline = time.monotonic() + 30
+    while True:
+        with sqlite3.connect(db) as conn:
+            stored = conn.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT session_id) FROM accounting"
+                " WHERE session_id LIKE 'fc-%'"
+            ).fetchone()
+        if stored[0] == total or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert tuple(stored) == (total, total)  # every record once, retransmissions and all
