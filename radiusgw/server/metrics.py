@@ -162,6 +162,10 @@ class Metrics:
             "Accounting records journalled and acknowledged, not yet in the store.",
             "livesum",
         )
+        self.pauses = counter(
+            "radiusgw_accounting_pauses",
+            "Times a worker stopped reading Accounting-Requests while its applier was behind.",
+        )
         self.applier_lag = gauge(
             "radiusgw_accounting_applier_lag_seconds",
             "While records wait: seconds since the applier last committed; else 0.",
@@ -238,6 +242,7 @@ class WorkerMetrics:
         self._upstreams: dict[int, tuple[Upstream, tuple[int, ...], list[int], float]] = {}
         self._states: set[tuple[str, str]] = set()
         self._lns_labels: set[tuple[str, str]] = set()
+        self._pauses = 0  # the accounting pipeline's count at the last flush
 
     def flush(self, worker: Worker) -> None:
         m = self.metrics
@@ -280,6 +285,9 @@ class WorkerMetrics:
         self._counters(engine.counters)
         accounting = worker.accounting
         m.backlog.set(accounting.backlog)
+        if accounting.pauses > self._pauses:
+            m.pauses.inc(accounting.pauses - self._pauses)
+            self._pauses = accounting.pauses
         last = accounting.last_applied
         m.applier_lag.set(max(0.0, time.time() - last) if accounting.backlog and last else 0.0)
         self._upstream(worker.proxy.client.upstreams())

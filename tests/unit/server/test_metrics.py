@@ -113,7 +113,7 @@ def scrape(directory: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
 def fake_worker(eng: Any, upstreams: list[Upstream] | None = None) -> Any:
     return SimpleNamespace(
         engine=eng,
-        accounting=SimpleNamespace(backlog=3, last_applied=time.time() - 5),
+        accounting=SimpleNamespace(backlog=3, last_applied=time.time() - 5, pauses=2),
         proxy=SimpleNamespace(client=SimpleNamespace(upstreams=lambda: upstreams or [])),
     )
 
@@ -148,6 +148,7 @@ def test_flush_adds_deltas_by_realm_and_mode_and_never_a_typed_realm(
     )
     assert found[("radiusgw_accounting_backlog", ())] == 3
     assert found[("radiusgw_accounting_applier_lag_seconds", ())] >= 5
+    assert found[("radiusgw_accounting_pauses_total", ())] == 2  # flushed twice, counted once
     assert not any("typed" in str(key) for key in found)
 
 
