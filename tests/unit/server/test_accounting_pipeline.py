@@ -7,7 +7,7 @@ import asyncio
 import fcntl
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +67,20 @@ def answer(n: int) -> AccountingAnswer:
 class Running:
     """A worker's pipeline on a real journal and store; answers and failures noted by key."""
 
-    def __init__(self, tmp_path: Path, log: Any = None, tuning: Tuning = DEFAULT_TUNING) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        log: Any = None,
+        tuning: Tuning = DEFAULT_TUNING,
+        wrap: Callable[[Any], Any] = lambda store: store,
+    ) -> None:
+        """``wrap``: what the applier gets instead of the store it opens (a store that fails)."""
         self.written: list[int] = []
         self.failed: list[int] = []
         self.pipeline = AccountingPipeline(
             tmp_path / "journal",
             0,
-            lambda: open_store(tmp_path / "gw.db", tmp_path / "gw.key"),
+            lambda: wrap(open_store(tmp_path / "gw.db", tmp_path / "gw.key")),
             asyncio.get_running_loop(),
             structlog.get_logger() if log is None else log,
             on_written=lambda batch: self.written.extend(a.key[1] for a in batch),
@@ -303,10 +310,8 @@ async def test_a_paused_worker_reads_again_once_the_store_fails_the_journal_abso
     keeps what comes (up to ``max_backlog``)."""
     down = threading.Event()
     down.set()
-    it = Running(tmp_path, tuning=Tuning(pause_backlog=1, retry_interval=0.05))
-    it.pipeline.applier._open = lambda: DownStore(
-        open_store(tmp_path / "gw.db", tmp_path / "gw.key"), down
-    )
+    tuning = Tuning(pause_backlog=1, retry_interval=0.05)
+    it = Running(tmp_path, tuning=tuning, wrap=lambda store: DownStore(store, down))
     paces: list[bool] = []
     it.pipeline.on_pace = paces.append
     it.pipeline.start()

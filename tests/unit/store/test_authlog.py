@@ -6,7 +6,7 @@ from __future__ import annotations
 import marshal
 import sqlite3
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,18 @@ def row(time: float, user: str, result: str = "accept", **extra: object) -> Auth
 def write(store: Backend, rows: Sequence[AuthLogRow]) -> None:
     for batch in batches_of(rows):
         store.write_auth_log(batch)
+
+
+@pytest.fixture
+def one_row(tmp_path: Path) -> Iterator[tuple[Backend, Path]]:
+    """A SQLite store whose log holds ``ROWS[0]``, and its database file."""
+    db = tmp_path / "gw.db"
+    store = open_backend(db, tmp_path / "k")
+    try:
+        write(store, ROWS[:1])
+        yield store, db
+    finally:
+        store.close()
 
 
 def set_bodies(db: Path, body: bytes) -> None:
@@ -213,39 +225,31 @@ def test_a_batch_is_stored_as_the_engine_recorded_it_and_read_as_text(
         store.close()
 
 
-def test_chunks_are_zstandard_and_those_written_with_zlib_are_still_read(tmp_path: Path) -> None:
-    db = tmp_path / "gw.db"
-    store = open_backend(db, tmp_path / "k")
-    try:
-        write(store, ROWS[:1])
-        raw = sqlite3.connect(path_of(db))
-        (body,) = raw.execute("SELECT body FROM auth_log_chunks").fetchone()
-        raw.close()
-        assert body[:4] == bytes.fromhex("28b52ffd")
-        set_bodies(db, zlib.compress(zstandard.ZstdDecompressor().decompress(body), 1))
-        assert store.auth_log("acme.example") == ROWS[:1]
-    finally:
-        store.close()
+def test_chunks_are_zstandard_and_those_written_with_zlib_are_still_read(
+    one_row: tuple[Backend, Path],
+) -> None:
+    store, db = one_row
+    raw = sqlite3.connect(path_of(db))
+    (body,) = raw.execute("SELECT body FROM auth_log_chunks").fetchone()
+    raw.close()
+    assert body[:4] == bytes.fromhex("28b52ffd")
+    set_bodies(db, zlib.compress(zstandard.ZstdDecompressor().decompress(body), 1))
+    assert store.auth_log("acme.example") == ROWS[:1]
 
 
-def test_a_chunk_of_the_first_layout_is_still_read(tmp_path: Path) -> None:
-    db = tmp_path / "gw.db"
-    store = open_backend(db, tmp_path / "k")
-    try:
-        write(store, ROWS[:1])
-        raw = sqlite3.connect(path_of(db))
-        body = zlib.compress(marshal.dumps([tuple(ROWS[1])]), 1)  # a tuple per row
-        raw.execute(
-            "INSERT INTO auth_log_chunks (realm, first, last, rows, body) VALUES (?, ?, ?, ?, ?)",
-            ("acme.example", 101.0, 101.0, 1, body),
-        )
-        raw.commit()
-        raw.close()
-        assert store.auth_log("acme.example") == ROWS[:2]
-        assert store.prune_auth_log(100.5) == 1
-        assert store.auth_log("acme.example") == ROWS[1:2]
-    finally:
-        store.close()
+def test_a_chunk_of_the_first_layout_is_still_read(one_row: tuple[Backend, Path]) -> None:
+    store, db = one_row
+    raw = sqlite3.connect(path_of(db))
+    body = zlib.compress(marshal.dumps([tuple(ROWS[1])]), 1)  # a tuple per row
+    raw.execute(
+        "INSERT INTO auth_log_chunks (realm, first, last, rows, body) VALUES (?, ?, ?, ?, ?)",
+        ("acme.example", 101.0, 101.0, 1, body),
+    )
+    raw.commit()
+    raw.close()
+    assert store.auth_log("acme.example") == ROWS[:2]
+    assert store.prune_auth_log(100.5) == 1
+    assert store.auth_log("acme.example") == ROWS[1:2]
 
 
 @pytest.mark.parametrize(
@@ -259,16 +263,13 @@ def test_a_chunk_of_the_first_layout_is_still_read(tmp_path: Path) -> None:
         ("gw", "0", 1.0, marshal.dumps([])),
     ],
 )
-def test_a_chunk_whose_values_do_not_fit_is_damaged(tmp_path: Path, content: object) -> None:
-    db = tmp_path / "gw.db"
-    store = open_backend(db, tmp_path / "k")
-    try:
-        write(store, ROWS[:1])
-        set_bodies(db, zstandard.ZstdCompressor().compress(marshal.dumps(content)))
-        with pytest.raises(StoreError, match="authentication log chunk 1 is damaged"):
-            store.auth_log("acme.example")
-    finally:
-        store.close()
+def test_a_chunk_whose_values_do_not_fit_is_damaged(
+    one_row: tuple[Backend, Path], content: object
+) -> None:
+    store, db = one_row
+    set_bodies(db, zstandard.ZstdCompressor().compress(marshal.dumps(content)))
+    with pytest.raises(StoreError, match="authentication log chunk 1 is damaged"):
+        store.auth_log("acme.example")
 
 
 def test_rows_made_into_chunks_again_keep_chunk_rows_per_chunk(tmp_path: Path) -> None:
