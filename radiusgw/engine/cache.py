@@ -53,6 +53,8 @@ from radiusgw.radius.attributes import Attr
 from radiusgw.radius.dictionary import DictionaryError, load_dictionary
 from radiusgw.radius.reply import Encoded, encode_all, merged
 
+_FRAMED_IP_ADDRESS: Final = int(Attr.FRAMED_IP_ADDRESS)
+
 
 @dataclass(frozen=True, slots=True)
 class CachedAccount:
@@ -61,6 +63,9 @@ class CachedAccount:
     reply: bytes  # wire-encoded reply attributes for Access-Accept
     calling_stations: frozenset[str] = frozenset()  # lower case; empty: any caller
     locked_until: float = 0.0  # unix time; 0: not locked
+    # The Framed-IP-Address in ``reply`` (RFC 2865 §5.8), four octets, for the authentication
+    # log: read once here, not out of each answer (``Engine._accept``).
+    framed_ip: bytes | None = None
 
 
 def _own(code: Attr, value: bytes) -> Encoded:
@@ -90,13 +95,30 @@ def reply_attributes(
 def cached(
     account: Account, realm_reply: Sequence[Encoded] = (), dictionary: Dictionary | None = None
 ) -> CachedAccount:
+    reply = reply_attributes(account, realm_reply, dictionary)
     return CachedAccount(
         account.password.encode("utf-8"),
         account.enabled,
-        reply_attributes(account, realm_reply, dictionary),
+        reply,
         frozenset(account.calling_station_ids),
         account.locked_until or 0.0,
+        framed_ip_of(reply),
     )
+
+
+def framed_ip_of(attrs: bytes) -> bytes | None:
+    """The first Framed-IP-Address in wire-encoded attributes, as its four octets; None when
+    there is none (or it is not four octets)."""
+    pos = 0
+    end = len(attrs) - 1
+    while pos < end:
+        length = attrs[pos + 1]
+        if length < 2:
+            return None
+        if attrs[pos] == _FRAMED_IP_ADDRESS:
+            return attrs[pos + 2 : pos + length] if length == 6 else None
+        pos += length
+    return None
 
 
 class Miss(enum.Enum):

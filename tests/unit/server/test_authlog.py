@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from radiusgw.domain import Account, AdmissionResult, AuthLogBatch, AuthLogRow
 from radiusgw.engine import Admission
+from radiusgw.engine.cache import framed_ip_of
 from radiusgw.modes import group
-from radiusgw.radius.attributes import Code
-from radiusgw.radius.packet import Packet, decode, encode
+from radiusgw.radius.attributes import Attr, Code
+from radiusgw.radius.packet import HEADER_LENGTH, Packet, attribute_value, decode, encode
 from radiusgw.server.authlog import AuthLogWriter
 from radiusgw.server.authlog_writer import (
     FrameError,
@@ -82,6 +85,21 @@ def test_group_accepts_and_rejects_become_rows_with_method_and_framed_ip() -> No
         ),
     ]  # fmt: skip
     assert rows[2].reason  # the reject's Reply-Message, whatever the router says
+
+
+_ATTRIBUTE = st.tuples(
+    st.sampled_from([int(Attr.FRAMED_IP_ADDRESS), int(Attr.SESSION_TIMEOUT), int(Attr.CLASS)]),
+    st.binary(min_size=0, max_size=8),
+).map(lambda a: bytes((a[0], len(a[1]) + 2)) + a[1])
+
+
+@given(st.lists(_ATTRIBUTE, max_size=5))
+def test_the_cached_framed_ip_is_the_one_the_signed_accept_carries(attrs: list[bytes]) -> None:
+    """What the log records of an accept (``CachedAccount.framed_ip``, read once from the
+    account's reply) is what a read of the answer's octets finds (what it recorded before)."""
+    reply = b"".join(attrs)
+    in_answer = attribute_value(bytes(HEADER_LENGTH) + reply, int(Attr.FRAMED_IP_ADDRESS))
+    assert framed_ip_of(reply) == (in_answer if in_answer and len(in_answer) == 4 else None)
 
 
 def test_proxy_answers_name_the_upstream_and_deferred_ones_get_the_hand_off_time() -> None:
