@@ -26,7 +26,8 @@ COMPILED := radiusgw/radius/packet.py radiusgw/radius/attributes.py radiusgw/rad
 	radiusgw/store/authlog.py radiusgw/client/core.py radiusgw/client/ids.py \
 	radiusgw/client/answers.py radiusgw/proxy/client.py radiusgw/proxy/rewrite.py \
 	radiusgw/proxy/upstream.py radiusgw/proxy/pool.py radiusgw/dynauth.py \
-	radiusgw/server/datagrams.py radiusgw/server/proxy_edge.py radiusgw/config/model.py
+	radiusgw/server/datagrams.py radiusgw/server/inbound.py radiusgw/server/proxy_edge.py \
+	radiusgw/config/model.py
 
 .PHONY: run test unit pure venv peers lint bench clean
 

@@ -36,7 +36,14 @@ from typing import Any
 import uvloop
 
 from radiusgw.domain import SessionRow
-from radiusgw.engine import AccountingAnswer, AccountLookup, Admission, Engine, ProxyAccounting
+from radiusgw.engine import (
+    AccountingAnswer,
+    AccountLookup,
+    Admission,
+    Deferred,
+    Engine,
+    ProxyAccounting,
+)
 from radiusgw.engine.cache import AccountCache
 from radiusgw.engine.droplog import SUMMARY_INTERVAL
 from radiusgw.errors import RadiusGwError
@@ -49,6 +56,7 @@ from radiusgw.server.decisions import StoreDecisions, authenticating_realms
 from radiusgw.server.disconnect import DisconnectSender
 from radiusgw.server.health import mark_ready
 from radiusgw.server.heartbeat import Heartbeat
+from radiusgw.server.inbound import AcctInbound, AuthInbound
 from radiusgw.server.lns_monitor import LnsMonitor, read_health
 from radiusgw.server.metrics import ENV, FLUSH_INTERVAL, Metrics, WorkerMetrics
 from radiusgw.server.proxy_edge import ProxyEdge
@@ -80,7 +88,6 @@ class Worker:
         self.settings = settings
         self.index = index
         self.log = log
-        self.draining = False
         # What the signal handlers note for the main loop (``handle_exit``, ``handle_reload``).
         self.should_exit = False
         self.reload_requested = False
@@ -105,6 +112,9 @@ class Worker:
         )
         if self.metrics is not None:
             self.engine.latency = self.metrics.latency
+        # The step per datagram, compiled; the acct one once the accounting pipeline is made.
+        self._auth_in = AuthInbound(self.engine, self._deferred_auth)
+        self._acct_in: AcctInbound
         self.engine.lns_health = read_health(self.store, registry)
         self._lns_load: dict[tuple[str, int], int] = {}
         self.engine.lns_sessions = lambda realm, index: self._lns_load.get((realm, index), 0)
@@ -118,16 +128,20 @@ class Worker:
 
     # -- requests -----------------------------------------------------------------------
 
-    def _on_auth(self, data: bytes, address: Any) -> None:
-        if self.draining:
-            return
-        now = time.time()
-        result = self.engine.on_auth(data, address, now)
-        if result is None:
-            return
-        if isinstance(result, bytes):  # its decision time observed by the engine
-            self.auth.sendto(result, address)
-            return
+    @property
+    def draining(self) -> bool:
+        """Whether the worker drains: datagrams are read and dropped (``shutdown``)."""
+        return self._auth_in.draining
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        self._auth_in.draining = value
+        acct_in = getattr(self, "_acct_in", None)  # made in ``startup``, which copies the flag
+        if acct_in is not None:
+            acct_in.draining = value
+
+    def _deferred_auth(self, result: Deferred, data: bytes, address: Any, now: float) -> None:
+        """What the engine deferred (``radiusgw.server.inbound`` answers the rest)."""
         if self.metrics is not None:
             self._since[(address, data[1])] = now
         if isinstance(result, AccountLookup):
@@ -137,26 +151,14 @@ class Worker:
         else:
             self.proxy.auth(result)
 
-    def _on_acct(self, data: bytes, address: Any) -> None:
-        if self.draining:
-            return
-        if self.accounting.full:  # the store is far behind: shed load, the NAS retries
-            self.engine.counters.dropped_overload += 1
-            return
-        result = self.engine.on_acct(data, address, time.time())
-        if result is None:
-            return
-        if isinstance(result, bytes):
-            self.acct.sendto(result, address)
-        elif isinstance(result, ProxyAccounting):
-            # Forwarded (or spooled) and journalled side by side; the proxy edge answers once
-            # both are durable (``ProxyEdge.journalled``).
-            self.proxy.acct(result)
-            self.accounting.submit(
-                AccountingAnswer(result.key, result.record, b"", address, result)
-            )
-        else:
-            self.accounting.submit(result)
+    def _proxied_acct(self, result: ProxyAccounting, address: Any) -> None:
+        # Forwarded (or spooled) and journalled side by side; the proxy edge answers once
+        # both are durable (``ProxyEdge.journalled``).
+        self.proxy.acct(result)
+        self.accounting.submit(AccountingAnswer(result.key, result.record, b"", address, result))
+
+    def _journalled(self, proxied: ProxyAccounting, durable: bool) -> None:
+        self.proxy.journalled(proxied, durable)
 
     # -- deferred work ------------------------------------------------------------------
 
@@ -170,14 +172,7 @@ class Worker:
                 metrics.latency.observe(realm, time.time() - since)
 
     def _written(self, batch: list[AccountingAnswer]) -> None:
-        engine = self.engine
-        send = self.acct.sendto
-        for answer in batch:
-            if answer.proxy is None:
-                engine.accounting_done(answer)
-                send(answer.reply, answer.address)
-            else:
-                self.proxy.journalled(answer.proxy, True)
+        self._acct_in.written(batch)
 
     def _pace_accounting(self, reading: bool) -> None:
         """The applier's flow control (``radiusgw.server.accounting``)."""
@@ -401,8 +396,16 @@ class Worker:
         )
         if replayed:
             self.log.info("journal-replayed", records=replayed, journal=str(settings.journal_dir))
-        self.auth = DatagramSocket(loop, auth_sock, self._on_auth)
-        self.acct = DatagramSocket(loop, acct_sock, self._on_acct)
+        self._acct_in = AcctInbound(
+            self.engine, self.accounting, self._proxied_acct, self._journalled
+        )
+        self._acct_in.draining = self._auth_in.draining
+        self.auth = self._auth_in.socket = DatagramSocket(
+            loop, auth_sock, self._auth_in.on_datagram
+        )
+        self.acct = self._acct_in.socket = DatagramSocket(
+            loop, acct_sock, self._acct_in.on_datagram
+        )
         self.accounting.on_pace = self._pace_accounting
         self.decisions = StoreDecisions(
             self.engine,

@@ -200,7 +200,7 @@ def test_profile_splits_the_cpu_by_thread_and_reads_a_worker_s_stacks(
     assert "py-spy failed" not in report, report
     assert "most samples of their own" in report
     assert (
-        "Worker._on_acct (radiusgw/server/worker.py:"
+        "AccountingPipeline._apply (radiusgw/server/accounting.py:"
         in (profile.OUT / "profile-acct.folded").read_text()
     )
 

@@ -68,7 +68,7 @@ async def test_the_handlers_only_note_and_the_main_loop_reloads_then_the_drain_a
             assert not worker.reload_requested and not main.done()
             # An accounting record taken, then SIGTERM before it is journalled.
             request = accounting("alice@acme.example", SECRET, AcctStatusType.START, "s-1")
-            worker._on_acct(request, nas.getsockname())
+            worker._acct_in.on_datagram(request, nas.getsockname())
             assert worker.accounting.outstanding == 1
             worker.handle_exit()
             assert worker.should_exit and not worker.draining

@@ -1,0 +1,101 @@
+"""A worker's step per datagram on its auth and acct sockets (compiled with mypyc).
+
+The engine's answer goes out at once; what the engine defers goes to the worker, which is
+interpreted and finishes it on its store threads, its proxy edge or its journal. This step
+runs at the full request rate, so it is compiled with the engine it calls: as a method of the
+interpreted worker, its frame, its attribute look-ups and its calls into the engine and the
+socket through Python's generic call took about 5 % of a worker's CPU under group PAP (perf,
+4 workers: the worker's callback 81.3 % of the samples with its callees, the engine 52.5 %,
+the send 23.7 %, the rest the callback's own).
+
+``draining`` is the worker's: once set, datagrams are read and dropped (the NAS retransmits
+to another node, or to this one once it is back).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from radiusgw.engine import AccountingAnswer, Deferred, Engine, ProxyAccounting
+from radiusgw.server.accounting import AccountingPipeline
+from radiusgw.server.datagrams import DatagramSocket
+
+
+class AuthInbound:
+    """The auth socket's datagrams: answered now, or handed to ``deferred(result, data,
+    address, arrival)`` (an account look-up, a session admission, a proxied request)."""
+
+    def __init__(self, engine: Engine, deferred: Callable[[Deferred, bytes, Any, float], None]):
+        self.engine = engine
+        self.deferred = deferred
+        self.socket: DatagramSocket | None = None  # set once the worker has opened it
+        self.draining = False
+
+    def on_datagram(self, data: bytes, address: Any) -> None:
+        if self.draining:
+            return
+        now = time.time()
+        result = self.engine.on_auth(data, address, now)
+        if result is None:
+            return
+        if isinstance(result, bytes):  # its decision time observed by the engine
+            sock = self.socket
+            if sock is not None:
+                sock.sendto(result, address)
+            return
+        self.deferred(result, data, address, now)
+
+
+class AcctInbound:
+    """The acct socket's datagrams: answered now (a duplicate, Accounting-On ...), journalled
+    by ``accounting`` and answered once durable (``written``), or, for a proxy realm, handed
+    to ``proxied(result, address)``. While the pipeline is ``full`` (the store far behind)
+    they are dropped and counted: the NAS retries."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        accounting: AccountingPipeline,
+        proxied: Callable[[ProxyAccounting, Any], None],
+        journalled: Callable[[ProxyAccounting, bool], None],
+    ):
+        self.engine = engine
+        self.accounting = accounting
+        self.proxied = proxied
+        self.journalled = journalled
+        self.socket: DatagramSocket | None = None  # set once the worker has opened it
+        self.draining = False
+
+    def on_datagram(self, data: bytes, address: Any) -> None:
+        if self.draining:
+            return
+        if self.accounting.full:
+            self.engine.counters.dropped_overload += 1
+            return
+        result = self.engine.on_acct(data, address, time.time())
+        if result is None:
+            return
+        if isinstance(result, bytes):
+            sock = self.socket
+            if sock is not None:
+                sock.sendto(result, address)
+        elif isinstance(result, ProxyAccounting):
+            self.proxied(result, address)
+        else:
+            self.accounting.submit(result)
+
+    def written(self, batch: list[AccountingAnswer]) -> None:
+        """A batch now in the fsync'd journal: answer each record (RFC 2866 §2: only once it
+        is kept); a proxied one is answered by the proxy edge once its upstream has too."""
+        engine = self.engine
+        sock = self.socket
+        for answer in batch:
+            proxy = answer.proxy
+            if proxy is None:
+                engine.accounting_done(answer)
+                if sock is not None:
+                    sock.sendto(answer.reply, answer.address)
+            else:
+                self.journalled(proxy, True)
