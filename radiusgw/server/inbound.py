@@ -18,19 +18,27 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from radiusgw.engine import AccountingAnswer, Deferred, Engine, ProxyAccounting
+from radiusgw.engine import AccountingAnswer, AccountLookup, Engine, ProxyAccounting, ProxyAuth
 from radiusgw.server.accounting import AccountingPipeline
 from radiusgw.server.datagrams import DatagramSocket
+from radiusgw.server.decisions import StoreDecisions
+from radiusgw.server.proxy_edge import ProxyEdge
 
 
 class AuthInbound:
-    """The auth socket's datagrams: answered now, or handed to ``deferred(result, data,
-    address, arrival)`` (an account look-up, a session admission, a proxied request)."""
+    """The auth socket's datagrams: answered now, or handed on: an account the cache does not
+    hold and an accept that needs a session slot to ``decisions`` (the worker's store
+    threads), a proxy realm's request to ``proxy``. ``send_deferred`` sends the answers those
+    decide. With ``since`` (metrics on) a deferred request's arrival is kept by (source,
+    Identifier), and its decision time observed when its answer goes."""
 
-    def __init__(self, engine: Engine, deferred: Callable[[Deferred, bytes, Any, float], None]):
+    def __init__(self, engine: Engine, since: dict[tuple[Any, int], float] | None = None):
         self.engine = engine
-        self.deferred = deferred
-        self.socket: DatagramSocket | None = None  # set once the worker has opened it
+        self.since = since
+        # Each set by the worker's start-up, once made (each of them sends through this).
+        self.socket: DatagramSocket | None = None
+        self.decisions: StoreDecisions | None = None
+        self.proxy: ProxyEdge | None = None
         self.draining = False
 
     def on_datagram(self, data: bytes, address: Any) -> None:
@@ -45,7 +53,35 @@ class AuthInbound:
             if sock is not None:
                 sock.sendto(result, address)
             return
-        self.deferred(result, data, address, now)
+        since = self.since
+        if since is not None:
+            since[(address, data[1])] = now
+        if isinstance(result, ProxyAuth):
+            proxy = self.proxy
+            if proxy is not None:
+                proxy.auth(result)
+            return
+        decisions = self.decisions
+        if decisions is None:
+            return
+        if isinstance(result, AccountLookup):
+            decisions.lookup(result)
+        else:
+            decisions.admit(result)
+
+    def send_deferred(self, answer: bytes, address: Any) -> None:
+        """The answer to a deferred request, just decided."""
+        sock = self.socket
+        if sock is not None:
+            sock.sendto(answer, address)
+        since = self.since
+        if since is not None:
+            arrived = since.pop((address, answer[1]), None)
+            engine = self.engine
+            realm = engine.tally.realm
+            latency = engine.latency
+            if arrived is not None and realm is not None and latency is not None:
+                latency.observe(realm, time.time() - arrived)
 
 
 class AcctInbound:
@@ -85,6 +121,12 @@ class AcctInbound:
             self.proxied(result, address)
         else:
             self.accounting.submit(result)
+
+    def send(self, answer: bytes, address: Any) -> None:
+        """An answer decided elsewhere (the proxy edge's, once upstream and journal agree)."""
+        sock = self.socket
+        if sock is not None:
+            sock.sendto(answer, address)
 
     def written(self, batch: list[AccountingAnswer]) -> None:
         """A batch now in the fsync'd journal: answer each record (RFC 2866 §2: only once it

@@ -38,9 +38,6 @@ import uvloop
 from radiusgw.domain import SessionRow
 from radiusgw.engine import (
     AccountingAnswer,
-    AccountLookup,
-    Admission,
-    Deferred,
     Engine,
     ProxyAccounting,
 )
@@ -83,7 +80,7 @@ class Worker:
         ``--metrics-listen``, flushed every second (issue 18.1)."""
         self.metrics = None if metrics is None else WorkerMetrics(metrics, lns=index == 0)
         # Arrival time of each deferred Access-Request, by (NAS address, Identifier): its
-        # decision time is measured when its answer goes (``_send_auth``).
+        # decision time is measured when its answer goes (``AuthInbound.send_deferred``).
         self._since: dict[tuple[Any, int], float] = {}
         self.settings = settings
         self.index = index
@@ -113,7 +110,7 @@ class Worker:
         if self.metrics is not None:
             self.engine.latency = self.metrics.latency
         # The step per datagram, compiled; the acct one once the accounting pipeline is made.
-        self._auth_in = AuthInbound(self.engine, self._deferred_auth)
+        self._auth_in = AuthInbound(self.engine, None if self.metrics is None else self._since)
         self._acct_in: AcctInbound
         self.engine.lns_health = read_health(self.store, registry)
         self._lns_load: dict[tuple[str, int], int] = {}
@@ -140,17 +137,6 @@ class Worker:
         if acct_in is not None:
             acct_in.draining = value
 
-    def _deferred_auth(self, result: Deferred, data: bytes, address: Any, now: float) -> None:
-        """What the engine deferred (``radiusgw.server.inbound`` answers the rest)."""
-        if self.metrics is not None:
-            self._since[(address, data[1])] = now
-        if isinstance(result, AccountLookup):
-            self.decisions.lookup(result)
-        elif isinstance(result, Admission):
-            self.decisions.admit(result)
-        else:
-            self.proxy.auth(result)
-
     def _proxied_acct(self, result: ProxyAccounting, address: Any) -> None:
         # Forwarded (or spooled) and journalled side by side; the proxy edge answers once
         # both are durable (``ProxyEdge.journalled``).
@@ -161,15 +147,6 @@ class Worker:
         self.proxy.journalled(proxied, durable)
 
     # -- deferred work ------------------------------------------------------------------
-
-    def _send_auth(self, answer: bytes, address: Any) -> None:
-        self.auth.sendto(answer, address)
-        metrics = self.metrics
-        if metrics is not None:  # the answer to a deferred request, just decided
-            since = self._since.pop((address, answer[1]), None)
-            realm = self.engine.tally.realm
-            if since is not None and realm is not None:
-                metrics.latency.observe(realm, time.time() - since)
 
     def _written(self, batch: list[AccountingAnswer]) -> None:
         self._acct_in.written(batch)
@@ -188,9 +165,6 @@ class Worker:
                 self.engine.accounting_failed(answer)
             else:
                 self.proxy.journalled(answer.proxy, False)
-
-    def _send_acct(self, answer: bytes, address: Any) -> None:
-        self.acct.sendto(answer, address)
 
     # -- periodic work ------------------------------------------------------------------
 
@@ -411,7 +385,7 @@ class Worker:
             self.engine,
             open_store,
             self.accounting,
-            self._send_auth,
+            self._auth_in.send_deferred,
             loop,
             self.log,
             deadline=settings.store_deadline,
@@ -423,8 +397,8 @@ class Worker:
         self.proxy = ProxyEdge(
             self.engine,
             open_store,
-            self._send_auth,
-            self._send_acct,
+            self._auth_in.send_deferred,
+            self._acct_in.send,
             self.log,
             replayer=self.index == 0,  # one process replays the spool, in order
             worker=self.index,
@@ -432,6 +406,8 @@ class Worker:
             admit=self.decisions.admit,
             tuning=settings.tuning,
         )
+        self._auth_in.decisions = self.decisions
+        self._auth_in.proxy = self.proxy
         await self.proxy.start()
         loop.add_signal_handler(signal.SIGTERM, self.handle_exit)
         loop.add_signal_handler(signal.SIGINT, self.handle_exit)
