@@ -51,9 +51,7 @@ class Node:
             lambda batch: self.acct_in.written(batch),
             lambda batch, exc: None,
         )
-        self.acct_in = AcctInbound(
-            self.engine, self.accounting, lambda *a: None, lambda *a: None
-        )
+        self.acct_in = AcctInbound(self.engine, self.accounting, lambda *a: None, lambda *a: None)
         self.decisions = StoreDecisions(
             self.engine,
             open_store,  # type: ignore[arg-type]
