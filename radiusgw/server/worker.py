@@ -36,11 +36,7 @@ from typing import Any
 import uvloop
 
 from radiusgw.domain import SessionRow
-from radiusgw.engine import (
-    AccountingAnswer,
-    Engine,
-    ProxyAccounting,
-)
+from radiusgw.engine import AccountingAnswer, Engine, ProxyAccounting
 from radiusgw.engine.cache import AccountCache
 from radiusgw.engine.droplog import SUMMARY_INTERVAL
 from radiusgw.errors import RadiusGwError
