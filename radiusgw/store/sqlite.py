@@ -199,8 +199,40 @@ _INSERT_ACCOUNT = (
 _INSERT_SPOOL = "INSERT INTO proxy_spool (realm, nas_address, received, packet) VALUES (?, ?, ?, ?)"
 _INSERT_ACCOUNTING = (
     "INSERT INTO accounting (received, nas_address, realm, username, status_type, session_id,"
-    " packet) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " packet) VALUES "
 )
+_ACCOUNTING_COLUMNS = 7
+_ACCOUNTING_ROW = "(" + ", ".join(["?"] * _ACCOUNTING_COLUMNS) + ")"
+# The accounting rows go in as multi-row INSERTs of up to ``_ROWS_PER_INSERT`` rows, split in
+# powers of two so that a handful of statement texts serve every batch (sqlite3 keeps 128
+# prepared). Not ``executemany``: sqlite3 hands the GIL back for each row's step, and the
+# applier, whose steps take microseconds, then waited for the event loop's GIL at every row.
+# An applier thread inserting 40,000 rows in batches of 50 beside a thread doing a UDP send and
+# receive in a loop: 13.3-15.0 us a row and 22,149-27,152 voluntary context switches with
+# ``executemany``, 5.7-6.7 us and 4,673-4,920 with one statement per batch. 128 rows of 7 stay
+# under 999 parameters, the limit of SQLite before 3.32.
+_ROWS_PER_INSERT = 128
+_INSERTS: dict[int, str] = {}
+
+
+def _accounting_insert(rows: int) -> str:
+    text = _INSERTS.get(rows)
+    if text is None:
+        text = _INSERTS[rows] = _INSERT_ACCOUNTING + ", ".join([_ACCOUNTING_ROW] * rows)
+    return text
+
+
+def _chunks(total: int) -> list[int]:
+    """``total`` rows as statement sizes: full ones, then the rest's powers of two."""
+    sizes = [_ROWS_PER_INSERT] * (total // _ROWS_PER_INSERT)
+    rest = total % _ROWS_PER_INSERT
+    size = _ROWS_PER_INSERT // 2
+    while rest:
+        if rest >= size:
+            sizes.append(size)
+            rest -= size
+        size //= 2
+    return sizes
 
 
 class SqliteStore(SqliteConnection):
@@ -532,21 +564,22 @@ class SqliteStore(SqliteConnection):
     ) -> None:
         """The accounting rows of ``records`` and their session changes, in the caller's
         transaction; ``events`` are ``session_events(records)`` when the caller has them."""
-        self._conn.executemany(
-            _INSERT_ACCOUNTING,
-            [
-                (
-                    r.received,
-                    r.nas_address,
-                    None if r.realm is None else r.realm.lower(),
-                    r.username,
-                    r.status_type,
-                    r.session_id,
-                    r.packet,
-                )
-                for r in records
-            ],
-        )
+        values: list[object] = []
+        for r in records:
+            values += (
+                r.received,
+                r.nas_address,
+                None if r.realm is None else r.realm.lower(),
+                r.username,
+                r.status_type,
+                r.session_id,
+                r.packet,
+            )
+        start = 0
+        for rows in _chunks(len(records)):
+            end = start + _ACCOUNTING_COLUMNS * rows
+            self._conn.execute(_accounting_insert(rows), values[start:end])
+            start = end
         apply_events(self._conn, session_events(records) if events is None else events)
 
     def _record_position(self, journal: tuple[str, Position] | None) -> None:

@@ -176,6 +176,22 @@ def test_write_accounting_persists_across_reopen(db: Path, store: SqliteStore) -
     )
 
 
+@pytest.mark.parametrize("total", [1, 127, 128, 129, 300, 1000])
+def test_a_batch_goes_in_as_few_statements_every_record_once_in_order(
+    db: Path, store: SqliteStore, total: int
+) -> None:
+    sizes = sqlite_module._chunks(total)
+    assert sum(sizes) == total and max(sizes) <= sqlite_module._ROWS_PER_INSERT
+    assert len(set(sizes)) <= 8  # a handful of statement texts, whatever the batch
+    store.write_accounting([_record(i) for i in range(total)])
+    raw = sqlite3.connect(db)
+    try:
+        users = [u for (u,) in raw.execute("SELECT username FROM accounting ORDER BY id")]
+    finally:
+        raw.close()
+    assert users == [f"user{i}" for i in range(total)]
+
+
 def test_write_accounting_keeps_records_without_realm_or_user(store: SqliteStore) -> None:
     record = AccountingRecord(1.0, "203.0.113.1", None, None, None, None, b"\x04")
     store.write_accounting([record])
