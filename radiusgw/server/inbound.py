@@ -15,7 +15,6 @@ to another node, or to this one once it is back).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from radiusgw.engine import AccountingAnswer, AccountLookup, Engine, ProxyAccounting, ProxyAuth
@@ -86,28 +85,24 @@ class AuthInbound:
 
 class AcctInbound:
     """The acct socket's datagrams: answered now (a duplicate, Accounting-On ...), journalled
-    by ``accounting`` and answered once durable (``written``), or, for a proxy realm, handed
-    to ``proxied(result, address)``. While the pipeline is ``full`` (the store far behind)
-    they are dropped and counted: the NAS retries."""
+    by ``accounting`` and answered once durable (``written``), or, for a proxy realm, forwarded
+    by ``proxy`` and journalled side by side (the proxy edge answers once both are durable).
+    While the pipeline is ``full`` (the store far behind) they are dropped and counted: the NAS
+    retries."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        accounting: AccountingPipeline,
-        proxied: Callable[[ProxyAccounting, Any], None],
-        journalled: Callable[[ProxyAccounting, bool], None],
-    ):
+    def __init__(self, engine: Engine):
         self.engine = engine
-        self.accounting = accounting
-        self.proxied = proxied
-        self.journalled = journalled
-        self.socket: DatagramSocket | None = None  # set once the worker has opened it
+        # Each set by the worker's start-up, once made (each of them sends through this).
+        self.socket: DatagramSocket | None = None
+        self.accounting: AccountingPipeline | None = None
+        self.proxy: ProxyEdge | None = None
         self.draining = False
 
     def on_datagram(self, data: bytes, address: Any) -> None:
-        if self.draining:
+        accounting = self.accounting
+        if self.draining or accounting is None:
             return
-        if self.accounting.full:
+        if accounting.full:
             self.engine.counters.dropped_overload += 1
             return
         result = self.engine.on_acct(data, address, time.time())
@@ -118,9 +113,12 @@ class AcctInbound:
             if sock is not None:
                 sock.sendto(result, address)
         elif isinstance(result, ProxyAccounting):
-            self.proxied(result, address)
+            proxy = self.proxy
+            if proxy is not None:
+                proxy.acct(result)
+                accounting.submit(AccountingAnswer(result.key, result.record, b"", address, result))
         else:
-            self.accounting.submit(result)
+            accounting.submit(result)
 
     def send(self, answer: bytes, address: Any) -> None:
         """An answer decided elsewhere (the proxy edge's, once upstream and journal agree)."""
@@ -133,11 +131,12 @@ class AcctInbound:
         is kept); a proxied one is answered by the proxy edge once its upstream has too."""
         engine = self.engine
         sock = self.socket
+        proxy = self.proxy
         for answer in batch:
-            proxy = answer.proxy
-            if proxy is None:
+            proxied = answer.proxy
+            if proxied is None:
                 engine.accounting_done(answer)
                 if sock is not None:
                     sock.sendto(answer.reply, answer.address)
-            else:
-                self.journalled(proxy, True)
+            elif proxy is not None:
+                proxy.journalled(proxied, True)

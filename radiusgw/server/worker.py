@@ -36,7 +36,7 @@ from typing import Any
 import uvloop
 
 from radiusgw.domain import SessionRow
-from radiusgw.engine import AccountingAnswer, Engine, ProxyAccounting
+from radiusgw.engine import AccountingAnswer, Engine
 from radiusgw.engine.cache import AccountCache
 from radiusgw.engine.droplog import SUMMARY_INTERVAL
 from radiusgw.errors import RadiusGwError
@@ -107,7 +107,7 @@ class Worker:
             self.engine.latency = self.metrics.latency
         # The step per datagram, compiled; the acct one once the accounting pipeline is made.
         self._auth_in = AuthInbound(self.engine, None if self.metrics is None else self._since)
-        self._acct_in: AcctInbound
+        self._acct_in = AcctInbound(self.engine)
         self.engine.lns_health = read_health(self.store, registry)
         self._lns_load: dict[tuple[str, int], int] = {}
         self.engine.lns_sessions = lambda realm, index: self._lns_load.get((realm, index), 0)
@@ -128,24 +128,9 @@ class Worker:
 
     @draining.setter
     def draining(self, value: bool) -> None:
-        self._auth_in.draining = value
-        acct_in = getattr(self, "_acct_in", None)  # made in ``startup``, which copies the flag
-        if acct_in is not None:
-            acct_in.draining = value
-
-    def _proxied_acct(self, result: ProxyAccounting, address: Any) -> None:
-        # Forwarded (or spooled) and journalled side by side; the proxy edge answers once
-        # both are durable (``ProxyEdge.journalled``).
-        self.proxy.acct(result)
-        self.accounting.submit(AccountingAnswer(result.key, result.record, b"", address, result))
-
-    def _journalled(self, proxied: ProxyAccounting, durable: bool) -> None:
-        self.proxy.journalled(proxied, durable)
+        self._auth_in.draining = self._acct_in.draining = value
 
     # -- deferred work ------------------------------------------------------------------
-
-    def _written(self, batch: list[AccountingAnswer]) -> None:
-        self._acct_in.written(batch)
 
     def _pace_accounting(self, reading: bool) -> None:
         """The applier's flow control (``radiusgw.server.accounting``)."""
@@ -356,7 +341,7 @@ class Worker:
             open_store,
             loop,
             self.log,
-            self._written,
+            self._acct_in.written,
             self._write_failed,
             tuning=settings.tuning,
         )
@@ -366,10 +351,7 @@ class Worker:
         )
         if replayed:
             self.log.info("journal-replayed", records=replayed, journal=str(settings.journal_dir))
-        self._acct_in = AcctInbound(
-            self.engine, self.accounting, self._proxied_acct, self._journalled
-        )
-        self._acct_in.draining = self._auth_in.draining
+        self._acct_in.accounting = self.accounting
         self.auth = self._auth_in.socket = DatagramSocket(
             loop, auth_sock, self._auth_in.on_datagram
         )
@@ -403,7 +385,7 @@ class Worker:
             tuning=settings.tuning,
         )
         self._auth_in.decisions = self.decisions
-        self._auth_in.proxy = self.proxy
+        self._auth_in.proxy = self._acct_in.proxy = self.proxy
         await self.proxy.start()
         loop.add_signal_handler(signal.SIGTERM, self.handle_exit)
         loop.add_signal_handler(signal.SIGINT, self.handle_exit)

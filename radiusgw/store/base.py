@@ -37,7 +37,23 @@ __all__ = [
     "Quarantined",
     "SpoolEntry",
     "SpoolStore",
+    "accounting_values",
 ]
+
+
+def accounting_values(r: AccountingRecord) -> tuple[object, ...]:
+    """The columns of ``r`` that both stores' accounting tables keep, in their order (received,
+    nas_address, realm, username, status_type, session_id, packet): the realm lower-cased as
+    routed, the packet as bytes (a replayed record's may be a view of the journal's octets)."""
+    return (
+        r.received,
+        r.nas_address,
+        None if r.realm is None else r.realm.lower(),
+        r.username,
+        r.status_type,
+        r.session_id,
+        bytes(r.packet),
+    )
 
 
 class Accounts(Protocol):

@@ -76,6 +76,7 @@ from radiusgw.store.account_rows import (
 from radiusgw.store.account_rows import checked as _checked
 from radiusgw.store.account_rows import over_limit as _over_limit
 from radiusgw.store.account_rows import realm_name as _realm
+from radiusgw.store.base import accounting_values
 from radiusgw.store.connection import (
     BUSY_TIMEOUT,
     SqliteConnection,
@@ -566,15 +567,7 @@ class SqliteStore(SqliteConnection):
         transaction; ``events`` are ``session_events(records)`` when the caller has them."""
         values: list[object] = []
         for r in records:
-            values += (
-                r.received,
-                r.nas_address,
-                None if r.realm is None else r.realm.lower(),
-                r.username,
-                r.status_type,
-                r.session_id,
-                r.packet,
-            )
+            values += accounting_values(r)
         start = 0
         for rows in _chunks(len(records)):
             end = start + _ACCOUNTING_COLUMNS * rows

@@ -38,7 +38,7 @@ from radiusgw.domain import (
     UsageRow,
 )
 from radiusgw.store import quarantine
-from radiusgw.store.base import Accounts, AccountsThrough
+from radiusgw.store.base import Accounts, AccountsThrough, accounting_values
 from radiusgw.store.journal import Position
 from radiusgw.store.postgres import authlog, nodes
 from radiusgw.store.postgres.accounts import PostgresAccountStore
@@ -187,18 +187,7 @@ class PostgresBackend(AccountsThrough):
         if records:
             with self._conn.cursor() as cur, cur.copy(_COPY_ACCOUNTING) as copy:
                 for r in records:
-                    copy.write_row(
-                        (
-                            self.node,
-                            r.received,
-                            r.nas_address,
-                            None if r.realm is None else r.realm.lower(),
-                            r.username,
-                            r.status_type,
-                            r.session_id,
-                            bytes(r.packet),
-                        )
-                    )
+                    copy.write_row((self.node, *accounting_values(r)))
         apply_events(self._conn, self.node, session_events(records) if events is None else events)
 
     def _put_aside(

@@ -42,16 +42,17 @@ class Node:
             return open_backend(db, key)
 
         self.auth_in = AuthInbound(self.engine)
+        self.acct_in = AcctInbound(self.engine)
         self.accounting = AccountingPipeline(
             tmp_path / "journal",
             0,
             open_store,  # type: ignore[arg-type]
             loop,
             log,
-            lambda batch: self.acct_in.written(batch),
+            self.acct_in.written,
             lambda batch, exc: None,
         )
-        self.acct_in = AcctInbound(self.engine, self.accounting, lambda *a: None, lambda *a: None)
+        self.acct_in.accounting = self.accounting
         self.decisions = StoreDecisions(
             self.engine,
             open_store,  # type: ignore[arg-type]
