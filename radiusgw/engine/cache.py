@@ -51,6 +51,7 @@ from radiusgw.domain import Account, Change
 from radiusgw.errors import StoreError
 from radiusgw.radius.attributes import Attr
 from radiusgw.radius.dictionary import DictionaryError, load_dictionary
+from radiusgw.radius.packet import attribute_value
 from radiusgw.radius.reply import Encoded, encode_all, merged
 
 _FRAMED_IP_ADDRESS: Final = int(Attr.FRAMED_IP_ADDRESS)
@@ -106,19 +107,12 @@ def cached(
     )
 
 
-def framed_ip_of(attrs: bytes) -> bytes | None:
-    """The first Framed-IP-Address in wire-encoded attributes, as its four octets; None when
-    there is none (or it is not four octets)."""
-    pos = 0
-    end = len(attrs) - 1
-    while pos < end:
-        length = attrs[pos + 1]
-        if length < 2:
-            return None
-        if attrs[pos] == _FRAMED_IP_ADDRESS:
-            return attrs[pos + 2 : pos + length] if length == 6 else None
-        pos += length
-    return None
+def framed_ip_of(octets: bytes, start: int = 0) -> bytes | None:
+    """The first Framed-IP-Address (RFC 2865 §5.8) in wire-encoded attributes from ``start``
+    (``HEADER_LENGTH`` for a whole packet), as its four octets; None when there is none or it
+    is not four octets."""
+    value = attribute_value(octets, _FRAMED_IP_ADDRESS, start)
+    return value if value is not None and len(value) == 4 else None
 
 
 class Miss(enum.Enum):

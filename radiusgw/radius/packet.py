@@ -135,12 +135,13 @@ def message_authenticator_offset(raw: bytes) -> int:
     return -1
 
 
-def attribute_value(raw: bytes, attr_type: int) -> bytes | None:
+def attribute_value(raw: bytes, attr_type: int, start: int = HEADER_LENGTH) -> bytes | None:
     """The first value of ``attr_type`` in a packet's octets that the gateway made or decoded
     (an answer it signed, a request it answered), without decoding the rest; None when there
-    is none, or when a broken length ends the walk first."""
+    is none, or when a broken length ends the walk first. ``start``: where the attributes
+    begin (0: attributes without a header, as a cached reply keeps them)."""
     last = len(raw) - 1
-    pos = HEADER_LENGTH
+    pos = start
     while pos < last:
         attr_length = raw[pos + 1]
         if attr_length < 2:
