@@ -46,10 +46,18 @@ venv: $(VENV)/.installed
 
 # The extensions of a previous build go first: one for a module no longer in COMPILED would
 # shadow its edited source.
-build/.compiled: $(VENV)/.installed $(COMPILED) Makefile
+# With them, on Linux, the UDP edge's recvmmsg/sendmmsg (radiusgw/server/_mmsg.c); without it
+# (another system, the pure-Python build) the edge uses the socket module's calls.
+MMSG := radiusgw/server/_mmsg.c
+PYINCLUDE = $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+EXTSUFFIX = $$($(PY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+
+build/.compiled: $(VENV)/.installed $(COMPILED) $(MMSG) Makefile
 	mkdir -p build
 	find radiusgw -name '*.so' -delete; rm -f *__mypyc*.so
 	$(VENV)/bin/mypyc $(COMPILED) >build/mypyc.log 2>&1 || { tail -30 build/mypyc.log; exit 1; }
+	if [ "$$(uname -s)" = Linux ]; then $(CC) -O2 -Wall -Wextra -Werror -shared -fPIC \
+		-I$(PYINCLUDE) -o radiusgw/server/_mmsg$(EXTSUFFIX) $(MMSG); fi
 	touch $@
 
 compiled: build/.compiled

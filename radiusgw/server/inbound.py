@@ -130,13 +130,15 @@ class AcctInbound:
         """A batch now in the fsync'd journal: answer each record (RFC 2866 §2: only once it
         is kept); a proxied one is answered by the proxy edge once its upstream has too."""
         engine = self.engine
-        sock = self.socket
         proxy = self.proxy
+        replies: list[tuple[bytes, Any]] = []
         for answer in batch:
             proxied = answer.proxy
             if proxied is None:
                 engine.accounting_done(answer)
-                if sock is not None:
-                    sock.sendto(answer.reply, answer.address)
+                replies.append((answer.reply, answer.address))
             elif proxy is not None:
                 proxy.journalled(proxied, True)
+        sock = self.socket
+        if sock is not None and replies:
+            sock.send_many(replies)  # one system call for many (``sendmmsg``)

@@ -33,14 +33,21 @@ def _bound() -> socket.socket:
     return sock
 
 
-async def test_answers_each_datagram_to_its_sender(peer: socket.socket) -> None:
+# Each socket test runs with recvmmsg/sendmmsg (where the extension is built: otherwise both
+# runs take the socket module's calls) and with the socket module's calls.
+@pytest.fixture(params=[True, False], ids=["batched", "each"])
+def batched(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+async def test_answers_each_datagram_to_its_sender(peer: socket.socket, batched: bool) -> None:
     loop = asyncio.get_running_loop()
     edge: DatagramSocket
 
     def echo(data: bytes, address: Any) -> None:
         edge.sendto(data.upper(), address)
 
-    edge = DatagramSocket(loop, _bound(), echo)
+    edge = DatagramSocket(loop, _bound(), echo, batched=batched)
     try:
         for word in (b"one", b"two"):
             peer.sendto(word, edge.getsockname())
@@ -50,11 +57,11 @@ async def test_answers_each_datagram_to_its_sender(peer: socket.socket) -> None:
         edge.close()
 
 
-async def test_one_readiness_reads_at_most_a_burst(peer: socket.socket) -> None:
+async def test_one_readiness_reads_at_most_a_burst(peer: socket.socket, batched: bool) -> None:
     # A flood on one socket leaves the loop free for its other work between bursts.
     loop = asyncio.get_running_loop()
     seen: list[bytes] = []
-    edge = DatagramSocket(loop, _bound(), lambda data, _address: seen.append(data))
+    edge = DatagramSocket(loop, _bound(), lambda data, _address: seen.append(data), batched=batched)
     loop.remove_reader(edge._fd)  # drive the readiness callback by hand
     try:
         for i in range(READ_BURST + 10):
@@ -72,12 +79,14 @@ async def test_one_readiness_reads_at_most_a_burst(peer: socket.socket) -> None:
 
 
 async def test_an_oversized_datagram_arrives_cut_to_the_radius_maximum(
-    peer: socket.socket,
+    peer: socket.socket, batched: bool
 ) -> None:
     # RFC 2865 §3: 4096 octets at most; the cut packet then fails the codec's length check.
     loop = asyncio.get_running_loop()
     got: asyncio.Future[bytes] = loop.create_future()
-    edge = DatagramSocket(loop, _bound(), lambda data, _address: got.set_result(data))
+    edge = DatagramSocket(
+        loop, _bound(), lambda data, _address: got.set_result(data), batched=batched
+    )
     try:
         peer.sendto(b"x" * (MAX_DATAGRAM + 100), edge.getsockname())
         assert len(await asyncio.wait_for(got, 2.0)) == MAX_DATAGRAM
@@ -85,24 +94,71 @@ async def test_an_oversized_datagram_arrives_cut_to_the_radius_maximum(
         edge.close()
 
 
-async def test_a_refused_send_is_counted_not_raised() -> None:
+async def test_a_refused_send_is_counted_not_raised(batched: bool) -> None:
     loop = asyncio.get_running_loop()
-    edge = DatagramSocket(loop, _bound(), lambda data, address: None)
+    edge = DatagramSocket(loop, _bound(), lambda data, address: None, batched=batched)
     try:
         edge.sendto(b"x", ("127.0.0.1", 0))  # EINVAL from the kernel
         assert edge.send_failures == 1
+        edge.send_many([(b"x", ("127.0.0.1", 0)), (b"y", ("127.0.0.1", 0))])
+        assert edge.send_failures == 3
+    finally:
+        edge.close()
+    edge.send_many([(b"x", ("127.0.0.1", 9))])  # closed: counted too
+    assert edge.send_failures == 4
+
+
+async def test_the_answers_of_one_burst_all_reach_their_senders(batched: bool) -> None:
+    """Batched, the answers given while a burst is read wait and go together at its end: each
+    one reaches its own sender, in order, and one the kernel refuses is counted, not raised."""
+    loop = asyncio.get_running_loop()
+    edge: DatagramSocket
+    refused = ("127.0.0.1", 0)
+
+    def answer(data: bytes, address: Any) -> None:
+        edge.sendto(data + b"!", address)
+        if data == b"3":
+            edge.sendto(b"lost", refused)
+
+    edge = DatagramSocket(loop, _bound(), answer, batched=batched)
+    loop.remove_reader(edge._fd)  # one burst, by hand
+    senders = [_bound() for _ in range(3)]
+    try:
+        for i in range(12):
+            senders[i % 3].sendto(str(i).encode(), edge.getsockname())
+        await asyncio.sleep(0.05)
+        edge._readable()
+        for index, sender in enumerate(senders):
+            sender.settimeout(2.0)
+            got = [sender.recvfrom(100) for _ in range(4)]
+            assert got == [(f"{i}!".encode(), edge.getsockname()) for i in range(index, 12, 3)]
+        assert edge.send_failures == 1
+    finally:
+        edge._fd = -1
+        edge._sock.close()
+        for sender in senders:
+            sender.close()
+
+
+async def test_send_many_sends_each_in_order(peer: socket.socket, batched: bool) -> None:
+    loop = asyncio.get_running_loop()
+    edge = DatagramSocket(loop, _bound(), lambda data, address: None, batched=batched)
+    try:
+        edge.send_many([(bytes([i]), peer.getsockname()) for i in range(100)])
+        assert [peer.recvfrom(10)[0] for _ in range(100)] == [bytes([i]) for i in range(100)]
+        assert edge.send_failures == 0
     finally:
         edge.close()
 
 
 async def test_a_paused_socket_leaves_datagrams_to_the_kernel_until_resumed(
-    peer: socket.socket,
+    peer: socket.socket, batched: bool
 ) -> None:
     """Flow control (the accounting applier's): while paused nothing is read, and what came
     meanwhile is read, in order, once resumed."""
     loop = asyncio.get_running_loop()
     seen: list[bytes] = []
-    edge = DatagramSocket(loop, _bound(), lambda data, _address: seen.append(data))
+    edge = DatagramSocket(loop, _bound(), lambda data, _address: seen.append(data), batched=batched)
     try:
         edge.pause()
         edge.pause()  # idempotent

@@ -1,0 +1,280 @@
+/* Several UDP datagrams per system call: recvmmsg(2) and sendmmsg(2) for the gateway's edge.
+ *
+ * Python's socket module has neither, so each datagram cost a recvfrom and a sendto, plus one
+ * more recvfrom per wake-up that found the socket empty (BlockingIOError raised and caught).
+ * ``radiusgw.server.datagrams`` uses this module where it is built (Linux, ``make compiled``)
+ * and the socket module where it is not; the two give the same datagrams and the same
+ * addresses. See that module's docstring for what it measured.
+ *
+ * Both calls run with the GIL held: the socket is non-blocking (MSG_DONTWAIT), so the call
+ * returns at once, and releasing the GIL around it, as the socket module does, let the store
+ * threads take it at every datagram, for the event loop to wait to get it back.
+ *
+ * Addresses are those of the socket module: (host, port) for IPv4, (host, port, flowinfo,
+ * scope_id) for IPv6, the host as inet_ntop writes it (CPython's makesockaddr), so that a
+ * duplicate-cache key or a NAS look-up made from either is the same.
+ */
+#define PY_SSIZE_T_CLEAN
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <Python.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Datagrams per system call, and the largest one read whole: RFC 2865 §3 caps a RADIUS packet
+ * at 4096 octets; a longer datagram is read cut to that, as recvfrom(4096) would, and then fails
+ * the length check as malformed. */
+#define BATCH 64
+#define MAX_DATAGRAM 4096
+
+/* One set of buffers for the module: every call holds the GIL from start to end. */
+static char buffers[BATCH][MAX_DATAGRAM];
+static struct sockaddr_storage names[BATCH];
+static struct iovec vectors[BATCH];
+static struct mmsghdr headers[BATCH];
+
+static PyObject *
+address_of(const struct sockaddr_storage *name)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (name->ss_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)name;
+        if (inet_ntop(AF_INET, &in4->sin_addr, host, sizeof host) == NULL)
+            return PyErr_SetFromErrno(PyExc_OSError);
+        return Py_BuildValue("(si)", host, ntohs(in4->sin_port));
+    }
+    if (name->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)name;
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host) == NULL)
+            return PyErr_SetFromErrno(PyExc_OSError);
+        return Py_BuildValue("(siII)", host, ntohs(in6->sin6_port),
+                             (unsigned int)ntohl(in6->sin6_flowinfo),
+                             (unsigned int)in6->sin6_scope_id);
+    }
+    PyErr_Format(PyExc_OSError, "datagram from address family %d", (int)name->ss_family);
+    return NULL;
+}
+
+PyDoc_STRVAR(receive_doc,
+"receive(fd, count) -> list[tuple[bytes, address]]\n\n"
+"Up to ``count`` (at most 64) datagrams waiting on the non-blocking socket ``fd``, in the\n"
+"order they arrived; an empty list when none is waiting. OSError for a socket error.");
+
+static PyObject *
+mmsg_receive(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    int fd, count;
+    if (!PyArg_ParseTuple(args, "ii:receive", &fd, &count))
+        return NULL;
+    if (count < 1 || count > BATCH) {
+        PyErr_Format(PyExc_ValueError, "count must be 1 to %d", BATCH);
+        return NULL;
+    }
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = buffers[i];
+        vectors[i].iov_len = MAX_DATAGRAM;
+        memset(&headers[i].msg_hdr, 0, sizeof headers[i].msg_hdr);
+        headers[i].msg_hdr.msg_name = &names[i];
+        headers[i].msg_hdr.msg_namelen = sizeof names[i];
+        headers[i].msg_hdr.msg_iov = &vectors[i];
+        headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    int got;
+    do {
+        got = recvmmsg(fd, headers, (unsigned int)count, MSG_DONTWAIT, NULL);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return PyList_New(0);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *received = PyList_New(got);
+    if (received == NULL)
+        return NULL;
+    for (int i = 0; i < got; i++) {
+        PyObject *address = address_of(&names[i]);
+        if (address == NULL) {
+            Py_DECREF(received);
+            return NULL;
+        }
+        PyObject *item = Py_BuildValue("(y#N)", buffers[i], (Py_ssize_t)headers[i].msg_len,
+                                       address);
+        if (item == NULL) {
+            Py_DECREF(received);
+            return NULL;
+        }
+        PyList_SET_ITEM(received, i, item);
+    }
+    return received;
+}
+
+/* The socket address of a Python address tuple; 0 if it is not one (nothing raised). */
+static socklen_t
+name_of(PyObject *address, struct sockaddr_storage *name)
+{
+    const char *host;
+    int port;
+    unsigned int flowinfo = 0, scope_id = 0;
+    if (!PyTuple_Check(address))
+        return 0;
+    Py_ssize_t size = PyTuple_GET_SIZE(address);
+    if (size < 2 || size > 4)
+        return 0;
+    PyObject *host_object = PyTuple_GET_ITEM(address, 0);
+    PyObject *port_object = PyTuple_GET_ITEM(address, 1);
+    if (!PyUnicode_Check(host_object) || !PyLong_Check(port_object))
+        return 0;
+    host = PyUnicode_AsUTF8(host_object);
+    if (host == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    long value = PyLong_AsLong(port_object);
+    if (value < 0 || value > 65535) {
+        PyErr_Clear();
+        return 0;
+    }
+    port = (int)value;
+    if (size >= 3) {
+        unsigned long flow = PyLong_Check(PyTuple_GET_ITEM(address, 2))
+            ? PyLong_AsUnsignedLong(PyTuple_GET_ITEM(address, 2)) : (unsigned long)-1;
+        if (flow > 0xFFFFF) { /* RFC 6437: a 20-bit label, as the socket module requires */
+            PyErr_Clear();
+            return 0;
+        }
+        flowinfo = (unsigned int)flow;
+    }
+    if (size == 4) {
+        unsigned long scope = PyLong_Check(PyTuple_GET_ITEM(address, 3))
+            ? PyLong_AsUnsignedLong(PyTuple_GET_ITEM(address, 3)) : (unsigned long)-1;
+        if (scope > 0xFFFFFFFFUL) {
+            PyErr_Clear();
+            return 0;
+        }
+        scope_id = (unsigned int)scope;
+    }
+    memset(name, 0, sizeof *name);
+    if (size == 2) {
+        struct sockaddr_in *in4 = (struct sockaddr_in *)name;
+        if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+            in4->sin_family = AF_INET;
+            in4->sin_port = htons((uint16_t)port);
+            return sizeof *in4;
+        }
+    }
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)name;
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        in6->sin6_flowinfo = htonl(flowinfo);
+        in6->sin6_scope_id = scope_id;
+        return sizeof *in6;
+    }
+    /* IPv6 with a zone ("fe80::1%eth0"), numeric only, as the socket module takes it. */
+    struct addrinfo hints, *found = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET6;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICHOST;
+    if (getaddrinfo(host, NULL, &hints, &found) != 0 || found == NULL)
+        return 0;
+    memcpy(in6, found->ai_addr, sizeof *in6);
+    freeaddrinfo(found);
+    in6->sin6_port = htons((uint16_t)port);
+    in6->sin6_flowinfo = htonl(flowinfo);
+    if (size == 4)
+        in6->sin6_scope_id = scope_id;
+    return sizeof *in6;
+}
+
+PyDoc_STRVAR(send_doc,
+"send(fd, datagrams) -> int\n\n"
+"Send each (bytes, address) of the list ``datagrams`` from the non-blocking socket ``fd``, in\n"
+"order, several per system call. Returns how many were not sent: refused by the kernel (a\n"
+"full send buffer, an unreachable address) or with an address that is not an IP socket\n"
+"address; the others are sent all the same.");
+
+static PyObject *
+mmsg_send(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    int fd;
+    PyObject *datagrams;
+    if (!PyArg_ParseTuple(args, "iO!:send", &fd, &PyList_Type, &datagrams))
+        return NULL;
+    Py_ssize_t total = PyList_GET_SIZE(datagrams);
+    long failed = 0;
+    Py_ssize_t next = 0;
+    while (next < total) {
+        /* A batch of the datagrams that can be sent; one that cannot is counted and skipped. */
+        int count = 0;
+        while (count < BATCH && next < total) {
+            PyObject *item = PyList_GET_ITEM(datagrams, next++);
+            PyObject *data;
+            socklen_t length;
+            if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2
+                || !PyBytes_Check(data = PyTuple_GET_ITEM(item, 0))
+                || (length = name_of(PyTuple_GET_ITEM(item, 1), &names[count])) == 0) {
+                failed++;
+                continue;
+            }
+            vectors[count].iov_base = PyBytes_AS_STRING(data);
+            vectors[count].iov_len = (size_t)PyBytes_GET_SIZE(data);
+            memset(&headers[count].msg_hdr, 0, sizeof headers[count].msg_hdr);
+            headers[count].msg_hdr.msg_name = &names[count];
+            headers[count].msg_hdr.msg_namelen = length;
+            headers[count].msg_hdr.msg_iov = &vectors[count];
+            headers[count].msg_hdr.msg_iovlen = 1;
+            count++;
+        }
+        /* sendmmsg stops at the first datagram the kernel refuses: the ones before it went,
+         * that one is counted and the rest go in the next call. */
+        int sent = 0;
+        while (sent < count) {
+            int done = sendmmsg(fd, headers + sent, (unsigned int)(count - sent), MSG_DONTWAIT);
+            if (done < 0) {
+                if (errno == EINTR)
+                    continue;
+                failed++;
+                sent++;
+            } else {
+                sent += done;
+            }
+        }
+    }
+    return PyLong_FromLong(failed);
+}
+
+static PyMethodDef methods[] = {
+    {"receive", mmsg_receive, METH_VARARGS, receive_doc},
+    {"send", mmsg_send, METH_VARARGS, send_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef definition = {
+    PyModuleDef_HEAD_INIT,
+    "radiusgw.server._mmsg",
+    "Several UDP datagrams per system call (recvmmsg, sendmmsg); see the source's comment.",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__mmsg(void)
+{
+    PyObject *module = PyModule_Create(&definition);
+    if (module != NULL && PyModule_AddIntConstant(module, "BATCH", BATCH) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,179 @@
+"""recvmmsg/sendmmsg (``radiusgw/server/_mmsg.c``) against the socket module's own calls, on
+loopback sockets: the same datagrams, in the same order, from the same addresses. Built by
+``make compiled``; the pure-Python pass has no extensions and skips this module (its edge uses
+the socket module's calls, which ``test_datagrams`` runs both ways)."""
+
+from __future__ import annotations
+
+import select
+import socket
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from radiusgw.server.datagrams import MAX_DATAGRAM
+
+mmsg = pytest.importorskip("radiusgw.server._mmsg", reason="the C extension is not built")
+
+
+def _bound(host: str = "127.0.0.1") -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.setblocking(False)
+    return sock
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        _bound("::1").close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def receiver() -> Iterator[socket.socket]:
+    sock = _bound()
+    yield sock
+    sock.close()
+
+
+def _wait_readable(sock: socket.socket) -> None:
+    assert select.select([sock], [], [], 2.0)[0], "nothing arrived"
+
+
+def _receive_all(sock: socket.socket, count: int) -> list[tuple[bytes, object]]:
+    """``count`` datagrams read with ``receive``, waiting for each batch (2 s at most)."""
+    got: list[tuple[bytes, object]] = []
+    while len(got) < count:
+        _wait_readable(sock)
+        got += mmsg.receive(sock.fileno(), min(mmsg.BATCH, count - len(got)))
+    return got
+
+
+def test_an_empty_socket_gives_an_empty_list(receiver: socket.socket) -> None:
+    assert mmsg.receive(receiver.fileno(), mmsg.BATCH) == []
+
+
+def test_datagrams_arrive_in_order_with_their_senders_addresses(receiver: socket.socket) -> None:
+    # Two NAS on loopback aliases, as the bench's: each datagram keeps its own source.
+    senders = [_bound("127.0.0.10"), _bound("127.0.0.11")]
+    try:
+        sent = []
+        for i in range(10):
+            sender = senders[i % 2]
+            sender.sendto(bytes([i]) * (i + 1), receiver.getsockname())
+            sent.append((bytes([i]) * (i + 1), sender.getsockname()))
+        assert _receive_all(receiver, 10) == sent
+    finally:
+        for sender in senders:
+            sender.close()
+
+
+def test_at_most_count_are_read_and_the_rest_wait(receiver: socket.socket) -> None:
+    sender = _bound()
+    try:
+        for i in range(5):
+            sender.sendto(bytes([i]), receiver.getsockname())
+        first = _receive_all(receiver, 3)
+        assert len(first) == 3
+        rest = _receive_all(receiver, 2)
+        assert [d for d, _ in first + rest] == [bytes([i]) for i in range(5)]
+        assert mmsg.receive(receiver.fileno(), 3) == []
+    finally:
+        sender.close()
+
+
+@pytest.mark.parametrize("count", [0, -1, 65])
+def test_a_count_out_of_range_is_a_value_error(receiver: socket.socket, count: int) -> None:
+    with pytest.raises(ValueError, match="count must be 1 to 64"):
+        mmsg.receive(receiver.fileno(), count)
+
+
+def test_a_closed_descriptor_is_an_os_error() -> None:
+    sock = _bound()
+    fd = sock.fileno()
+    sock.close()
+    with pytest.raises(OSError):
+        mmsg.receive(fd, 4)
+
+
+def test_an_oversized_datagram_is_cut_to_the_radius_maximum(receiver: socket.socket) -> None:
+    sender = _bound()
+    try:
+        sender.sendto(b"x" * (MAX_DATAGRAM + 100), receiver.getsockname())
+        [(data, _)] = _receive_all(receiver, 1)
+        assert data == b"x" * MAX_DATAGRAM
+    finally:
+        sender.close()
+
+
+def test_send_reaches_each_destination_and_counts_what_it_could_not_send(
+    receiver: socket.socket,
+) -> None:
+    sender, other = _bound("127.0.0.10"), _bound("127.0.0.11")
+    try:
+        here, there = receiver.getsockname(), other.getsockname()
+        datagrams = [
+            (b"one", here),
+            (b"refused", ("127.0.0.1", 0)),  # EINVAL from the kernel
+            (b"two", there),
+            (b"no address", ("not-an-address", 1812)),  # numeric only, as the gateway's are
+            (b"not bytes", "127.0.0.1"),
+            (b"three", here),
+        ]
+        assert mmsg.send(sender.fileno(), datagrams) == 3
+        assert [d for d, _ in _receive_all(receiver, 2)] == [b"one", b"three"]
+        assert _receive_all(other, 1) == [(b"two", sender.getsockname())]
+        assert mmsg.receive(receiver.fileno(), 8) == []
+    finally:
+        sender.close()
+        other.close()
+
+
+def test_send_rejects_what_is_not_a_list(receiver: socket.socket) -> None:
+    with pytest.raises(TypeError):
+        mmsg.send(receiver.fileno(), ((b"x", receiver.getsockname()),))
+
+
+def test_more_than_a_batch_goes_out_whole_and_in_order(receiver: socket.socket) -> None:
+    sender = _bound()
+    try:
+        count = 3 * mmsg.BATCH + 5
+        datagrams = [(i.to_bytes(2, "big"), receiver.getsockname()) for i in range(count)]
+        assert mmsg.send(sender.fileno(), datagrams) == 0
+        assert [d for d, _ in _receive_all(receiver, count)] == [d for d, _ in datagrams]
+    finally:
+        sender.close()
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_ipv6_addresses_are_the_socket_modules_four_tuples() -> None:
+    one, two = _bound("::1"), _bound("::1")
+    try:
+        one.sendto(b"ping", two.getsockname())
+        [(data, address)] = _receive_all(two, 1)
+        assert (data, address) == (b"ping", one.getsockname())
+        assert mmsg.send(two.fileno(), [(b"pong", address)]) == 0
+        _wait_readable(one)
+        assert one.recvfrom(100) == (b"pong", two.getsockname())
+    finally:
+        one.close()
+        two.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(max_size=MAX_DATAGRAM + 50), min_size=1, max_size=32))
+def test_what_send_sends_receive_reads_back_as_recvfrom_would(payloads: list[bytes]) -> None:
+    receiver, sender = _bound(), _bound()
+    try:
+        assert mmsg.send(sender.fileno(), [(p, receiver.getsockname()) for p in payloads]) == 0
+        expected = [(p[:MAX_DATAGRAM], sender.getsockname()) for p in payloads]
+        assert _receive_all(receiver, len(payloads)) == expected
+    finally:
+        receiver.close()
+        sender.close()
