@@ -140,6 +140,38 @@ async def test_the_answers_of_one_burst_all_reach_their_senders(batched: bool) -
             sender.close()
 
 
+async def test_what_another_socket_sends_during_a_burst_reaches_its_peer(
+    peer: socket.socket, batched: bool
+) -> None:
+    """A proxy's forward: a request read on one socket is sent on the loop's other one. Batched,
+    it waits for the end of the burst that read the request, with the burst's others."""
+    loop = asyncio.get_running_loop()
+    upstream = DatagramSocket(loop, _bound(), lambda data, address: None, batched=batched)
+    nas = DatagramSocket(
+        loop,
+        _bound(),
+        lambda data, _address: upstream.sendto(data, peer.getsockname()),
+        batched=batched,
+    )
+    loop.remove_reader(nas._fd)
+    sender = _bound()
+    try:
+        for i in range(20):
+            sender.sendto(bytes([i]), nas.getsockname())
+        await asyncio.sleep(0.05)
+        nas._readable()
+        got = [peer.recvfrom(10) for _ in range(20)]
+        assert got == [(bytes([i]), upstream.getsockname()) for i in range(20)]
+        assert upstream.send_failures == 0
+        upstream.sendto(b"after", peer.getsockname())  # outside a burst: at once
+        assert peer.recvfrom(10) == (b"after", upstream.getsockname())
+    finally:
+        nas._fd = -1
+        nas._sock.close()
+        upstream.close()
+        sender.close()
+
+
 async def test_send_many_sends_each_in_order(peer: socket.socket, batched: bool) -> None:
     loop = asyncio.get_running_loop()
     edge = DatagramSocket(loop, _bound(), lambda data, address: None, batched=batched)
