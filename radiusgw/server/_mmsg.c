@@ -38,6 +38,7 @@ static char buffers[BATCH][MAX_DATAGRAM];
 static struct sockaddr_storage names[BATCH];
 static struct iovec vectors[BATCH];
 static struct mmsghdr headers[BATCH];
+static Py_buffer views[BATCH]; /* the data of a batch being sent, held until it is */
 
 static PyObject *
 address_of(const struct sockaddr_storage *name)
@@ -195,10 +196,11 @@ name_of(PyObject *address, struct sockaddr_storage *name)
 
 PyDoc_STRVAR(send_doc,
 "send(fd, datagrams) -> int\n\n"
-"Send each (bytes, address) of the list ``datagrams`` from the non-blocking socket ``fd``, in\n"
-"order, several per system call. Returns how many were not sent: refused by the kernel (a\n"
-"full send buffer, an unreachable address) or with an address that is not an IP socket\n"
-"address; the others are sent all the same.");
+"Send each (data, address) of the list ``datagrams`` from the non-blocking socket ``fd``, in\n"
+"order, several per system call; the data is any bytes-like object, as for socket.sendto.\n"
+"Returns how many were not sent: refused by the kernel (a full send buffer, an unreachable\n"
+"address), or not a pair of bytes-like data and a numeric IP socket address; the others are\n"
+"sent all the same.");
 
 static PyObject *
 mmsg_send(PyObject *Py_UNUSED(module), PyObject *args)
@@ -215,16 +217,19 @@ mmsg_send(PyObject *Py_UNUSED(module), PyObject *args)
         int count = 0;
         while (count < BATCH && next < total) {
             PyObject *item = PyList_GET_ITEM(datagrams, next++);
-            PyObject *data;
             socklen_t length;
             if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2
-                || !PyBytes_Check(data = PyTuple_GET_ITEM(item, 0))
                 || (length = name_of(PyTuple_GET_ITEM(item, 1), &names[count])) == 0) {
                 failed++;
                 continue;
             }
-            vectors[count].iov_base = PyBytes_AS_STRING(data);
-            vectors[count].iov_len = (size_t)PyBytes_GET_SIZE(data);
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(item, 0), &views[count], PyBUF_SIMPLE) < 0) {
+                PyErr_Clear(); /* not bytes-like */
+                failed++;
+                continue;
+            }
+            vectors[count].iov_base = views[count].buf;
+            vectors[count].iov_len = (size_t)views[count].len;
             memset(&headers[count].msg_hdr, 0, sizeof headers[count].msg_hdr);
             headers[count].msg_hdr.msg_name = &names[count];
             headers[count].msg_hdr.msg_namelen = length;
@@ -246,6 +251,8 @@ mmsg_send(PyObject *Py_UNUSED(module), PyObject *args)
                 sent += done;
             }
         }
+        for (int i = 0; i < count; i++)
+            PyBuffer_Release(&views[i]);
     }
     return PyLong_FromLong(failed);
 }

@@ -123,11 +123,15 @@ def test_send_reaches_each_destination_and_counts_what_it_could_not_send(
             (b"refused", ("127.0.0.1", 0)),  # EINVAL from the kernel
             (b"two", there),
             (b"no address", ("not-an-address", 1812)),  # numeric only, as the gateway's are
-            (b"not bytes", "127.0.0.1"),
+            (b"not an address", "127.0.0.1"),
+            (12345, here),  # not bytes-like
             (b"three", here),
+            (bytearray(b"four"), here),  # any bytes-like data, as socket.sendto takes
+            (memoryview(b"five"), here),
         ]
-        assert mmsg.send(sender.fileno(), datagrams) == 3
-        assert [d for d, _ in _receive_all(receiver, 2)] == [b"one", b"three"]
+        assert mmsg.send(sender.fileno(), datagrams) == 4
+        got = [d for d, _ in _receive_all(receiver, 4)]
+        assert got == [b"one", b"three", b"four", b"five"]
         assert _receive_all(other, 1) == [(b"two", sender.getsockname())]
         assert mmsg.receive(receiver.fileno(), 8) == []
     finally:
