@@ -173,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="open loop at this many requests/s (default: closed loop, --window in flight)",
     )
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=0,
+        help="distinct users of the group realm, each request for one chosen uniformly, as"
+        " bench.run's --users (default: 0, one user)",
+    )
     parser.add_argument("--sample-rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25, help="functions listed")
     parser.add_argument(
@@ -217,16 +224,24 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
                 procs,
                 work / "upstream",
                 secret=bench_run.UPSTREAM_SECRET,
-                users=bench_run.upstream_users(),
+                users=bench_run.upstream_users(a.users),
                 threads=4,
                 name="upstream FreeRADIUS",
             )
-        realms = bench_run.gateway_realms(work / "realms", upstream)
+        realms = bench_run.gateway_realms(
+            work / "realms", upstream, max_accounts=max(10, a.users + 1)
+        )
         db = work / "gateway.db"
         radiusgw_cli(
             *("account", "add", bench_run.GROUP, "alice", "--password", bench_run.PASSWORD),
             *("--framed-ip", bench_run.FRAMED_IP, "--db", str(db), "--realms", str(realms)),
         )
+        many = a.users > 1
+        if many:  # the accounts bench.run imports (bench/accounts.py), in the group realm
+            log(f"{a.users:,} users")
+            bench_run.import_users(
+                a.users, work / "users.csv", "--db", str(db), "--realms", str(realms)
+            )
         gateway = start_gateway(
             procs,
             realms,
@@ -243,8 +258,9 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
             port=gateway.port(scenario.kind),
             secret=scenario.secret,
             mode=scenario.mode,
-            user=scenario.user,
-            password=bench_run.PASSWORD,
+            user=scenario.users if many else scenario.user,
+            password=bench_run.PASSWORD_TEMPLATE if many else bench_run.PASSWORD,
+            users=max(a.users, 1),
             bind=scenario.bind,
             duration=a.duration,
             warmup=a.warmup,
@@ -308,7 +324,8 @@ def _report(
         f"# {title}, gateway with {a.workers} workers{ablated}, {loop},"
         f" {time.strftime('%Y-%m-%d %H:%M')}",
         f"answered {rate:,.0f}/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
-        f"  timeouts {result['timeouts']}",
+        f"  timeouts {result['timeouts']}  rejects {result.get('rejects', 0)}"
+        f"  invalid {result.get('invalid', 0)}",
         "",
         "CPU per answered request, microseconds (all threads of that kind together)",
         f"{'thread':<26} {'user':>7} {'system':>7} {'total':>7}",
