@@ -33,12 +33,30 @@
 #define BATCH 64
 #define MAX_DATAGRAM 4096
 
-/* One set of buffers for the module: every call holds the GIL from start to end. */
+/* One set of arrays for each call, the module's: every call holds the GIL from start to end.
+ * receive's point at its buffers once (``prepare_receive``), so a call only resets what the
+ * kernel wrote back; send's are filled per datagram. */
 static char buffers[BATCH][MAX_DATAGRAM];
-static struct sockaddr_storage names[BATCH];
-static struct iovec vectors[BATCH];
-static struct mmsghdr headers[BATCH];
+static struct sockaddr_storage receive_names[BATCH];
+static struct iovec receive_vectors[BATCH];
+static struct mmsghdr receive_headers[BATCH];
+static struct sockaddr_storage send_names[BATCH];
+static struct iovec send_vectors[BATCH];
+static struct mmsghdr send_headers[BATCH];
 static Py_buffer views[BATCH]; /* the data of a batch being sent, held until it is */
+
+static void
+prepare_receive(void)
+{
+    for (int i = 0; i < BATCH; i++) {
+        receive_vectors[i].iov_base = buffers[i];
+        receive_vectors[i].iov_len = MAX_DATAGRAM;
+        memset(&receive_headers[i].msg_hdr, 0, sizeof receive_headers[i].msg_hdr);
+        receive_headers[i].msg_hdr.msg_name = &receive_names[i];
+        receive_headers[i].msg_hdr.msg_iov = &receive_vectors[i];
+        receive_headers[i].msg_hdr.msg_iovlen = 1;
+    }
+}
 
 static PyObject *
 address_of(const struct sockaddr_storage *name)
@@ -77,18 +95,11 @@ mmsg_receive(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_Format(PyExc_ValueError, "count must be 1 to %d", BATCH);
         return NULL;
     }
-    for (int i = 0; i < count; i++) {
-        vectors[i].iov_base = buffers[i];
-        vectors[i].iov_len = MAX_DATAGRAM;
-        memset(&headers[i].msg_hdr, 0, sizeof headers[i].msg_hdr);
-        headers[i].msg_hdr.msg_name = &names[i];
-        headers[i].msg_hdr.msg_namelen = sizeof names[i];
-        headers[i].msg_hdr.msg_iov = &vectors[i];
-        headers[i].msg_hdr.msg_iovlen = 1;
-    }
+    for (int i = 0; i < count; i++) /* the kernel writes each name's length back */
+        receive_headers[i].msg_hdr.msg_namelen = sizeof receive_names[i];
     int got;
     do {
-        got = recvmmsg(fd, headers, (unsigned int)count, MSG_DONTWAIT, NULL);
+        got = recvmmsg(fd, receive_headers, (unsigned int)count, MSG_DONTWAIT, NULL);
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -99,12 +110,13 @@ mmsg_receive(PyObject *Py_UNUSED(module), PyObject *args)
     if (received == NULL)
         return NULL;
     for (int i = 0; i < got; i++) {
-        PyObject *address = address_of(&names[i]);
+        PyObject *address = address_of(&receive_names[i]);
         if (address == NULL) {
             Py_DECREF(received);
             return NULL;
         }
-        PyObject *item = Py_BuildValue("(y#N)", buffers[i], (Py_ssize_t)headers[i].msg_len,
+        PyObject *item = Py_BuildValue("(y#N)", buffers[i],
+                                       (Py_ssize_t)receive_headers[i].msg_len,
                                        address);
         if (item == NULL) {
             Py_DECREF(received);
@@ -219,7 +231,7 @@ mmsg_send(PyObject *Py_UNUSED(module), PyObject *args)
             PyObject *item = PyList_GET_ITEM(datagrams, next++);
             socklen_t length;
             if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2
-                || (length = name_of(PyTuple_GET_ITEM(item, 1), &names[count])) == 0) {
+                || (length = name_of(PyTuple_GET_ITEM(item, 1), &send_names[count])) == 0) {
                 failed++;
                 continue;
             }
@@ -228,20 +240,21 @@ mmsg_send(PyObject *Py_UNUSED(module), PyObject *args)
                 failed++;
                 continue;
             }
-            vectors[count].iov_base = views[count].buf;
-            vectors[count].iov_len = (size_t)views[count].len;
-            memset(&headers[count].msg_hdr, 0, sizeof headers[count].msg_hdr);
-            headers[count].msg_hdr.msg_name = &names[count];
-            headers[count].msg_hdr.msg_namelen = length;
-            headers[count].msg_hdr.msg_iov = &vectors[count];
-            headers[count].msg_hdr.msg_iovlen = 1;
+            send_vectors[count].iov_base = views[count].buf;
+            send_vectors[count].iov_len = (size_t)views[count].len;
+            memset(&send_headers[count].msg_hdr, 0, sizeof send_headers[count].msg_hdr);
+            send_headers[count].msg_hdr.msg_name = &send_names[count];
+            send_headers[count].msg_hdr.msg_namelen = length;
+            send_headers[count].msg_hdr.msg_iov = &send_vectors[count];
+            send_headers[count].msg_hdr.msg_iovlen = 1;
             count++;
         }
         /* sendmmsg stops at the first datagram the kernel refuses: the ones before it went,
          * that one is counted and the rest go in the next call. */
         int sent = 0;
         while (sent < count) {
-            int done = sendmmsg(fd, headers + sent, (unsigned int)(count - sent), MSG_DONTWAIT);
+            int done =
+                sendmmsg(fd, send_headers + sent, (unsigned int)(count - sent), MSG_DONTWAIT);
             if (done < 0) {
                 if (errno == EINTR)
                     continue;
@@ -278,6 +291,7 @@ static struct PyModuleDef definition = {
 PyMODINIT_FUNC
 PyInit__mmsg(void)
 {
+    prepare_receive();
     PyObject *module = PyModule_Create(&definition);
     if (module != NULL && PyModule_AddIntConstant(module, "BATCH", BATCH) < 0) {
         Py_DECREF(module);

@@ -62,7 +62,8 @@ except ImportError:  # not built
 # and fails the length check as malformed, which is what it is.
 MAX_DATAGRAM: Final = 4096
 # Datagrams read per readiness callback before the loop runs its other work (timers, the
-# journal flush, other sockets): a flood on one socket cannot starve the rest.
+# journal flush, other sockets): a flood on one socket cannot starve the rest. One ``recvmmsg``
+# reads them all (``_mmsg.BATCH``, 64, is its most).
 READ_BURST: Final = 64
 # A machine on another clock than the loop's (time.time() for Event-Timestamp, time.monotonic()
 # for the LNS probe) is woken this much late rather than a hair early: the clocks round apart.
@@ -94,10 +95,9 @@ class Outbox:
         """A burst has ended: send what the loop's sockets held, unless another is still read."""
         self.holding -= 1
         if self.holding == 0:
-            while self.waiting:  # a send cannot add to it (nothing is held now); to be sure
-                waiting, self.waiting = self.waiting, []
-                for sock in waiting:
-                    sock.send_held()
+            waiting, self.waiting = self.waiting, []
+            for sock in waiting:  # nothing is held now: their sends do not come back here
+                sock.send_held()
 
 
 # One per event loop (an API thread's loop has its own), gone with the loop.
@@ -178,25 +178,19 @@ class DatagramSocket:
             handle(data, address)
 
     def _read_batches(self) -> None:
-        """``_read_each`` with ``recvmmsg``: up to ``mmsg.BATCH`` datagrams a call, no call that
-        finds the socket empty once a short batch has said so, and the answers given meanwhile
-        sent together."""
+        """``_read_each`` with one ``recvmmsg`` for the whole burst (``READ_BURST`` is
+        ``mmsg.BATCH``), and the datagrams the loop's sockets send meanwhile sent together."""
+        try:
+            received = mmsg.receive(self._fd, READ_BURST)
+        except OSError:  # a pending socket error, reported once: the next callback reads on
+            self.receive_errors += 1
+            return
         handle = self._on_datagram
         outbox = self._outbox
         outbox.holding += 1
         try:
-            for _ in range(READ_BURST // mmsg.BATCH):
-                if self._fd < 0:  # closed by a handler
-                    return
-                try:
-                    received = mmsg.receive(self._fd, mmsg.BATCH)
-                except OSError:  # a pending socket error, reported once: keep reading
-                    self.receive_errors += 1
-                    continue
-                for data, address in received:
-                    handle(data, address)
-                if len(received) < mmsg.BATCH:
-                    return
+            for data, address in received:
+                handle(data, address)
         finally:
             outbox.release()
 
@@ -213,10 +207,9 @@ class DatagramSocket:
             self.send_failures += 1
 
     def send_many(self, datagrams: list[tuple[bytes, Any]]) -> None:
-        """Send each (data, address), several per system call where ``sendmmsg`` is built."""
-        if self._fd < 0:
-            self.send_failures += len(datagrams)
-        elif self._batched:
+        """Send each (data, address), several per system call where ``sendmmsg`` is built; a
+        closed socket refuses each (EBADF), counted as any other refusal."""
+        if self._batched:
             self.send_failures += mmsg.send(self._fd, datagrams)
         else:
             for data, address in datagrams:

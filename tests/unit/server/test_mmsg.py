@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radiusgw.server.datagrams import MAX_DATAGRAM
+from radiusgw.server.datagrams import MAX_DATAGRAM, READ_BURST
+from tests.unit.server.test_datagrams import _loopback_v6
 
 mmsg = pytest.importorskip("radiusgw.server._mmsg", reason="the C extension is not built")
 
@@ -25,14 +26,6 @@ def _bound(host: str = "127.0.0.1") -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     sock.setblocking(False)
     return sock
-
-
-def _has_ipv6_loopback() -> bool:
-    try:
-        _bound("::1").close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -53,6 +46,11 @@ def _receive_all(sock: socket.socket, count: int) -> list[tuple[bytes, object]]:
         _wait_readable(sock)
         got += mmsg.receive(sock.fileno(), min(mmsg.BATCH, count - len(got)))
     return got
+
+
+def test_one_call_reads_a_whole_burst() -> None:
+    # DatagramSocket reads a burst with one receive, so the burst must fit one call.
+    assert READ_BURST <= mmsg.BATCH
 
 
 def test_an_empty_socket_gives_an_empty_list(receiver: socket.socket) -> None:
@@ -155,7 +153,7 @@ def test_more_than_a_batch_goes_out_whole_and_in_order(receiver: socket.socket) 
         sender.close()
 
 
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+@pytest.mark.skipif(not _loopback_v6(), reason="no IPv6 loopback here")
 def test_ipv6_addresses_are_the_socket_modules_four_tuples() -> None:
     one, two = _bound("::1"), _bound("::1")
     try:
