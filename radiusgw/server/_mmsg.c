@@ -13,6 +13,15 @@
  * Addresses are those of the socket module: (host, port) for IPv4, (host, port, flowinfo,
  * scope_id) for IPv6, the host as inet_ntop writes it (CPython's makesockaddr), so that a
  * duplicate-cache key or a NAS look-up made from either is the same.
+ *
+ * A NAS sends from a handful of source ports, so the same address arrives again and again:
+ * ``receive`` keeps the tuple it made for each of the last ``ADDRESS_CACHE`` sources (a table
+ * indexed by a hash of the address) and hands the same object out again, instead of three new
+ * ones (the tuple, its host and its port) per datagram. The duplicate cache then holds five
+ * seconds of keys that share their host and port, and the host's hash is computed once.
+ * ``send`` knows a tuple from that table by its identity and takes its socket address from
+ * the table, without parsing the host again. A flood of spoofed sources only makes each
+ * datagram a miss: the cost of the table's look-up on top of what every datagram cost before.
  */
 #define PY_SSIZE_T_CLEAN
 #ifndef _GNU_SOURCE
@@ -24,6 +33,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -58,8 +68,67 @@ prepare_receive(void)
     }
 }
 
+/* The cache of address tuples (see the top of this file): a slot per hash of the address; a
+ * new address replaces the slot's. ``by_object`` finds a tuple's slot from the tuple, for
+ * ``send``: a slot number per hash of the tuple's address in memory, checked against the slot's
+ * tuple, which the slot holds a reference to (so that address cannot be another object's). */
+#define ADDRESS_CACHE 1024 /* a power of two */
+
+struct cached_address {
+    PyObject *tuple; /* NULL: empty */
+    socklen_t length;
+    struct sockaddr_storage name; /* the fields the tuple says, every other octet zero */
+};
+static struct cached_address address_cache[ADDRESS_CACHE];
+static unsigned int by_object[ADDRESS_CACHE];
+
+static size_t
+object_slot(const PyObject *object)
+{
+    uintptr_t at = (uintptr_t)object;
+    return (size_t)((at >> 4) ^ (at >> 14)) & (ADDRESS_CACHE - 1);
+}
+
+/* ``name`` with only what its tuple says (family, port, address; IPv6 also its flow label and
+ * scope), so that equal addresses are equal octets; 0 for another family. */
+static socklen_t
+canonical(const struct sockaddr_storage *name, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof *out);
+    if (name->ss_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)name;
+        struct sockaddr_in *to = (struct sockaddr_in *)out;
+        to->sin_family = AF_INET;
+        to->sin_port = in4->sin_port;
+        to->sin_addr = in4->sin_addr;
+        return sizeof *to;
+    }
+    if (name->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)name;
+        struct sockaddr_in6 *to = (struct sockaddr_in6 *)out;
+        to->sin6_family = AF_INET6;
+        to->sin6_port = in6->sin6_port;
+        to->sin6_flowinfo = in6->sin6_flowinfo;
+        to->sin6_addr = in6->sin6_addr;
+        to->sin6_scope_id = in6->sin6_scope_id;
+        return sizeof *to;
+    }
+    return 0;
+}
+
+/* FNV-1a over the canonical octets. */
+static size_t
+name_slot(const struct sockaddr_storage *name, socklen_t length)
+{
+    const unsigned char *octets = (const unsigned char *)name;
+    uint32_t hash = 2166136261u;
+    for (socklen_t i = 0; i < length; i++)
+        hash = (hash ^ octets[i]) * 16777619u;
+    return (size_t)(hash ^ (hash >> 16)) & (ADDRESS_CACHE - 1);
+}
+
 static PyObject *
-address_of(const struct sockaddr_storage *name)
+make_address(const struct sockaddr_storage *name)
 {
     char host[INET6_ADDRSTRLEN];
     if (name->ss_family == AF_INET) {
@@ -78,6 +147,34 @@ address_of(const struct sockaddr_storage *name)
     }
     PyErr_Format(PyExc_OSError, "datagram from address family %d", (int)name->ss_family);
     return NULL;
+}
+
+/* The address tuple of ``name``: the cached one, or a new one that then takes its slot. */
+static PyObject *
+address_of(const struct sockaddr_storage *name)
+{
+    struct sockaddr_storage key;
+    socklen_t length = canonical(name, &key);
+    if (length == 0)
+        return make_address(name); /* raises: not an IP address */
+    size_t slot = name_slot(&key, length);
+    struct cached_address *cached = &address_cache[slot];
+    if (cached->tuple != NULL && cached->length == length
+        && memcmp(&cached->name, &key, length) == 0) {
+        Py_INCREF(cached->tuple);
+        return cached->tuple;
+    }
+    PyObject *tuple = make_address(name);
+    if (tuple == NULL)
+        return NULL;
+    PyObject *old = cached->tuple; /* a tuple of a str and ints: freeing it runs no code */
+    Py_INCREF(tuple);
+    cached->tuple = tuple;
+    cached->length = length;
+    memcpy(&cached->name, &key, sizeof key);
+    by_object[object_slot(tuple)] = (unsigned int)slot;
+    Py_XDECREF(old);
+    return tuple;
 }
 
 PyDoc_STRVAR(receive_doc,
@@ -131,6 +228,11 @@ mmsg_receive(PyObject *Py_UNUSED(module), PyObject *args)
 static socklen_t
 name_of(PyObject *address, struct sockaddr_storage *name)
 {
+    const struct cached_address *cached = &address_cache[by_object[object_slot(address)]];
+    if (cached->tuple == address) { /* one that ``receive`` made */
+        memcpy(name, &cached->name, cached->length);
+        return cached->length;
+    }
     const char *host;
     int port;
     unsigned int flowinfo = 0, scope_id = 0;
@@ -293,7 +395,9 @@ PyInit__mmsg(void)
 {
     prepare_receive();
     PyObject *module = PyModule_Create(&definition);
-    if (module != NULL && PyModule_AddIntConstant(module, "BATCH", BATCH) < 0) {
+    if (module != NULL
+        && (PyModule_AddIntConstant(module, "BATCH", BATCH) < 0
+            || PyModule_AddIntConstant(module, "ADDRESS_CACHE", ADDRESS_CACHE) < 0)) {
         Py_DECREF(module);
         return NULL;
     }

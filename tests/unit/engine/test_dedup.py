@@ -3,7 +3,7 @@ and keeps nothing the garbage collector has to walk."""
 
 import gc
 
-from radiusgw.engine.dedup import EXPIRE_PER_PUT, DuplicateCache, Key
+from radiusgw.engine.dedup import EXPIRE_PER_PUT, RUN, DuplicateCache, Key
 
 
 def key(n: int) -> Key:
@@ -49,5 +49,37 @@ def test_entries_leave_the_collectors_lists_before_the_oldest_generation() -> No
         cache.put((address[0], address[1], n % 256, n.to_bytes(16, "big")), b"a", now=100.0)
     gc.collect(1)  # the young generations only: never a full collection
     tracked = sum(1 for k in cache._answers if gc.is_tracked(k))
-    tracked += sum(1 for e in cache._expiry if gc.is_tracked(e))
+    tracked += sum(1 for k in cache._keys if gc.is_tracked(k))
     assert tracked < 200  # of 40,000 objects
+
+
+def test_an_entry_lives_the_window_and_at_most_a_run_more() -> None:
+    cache = DuplicateCache(window=5.0)
+    cache.put(key(1), b"first", now=100.0)
+    cache.put(key(2), b"same run", now=100.0 + RUN / 2)
+    cache.expire(100.0 + RUN / 2 + 5.0)  # the window after the later one: both still there
+    assert cache.get(key(1)) == b"first" and cache.get(key(2)) == b"same run"
+    cache.expire(100.0 + RUN + 5.0)
+    assert len(cache) == 0
+
+
+def test_runs_expire_in_order_and_a_later_run_waits_for_its_own_time() -> None:
+    cache = DuplicateCache(window=5.0)
+    for n in range(10):
+        cache.put(key(n), b"early", now=100.0)
+    for n in range(10, 20):
+        cache.put(key(n), b"late", now=103.0)
+    cache.expire(105.5)
+    assert [cache.get(key(n)) for n in (9, 10, 19)] == [None, b"late", b"late"]
+    cache.expire(108.5)
+    assert len(cache) == 0
+
+
+def test_arrivals_within_a_run_share_one_expiry() -> None:
+    # A burst's entries are each their key and answer: no (time, key) per entry.
+    cache = DuplicateCache(window=5.0)
+    for n in range(1000):
+        cache.put(key(n), b"a", now=100.0 + n * RUN / 1000)
+    assert len(cache._runs) == 1
+    cache.put(key(1000), b"b", now=100.0 + RUN)
+    assert len(cache._runs) == 2

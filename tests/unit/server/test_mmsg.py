@@ -179,3 +179,63 @@ def test_what_send_sends_receive_reads_back_as_recvfrom_would(payloads: list[byt
     finally:
         receiver.close()
         sender.close()
+
+
+def test_a_source_seen_again_gives_the_same_tuple(receiver: socket.socket) -> None:
+    # A NAS sends from a few ports: its address is made once and shared, not three new
+    # objects per datagram; another source still has its own.
+    one, two = _bound("127.0.0.10"), _bound("127.0.0.11")
+    try:
+        for sender in (one, two, one):
+            sender.sendto(b"x", receiver.getsockname())
+        (_, first), (_, other), (_, again) = _receive_all(receiver, 3)
+        assert first == one.getsockname() and other == two.getsockname()
+        assert again is first
+        assert other is not first
+    finally:
+        one.close()
+        two.close()
+
+
+def _from_passing_sources(receiver: socket.socket, count: int) -> None:
+    """``count`` datagrams, each from a socket of its own made and closed for it, received and
+    checked against their sources: more sources than the table holds."""
+    sources = []
+    for start in range(0, count, mmsg.BATCH):
+        for _ in range(min(mmsg.BATCH, count - start)):
+            sender = _bound()
+            sender.sendto(b"passing", receiver.getsockname())
+            sources.append(sender.getsockname())
+            sender.close()
+        got = _receive_all(receiver, min(mmsg.BATCH, count - start))
+        assert [address for _, address in got] == sources
+        sources.clear()
+
+
+def test_more_sources_than_the_table_holds_each_keep_their_address(
+    receiver: socket.socket,
+) -> None:
+    _from_passing_sources(receiver, 3 * mmsg.ADDRESS_CACHE)
+
+
+def test_an_address_whose_slot_another_took_still_sends_to_its_source(
+    receiver: socket.socket,
+) -> None:
+    # ``send`` takes a tuple ``receive`` made from the table while the tuple is there, and
+    # parses it once its slot holds another source's: either way the datagram reaches it.
+    # With 4 x ADDRESS_CACHE sources passing, almost every one of 64 slots is taken over.
+    nas = [_bound() for _ in range(64)]
+    try:
+        for sender in nas:
+            sender.sendto(b"hello", receiver.getsockname())
+        addresses = [address for _, address in _receive_all(receiver, len(nas))]
+        assert addresses == [sender.getsockname() for sender in nas]
+        _from_passing_sources(receiver, 4 * mmsg.ADDRESS_CACHE)
+        replies = [(b"reply %d" % i, address) for i, address in enumerate(addresses)]
+        assert mmsg.send(receiver.fileno(), replies) == 0
+        for i, sender in enumerate(nas):
+            _wait_readable(sender)
+            assert sender.recvfrom(100) == (b"reply %d" % i, receiver.getsockname())
+    finally:
+        for sender in nas:
+            sender.close()
