@@ -27,9 +27,9 @@ nothing else: the source's host and port are the objects the UDP edge shares bet
 datagrams of one source (``radiusgw/server/_mmsg.c``), and the expiry is kept per run of
 arrivals within ``RUN`` seconds of each other, not per entry: a (time, key) tuple and a float
 per request were two more objects to make and to free cold. An entry therefore lives between
-the window and the window plus ``RUN``. Proxy under group-PAP-sized bursts lost about a tenth of
-its throughput to the window's 5 s against 0.2 s (``bench.profile --scenario proxy``, 44.0 and
-43.1 against 39.3 and 39.8 us of CPU an answer): the measure of what holding entries costs.
+the window and the window plus ``RUN``. What holding entries costs: under proxy load a window
+of 5 s instead of 0.2 s took about a tenth more CPU per answer (``bench.profile --scenario
+proxy``, 44.0 and 43.1 against 39.3 and 39.8 us).
 """
 
 from __future__ import annotations

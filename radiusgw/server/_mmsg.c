@@ -44,8 +44,9 @@
 #define MAX_DATAGRAM 4096
 
 /* One set of arrays for each call, the module's: every call holds the GIL from start to end.
- * receive's point at its buffers once (``prepare_receive``), so a call only resets what the
- * kernel wrote back; send's are filled per datagram. */
+ * Their headers point at their names and vectors once (``prepare``), so a call only sets what
+ * changes: receive the name lengths the kernel writes back, send each datagram's data and
+ * name length. */
 static char buffers[BATCH][MAX_DATAGRAM];
 static struct sockaddr_storage receive_names[BATCH];
 static struct iovec receive_vectors[BATCH];
@@ -56,15 +57,17 @@ static struct mmsghdr send_headers[BATCH];
 static Py_buffer views[BATCH]; /* the data of a batch being sent, held until it is */
 
 static void
-prepare_receive(void)
+prepare(void)
 {
     for (int i = 0; i < BATCH; i++) {
         receive_vectors[i].iov_base = buffers[i];
         receive_vectors[i].iov_len = MAX_DATAGRAM;
-        memset(&receive_headers[i].msg_hdr, 0, sizeof receive_headers[i].msg_hdr);
         receive_headers[i].msg_hdr.msg_name = &receive_names[i];
         receive_headers[i].msg_hdr.msg_iov = &receive_vectors[i];
         receive_headers[i].msg_hdr.msg_iovlen = 1;
+        send_headers[i].msg_hdr.msg_name = &send_names[i];
+        send_headers[i].msg_hdr.msg_iov = &send_vectors[i];
+        send_headers[i].msg_hdr.msg_iovlen = 1;
     }
 }
 
@@ -344,11 +347,7 @@ mmsg_send(PyObject *Py_UNUSED(module), PyObject *args)
             }
             send_vectors[count].iov_base = views[count].buf;
             send_vectors[count].iov_len = (size_t)views[count].len;
-            memset(&send_headers[count].msg_hdr, 0, sizeof send_headers[count].msg_hdr);
-            send_headers[count].msg_hdr.msg_name = &send_names[count];
             send_headers[count].msg_hdr.msg_namelen = length;
-            send_headers[count].msg_hdr.msg_iov = &send_vectors[count];
-            send_headers[count].msg_hdr.msg_iovlen = 1;
             count++;
         }
         /* sendmmsg stops at the first datagram the kernel refuses: the ones before it went,
@@ -393,7 +392,7 @@ static struct PyModuleDef definition = {
 PyMODINIT_FUNC
 PyInit__mmsg(void)
 {
-    prepare_receive();
+    prepare();
     PyObject *module = PyModule_Create(&definition);
     if (module != NULL
         && (PyModule_AddIntConstant(module, "BATCH", BATCH) < 0
