@@ -15,6 +15,10 @@ Rules:
   6.4 ms, 2,000 answers 0.32 ms (best of 15), so the requests that waited out the pause were
   many and the cost per answer 2.5 times as high. ``FLUSH_ANSWERS`` bounds the pause under load;
   ``FLUSH_INTERVAL`` bounds how late a row reaches the store when the load is light.
+- Small hand-offs: what a list holds stays in the worker's caches until it is marshalled.
+  At 250 answers instead of 2,000 the worker's loops took 16.3 / 16.3 / 16.2 us an answer
+  against 16.8 / 16.8 / 16.3 (group PAP, 100,000 users, alternating); the writer gathers the
+  frames again into its transactions (``radiusgw.server.authlog_writer.Writer``).
 - Never in the way of an answer: the pipe is written without blocking. While the writer is
   behind, frames wait in the pipe transport's buffer, at most ``capacity`` octets; past that a
   batch is dropped and counted (``dropped``; ``auth-log-dropped`` logged at most once per
@@ -43,8 +47,9 @@ from radiusgw.server.authlog_writer import DB_ENV, frame
 from radiusgw.store.authlog import pack
 
 FLUSH_INTERVAL = 0.5  # seconds between two hand-offs: rows reach the store within about this
-FLUSH_ANSWERS = 2_000  # answers held that make the next tick hand off before FLUSH_INTERVAL
-TICK = 0.05  # seconds between two looks at how much is held
+FLUSH_ANSWERS = 250  # answers held that make the next tick hand off before FLUSH_INTERVAL
+TICK = 0.0125  # seconds between two looks at how much is held, while answers come
+IDLE_TICK = 0.05  # the same when the last look found none
 CAPACITY = 16 << 20  # octets of frames waiting for the writer (about 250,000 answers)
 PIPE_SIZE = 1 << 20  # Linux's fs.pipe-max-size for unprivileged processes, by default
 DROP_LOG_INTERVAL = 60.0
@@ -151,10 +156,12 @@ class AuthLogWriter:
 
     async def run(self) -> None:
         last = time.monotonic()
+        held = 0
         while True:
-            await asyncio.sleep(TICK)
+            await asyncio.sleep(TICK if held else IDLE_TICK)
             now = time.monotonic()
-            if now - last < FLUSH_INTERVAL and self.held() < FLUSH_ANSWERS:
+            held = self.held()
+            if now - last < FLUSH_INTERVAL and held < FLUSH_ANSWERS:
                 continue
             last = now
             process = self.process

@@ -22,8 +22,10 @@ The pipe carries frames: a 4-octet big-endian length, then ``marshal`` of ``(tak
 Rules:
 - Run at the lowest CPU priority (``lower_priority``): on a machine the answers keep busy, the
   log waits for the time they leave, and catches up when the load falls.
-- Read the pipe whenever something is there, so that the worker never waits on it; write one
-  frame per transaction between two reads. While the store refuses or the writer is behind,
+- Wake at the first frame, then let frames gather in the pipe (``PIPE_SIZE``, a megabyte;
+  the worker's transport buffers past it, never waiting) until they are enough or the first
+  has waited ``WRITE_DELAY``; then read them and write them in one transaction (``Writer``).
+  Woken per frame, this process took 0.5-0.6 us an answer under group PAP at 80,000/s. While the store refuses or the writer is behind,
   hold up to ``CAPACITY`` octets of frames, drop the oldest frames past that, and count
   their rows (``auth-log-dropped``, at most once per ``DROP_LOG_INTERVAL``). Try the store
   again every ``RETRY_INTERVAL``; say once that it failed (``auth-log-write-failed``) and once
@@ -46,6 +48,7 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
+import itertools
 import marshal
 import os
 import select
@@ -53,7 +56,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from radiusgw.domain import AuthLogBatch, PackedEntries
 from radiusgw.server.logging import configure
@@ -65,8 +68,12 @@ NICE: Final = 19  # the writer's CPU priority where SCHED_IDLE is not to be had
 RETRY_INTERVAL: Final = 1.0
 DROP_LOG_INTERVAL: Final = 60.0
 PRUNE_INTERVAL: Final = 3600.0
+WRITE_ANSWERS: Final = 8_000  # answers held that are written at once (``Writer``)
+WRITE_FRAMES: Final = 64  # frames in one transaction at most
+WRITE_DELAY: Final = 0.25  # seconds a frame waits at most for others to share its transaction
 COLLECT_INTERVAL: Final = 60.0  # the cyclic garbage collector's turn (``main`` turns off its own)
 DAY: Final = 86_400.0
+READ_SIZE: Final = 1 << 20  # octets read from the pipe at most at once (its size: PIPE_SIZE)
 MAX_FRAME: Final = 1 << 30  # a length past this is not one of ours: the pipe is out of step
 _LENGTH: Final = 4
 
@@ -133,19 +140,24 @@ def answers(entries: Mapping[str | None, PackedEntries]) -> int:
     return sum(packed[2] for packed in entries.values())
 
 
-def answers_in(body: bytes) -> int:
-    """How many answers a frame's body holds."""
-    return answers(chunk_of(body)[1])
+class Held(NamedTuple):
+    """A frame held until it is written."""
+
+    arrived: float
+    octets: int
+    answers: int
+    chunk: Chunk
 
 
 class Writer:
     """The process's state: frames held, the store, the clocks of retry and pruning. Its steps
     take ``now`` so that tests drive them without the pipe.
 
-    Frames are held as the pipe brought them (about 60 octets an answer) and written one per
-    transaction, as the worker made them: a hand-off (at most about 2,000 answers under load,
-    half a second's when the load is light) holds the log's lock for milliseconds, and the
-    pipe is read between two of them."""
+    Frames are held as the pipe brought them (about 60 octets an answer, a few hundred answers
+    a frame) and written together, up to ``WRITE_FRAMES`` in one transaction, once they hold
+    ``WRITE_ANSWERS`` answers or the oldest has waited ``WRITE_DELAY``: a transaction cost this
+    process about 150 us whatever it held, so at one per frame the log's writers took 0.9 us
+    an answer under group PAP at 80,000/s, against 0.3 at one per 2,000 answers."""
 
     def __init__(
         self,
@@ -159,8 +171,9 @@ class Writer:
     ) -> None:
         self.log = log
         self.capacity = capacity
-        self.held: collections.deque[bytes] = collections.deque()
+        self.held: collections.deque[Held] = collections.deque()
         self.held_octets = 0
+        self.held_answers = 0
         self.dropped = 0
         self.written = 0
         self.failing = False
@@ -180,36 +193,51 @@ class Writer:
 
     def take(self, bodies: Sequence[bytes], now: float) -> None:
         for body in bodies:
-            self.held.append(body)
-            self.held_octets += len(body)
+            chunk = chunk_of(body)
+            held = Held(now, len(body), answers(chunk[1]), chunk)
+            self.held.append(held)
+            self.held_octets += held.octets
+            self.held_answers += held.answers
         while self.held_octets > self.capacity and len(self.held) > 1:
-            oldest = self.held.popleft()
-            self.held_octets -= len(oldest)
-            self.dropped += answers_in(oldest)
+            oldest = self._pop()
+            self.dropped += oldest.answers
             if now - self._drop_logged >= DROP_LOG_INTERVAL:
                 self._drop_logged = now
                 self.log.warning("auth-log-dropped", dropped=self.dropped, capacity=self.capacity)
 
+    def _pop(self) -> Held:
+        oldest = self.held.popleft()
+        self.held_octets -= oldest.octets
+        self.held_answers -= oldest.answers
+        return oldest
+
+    def due(self) -> float:
+        """When the frames held are to be written (``inf``: none held)."""
+        if not self.held:
+            return float("inf")
+        if self.held_answers >= WRITE_ANSWERS or len(self.held) >= WRITE_FRAMES:
+            return self._retry_at
+        return max(self._retry_at, self.held[0].arrived + WRITE_DELAY)
+
     def write(self, now: float) -> bool:
-        """Write the oldest frame held in one transaction, unless a failed try is too recent;
-        whether nothing is left to write."""
+        """Write the oldest frames held (at most ``WRITE_FRAMES``) in one transaction, unless a
+        failed try is too recent; whether nothing is left to write."""
         if not self.held:
             return True
         if now < self._retry_at:
             return False
-        oldest = self.held[0]
-        taken, entries = chunk_of(oldest)
+        frames = list(itertools.islice(self.held, WRITE_FRAMES))
+        batches = [AuthLogBatch(self._node, self._worker, *held.chunk) for held in frames]
         try:
-            self.store().write_auth_log(AuthLogBatch(self._node, self._worker, taken, entries))
+            self.store().write_auth_log(batches)
         except Exception as exc:  # the database's trouble: held, tried again
             self._retry_at = now + RETRY_INTERVAL
             if not self.failing:
                 self.failing = True
                 self.log.warning("auth-log-write-failed", error=str(exc))
             return False
-        self.held.popleft()
-        self.held_octets -= len(oldest)
-        self.written += answers(entries)
+        for _ in frames:
+            self.written += self._pop().answers
         if self.failing:
             self.failing = False
             self.log.info("auth-log-write-resumed")
@@ -229,9 +257,7 @@ class Writer:
 
     def timeout(self, now: float) -> float | None:
         """How long the process may sleep on the pipe before a write, a retry or a prune."""
-        due = self._prune_at
-        if self.pending:
-            due = min(due, self._retry_at)
+        due = min(self._prune_at, self.due())
         return None if due == float("inf") else max(0.0, due - now)
 
     def store(self) -> Backend:
@@ -248,29 +274,36 @@ class Writer:
         """Read frames from ``fd`` until its end, writing as they come; then write what is held
         (for at most ``drain_timeout`` seconds). The exit status."""
         buffer = bytearray()
+        # One space for every read: ``os.read`` of a megabyte allocated (mmap) and gave back
+        # (munmap) that much per call, which was a third of this process's time awake.
+        space = bytearray(READ_SIZE)
         collect_at = time.monotonic() + COLLECT_INTERVAL
         try:
             while True:
                 now = time.time()
+                if self.pending:  # frames gather in the pipe meanwhile: one wake-up a write
+                    time.sleep(max(0.0, min(self.due(), self._prune_at) - now))
+                    now = time.time()
                 readable, _, _ = select.select([fd], [], [], self.timeout(now))
                 now = time.time()
                 if time.monotonic() >= collect_at:
                     gc.collect()
                     collect_at = time.monotonic() + COLLECT_INTERVAL
                 if readable:
-                    data = os.read(fd, 1 << 20)
-                    if not data:
+                    length = os.readv(fd, [space])
+                    if not length:
                         break
-                    buffer += data
+                    buffer += memoryview(space)[:length]
                     self.take(take_frames(buffer), now)
-                self.write(now)
+                if now >= self.due():
+                    self.write(now)
                 self.prune(now)
             deadline = time.monotonic() + drain_timeout
             while not self.write(time.time()) and time.monotonic() < deadline:
                 if self.failing:
                     time.sleep(min(RETRY_INTERVAL, max(0.0, deadline - time.monotonic())))
             if buffer or self.pending:
-                lost = sum(answers_in(body) for body in self.held)
+                lost = self.held_answers
                 self.log.warning("auth-log-lost", rows=lost, octets=len(buffer))
                 return 1
             return 0

@@ -101,7 +101,7 @@ class Backend(AccountStore, SpoolStore, Protocol):
     def nodes(self) -> list[NodeRow]: ...
 
     # -- the authentication log (radiusgw.store.authlog; issue 18.3) -------------------------
-    def write_auth_log(self, batch: AuthLogBatch) -> None: ...
+    def write_auth_log(self, batches: Sequence[AuthLogBatch]) -> None: ...  # one transaction
     def auth_log(
         self,
         realm: str,

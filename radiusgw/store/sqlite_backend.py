@@ -246,8 +246,8 @@ class SqliteBackend(AccountsThrough):
 
     # -- the authentication log ----------------------------------------------------------------
 
-    def write_auth_log(self, batch: AuthLogBatch) -> None:
-        self.auth_log_table.write(batch)
+    def write_auth_log(self, batches: Sequence[AuthLogBatch]) -> None:
+        self.auth_log_table.write(batches)
 
     def auth_log(
         self,

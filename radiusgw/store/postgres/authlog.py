@@ -8,6 +8,7 @@ for each other's rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -38,8 +39,9 @@ SCHEMA = (
 )
 
 
-def write(conn: Connection, batch: AuthLogBatch) -> None:
-    rows = rows_of(batch)
+def write(conn: Connection, batches: Sequence[AuthLogBatch]) -> None:
+    """Append ``batches`` in one transaction, one COPY."""
+    rows = [row for batch in batches for row in rows_of(batch)]
     if not rows:
         return
     with (

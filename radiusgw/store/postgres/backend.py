@@ -428,9 +428,9 @@ class PostgresBackend(AccountsThrough):
 
     # -- the authentication log (radiusgw.store.postgres.authlog) -----------------------------
 
-    def write_auth_log(self, batch: AuthLogBatch) -> None:
+    def write_auth_log(self, batches: Sequence[AuthLogBatch]) -> None:
         with translated(self.url):
-            authlog.write(self._conn, batch)
+            authlog.write(self._conn, batches)
 
     def auth_log(
         self,

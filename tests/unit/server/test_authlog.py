@@ -27,9 +27,11 @@ from radiusgw.radius.attributes import Attr, Code
 from radiusgw.radius.packet import HEADER_LENGTH, Packet, attribute_value, decode, encode
 from radiusgw.server.authlog import AuthLogWriter
 from radiusgw.server.authlog_writer import (
+    WRITE_DELAY,
+    WRITE_FRAMES,
     FrameError,
     Writer,
-    answers_in,
+    answers,
     chunk_of,
     frame,
     take_frames,
@@ -141,7 +143,7 @@ def test_frames_survive_the_pipe_in_pieces_and_a_foreign_length_is_refused() -> 
         buffer += stream[i : i + 7]
         taken += take_frames(buffer)
     assert [chunk_of(body) for body in taken] == chunks and not buffer
-    assert [answers_in(body) for body in taken] == [1, 2]
+    assert [answers(chunk_of(body)[1]) for body in taken] == [1, 2]
     with pytest.raises(FrameError):
         take_frames(bytearray(b"\xff\xff\xff\xff"))
     with pytest.raises(FrameError):
@@ -255,6 +257,42 @@ def test_a_frame_is_written_whole_one_chunk_per_realm(tmp_path: Path) -> None:
         ("globex.example", 3.0, 3.0, 1),
     ]
     raw.close()
+
+
+def test_the_writer_gathers_frames_into_one_transaction_when_due(tmp_path: Path) -> None:
+    """Frames wait ``WRITE_DELAY`` for others, or until ``WRITE_ANSWERS``; one transaction
+    takes at most ``WRITE_FRAMES`` of them."""
+    store = open_backend(tmp_path / "gw.db", tmp_path / "k")
+    transactions: list[int] = []
+
+    class Counted:
+        def write_auth_log(self, batches: list[AuthLogBatch]) -> None:
+            transactions.append(len(batches))
+            store.write_auth_log(batches)
+
+        def close(self) -> None:
+            store.close()
+
+    writer = Writer(lambda: Counted(), ListLog(), node="gw", worker=0)  # type: ignore[arg-type,return-value]
+    assert writer.due() == float("inf") and writer.timeout(10.0) is None
+    writer.take(bodies(range(1, 4)), 10.0)
+    writer.take(bodies(range(4, 5)), 10.1)
+    assert writer.due() == 10.0 + WRITE_DELAY
+    assert writer.timeout(10.2) == pytest.approx(WRITE_DELAY - 0.2)
+    assert writer.write(10.25) and transactions == [4] and writer.written == 4
+    writer.take(bodies(range(5, 5 + WRITE_FRAMES + 1)), 11.0)
+    assert writer.due() == float("-inf")  # as many frames as a transaction takes: at once
+    assert not writer.write(11.0) and transactions == [4, WRITE_FRAMES]
+    assert writer.held_answers == 1 and writer.due() == 11.0 + WRITE_DELAY
+    assert writer.write(11.0) and transactions == [4, WRITE_FRAMES, 1]
+    writer.close()
+    store = open_backend(tmp_path / "gw.db", tmp_path / "k", read_only=True)
+    try:
+        assert [r.time for r in store.auth_log("acme.example")] == [
+            float(t) for t in range(1, 6 + WRITE_FRAMES)
+        ]
+    finally:
+        store.close()
 
 
 def test_the_writer_prunes_past_its_days_at_start_and_hourly(tmp_path: Path) -> None:

@@ -42,8 +42,7 @@ def row(time: float, user: str, result: str = "accept", **extra: object) -> Auth
 
 
 def write(store: Backend, rows: Sequence[AuthLogRow]) -> None:
-    for batch in batches_of(rows):
-        store.write_auth_log(batch)
+    store.write_auth_log(batches_of(rows))
 
 
 @pytest.fixture
@@ -209,9 +208,14 @@ def test_a_batch_is_stored_as_the_engine_recorded_it_and_read_as_text(
     store = open_backend(db, tmp_path / "gw.key")
     try:
         store.write_auth_log(
-            AuthLogBatch(
-                "gw-b", 3, 102.0, {"acme.example": pack(values, 102.0), None: pack(no_realm, 102.0)}
-            )
+            [
+                AuthLogBatch(
+                    "gw-b",
+                    3,
+                    102.0,
+                    {"acme.example": pack(values, 102.0), None: pack(no_realm, 102.0)},
+                )
+            ]
         )
         assert store.auth_log("acme.example") == [
             AuthLogRow(100.5, "gw-b", 3, "198.51.100.7", "acme.example", "bob@acme.example",
@@ -280,7 +284,7 @@ def test_rows_made_into_chunks_again_keep_chunk_rows_per_chunk(tmp_path: Path) -
     store = open_backend(tmp_path / "gw.db", tmp_path / "k")
     try:
         for batch in batches:
-            store.write_auth_log(batch)
+            store.write_auth_log([batch])
         assert store.auth_log("acme.example") == rows
     finally:
         store.close()
