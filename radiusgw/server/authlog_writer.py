@@ -25,11 +25,11 @@ Rules:
 - Wake at the first frame, then let frames gather in the pipe (``PIPE_SIZE``, a megabyte;
   the worker's transport buffers past it, never waiting) until they are enough or the first
   has waited ``WRITE_DELAY``; then read them and write them in one transaction (``Writer``).
-  Woken per frame, this process took 0.5-0.6 us an answer under group PAP at 80,000/s. While the store refuses or the writer is behind,
-  hold up to ``CAPACITY`` octets of frames, drop the oldest frames past that, and count
-  their rows (``auth-log-dropped``, at most once per ``DROP_LOG_INTERVAL``). Try the store
-  again every ``RETRY_INTERVAL``; say once that it failed (``auth-log-write-failed``) and once
-  that it recovered (``auth-log-write-resumed``).
+  Woken per frame, this process took 0.5-0.6 us an answer under group PAP at 80,000/s.
+- While the store refuses or the writer is behind, hold up to ``CAPACITY`` octets of frames,
+  drop the oldest frames past that, and count their rows (``auth-log-dropped``, at most once
+  per ``DROP_LOG_INTERVAL``). Try the store again every ``RETRY_INTERVAL``; say once that it
+  failed (``auth-log-write-failed``) and once that it recovered (``auth-log-write-resumed``).
 - End at the pipe's end-of-file: the worker's drain, or its death (even ``kill -9``). Then
   write what is held, trying the store for at most ``--drain-timeout`` seconds. SIGTERM,
   SIGINT and SIGHUP are ignored: a service manager or a terminal signals the whole group, and

@@ -8,9 +8,17 @@ large transactions that also record how far into the journal they got. This is F
 "buffered-sql" pattern (detail file first, SQL after), with the fsync it leaves out.
 
 Files: ``<directory>/<name>.<segment>``, segment numbers growing. A worker starts a new segment
-whenever it opens its journal and when one passes ``SEGMENT_BYTES``. A position (segment,
-offset) names the end of a batch; the store keeps the last applied one per journal name in the
-same transaction as the records, so a record is applied exactly once across any crash.
+whenever it opens its journal and when one passes ``SEGMENT_BYTES``. Zeros are written ahead of
+the records, ``FILL_BYTES`` at a time, and the records overwrite them: an fdatasync after an
+append must also commit the file's new size (ext4: a journal commit each time), one after an
+overwrite only the data. Apart from the gateway, 3,000-octet writes each fdatasync'd on this
+machine's ext4: appended 254-317 us and 111-118 us of the process's CPU a sync (the whole
+machine's, with the file system's own thread: 128 us), overwriting zeros written ahead 141-149
+us and 59-62 us (64 us). Reading takes the segment's data to end at its last non-zero octet.
+
+A position (segment, offset) names the end of a batch; the store keeps the last applied one per
+journal name in the same transaction as the records, so a record is applied exactly once across
+any crash.
 
 Record layout (little-endian): body length u32, CRC-32 of the body u32, then the body:
 received f64, Acct-Status-Type i64 (-1: none), the lengths (u16, 0xFFFF for None) of the
@@ -48,6 +56,10 @@ from radiusgw.errors import StoreError
 from radiusgw.store.durable import fsync_directory
 
 SEGMENT_BYTES = 64 * 1024 * 1024
+# Zeros written ahead of the records, this many at a time (``JournalWriter.commit``); a multiple
+# of it ends a segment's file, so its zero tail is shorter than this.
+FILL_BYTES = 1024 * 1024
+_ZEROS = bytes(FILL_BYTES)
 _HEAD = struct.Struct("<II")  # body length, CRC-32 of the body
 _FIXED = struct.Struct("<dqHHHHH")  # received, status, 4 string lengths, packet length
 _NONE = 0xFFFF
@@ -119,12 +131,13 @@ def _frame_at(data: bytes, at: int) -> tuple[AccountingRecord, int] | None:
         return None
 
 
-def _resync(data: bytes, at: int) -> int:
-    """The offset of the first valid frame at or after ``at``; ``len(data)`` if there is none."""
+def _resync(data: bytes, at: int, limit: int) -> int:
+    """The offset of the first valid frame at or after ``at`` and before ``limit`` (a frame's
+    first three octets are not all zeros); ``limit`` if there is none."""
     while True:
-        zero = data.find(b"\x00", at + 3)  # a frame's header has a 0 as fourth octet
+        zero = data.find(b"\x00", at + 3, limit + 3)  # a frame's header has a 0 as fourth octet
         if zero < 0:
-            return len(data)
+            return limit
         at = zero - 3
         if _frame_at(data, at) is not None:
             return at
@@ -241,13 +254,15 @@ class JournalWriter:
             self._fd = -1
         self.segment = segment
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            # Not O_APPEND: Linux's pwrite appends there, whatever the offset.
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             fsync_directory(self.directory)
         except OSError as exc:
             raise JournalError(
                 f"cannot create the journal segment {self.path}: {exc.strerror}"
             ) from None
         self._offset = 0
+        self._filled = 0  # octets of the file as zeros written ahead or records over them
 
     def append(self, records: Sequence[AccountingRecord]) -> Position:
         """Write ``records`` and fdatasync; their end position once they are durable."""
@@ -266,10 +281,14 @@ class JournalWriter:
             self._open(self.segment + 1)
         start = self._offset
         try:
+            if start + len(data) > self._filled:
+                self._fill(start + len(data))
             view = memoryview(data)
+            at = start
             while view:
-                written = os.write(self._fd, view)
+                written = os.pwrite(self._fd, view, at)
                 view = view[written:]
+                at += written
         except OSError as exc:
             self._cut(start)  # the next batch must not follow a torn one
             raise JournalError(f"cannot write the journal {self.path}: {exc.strerror}") from None
@@ -288,9 +307,17 @@ class JournalWriter:
             end -= len(batch)
         return ends[::-1]
 
+    def _fill(self, end: int) -> None:
+        """Write zeros from the end of the file to the first multiple of ``FILL_BYTES`` at or
+        past ``end``; the commit's fdatasync makes them durable with its records."""
+        target = -(-end // FILL_BYTES) * FILL_BYTES
+        while self._filled < target:
+            self._filled += os.pwrite(self._fd, _ZEROS[: target - self._filled], self._filled)
+
     def _cut(self, offset: int) -> None:
         try:
             os.ftruncate(self._fd, offset)
+            self._filled = offset
         except OSError:  # the next commit opens a new segment instead
             os.close(self._fd)
             self._fd = -1
@@ -331,12 +358,13 @@ def read(
             raise JournalError(f"cannot read the journal segment {path}: {exc.strerror}") from None
         records: list[AccountingRecord] = []
         at = start
-        while at < len(data):
+        limit = written_end(data)
+        while at < limit:
             found = _frame_at(data, at)
             if found is None:
-                resume = _resync(data, at + 1)
+                resume = _resync(data, at + 1, limit)
                 if damaged is not None:
-                    damaged(Damage(path, at, resume - at, _torn(data, at, resume)))
+                    damaged(Damage(path, at, resume - at, _torn(data, at, resume, limit)))
                 at = resume
                 continue
             record, at = found
@@ -348,15 +376,29 @@ def read(
             yield records, Position(segment, at)
 
 
-def _torn(data: bytes, at: int, resume: int) -> bool:
+def written_end(data: bytes) -> int:
+    """Where a segment's data ends: after its last octet that is not zero (the zeros after it
+    were written ahead; a frame ending in zeros is read whole all the same)."""
+    end = len(data)
+    while end > 0:
+        start = max(0, end - FILL_BYTES)
+        kept = len(data[start:end].rstrip(b"\x00"))
+        if kept:
+            return start + kept
+        end = start
+    return 0
+
+
+def _torn(data: bytes, at: int, resume: int, limit: int) -> bool:
     """Whether the bytes from ``at`` on are a frame whose write a crash cut short: they run to
-    the end and the length they begin with runs past it."""
-    if resume < len(data):
+    the data's end (``limit``) and the length they begin with runs past it. (A damaged last
+    frame whose own last octets are zeros looks the same, and is said torn.)"""
+    if resume < limit:
         return False
-    if len(data) - at < _HEAD.size:
+    if limit - at < _HEAD.size:
         return True
     length: int = _HEAD.unpack_from(data, at)[0]
-    return length <= _MAX_BODY and at + _HEAD.size + length > len(data)
+    return length <= _MAX_BODY and at + _HEAD.size + length > limit
 
 
 def prune(directory: Path, name: str, before: int, keep: int | None = None) -> int:

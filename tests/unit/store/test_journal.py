@@ -87,15 +87,48 @@ def test_a_new_writer_starts_a_new_segment_and_reading_spans_them(tmp_path: Path
     assert journal.names(tmp_path) == ["acct-0"]
 
 
-def test_a_torn_tail_ends_its_segment_and_the_next_segment_is_still_read(tmp_path: Path) -> None:
+def tear(path: Path, octets: int, *, cut: bool = False) -> None:
+    """A crash that left the last ``octets`` of the data unwritten: zeros, as written ahead,
+    or (``cut``) the file ending there, as a journal written before zeros were written ahead."""
+    data = bytearray(path.read_bytes())
+    end = journal.written_end(bytes(data))
+    if cut:
+        del data[end - octets :]
+    else:
+        data[end - octets : end] = bytes(octets)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_a_torn_tail_ends_its_segment_and_the_next_segment_is_still_read(
+    tmp_path: Path, cut: bool
+) -> None:
     writer = JournalWriter(tmp_path, "acct-0")
     writer.append([record(1)])
     writer.append([record(2)])
     writer.close()
     path = journal.segments(tmp_path, "acct-0")[0][1]
-    path.write_bytes(path.read_bytes()[:-5])  # the crash cut the last write short
+    tear(path, 5, cut=cut)  # the crash cut the last write short
     JournalWriter(tmp_path, "acct-0").append([record(3)])
     assert [r.session_id for r in everything(tmp_path, "acct-0")] == ["s1", "s3"]
+
+
+def test_zeros_are_written_ahead_and_the_records_overwrite_them(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path, "acct-0")
+    first = writer.append([record(1)])
+    second = writer.append([record(2), record(3)])
+    size = len(journal.encode([record(1)])) + len(journal.encode([record(2), record(3)]))
+    assert (first.offset, second.offset) == (len(journal.encode([record(1)])), size)
+    assert writer.path.stat().st_size == journal.FILL_BYTES  # one step of zeros ahead
+    big = [record(n) for n in range(4, 4 + journal.FILL_BYTES // 100)]  # past the first step
+    third = writer.append(big)
+    assert writer.path.stat().st_size == -(-third.offset // journal.FILL_BYTES) * journal.FILL_BYTES
+    writer.close()
+    data = writer.path.read_bytes()
+    assert journal.written_end(data) == third.offset and not data[third.offset :].strip(b"\0")
+    assert [r.session_id for r in everything(tmp_path, "acct-0")] == [
+        f"s{n}" for n in range(1, 4 + len(big))
+    ]
 
 
 def test_a_corrupt_record_is_not_read(tmp_path: Path) -> None:
@@ -104,7 +137,7 @@ def test_a_corrupt_record_is_not_read(tmp_path: Path) -> None:
     writer.close()
     path = journal.segments(tmp_path, "acct-0")[0][1]
     data = bytearray(path.read_bytes())
-    data[-3] ^= 0xFF  # a flipped bit inside the second record's packet
+    data[journal.written_end(bytes(data)) - 3] ^= 0xFF  # a flipped bit in the second's packet
     path.write_bytes(bytes(data))
     assert [r.session_id for r in everything(tmp_path, "acct-0")] == ["s1"]
 
@@ -116,7 +149,7 @@ def test_replay_applies_once_and_prunes_applied_segments(tmp_path: Path, store: 
     assert journal.replay(store, directory, "acct-0").records == 3
     assert store.count_accounting() == 3
     assert store.journal_position("acct-0") == Position(
-        2, journal.segments(directory, "acct-0")[0][1].stat().st_size
+        2, journal.written_end(journal.segments(directory, "acct-0")[0][1].read_bytes())
     )
     assert [n for n, _ in journal.segments(directory, "acct-0")] == [2]  # segment 1 pruned
     assert journal.replay(store, directory, "acct-0").records == 0  # a second start applies nothing
@@ -190,9 +223,10 @@ def test_a_damaged_record_is_reported_and_the_records_after_it_are_read(
     assert damage == [journal.Damage(path, third, starts[3] - third, truncated=False)]
 
 
-def test_a_truncated_tail_is_reported_as_such(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cut", [False, True])
+def test_a_truncated_tail_is_reported_as_such(tmp_path: Path, cut: bool) -> None:
     path, starts = ten_records(tmp_path)
-    path.write_bytes(path.read_bytes()[:-5])  # the last write cut short by a crash
+    tear(path, 5, cut=cut)  # the last write cut short by a crash
     records, damage = read_reporting(tmp_path)
     assert records == [f"s{n}" for n in range(1, 10)]
     assert damage == [journal.Damage(path, starts[9], starts[10] - starts[9] - 5, truncated=True)]
