@@ -59,7 +59,7 @@ from typing import Any
 
 from radiusgw.domain import AccountingRecord, Quarantined
 from radiusgw.engine import AccountingAnswer
-from radiusgw.server.batches import BatchThread, named_executor
+from radiusgw.server.batches import BatchThread
 from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 from radiusgw.store import journal
 from radiusgw.store.backend import Backend
@@ -69,6 +69,11 @@ _NAME = re.compile(r"acct-(\d+)")
 
 Applied = tuple[list[AccountingRecord], Position]
 Encoded = tuple[list[AccountingAnswer], bytes]
+
+
+def _commit(writer: JournalWriter, batch: list[Encoded]) -> list[Position]:
+    """The journal-sync thread's step: every batch queued, in one write and one fdatasync."""
+    return writer.commit([encoded for _, encoded in batch])
 
 
 def _ignore(reading: bool) -> None:
@@ -122,9 +127,16 @@ class AccountingPipeline:
         self._loop = loop
         self._on_failed = on_failed
         self._pending: list[AccountingAnswer] = []
-        self._unsynced: list[Encoded] = []  # encoded, waiting for the next commit
-        self._syncing: list[Encoded] | None = None  # in the commit under way
-        self._syncer = named_executor("journal-sync")
+        # Group commit: what the loop encodes while a commit is under way waits in the
+        # thread's queue, and the next commit takes all of it.
+        self._syncer: BatchThread[JournalWriter, Encoded] = BatchThread(
+            "journal-sync",
+            lambda: self._journal,
+            _commit,
+            loop,
+            self._synced,
+            self._sync_failed,
+        )
         self.applier: BatchThread[Backend, Applied] = BatchThread(
             "acct-applier",
             open_store,
@@ -164,6 +176,7 @@ class AccountingPipeline:
         return sum(replayed.records for replayed in done)
 
     def start(self) -> None:
+        self._syncer.start()
         self.applier.start()
 
     @property
@@ -181,33 +194,22 @@ class AccountingPipeline:
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
         self._unanswered += len(batch)
-        self._unsynced.append((batch, journal.encode([a.record for a in batch])))
-        if self._syncing is None:
-            self._start_sync()
+        self._syncer.submit((batch, journal.encode([a.record for a in batch])))
 
-    def _start_sync(self) -> None:
-        if not self._unsynced or self._stopping.is_set():
-            return
-        self._syncing, self._unsynced = self._unsynced, []
-        data = [encoded for _, encoded in self._syncing]
-        commit = self._loop.run_in_executor(self._syncer, self._journal.commit, data)
-        commit.add_done_callback(self._synced)
-
-    def _synced(self, done: asyncio.Future[list[Position]]) -> None:
-        """On the loop: answer what the commit covered, then start the next one."""
-        syncing, self._syncing = self._syncing or [], None
+    def _synced(self, synced: list[Encoded], positions: list[Position]) -> None:
+        """On the loop: answer what the commit covered."""
         if self._stopping.is_set():
             return  # durable but unanswered: the NAS retries, and the next start applies it
-        exc = done.exception()
-        if exc is not None:
-            # Nothing of these is in the journal (``JournalWriter.commit``); what was encoded
-            # meanwhile is not written yet, and goes in the next commit.
-            for batch, _ in syncing:
-                self._fail(batch, exc)
-        else:
-            for (batch, _), position in zip(syncing, done.result(), strict=True):
-                self._acknowledge(batch, position)
-        self._start_sync()
+        for (batch, _), position in zip(synced, positions, strict=True):
+            self._acknowledge(batch, position)
+
+    def _sync_failed(self, synced: list[Encoded], exc: BaseException) -> None:
+        """On the loop: nothing of these is in the journal (``JournalWriter.commit``); what was
+        encoded meanwhile is not written yet, and goes in the next commit."""
+        if self._stopping.is_set():
+            return
+        for batch, _ in synced:
+            self._fail(batch, exc)
 
     def _fail(self, batch: list[AccountingAnswer], exc: BaseException) -> None:
         self._unanswered -= len(batch)
@@ -251,15 +253,16 @@ class AccountingPipeline:
         return len(self._pending) + self._unanswered + self.backlog
 
     async def wait_idle(self) -> None:
-        while self._pending or self._syncing is not None or self._unsynced:
-            await asyncio.sleep(0.001)  # the scheduled flush, then the commits
+        while self._pending:
+            await asyncio.sleep(0.001)  # the scheduled flush
+        await self._syncer.wait_idle()
         await self.applier.wait_idle()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._syncer.shutdown(wait=True)  # a commit under way ends before its file is closed
+        # A commit under way ends before its file is closed: the thread closes it, last.
+        self._syncer.stop()
         self.applier.stop()
-        self._journal.close()
 
     # -- the applier (its thread, then the event loop) ---------------------------------------
 

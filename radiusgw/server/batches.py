@@ -1,6 +1,9 @@
 """Blocking store work in its own thread, in batches, with the results handed back to the loop.
 
 Its users, one rule each:
+- the accounting journal's sync (``radiusgw.server.accounting``): the batches the loop encoded
+  go to the journal in one write and one fdatasync, everything queued while the last one ran
+  (group commit), and are answered once it returns.
 - the accounting applier (``radiusgw.server.accounting``): the records the journal already
   made durable go to the store with the journal position, everything queued in one transaction
   (group commit: under load one commit covers hundreds of records).
