@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--workers", type=int, default=4, help="gateway workers")
+    parser.add_argument(
+        "--metrics", action="store_true", help="the gateway with --metrics-listen (issue 18.1)"
+    )
     parser.add_argument("--window", type=int, default=128, help="requests in flight")
     parser.add_argument(
         "--offered",
@@ -250,6 +253,7 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
             ablate=a.ablate,
             preloaded=True,
             auth_log_days=a.auth_log_days,
+            metrics=a.metrics,
         )
         supervisor = gateway.process.pid
         workers = [pid for pid in children(supervisor) if not is_auth_log_writer(pid)]
@@ -320,8 +324,9 @@ def _report(
     rows = cpu_table(before, after, supervisor, answers)
     loop = f"open loop at {a.offered:,.0f}/s" if a.offered > 0 else f"{a.window} in flight"
     ablated = f", ablated: {', '.join(a.ablate)} (not the product)" if a.ablate else ""
+    metrics = ", metrics on" if a.metrics else ""
     lines = [
-        f"# {title}, gateway with {a.workers} workers{ablated}, {loop},"
+        f"# {title}, gateway with {a.workers} workers{metrics}{ablated}, {loop},"
         f" {time.strftime('%Y-%m-%d %H:%M')}",
         f"answered {rate:,.0f}/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
         f"  timeouts {result['timeouts']}  rejects {result.get('rejects', 0)}"

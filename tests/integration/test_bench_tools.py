@@ -205,14 +205,15 @@ def test_profile_splits_the_cpu_by_thread_and_reads_a_worker_s_stacks(
     )
 
 
-def test_profile_can_answer_many_users_as_the_run_does(
+def test_profile_can_answer_many_users_as_the_run_does_with_metrics_on(
     radload: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # --users imports bench.run's accounts; each answer is verified by radload (its Framed-IP),
     # so a user the gateway did not hold would be an invalid answer, not a silent pass.
     args = ["--scenario", "pap", "--duration", "1", "--warmup", "0.5", "--workers", "2"]
-    assert profile.main([*args, "--window", "8", "--users", "50", "--no-py-spy"]) == 0
+    assert profile.main([*args, "--window", "8", "--users", "50", "--no-py-spy", "--metrics"]) == 0
     report = capsys.readouterr().out
+    assert "gateway with 2 workers, metrics on," in report
     answered = next(line for line in report.splitlines() if line.startswith("answered"))
     assert "timeouts 0  rejects 0  invalid 0" in answered, report
     assert float(answered.split()[1].rstrip("/s").replace(",", "")) > 0, report
