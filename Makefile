@@ -23,7 +23,7 @@ COMPILED := radiusgw/radius/packet.py radiusgw/radius/attributes.py radiusgw/rad
 	radiusgw/auth/method.py radiusgw/auth/pap.py radiusgw/auth/chap.py radiusgw/auth/eap.py \
 	radiusgw/auth/microsoft.py radiusgw/auth/mschap.py radiusgw/auth/md4.py \
 	radiusgw/auth/des.py radiusgw/server/authlog_writer.py \
-	radiusgw/store/authlog.py radiusgw/client/core.py radiusgw/client/ids.py \
+	radiusgw/store/authlog.py radiusgw/store/session_events.py radiusgw/client/core.py radiusgw/client/ids.py \
 	radiusgw/client/answers.py radiusgw/proxy/client.py radiusgw/proxy/rewrite.py \
 	radiusgw/proxy/upstream.py radiusgw/proxy/pool.py radiusgw/dynauth.py \
 	radiusgw/server/datagrams.py radiusgw/server/inbound.py radiusgw/server/proxy_edge.py \

@@ -85,7 +85,8 @@ from radiusgw.store.connection import (
 )
 from radiusgw.store.journal import Position
 from radiusgw.store.secrets import PasswordCipher, open_against
-from radiusgw.store.sessions import apply_events, ensure_schema, migrate_to_v4, session_events
+from radiusgw.store.session_events import apply_events, session_events
+from radiusgw.store.sessions import ensure_schema, migrate_to_v4
 
 SCHEMA_VERSION = 7
 # Re-exported: the row rules are every backend's (radiusgw.store.account_rows).

@@ -46,7 +46,7 @@ from radiusgw.store.postgres.connection import connect, translated
 from radiusgw.store.postgres.schema import check_schema
 from radiusgw.store.postgres.sessions import PostgresSessions, apply_events
 from radiusgw.store.postgres.url import redacted
-from radiusgw.store.sessions import session_events
+from radiusgw.store.session_events import session_events
 
 if TYPE_CHECKING:
     from radiusgw.proxy.upstream import UpstreamStatus
