@@ -44,7 +44,6 @@ from radiusgw.domain import (
 )
 from radiusgw.errors import StoreError
 from radiusgw.sessions import (
-    CLOSED_BY_STALE,
     STALE_FACTOR,
     month_bounds,
     month_of,
@@ -55,10 +54,7 @@ from radiusgw.store.connection import (
     connect_read_only,
     use_wal,
 )
-from radiusgw.store.session_events import _LOW
-
-_STALE = CLOSED_BY_STALE
-
+from radiusgw.store.session_events import _LOW, _STALE
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (
