@@ -3,7 +3,8 @@
 No timing assertions: these only show that what radload counts as answered is what a real
 server (FreeRADIUS 3.2) and the do-nothing responder send; that a wrong secret is caught; that
 the large-realm section (bench/accounts.py) imports, gets answers and reports its targets; that
-the profiler (bench/profile.py) finds the gateway's threads and reads its stacks; that an
+the profiler (bench/profile.py) finds the gateway's threads and reads its stacks; that two
+gateways load at once (bench/beside.py) and their perf symbols are ranked per answer; that an
 ablation (bench/ablate.py) switches off what it names and only that; how the report picks
 the first loss-free open-loop rate; that the operations-cost section's two gateways
 (bench/ops_cost.py) have metrics and the authentication log on, or neither; and that the fleet
@@ -33,7 +34,18 @@ import psycopg
 import pytest
 
 import radiusgw.server
-from bench import ablate, accounts, mixed, ops_cost, profile, pure, report, stored, targets
+from bench import (
+    ablate,
+    accounts,
+    beside,
+    mixed,
+    ops_cost,
+    profile,
+    pure,
+    report,
+    stored,
+    targets,
+)
 from bench import run as bench_run
 from bench.freeradius_conf import sql_missing
 from bench.postgres import PostgresServer
@@ -217,6 +229,35 @@ def test_profile_can_answer_many_users_as_the_run_does_with_metrics_on(
     answered = next(line for line in report.splitlines() if line.startswith("answered"))
     assert "timeouts 0  rejects 0  invalid 0" in answered, report
     assert float(answered.split()[1].rstrip("/s").replace(",", "")) > 0, report
+
+
+def test_beside_loads_two_gateways_at_once_and_splits_their_cpu(
+    radload: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--users", "50", "--workers", "2", "--window", "8", "--rounds", "2"]
+    assert beside.main([*args, "--duration", "1.5", "--warmup", "0.5", "--catch-up", "0.5"]) == 0
+    report = capsys.readouterr().out
+    assert report == (profile.OUT / "beside-pap.txt").read_text()
+    lines = report.splitlines()
+    assert lines[1:3] == ["A: this tree, --auth-log-days 90", "B: this tree, --auth-log-days 0"]
+    rounds = [line for line in lines if line.startswith("round ")]
+    assert len(rounds) == 2 and all(" A " in r and " B " in r for r in rounds), report
+    b_median = next(line for line in lines if line.startswith("B: median"))
+    assert b_median.endswith("+ 0.00 in its auth-log writers"), report  # B has none
+    assert float(b_median.split()[2].rstrip("/s,").replace(",", "")) > 0, report
+    assert "A's CPU per answer over B's, round by round: " in report
+
+
+def test_beside_ranks_the_symbols_by_their_difference_per_answer() -> None:
+    # 1,999 samples a second: 1,999 samples over 1,000,000 answers are 1 µs an answer.
+    a = {"md5": 1999, "add": 3998}
+    b = {"md5": 3998, "gone": 1999}
+    lines = beside.perf_difference(a, b, 1_000_000, 2_000_000, top=1)
+    assert lines[0] == "perf, µs per answer: A 3.00, B 1.50; A - B, most first:"
+    assert lines[1].split()[:5] == ["+2.000", "A", "2.000", "B", "0.000"]
+    assert lines[1].endswith("add")
+    assert lines[2] == "  ..."
+    assert lines[3].split()[0] == "-0.500" and lines[3].endswith("gone")
 
 
 def test_profile_counts_samples_of_their_own_and_in_all_without_the_start_up_frames() -> None:
