@@ -19,7 +19,7 @@ COMPILED := radiusgw/radius/packet.py radiusgw/radius/attributes.py radiusgw/rad
 	radiusgw/radius/vsa.py radiusgw/engine/core.py radiusgw/engine/cache.py \
 	radiusgw/engine/counters.py radiusgw/engine/droplog.py radiusgw/engine/dedup.py radiusgw/modes/group.py \
 	radiusgw/modes/vpdn.py radiusgw/router.py radiusgw/refusal.py radiusgw/addresses.py \
-	radiusgw/accounting.py \
+	radiusgw/accounting.py radiusgw/authlog_records.py \
 	radiusgw/auth/method.py radiusgw/auth/pap.py radiusgw/auth/chap.py radiusgw/auth/eap.py \
 	radiusgw/auth/microsoft.py radiusgw/auth/mschap.py radiusgw/auth/md4.py \
 	radiusgw/auth/des.py radiusgw/server/authlog_writer.py \

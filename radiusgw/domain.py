@@ -257,17 +257,18 @@ class AuthLogRow(NamedTuple):
     upstream: str | None  # the customer server that answered (proxy), "address:port"
 
 
-# The values the engine records per answer for the authentication log, appended flat to the
-# list of the answer's realm (``radiusgw.engine.core``, above ``Engine``), in this order: time
-# (None: the worker's hand-off time), NAS address, User-Name, method, result, reason, the
-# Framed-IP-Address's four octets, LNS address, upstream (host, port). The last two stay raw:
-# the readers make their text (``radiusgw.store.authlog.rows_of``), not the answer's path.
+# The values the engine records per answer for the authentication log
+# (``radiusgw.authlog_records``), and the flat list of them per answer that the records are
+# read back into, in this order: time (None: the worker's hand-off time), NAS address,
+# User-Name, method, result, reason, the Framed-IP-Address's four octets, LNS address, upstream
+# (host, port; kept as its text). The Framed-IP stays raw: the readers make its text
+# (``radiusgw.store.authlog.rows_of``), not the answer's path.
 AUTH_LOG_FIELDS = 9
 
 
-# One realm's values of a hand-off as the worker packs them once (``radiusgw.store.authlog.pack``)
-# and a chunk keeps them: the least and greatest time among them, how many answers, and
-# ``marshal`` of the flat list. A plain tuple: marshal takes no named tuple.
+# One realm's records of a hand-off as the worker takes them (``radiusgw.authlog_records``) and
+# a chunk keeps them: the least and greatest time among them, how many answers, and the
+# records' octets. A plain tuple: marshal takes no named tuple.
 PackedEntries = tuple[float, float, int, bytes]
 
 

@@ -36,6 +36,7 @@ from typing import Any, Final
 from radiusgw.accounting import EVENT_TYPES, parse
 from radiusgw.addresses import unmapped
 from radiusgw.auth.method import UNKNOWN_OR_WRONG, Outcome
+from radiusgw.authlog_records import AuthLog
 from radiusgw.client.ids import Destination, show_destination
 from radiusgw.config.model import Lns, Mode, Nas, Realm, Registry
 from radiusgw.domain import AccountingRecord, AdmissionRequest, AdmissionResult, FailedLogin
@@ -304,32 +305,19 @@ class AccountLookup:
 
 Deferred = Admission | ProxyAuth | AccountLookup
 
-# The authentication log (issue 18.3): per answer, ``AUTH_LOG_FIELDS`` values appended to the
-# flat list of its realm in ``Engine.auth_log`` (their order: ``radiusgw.domain``). A time of
-# None is stamped when the worker takes the lists (the deferred answers, decided without a
-# clock). The lists go as they are to the writer process and from it into the store, one
-# chunk per realm (``radiusgw.store.authlog``): nothing is done per answer outside this
-# engine. So the engine records final values, each cheap here: the method by the name of the
-# one that checked the user, else by a walk over the request's octets that stops at a
-# User-Password (``group.method_of``); the Framed-IP as its four octets, the account's as the
-# cache holds them (``CachedAccount.framed_ip``), a proxied or deferred answer's read out of
-# it; the upstream as the (host, port) it has; the readers make the text of the two. Each of
-# the two reads cost 80-100 ns an accept, of a group PAP answer's 6.6 us in the engine.
-# The NAS is its registered address (``Nas.address``, the registry's key), not the source's:
-# the same object for every answer, where the source's is a new string per datagram that the
-# list would keep alive until the hand-off.
-# Flat, not a tuple per answer: a batch of tuples lived half a second, long enough for the
-# cyclic collector to walk each of them two or three times (1.3 % of the worker's CPU under
-# group PAP, perf), and marshal wrote a tuple header for each; a list's items of str, bytes
-# and float are not the collector's.
-
-
-def _entries(log: dict[str | None, list[Any]], realm: str | None) -> list[Any]:
-    """The authentication log's list for ``realm``."""
-    entries = log.get(realm)
-    if entries is None:
-        entries = log[realm] = []
-    return entries
+# The authentication log (issue 18.3): per answer, one record of its final values added to
+# ``Engine.auth_log`` (``radiusgw.authlog_records``: their order and why octets). A time of None
+# is stamped when the worker takes the records (the deferred answers, decided without a clock).
+# The records go as they are to the writer process and from it into the store, one chunk per
+# realm (``radiusgw.store.authlog``): nothing is done per answer outside this engine. So the
+# engine records final values, each cheap here: the method by the name of the one that checked
+# the user, else by a walk over the request's octets that stops at a User-Password
+# (``group.method_of``); the Framed-IP as its four octets, the account's as the cache holds
+# them (``CachedAccount.framed_ip``), a proxied or deferred answer's read out of it; the
+# readers make its text. Each of the two reads cost 80-100 ns an accept, of a group PAP
+# answer's 6.6 us in the engine. The NAS is its registered address (``Nas.address``, the
+# registry's key), not the source's: the same object for every answer, so that the records'
+# cache of encoded values finds it.
 
 
 def _framed_ip(answer: bytes | None) -> bytes | None:
@@ -379,10 +367,9 @@ class Engine:
         # A wrong password for an account of a realm with lockout_after: the edge records it
         # off the loop, fire and forget (``radiusgw.server.decisions``; issue 17.4).
         self.failed_login: Callable[[FailedLogin], None] = lambda _failure: None
-        # The authentication log (issue 18.3): ``AUTH_LOG_FIELDS`` values appended per answer
-        # (above ``class Engine``), taken off in batches by the worker
-        # (``radiusgw.server.authlog``); None: not kept.
-        self.auth_log: dict[str | None, list[Any]] | None = None
+        # The authentication log (issue 18.3): one record per answer (above ``class Engine``),
+        # taken off in batches by the worker (``radiusgw.server.authlog``); None: not kept.
+        self.auth_log: AuthLog | None = None
         self.reload(registry)
 
     def reload(self, registry: Registry) -> None:
@@ -944,18 +931,17 @@ class Engine:
     def _log_deferred(self, pending: Admission, result: str, reason: str) -> None:
         log = self.auth_log
         if log is not None:
-            _entries(log, pending.realm).extend(
-                (
-                    None,
-                    pending.nas.address,
-                    pending.username,
-                    group.method_of(pending.packet.raw),
-                    result,
-                    reason,
-                    _framed_ip(pending.accept),
-                    pending.request.lns,
-                    pending.upstream,
-                )
+            log.add(
+                pending.realm,
+                None,
+                pending.nas.address,
+                pending.username,
+                group.method_of(pending.packet.raw),
+                result,
+                reason,
+                _framed_ip(pending.accept),
+                pending.request.lns,
+                pending.upstream,
             )
 
     def _log_proxied(
@@ -963,18 +949,17 @@ class Engine:
     ) -> None:
         log = self.auth_log
         if log is not None:
-            _entries(log, pending.realm.name).extend(
-                (
-                    None,
-                    pending.nas.address,
-                    pending.username,
-                    group.method_of(pending.packet.raw),
-                    result,
-                    reason,
-                    _framed_ip(reply),
-                    None,
-                    server,
-                )
+            log.add(
+                pending.realm.name,
+                None,
+                pending.nas.address,
+                pending.username,
+                group.method_of(pending.packet.raw),
+                result,
+                reason,
+                _framed_ip(reply),
+                None,
+                server,
             )
 
     def complete_auth(self, key: Key, answer: bytes | None) -> None:
@@ -1049,18 +1034,17 @@ class Engine:
         self.tally.count(realm, ACCEPT)
         log = self.auth_log
         if log is not None:
-            _entries(log, realm).extend(
-                (
-                    now,
-                    nas.address,
-                    username,
-                    method or group.method_of(packet.raw),
-                    "accept",
-                    "",
-                    framed_ip,
-                    lns,
-                    None,
-                )
+            log.add(
+                realm,
+                now,
+                nas.address,
+                username,
+                method or group.method_of(packet.raw),
+                "accept",
+                "",
+                framed_ip,
+                lns,
+                None,
             )
         if self.access_log:
             where = {} if lns is None else {"lns": lns}
@@ -1102,9 +1086,7 @@ class Engine:
         log = self.auth_log
         if log is not None:
             method = group.method_of(packet.raw)
-            _entries(log, realm).extend(
-                (now, nas.address, username, method, "reject", reason, None, None, None)
-            )
+            log.add(realm, now, nas.address, username, method, "reject", reason, None, None, None)
         if detail is None:
             self.log.info(
                 "access-reject", client=addr[0], realm=realm, user=username, reason=reason

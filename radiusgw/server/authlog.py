@@ -1,13 +1,12 @@
-"""The authentication log's hand-off in the worker (issue 18.3): the engine's list, to a process.
+"""The authentication log's hand-off in the worker (issue 18.3): the engine's records, to a process.
 
-The engine appends ``AUTH_LOG_FIELDS`` values per Access-Request it answers to its realm's flat
-list in ``Engine.auth_log``. Every ``FLUSH_INTERVAL``, or at the next ``TICK`` once the lists
-hold ``FLUSH_ANSWERS`` answers, the worker swaps those lists for none, packs each
-(``radiusgw.store.authlog.pack``: its times' bounds, and one ``marshal``) into one frame and
-writes the frame to the pipe of its writer process
-(``radiusgw.server.authlog_writer``), which stores them. The loop only swaps a dictionary and
-makes one frame: no row is made and no database is touched in the worker's interpreter (why:
-that module's docstring).
+The engine adds a record per Access-Request it answers to ``Engine.auth_log``
+(``radiusgw.authlog_records.AuthLog``: octets per realm). Every ``FLUSH_INTERVAL``, or at the
+next ``TICK`` once it holds ``FLUSH_ANSWERS`` answers, the worker takes them (``AuthLog.take``:
+each realm's octets with its times' bounds and count) into one frame and writes the frame to
+the pipe of its writer process (``radiusgw.server.authlog_writer``), which stores them. The
+loop only copies each realm's octets and makes one frame: no row is made and no database is
+touched in the worker's interpreter (why: that module's docstring).
 
 Rules:
 - A hand-off is one pause of the loop, and it grows faster than its lists: framing and freeing
@@ -42,10 +41,10 @@ import sys
 import time
 from typing import Any
 
-from radiusgw.domain import AUTH_LOG_FIELDS
+from radiusgw.authlog_records import AuthLog
+from radiusgw.domain import PackedEntries
 from radiusgw.engine.core import Engine
-from radiusgw.server.authlog_writer import DB_ENV, frame
-from radiusgw.store.authlog import pack
+from radiusgw.server.authlog_writer import DB_ENV, answers, frame
 
 FLUSH_INTERVAL = 0.5  # seconds between two hand-offs: rows reach the store within about this
 FLUSH_ANSWERS = 500  # answers held that make the next look hand off before FLUSH_INTERVAL
@@ -56,11 +55,6 @@ DROP_LOG_INTERVAL = 60.0
 RESTART_DELAY = 1.0
 # Not ``-m``: the writer's module may be compiled (mypyc), and ``-m`` runs only Python source.
 WRITER_MAIN = "import sys; from radiusgw.server.authlog_writer import main; sys.exit(main())"
-
-
-def _answers(entries: dict[str | None, list[Any]]) -> int:
-    """How many answers the engine's lists by realm hold."""
-    return sum(map(len, entries.values())) // AUTH_LOG_FIELDS
 
 
 class AuthLogWriter:
@@ -105,7 +99,7 @@ class AuthLogWriter:
         ]
         self._started = float("-inf")
         self._drop_logged = float("-inf")
-        engine.auth_log = {}
+        engine.auth_log = AuthLog()
 
     async def start(self) -> None:
         self._started = time.monotonic()
@@ -128,11 +122,11 @@ class AuthLogWriter:
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
     def flush(self, now: float) -> None:
-        """Take the engine's entries and write them to the writer's pipe as one frame."""
-        entries = self.engine.auth_log
-        if not entries:
+        """Take the engine's records and write them to the writer's pipe as one frame."""
+        log = self.engine.auth_log
+        if log is None or not log.count:
             return
-        self.engine.auth_log = {}
+        entries = log.take(now)
         process = self.process
         pipe = None if process is None or process.returncode is not None else process.stdin
         if pipe is None or pipe.is_closing():
@@ -141,18 +135,18 @@ class AuthLogWriter:
         if pipe.transport.get_write_buffer_size() > self.capacity:
             self._drop(entries, now, "writer behind")
             return
-        pipe.write(frame((now, {realm: pack(values, now) for realm, values in entries.items()})))
+        pipe.write(frame((now, entries)))
 
-    def _drop(self, entries: dict[str | None, list[Any]], now: float, why: str) -> None:
-        self.dropped += _answers(entries)
+    def _drop(self, entries: dict[str | None, PackedEntries], now: float, why: str) -> None:
+        self.dropped += answers(entries)
         if now - self._drop_logged >= DROP_LOG_INTERVAL:
             self._drop_logged = now
             self.log.warning("auth-log-dropped", dropped=self.dropped, why=why)
 
     def held(self) -> int:
-        """How many answers the engine's lists hold now."""
-        entries = self.engine.auth_log
-        return 0 if entries is None else _answers(entries)
+        """How many answers the engine's records hold now."""
+        log = self.engine.auth_log
+        return 0 if log is None else log.count
 
     async def run(self) -> None:
         last = time.monotonic()

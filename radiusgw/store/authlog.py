@@ -19,17 +19,16 @@ Rules:
   rewrites the few that straddle the cut, so that no row older than the cut stays and no newer
   one goes.
 - A chunk is one worker's hand-off for one realm (``radiusgw.server.authlog``), kept as the
-  worker packed it (``pack``: the least and greatest time, the count, and ``marshal`` of the
-  engine's flat list of ``radiusgw.domain.AUTH_LOG_FIELDS`` values per answer). Its body is
-  Zstandard (level 1) of ``marshal`` of ``(node, worker, taken, values)``, ``values`` those
-  octets as they are: writing costs no work per answer, not even an unmarshal. Zstandard, not
+  engine recorded it (``radiusgw.authlog_records``: the least and greatest time, the count, and
+  the records' octets). Its body is Zstandard (level 1) of ``marshal`` of ``(node, worker,
+  taken, records)``, the records as they are: writing costs no work per answer. Zstandard, not
   zlib: the compression is most of the writer's work, paid at the full answer rate on the
   cores that answer; on 10,000 PAP answers zlib level 1 took 0.27 us an answer and Zstandard
   level 1 0.12 us, for the same size (about 10 octets an answer). Bodies written with zlib
   (before) are still read: a Zstandard frame starts with its magic number (RFC 8878 §3.1.1).
-  The raw values become text when read (``rows_of``: the Framed-IP's four octets, the
-  upstream's (host, port), a time of None as ``taken``). A body of the first layout, a list
-  of row tuples, is still read.
+  The raw values become text when read (``rows_of``: the Framed-IP's four octets, a time of
+  None as ``taken``). Bodies of the layouts before are still read: a list of row tuples, and
+  ``marshal`` of the engine's flat list (``radiusgw.authlog_records.values_of``).
 - ``marshal`` because the writer and the readers are this program, and a damaged chunk (a
   damaged file) is a ``StoreError`` naming the file and the chunk, never a crash.
 - Its own connection with ``synchronous=NORMAL``: in WAL mode a commit survives a killed
@@ -54,13 +53,13 @@ from typing import Any, Final
 
 import zstandard
 
+from radiusgw.authlog_records import RecordError, pack, values_of
 from radiusgw.client.ids import show_destination
 from radiusgw.domain import (
     AUTH_LOG_FIELDS,
     AuthLogBatch,
     AuthLogRow,
     AuthLogValues,
-    PackedEntries,
 )
 from radiusgw.errors import StoreError
 from radiusgw.store.connection import (
@@ -134,18 +133,6 @@ def move_from_store(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE auth_log")
 
 
-def pack(values: list[Any], taken: float) -> PackedEntries:
-    """One realm's values, packed for the pipe and the chunk (``PackedEntries``); the times are
-    read in C (a slice, ``filter``, ``min`` and ``max``), the rest is one ``marshal``."""
-    times = values[0::AUTH_LOG_FIELDS]
-    known = list(filter(None, times))  # None: the hand-off's time (no answer is at 0.0)
-    first = min(known, default=taken)
-    last = max(known, default=taken)
-    if len(known) < len(times):
-        first, last = min(first, taken), max(last, taken)
-    return (first, last, len(times), marshal.dumps(values))
-
-
 def insert_chunks(
     conn: sqlite3.Connection,
     batch: AuthLogBatch,
@@ -183,7 +170,7 @@ def rows_of(batch: AuthLogBatch) -> list[AuthLogValues]:
     return [
         row
         for realm, packed in batch.entries.items()
-        for row in _rows(batch.node, batch.worker, batch.taken, realm, marshal.loads(packed[3]))
+        for row in _rows(batch.node, batch.worker, batch.taken, realm, values_of(packed[3]))
     ]
 
 
@@ -269,13 +256,11 @@ def unpack(path: Path, chunk_id: int, realm: str | None, body: bytes) -> list[Au
     ):
         node, worker, taken, packed = content
         try:
-            values = marshal.loads(packed)
-        except (EOFError, ValueError, TypeError):
+            values: list[Any] | None = values_of(packed)
+        except RecordError:
             values = None
-        if (
-            isinstance(values, list)
-            and len(values) % AUTH_LOG_FIELDS == 0
-            and all(t is None or isinstance(t, float) for t in values[0::AUTH_LOG_FIELDS])
+        if values is not None and all(
+            t is None or isinstance(t, float) for t in values[0::AUTH_LOG_FIELDS]
         ):
             try:
                 return [AuthLogRow(*r) for r in _rows(node, worker, taken, realm, values)]

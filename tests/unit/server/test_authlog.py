@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from radiusgw.authlog_records import AuthLog, pack, values_of
 from radiusgw.domain import Account, AdmissionResult, AuthLogBatch, AuthLogRow
 from radiusgw.engine import Admission
 from radiusgw.engine.cache import framed_ip_of
@@ -36,7 +37,7 @@ from radiusgw.server.authlog_writer import (
     frame,
     take_frames,
 )
-from radiusgw.store.authlog import pack, rows_of
+from radiusgw.store.authlog import rows_of
 from radiusgw.store.backend import open_backend
 from tests.unit.engine.helpers import ACME_NAS, Accounts, ListLog, engine
 from tests.unit.engine.test_engine import pap_request
@@ -53,9 +54,9 @@ from tests.unit.engine.test_proxy_realms import (
 ALICE = Account("acme.example", "alice", "wonderland", framed_ip="10.0.0.5")
 
 
-def handed_off(node: str, worker: int, taken: float, entries: dict[Any, list[Any]]) -> AuthLogBatch:
-    """The engine's lists as the worker hands them off and the writer gives them to a store."""
-    return AuthLogBatch(node, worker, taken, {k: pack(v, taken) for k, v in entries.items()})
+def handed_off(node: str, worker: int, taken: float, log: AuthLog) -> AuthLogBatch:
+    """The engine's records as the worker hands them off and the writer gives them to a store."""
+    return AuthLogBatch(node, worker, taken, log.take(taken))
 
 
 def test_nothing_is_recorded_unless_the_worker_asks_for_it() -> None:
@@ -66,11 +67,12 @@ def test_nothing_is_recorded_unless_the_worker_asks_for_it() -> None:
 
 def test_group_accepts_and_rejects_become_rows_with_method_and_framed_ip() -> None:
     eng, _ = engine(Accounts(ALICE))
-    eng.auth_log = {}
+    eng.auth_log = AuthLog()
     eng.on_auth(pap_request("alice@acme.example", b"wonderland", b"acme-secret"), ACME_NAS, 5.0)
     eng.on_auth(pap_request("alice@acme.example", b"nope", b"acme-secret"), ACME_NAS, 6.0)
     eng.on_auth(pap_request("eve@nowhere.example", b"x", b"acme-secret"), ACME_NAS, 7.0)
-    assert eng.auth_log["acme.example"][6] == bytes((10, 0, 0, 5))  # the octets, not the text
+    recorded = values_of(bytes(eng.auth_log.by_realm["acme.example"].octets))
+    assert recorded[6] == bytes((10, 0, 0, 5))  # the octets, not the text
     rows = [AuthLogRow(*r) for r in rows_of(handed_off("gw-a", 1, 9.0, eng.auth_log))]
     assert rows == [
         AuthLogRow(
@@ -106,12 +108,12 @@ def test_the_cached_framed_ip_is_the_one_the_signed_accept_carries(attrs: list[b
 
 def test_proxy_answers_name_the_upstream_and_deferred_ones_get_the_hand_off_time() -> None:
     e, _ = proxy_engine()
-    e.auth_log = {}
+    e.auth_log = AuthLog()
     for code in (Code.ACCESS_ACCEPT, Code.ACCESS_REJECT, Code.ACCESS_CHALLENGE):
         request = access_request()
         e.proxied(forwarded(e, request), upstream_answer(request, code), SERVER)
     limited, _ = proxy_engine(max_sessions=1)
-    limited.auth_log = {}
+    limited.auth_log = AuthLog()
     request = access_request()
     pending = limited.proxied(forwarded(limited, request), upstream_answer(request, 2), SERVER)
     assert isinstance(pending, Admission)

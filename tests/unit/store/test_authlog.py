@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from radiusgw.authlog_records import pack
 from radiusgw.domain import AuthLogBatch, AuthLogRow
 from radiusgw.errors import StoreError
-from radiusgw.store.authlog import CHUNK_ROWS, COLUMNS, batches_of, pack, path_of
+from radiusgw.store.authlog import CHUNK_ROWS, COLUMNS, batches_of, path_of
 from radiusgw.store.backend import Backend, open_backend
 from radiusgw.store.connection import has_table
 from radiusgw.store.sqlite import _SCHEMA_V6, SCHEMA_VERSION
