@@ -18,7 +18,8 @@ gateway, -0.1 to -2.1 % round by round; the writers the same.
 
 Layout (integers big-endian):
 - ``TIME`` then an IEEE 754 double: the time of the answers after it (the engine's ``now``),
-  until the next ``TIME``; written only when the time changes (one per datagram batch).
+  until the next ``TIME``; written only when the time changes (the edge reads the clock per
+  datagram, so under load that is about once an answer: one ``struct`` call each).
 - ``TIMED`` (at the last ``TIME``) or ``UNTIMED`` (answered without a clock: the hand-off's
   time, ``AuthLogBatch.taken``), then the answer's values, each as below, in this order: NAS,
   method, result, reason, LNS, upstream, User-Name, Framed-IP. The first six are the same for
