@@ -3,9 +3,11 @@
 An experiment for the engineer, as ``bench.profile`` is. Two gateways, A and B, each from its
 own source tree (``--a-tree``, ``--b-tree``: a worktree of another commit, built in place) and
 with its own ``--auth-log-days``, each on its own copy of one database with the same users, are
-loaded at once by two radloads for ``--duration`` seconds, ``--rounds`` times. Each round
-reports every gateway's answered rate and its CPU per answer: its worker processes (with their
-threads), and its auth-log writer processes counted until ``--catch-up`` seconds after the load.
+loaded at once by two radloads (each as ``bench.run`` loads a scenario:
+``bench.run.scenario_load``, from ``--shape``) for ``--duration`` seconds, ``--rounds``
+times. Each round reports every gateway's answered rate and its CPU per answer: its worker
+processes (with their threads), and its auth-log writer processes counted until
+``--catch-up`` seconds after the load.
 
 Why at the same time rather than in turns (``bench.profile`` run after run): on this shared
 machine one configuration's CPU per answer moves by 1-2 µs from one run to the next, as much as
@@ -136,23 +138,6 @@ def perf_difference(
     return lines
 
 
-def _load(gateway: Server, scenario: bench_run.Scenario, users: int, a: Any) -> Load:
-    many = users > 1
-    return Load(
-        port=gateway.port(scenario.kind),
-        secret=scenario.secret,
-        mode=scenario.mode,
-        user=scenario.users if many else scenario.user,
-        password=bench_run.PASSWORD_TEMPLATE if many else bench_run.PASSWORD,
-        users=max(users, 1),
-        bind=scenario.bind,
-        duration=a.duration,
-        warmup=a.warmup,
-        window=a.window,
-        expect_attr=scenario.expect_attr,
-    )
-
-
 def _run(radload: Path, key: str, load: Load, results: dict[str, dict[str, Any]]) -> None:
     results[key] = run_load(radload, load, label=f"beside {key}", progress=False)
 
@@ -186,7 +171,8 @@ def _beside(a: Any, procs: Processes, log: Callable[[str], None]) -> list[str]:
     OUT.mkdir(exist_ok=True)
     lines = [
         f"# {scenario.title}, two gateways at once, {a.workers} workers each, {a.window} in"
-        f" flight each, {a.users:,} users, {a.rounds} rounds of {a.duration:g} s",
+        f" flight each from {a.shape.title}, {a.users:,} users, {a.rounds} rounds of"
+        f" {a.duration:g} s",
         *(f"{s.key}: {s.tree or 'this tree'}, --auth-log-days {s.auth_log_days}" for s in sides),
     ]
     with tempfile.TemporaryDirectory(prefix="radiusgw-beside-") as tmp:
@@ -218,7 +204,9 @@ def _beside(a: Any, procs: Processes, log: Callable[[str], None]) -> list[str]:
         samples: dict[str, dict[str, int]] = {}
         for n in range(1, a.rounds + 1):
             results: dict[str, dict[str, Any]] = {}
-            loads = {key: _load(g, scenario, a.users, a) for key, g in gateways.items()}
+            loads = {
+                key: bench_run.scenario_load(a, g, scenario, a.shape) for key, g in gateways.items()
+            }
             runners = [
                 threading.Thread(target=_run, args=(radload, key, load, results))
                 for key, load in loads.items()
@@ -295,12 +283,29 @@ def summary(a: list[Round], b: list[Round]) -> list[str]:
     return out
 
 
+def _one_shape(text: str) -> bench_run.Shape:
+    """``--shape``: one NASxPORTS (bench.run's syntax)."""
+    found = bench_run.shapes(text)
+    if len(found) != 1:
+        raise argparse.ArgumentTypeError(f"one shape, not {text!r}")
+    return found[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.beside", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--scenario", choices=SCENARIOS, default="pap")
-    parser.add_argument("--users", type=int, default=100_000, help="distinct users (uniform)")
+    parser.add_argument("--users", type=int, default=100_000, help="distinct users")
+    parser.add_argument(
+        "--zipf", type=float, default=0.0, help="users Zipf-chosen with this s (0: uniform)"
+    )
+    parser.add_argument(
+        "--shape",
+        type=_one_shape,
+        default=bench_run.Shape(1, 8),
+        help="NASxPORTS each radload sends from (default 1x8: radload's own default)",
+    )
     parser.add_argument("--workers", type=int, default=4, help="workers of each gateway")
     parser.add_argument("--window", type=int, default=128, help="requests in flight, each")
     parser.add_argument("--rounds", type=int, default=4)
