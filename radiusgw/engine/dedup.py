@@ -18,7 +18,10 @@ so is the (expiry, key) tuple that holds it. With the source address as a nested
 one entry in ten survived into the oldest generation instead, for the 5 s window. There they
 made a full collection every few seconds at 12,000 requests/s per worker: 8-15 ms each with
 the worker answering nothing, measured with a gc.callbacks timer under radload (PAP, 4
-workers); see the commit for the figures after.
+workers); see the commit for the figures after. That first young collection comes from the
+UDP edge's count of datagrams read (``radiusgw.server.datagrams.YoungCollections``): keys that
+the expiry frees and the next requests make again come from the tuple free list, which
+CPython does not count towards the collector's own threshold.
 
 What an entry costs is what a worker pays, twice, per request: made on arrival, and freed five
 seconds later, when its memory has long left the processor's caches. At 20,000 requests/s a

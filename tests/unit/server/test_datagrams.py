@@ -4,6 +4,7 @@ through it (an LNS probe to ::1; a Disconnect-Request to ::1 is in the integrati
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import time
 from collections.abc import Iterator
@@ -13,7 +14,13 @@ import pytest
 
 from radiusgw.l2tp.avp import MessageType
 from radiusgw.l2tp.control import ControlConnection, State, StateChanged
-from radiusgw.server.datagrams import MAX_DATAGRAM, READ_BURST, DatagramSocket, MachineEdge
+from radiusgw.server.datagrams import (
+    MAX_DATAGRAM,
+    READ_BURST,
+    YOUNG_EVERY,
+    DatagramSocket,
+    MachineEdge,
+)
 from radiusgw.server.lns_probe import ProbeStatus, probe_lns
 from tests.unit.l2tp.test_control import LOCAL, FakeLns
 
@@ -294,3 +301,39 @@ async def test_the_edge_opens_ipv6_sockets_for_a_machine_whose_peer_is_ipv6() ->
         transport.close()
     assert states[:3] == [State.WAIT_CTL_REPLY, State.WAIT_CTL_CONN_ACK, State.ESTABLISHED]
     assert edge.send_failures == 0
+
+
+async def test_the_young_generation_is_collected_every_so_many_datagrams_read(
+    peer: socket.socket, batched: bool
+) -> None:
+    # Keys recycled through the tuple free list do not count towards the collector's own
+    # threshold (YoungCollections' docstring): the edge's count of datagrams does.
+    loop = asyncio.get_running_loop()
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    edge = DatagramSocket(loop, _bound(), lambda _data, _address: None, batched=batched)
+    loop.remove_reader(edge._fd)  # drive the readiness callback by hand
+    gc.callbacks.append(seen)
+    try:
+        sent = 0
+        while sent < 2 * YOUNG_EVERY + READ_BURST:
+            for _ in range(READ_BURST):
+                peer.sendto(b"x", edge.getsockname())
+            sent += READ_BURST
+            await asyncio.sleep(0.005)
+            gc.disable()  # only the edge's own collections, none by the threshold
+            try:
+                edge._readable()
+            finally:
+                gc.enable()
+    finally:
+        gc.callbacks.remove(seen)
+        edge._fd = -1  # its reader is already removed
+        edge._sock.close()
+    # gc.collect(0) runs with the collector disabled (an explicit collection always does). The
+    # count is the process's, so what earlier tests read may bring the first one forward.
+    assert sent // YOUNG_EVERY <= collections.count(0) <= sent // YOUNG_EVERY + 1
