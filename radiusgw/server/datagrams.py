@@ -75,8 +75,8 @@ YOUNG_EVERY: Final = 1024
 
 
 class YoungCollections:
-    """A collection of the young generation every ``YOUNG_EVERY`` datagrams read, after the
-    burst that reaches it (its answers sent).
+    """A collection of the young generation at least once every ``YOUNG_EVERY`` datagrams read,
+    after the burst that reaches it (its answers sent), unless the collector made one meanwhile.
 
     CPython counts a new container towards the young generation's threshold (700) only when it
     is allocated anew: a tuple taken from the tuple free list is tracked by the collector
@@ -91,16 +91,29 @@ class YoungCollections:
     collection walks about a thousand keys, most still in the processor's caches.
     """
 
-    __slots__ = ("_left",)
+    __slots__ = ("_left", "_older", "_oldest")
 
     def __init__(self) -> None:
         self._left = YOUNG_EVERY
+        # The older generations' counts at the last look: any collection changes them (a young
+        # one adds one to the middle count; an older one sets it to 0 and adds to the next).
+        self._older = -1
+        self._oldest = -1
 
     def read(self, datagrams: int) -> None:
         self._left -= datagrams
-        if self._left <= 0:
-            self._left = YOUNG_EVERY
+        if self._left > 0:
+            return
+        self._left = YOUNG_EVERY
+        _, older, oldest = gc.get_count()
+        if older == self._older and oldest == self._oldest:
+            # None since the last look, so the threshold is not being reached: under
+            # accounting, whose records are counted allocations, it is, and one more young
+            # collection would only add to the older generations' walks.
             gc.collect(0)
+            _, older, oldest = gc.get_count()
+        self._older = older
+        self._oldest = oldest
 
 
 # One per process: every socket's datagrams count towards the same young generation.
