@@ -10,7 +10,7 @@ RFC 2759 §8.3). Nothing here logs or compares: the caller compares with ``hmac.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections import OrderedDict
 from hashlib import sha1
 from typing import Final
 
@@ -37,17 +37,62 @@ _SHS_PAD2: Final = b"\xf2" * 40
 _HASHES: Final = 1 << 17
 
 
-@lru_cache(maxsize=_HASHES)
+class DerivedCache:
+    """Octets derived from octets, the ``size`` most recently used kept.
+
+    Not ``functools.lru_cache``: its entries are objects the cyclic collector tracks, one per
+    password, which live long enough to reach the oldest generation. With 100,000 users a
+    worker made one for each new user, and the oldest generation's growth set off full
+    collections of 8-46 ms each, in all four workers at once (a ``gc.callbacks`` probe under
+    group MS-CHAPv2, ``bench.run --scenario mschapv2 --open-loop 8``); with more users than
+    the cache holds the churn never ends. An ``OrderedDict`` keeps its order in C nodes and
+    its keys and values here are ``bytes``, which the collector does not track: it walks one
+    object, however full.
+    """
+
+    __slots__ = ("_entries", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[bytes, bytes] = OrderedDict()
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: bytes, value: bytes) -> None:
+        entries = self._entries
+        entries[key] = value
+        if len(entries) > self.size:
+            entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_NT_HASHES: Final = DerivedCache(_HASHES)
+_NT_HASH_HASHES: Final = DerivedCache(_HASHES)
+
+
 def nt_password_hash(password: bytes) -> bytes:
     """RFC 2759 §8.3 NtPasswordHash: MD4 of the password in UTF-16LE."""
-    unicode = password.decode("utf-8", "surrogateescape").encode("utf-16-le", "surrogatepass")
-    return md4.digest(unicode)
+    digest = _NT_HASHES.get(password)
+    if digest is None:
+        unicode = password.decode("utf-8", "surrogateescape").encode("utf-16-le", "surrogatepass")
+        digest = md4.digest(unicode)
+        _NT_HASHES.put(password, digest)
+    return digest
 
 
-@lru_cache(maxsize=_HASHES)
 def hash_nt_password_hash(password_hash: bytes) -> bytes:
     """RFC 2759 §8.4 HashNtPasswordHash: MD4 of the NT password hash."""
-    return md4.digest(password_hash)
+    digest = _NT_HASH_HASHES.get(password_hash)
+    if digest is None:
+        digest = md4.digest(password_hash)
+        _NT_HASH_HASHES.put(password_hash, digest)
+    return digest
 
 
 def challenge_response(challenge: bytes, password_hash: bytes) -> bytes:

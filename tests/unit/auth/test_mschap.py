@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from radiusgw.auth import mschap
 
 # RFC 2759 §9.2 Hash Example: user name "User", password "clientPass".
@@ -64,3 +66,31 @@ def test_mppe_v1_keys_are_zero_lm_key_nt_hash_hash_and_padding() -> None:
 
 def test_non_ascii_password_is_hashed_as_unicode() -> None:
     assert mschap.nt_password_hash("パスワード".encode()) != mschap.nt_password_hash(b"?????")
+
+
+def test_the_derived_cache_keeps_the_most_recently_used() -> None:
+    cache = mschap.DerivedCache(2)
+    cache.put(b"a", b"1")
+    cache.put(b"b", b"2")
+    assert cache.get(b"a") == b"1"  # now b is the least recently used
+    cache.put(b"c", b"3")
+    assert (cache.get(b"b"), cache.get(b"a"), cache.get(b"c"), len(cache)) == (None, b"1", b"3", 2)
+
+
+def test_the_derived_cache_gives_the_collector_nothing_to_track_per_entry() -> None:
+    # Its entries must not reach the oldest generation one by one (DerivedCache's docstring):
+    # lru_cache made a tracked object per entry, 10,000 here.
+    cache = mschap.DerivedCache(20_000)
+    gc.collect()
+    before = len(gc.get_objects())
+    for i in range(10_000):
+        cache.put(i.to_bytes(4, "big"), bytes(16))
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100
+    assert len(cache) == 10_000
+
+
+def test_the_nt_hashes_are_the_same_from_the_cache() -> None:
+    first = mschap.nt_password_hash(b"cached twice")
+    assert mschap.nt_password_hash(b"cached twice") == first
+    assert mschap.hash_nt_password_hash(first) == mschap.hash_nt_password_hash(first)
