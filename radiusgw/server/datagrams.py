@@ -76,7 +76,8 @@ YOUNG_EVERY: Final = 1024
 
 class YoungCollections:
     """A collection of the young generation at least once every ``YOUNG_EVERY`` datagrams read,
-    after the burst that reaches it (its answers sent), unless the collector made one meanwhile.
+    after the burst that reaches it (its answers sent), unless the collector made one meanwhile
+    or is switched off.
 
     CPython counts a new container towards the young generation's threshold (700) only when it
     is allocated anew: a tuple taken from the tuple free list is tracked by the collector
@@ -105,6 +106,8 @@ class YoungCollections:
         if self._left > 0:
             return
         self._left = YOUNG_EVERY
+        if not gc.isenabled():  # off on purpose (the account cache's preload): none of ours
+            return
         _, older, oldest = gc.get_count()
         if older == self._older and oldest == self._oldest:
             # None since the last look, so the threshold is not being reached: under
