@@ -15,10 +15,12 @@
   every batch handed the GIL back and forth.)
 - The applier thread takes whatever is queued as one batch and writes it to the store
   (accounting rows, sessions, the journal position) in one transaction (SQLite: under the
-  writers' lock), at most every ``Tuning.apply_interval`` (0.1 s). The session table therefore
-  follows the acknowledgements by up to that and one transaction. Limits stay exact: a new
-  session's Start consumes the reservation its Access-Accept made (第14条2), so a late Start
-  never frees a slot; a late Stop only keeps one taken a moment longer. Within a worker,
+  writers' lock), at most every ``Tuning.apply_interval`` (0.1 s); a batch of more than
+  ``Tuning.apply_max_records`` (an outage's backlog) in several, in order (``transactions``).
+  The session table therefore follows the acknowledgements by up to that and one
+  transaction. Limits stay exact: a new session's Start consumes the reservation its
+  Access-Accept made (第14条2), so a late Start never frees a slot; a late Stop only keeps
+  one taken a moment longer. Within a worker,
   ``after_applied`` orders an admission after every record this worker has acknowledged (a
   user who logs out and in again through the same worker always finds the slot free). While
   the applier's transactions fail (the database is down) that order cannot be kept, and
@@ -53,7 +55,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,21 @@ _NAME = re.compile(r"acct-(\d+)")
 
 Applied = tuple[list[AccountingRecord], Position]
 Encoded = tuple[list[AccountingAnswer], bytes]
+
+
+def transactions(batch: list[Applied], max_records: int) -> Iterator[list[Applied]]:
+    """``batch`` cut, in order, into runs of at most ``max_records`` records (a run holds one
+    item at least, whatever its size): one store transaction each (``Tuning.apply_max_records``)."""
+    part: list[Applied] = []
+    count = 0
+    for item in batch:
+        if part and count + len(item[0]) > max_records:
+            yield part
+            part, count = [], 0
+        part.append(item)
+        count += len(item[0])
+    if part:
+        yield part
 
 
 def _commit(writer: JournalWriter, batch: list[Encoded]) -> list[Position]:
@@ -107,6 +124,7 @@ class AccountingPipeline:
         self.pauses = 0  # times it did
         self._retry_interval = tuning.retry_interval
         self._apply_interval = tuning.apply_interval
+        self._apply_max_records = tuning.apply_max_records
         self._store_writes = tuning.store_writes
         self.name = journal_name(index)
         self._log = log
@@ -268,8 +286,20 @@ class AccountingPipeline:
 
     def _apply(self, store: Backend, batch: list[Applied]) -> Position:
         started = time.monotonic()
-        records = [r for records, _ in batch for r in records]
+        for part in transactions(batch, self._apply_max_records):
+            self._write(store, [r for records, _ in part for r in records], part[-1][1])
         position = batch[-1][1]
+        if position.segment > self._pruned_below:
+            # Applied durably (synchronous=FULL) up to this segment: the older ones go.
+            journal.prune(self.directory, self.name, position.segment)
+            self._pruned_below = position.segment
+        if self._apply_interval:  # what arrives meanwhile waits in the queue: the next batch
+            time.sleep(max(0.0, started + self._apply_interval - time.monotonic()))
+        return position
+
+    def _write(self, store: Backend, records: list[AccountingRecord], position: Position) -> None:
+        """One transaction: ``records`` and the journal position after them, tried until the
+        store takes them (a later position must never be recorded past them)."""
         while True:
             try:
                 kept_aside = (
@@ -295,13 +325,6 @@ class AccountingPipeline:
                     raise
         if kept_aside:
             self._quarantined(kept_aside)
-        if position.segment > self._pruned_below:
-            # Applied durably (synchronous=FULL) up to this segment: the older ones go.
-            journal.prune(self.directory, self.name, position.segment)
-            self._pruned_below = position.segment
-        if self._apply_interval:  # what arrives meanwhile waits in the queue: the next batch
-            time.sleep(max(0.0, started + self._apply_interval - time.monotonic()))
-        return position
 
     def _quarantined(self, kept_aside: list[Quarantined]) -> None:
         """Log and count records the store kept aside (its thread, or before serving)."""

@@ -50,6 +50,12 @@ class Tuning:
     # second rewriting the same index pages: at 8,000 records/s open loop on 4 workers, p99 80 ms
     # and 1.7 s (2,130 lost) against 16 and 25 ms (none lost) with this pause (two runs each).
     apply_interval: float = 0.1
+    # The applier's transactions take at most this many records (more only if one loop
+    # iteration's batch holds more): an outage's backlog, 200,000 records, in one transaction
+    # would hold SQLite's write lock for seconds, and on PostgreSQL take an advisory lock per
+    # session past the lock table's default size (about 12,000: "out of shared memory", retried
+    # the same for ever). The journal's replay reads batches of the same size.
+    apply_max_records: int = 2_000
     # -- the proxy edge (radiusgw.server.proxy_edge)
     source_sockets: int = 4  # per address family; 256 requests outstanding per socket and server
     replay_tick: float = 1.0  # worker 0 looks at the spool this often

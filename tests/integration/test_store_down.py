@@ -209,3 +209,48 @@ def test_postgresql_stopped_for_10_s_under_pap_and_accounting_load(
     assert not missing, f"{len(missing)} acknowledged records lost, e.g. {sorted(missing)[:5]}"
     twice = {session: count for session, count in kept.items() if count != 1}
     assert not twice, f"applied more than once: {sorted(twice.items())[:5]}"
+
+
+BACKLOG = 20_000  # distinct sessions acknowledged while the database is stopped
+
+
+def test_a_long_outages_backlog_reaches_postgresql_after(
+    tmp_path: Path, own_postgres: PostgresServer
+) -> None:
+    """An outage's backlog is applied in transactions of bounded size. As one transaction it
+    would take an advisory lock per session (``store/postgres/sessions.py``) past the lock
+    table PostgreSQL sizes by default (``max_locks_per_transaction`` 64: about 12,000 locks
+    in all), fail with "out of shared memory" and be retried, the same, for ever."""
+    url = own_postgres.create_database()
+    realms = write_realms(tmp_path / "realms", acme=REALMS)
+    radiusgw("db", "migrate", "--db", url)
+    with running_gateway(
+        realms, url, "--node", "gw-a", "--journal-dir", str(tmp_path / "journal")
+    ) as gw:
+        own_postgres.halt()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            s.setblocking(False)
+            acct = AccountingLoad(s, gw.acct_port, USERS[0], SECRET, AcctStatusType.START, "bl")
+            deadline = time.monotonic() + 60
+            while acct.sent < BACKLOG and time.monotonic() < deadline:
+                acct.burst(min(128, BACKLOG - acct.sent))
+                time.sleep(0.01)
+                acct.collect()
+            while len(acct.acknowledged) < acct.sent and time.monotonic() < deadline:
+                time.sleep(0.05)
+                acct.collect()
+        own_postgres.resume()
+        with psycopg.connect(url, autocommit=True) as conn:
+            deadline = time.monotonic() + 60
+            while True:
+                (stored,) = conn.execute("SELECT count(*) FROM sessions").fetchone() or (0,)
+                if stored >= BACKLOG or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        failures = [e.get("error", "") for e in gw.events("accounting-apply-failed")]
+
+    assert acct.sent == len(acct.acknowledged) == BACKLOG, (acct.sent, len(acct.acknowledged))
+    assert stored == BACKLOG, f"{stored} of {BACKLOG} sessions stored; failures: {failures[-1:]}"
+    assert not [f for f in failures if "shared memory" in f], failures[-1]

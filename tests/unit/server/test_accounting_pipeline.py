@@ -16,7 +16,7 @@ import structlog
 
 from radiusgw.engine.core import AccountingAnswer
 from radiusgw.errors import StoreError
-from radiusgw.server.accounting import AccountingPipeline
+from radiusgw.server.accounting import AccountingPipeline, transactions
 from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 from radiusgw.store import journal, open_store
 from radiusgw.store.journal import JournalWriter, Position
@@ -330,3 +330,60 @@ async def test_a_paused_worker_reads_again_once_the_store_fails_the_journal_abso
         assert it.pipeline.backlog == 0 and not it.pipeline.failing
     finally:
         it.pipeline.stop()
+
+
+class CountingStore(DownStore):
+    """``DownStore`` that notes the size of each accounting transaction it commits."""
+
+    def __init__(self, store: Any, down: threading.Event) -> None:
+        super().__init__(store, down)
+        self.transactions: list[int] = []
+
+    def write_accounting(self, records: Any, *args: Any, **kw: Any) -> Any:
+        kept = super().write_accounting(records, *args, **kw)
+        self.transactions.append(len(records))
+        return kept
+
+
+async def test_an_outages_backlog_goes_to_the_store_in_bounded_transactions_in_order(
+    tmp_path: Path, disk: Disk
+) -> None:
+    """What the journal absorbed while the store was down is applied in transactions of at
+    most ``apply_max_records`` (one loop iteration's batch is never cut), every record once."""
+    down = threading.Event()
+    down.set()
+    tuning = Tuning(retry_interval=0.05, apply_max_records=3, apply_interval=0.2)
+    stores: list[CountingStore] = []
+
+    def wrap(store: Any) -> CountingStore:
+        stores.append(CountingStore(store, down))
+        return stores[-1]
+
+    it = Running(tmp_path, tuning=tuning, wrap=wrap)
+    it.pipeline.start()
+    disk.release.set()
+    try:
+        it.pipeline.submit(answer(1))  # the batch the applier holds while the store is down
+        while not it.pipeline.failing:
+            await asyncio.sleep(0.001)
+        for n in range(2, 12):  # one loop iteration each: queued behind it
+            it.pipeline.submit(answer(n))
+            while it.written[-1] != n:
+                await asyncio.sleep(0.001)
+        down.clear()
+        await it.pipeline.wait_idle()
+    finally:
+        it.pipeline.stop()
+    (store,) = stores
+    assert store.transactions[0] == 1 and max(store.transactions) == 3
+    assert sum(store.transactions) == 11
+    with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as check:
+        assert check.count_accounting() == 11
+
+
+def test_transactions_cut_a_batch_in_order_never_inside_an_item() -> None:
+    position = Position(1, 0)
+    batch = [([record(n) for n in range(size)], position) for size in (2, 1, 5, 1, 1)]
+    parts = list(transactions(batch, 3))
+    assert [[len(records) for records, _ in part] for part in parts] == [[2, 1], [5], [1, 1]]
+    assert [item for part in parts for item in part] == batch
