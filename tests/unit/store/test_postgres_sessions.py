@@ -12,7 +12,7 @@ import pytest
 
 from radiusgw.domain import AdmissionRequest, AdmissionResult
 from tests.unit.store.conftest import OpenDb
-from tests.unit.store.test_sessions import NAS, REALM, START, STOP, T0, record
+from tests.unit.store.test_sessions import INTERIM, NAS, REALM, START, STOP, T0, record
 
 # open_db (tests/unit/store/conftest.py) on PostgreSQL only: open_db(node=...) is a worker of
 # that node.
@@ -65,3 +65,18 @@ def test_a_record_the_database_refuses_is_kept_aside_and_the_rest_applied(
     [row] = a.sessions()
     assert row.closed_by == "stop"
     assert tuple(a.journal_position("j") or ()) == (1, 2)
+
+
+def test_a_refused_change_to_a_known_session_is_kept_aside_and_the_rest_applied(
+    open_db: OpenDb,
+) -> None:
+    """The refused value reaches only the UPDATE of the rows already stored (the rows go as
+    arrays, in binary): the batch is applied apart, as when a new row is refused."""
+    a = open_db(node="a")
+    assert a.write_accounting([record(START, at=T0), record(START, sid="s2", at=T0)]) == []
+    bad = record(INTERIM, at=T0 + 5, lns="192.0.2.\x001")
+    kept = a.write_accounting([bad, record(STOP, sid="s2", at=T0 + 6)], ("j", (1, 2)))
+    assert len(kept) == 1 and kept[0].session_id == "s1"
+    rows = {row.acct_session_id: row for row in a.sessions()}
+    assert rows["s1"].closed_by is None and rows["s1"].lns is None
+    assert rows["s2"].closed_by == "stop"
