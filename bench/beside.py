@@ -1,13 +1,13 @@
 """``python -m bench.beside``: two gateways under load at the same time, to weigh a difference.
 
 An experiment for the engineer, as ``bench.profile`` is. Two gateways, A and B, each from its
-own source tree (``--a-tree``, ``--b-tree``: a worktree of another commit, built in place) and
-with its own ``--auth-log-days``, each on its own copy of one database with the same users, are
-loaded at once by two radloads (each as ``bench.run`` loads a scenario:
-``bench.run.scenario_load``, from ``--shape``) for ``--duration`` seconds, ``--rounds``
-times. Each round reports every gateway's answered rate and its CPU per answer: its worker
-processes (with their threads), and its auth-log writer processes counted until
-``--catch-up`` seconds after the load.
+own source tree (``--a-tree``, ``--b-tree``: a worktree of another commit, built in place),
+with its own ``--auth-log-days`` and, with ``--a-metrics``/``--b-metrics``, ``--metrics-listen``,
+each on its own copy of one database with the same users, are loaded at once by two radloads
+(each as ``bench.run`` loads a scenario: ``bench.run.scenario_load``, from ``--shape``) for
+``--duration`` seconds, ``--rounds`` times. Each round reports every gateway's answered rate
+and its CPU per answer: its worker processes (with their threads), and its auth-log writer
+processes counted until ``--catch-up`` seconds after the load.
 
 Why at the same time rather than in turns (``bench.profile`` run after run): on this shared
 machine one configuration's CPU per answer moves by 1-2 µs from one run to the next, as much as
@@ -62,6 +62,7 @@ class Side:
     key: str  # "A" or "B"
     tree: Path | None  # the source tree the gateway runs from (None: this one)
     auth_log_days: int
+    metrics: bool  # --metrics-listen
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,14 +167,21 @@ def _perf(gateway: Server, data: Path, seconds: float) -> subprocess.Popen[bytes
 
 def _beside(a: Any, procs: Processes, log: Callable[[str], None]) -> list[str]:
     scenario = bench_run.BY_KEY[a.scenario]
-    sides = (Side("A", a.a_tree, a.a_auth_log_days), Side("B", a.b_tree, a.b_auth_log_days))
+    sides = (
+        Side("A", a.a_tree, a.a_auth_log_days, a.a_metrics),
+        Side("B", a.b_tree, a.b_auth_log_days, a.b_metrics),
+    )
     radload = build_radload()
     OUT.mkdir(exist_ok=True)
     lines = [
         f"# {scenario.title}, two gateways at once, {a.workers} workers each, {a.window} in"
         f" flight each from {a.shape.title}, {a.users:,} users, {a.rounds} rounds of"
         f" {a.duration:g} s",
-        *(f"{s.key}: {s.tree or 'this tree'}, --auth-log-days {s.auth_log_days}" for s in sides),
+        *(
+            f"{s.key}: {s.tree or 'this tree'}, --auth-log-days {s.auth_log_days}"
+            + (", --metrics-listen" if s.metrics else "")
+            for s in sides
+        ),
     ]
     with tempfile.TemporaryDirectory(prefix="radiusgw-beside-") as tmp:
         work = Path(tmp)
@@ -195,6 +203,7 @@ def _beside(a: Any, procs: Processes, log: Callable[[str], None]) -> list[str]:
                 workers=a.workers,
                 preloaded=True,
                 auth_log_days=s.auth_log_days,
+                metrics=s.metrics,
                 timeout=120.0,
                 pythonpath=s.tree,
             )
@@ -318,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--b-tree", type=Path, default=None, help="B's source tree (built)")
     parser.add_argument("--a-auth-log-days", type=int, default=90)
     parser.add_argument("--b-auth-log-days", type=int, default=0)
+    parser.add_argument("--a-metrics", action="store_true", help="A with --metrics-listen")
+    parser.add_argument("--b-metrics", action="store_true", help="B with --metrics-listen")
     parser.add_argument("--perf", action="store_true", help="perf record the last round")
     parser.add_argument("--top", type=int, default=20, help="symbols listed each way (--perf)")
     a = parser.parse_args(argv)

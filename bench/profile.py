@@ -271,6 +271,7 @@ def _profile(a: argparse.Namespace, procs: Processes, log: Callable[[str], None]
             window=a.window,
             rate=a.offered,
             expect_attr=scenario.expect_attr,
+            live=bench_run.LIVE_SESSIONS if scenario.kind == "acct" else 0,  # one NAS
         )
         result: dict[str, Any] = {}
         runner = threading.Thread(

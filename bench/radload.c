@@ -33,7 +33,11 @@
  *         2759 §8.7, which only a server that knew the password can compute
  *   vpdn  as pap, to a VPDN realm; an Access-Accept must carry Tunnel-Server-Endpoint
  *   acct  Accounting-Request Start, and once it is answered, Stop for the same session; the
- *         Request Authenticator is MD5(packet with zero authenticator + secret) (RFC 2866 §3)
+ *         Request Authenticator is MD5(packet with zero authenticator + secret) (RFC 2866 §3).
+ *         With --live N each NAS keeps N sessions open and stops its oldest only while it
+ *         holds more, as a carrier's LAC does: a session's Stop then comes about 2N of that
+ *         NAS's records after its Start, not in the same breath (a server that applies records
+ *         in batches would otherwise find both in one batch, which real traffic rarely gives)
  * Access-Requests carry Message-Authenticator (RFC 3579 §3.2). Every answer is verified: its
  * Response Authenticator (RFC 2865 §3), its Message-Authenticator when present, its attribute
  * framing, its code, and --expect-attr counts. Answers failing any check count as "invalid".
@@ -870,6 +874,7 @@ static struct {
     const char *user, *password; /* templates: at most one %u, see template_ok */
     uint32_t users;              /* distinct users: indices 0 .. users-1 */
     double zipf;                 /* 0: uniform; else the Zipf exponent */
+    uint32_t live;               /* acct: sessions each NAS keeps open (--live) */
     double *zipf_cdf;            /* users entries, rising to 1 */
     int nas, ports;              /* the shape: NAS addresses x source ports per NAS */
     uint8_t (*nas_ip)[4];        /* each NAS's address, network order */
@@ -925,8 +930,8 @@ static uint64_t rnd(void) {
 }
 
 /* Pending Stops, per NAS: sessions whose Start was answered, each to be stopped by the NAS
- * that started it. A NAS sends a Start only when its queue is empty, so a queue holds at most
- * the Starts outstanding on that NAS's sockets: 256 per port. */
+ * that started it. A NAS sends a Start only when its queue holds no more than --live, so a
+ * queue holds at most that and the Starts outstanding on that NAS's sockets: 256 per port. */
 typedef struct {
     uint32_t *session, *user;
     size_t head, count, cap;
@@ -985,7 +990,7 @@ static size_t build_request(uint8_t *pkt, uint8_t id, slot_t *s, int nas) {
     if (cfg.mode == M_ACCT) {
         /* RFC 2866: Start, then Stop with the session's time and octets. */
         stopq_t *q = &stopq[nas];
-        int stop = q->count > 0;
+        int stop = q->count > cfg.live;
         uint32_t sess, user;
         if (stop) {
             sess = q->session[q->head];
@@ -1283,7 +1288,7 @@ static void sweep(uint64_t t) {
 
 static void usage(void) {
     fputs("usage: radload --port P --secret S [--host A] [--bind A] [--mode pap|chap|mschapv2|vpdn|acct]\n"
-          "         [--user U] [--password W] [--users N] [--zipf S] [--window N]\n"
+          "         [--user U] [--password W] [--users N] [--zipf S] [--live N] [--window N]\n"
           "         [--sockets N | --nas N --ports P] [--duration S] [--warmup S]\n"
           "         [--timeout S] [--rate R] [--expect-attr T:N] [--progress] [--label L]\n"
           "       radload --responder --secret S [--listen A] [--port P]\n"
@@ -1299,7 +1304,7 @@ int main(int argc, char **argv) {
     const char *secret_arg = NULL, *mode_arg = "pap";
     int port = -1, window = 128, progress = 0, is_responder = 0, want_selftest = 0;
     double duration = 10, warmup = 0, timeout = 2.0, rate = 0;
-    long users = 1;
+    long users = 1, live = 0;
     nsock = 4;
     cfg.nas = 1;
     cfg.ports = -1;
@@ -1314,7 +1319,8 @@ int main(int argc, char **argv) {
         {"timeout", 1, 0, 't'},  {"rate", 1, 0, 'r'},      {"expect-attr", 1, 0, 'e'},
         {"progress", 0, 0, 'P'}, {"label", 1, 0, 'L'},     {"responder", 0, 0, 'R'},
         {"selftest", 0, 0, 'T'}, {"nas", 1, 0, 'N'},        {"ports", 1, 0, 'O'},
-        {"users", 1, 0, 'n'},    {"zipf", 1, 0, 'z'},      {0, 0, 0, 0},
+        {"users", 1, 0, 'n'},    {"zipf", 1, 0, 'z'},      {"live", 1, 0, 'V'},
+        {0, 0, 0, 0},
     };
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -1343,6 +1349,7 @@ int main(int argc, char **argv) {
         case 'O': cfg.ports = atoi(optarg); break;
         case 'n': users = atol(optarg); break;
         case 'z': cfg.zipf = atof(optarg); break;
+        case 'V': live = atol(optarg); break;
         default: usage();
         }
     }
@@ -1368,7 +1375,9 @@ int main(int argc, char **argv) {
     nsock = cfg.nas * cfg.ports;
     if (port <= 0 || window < 1 || nsock > 1024 || duration <= 0) usage();
     if (users < 1 || users > 100000000 || cfg.zipf < 0) usage();
+    if (live < 0 || live > 10000000) usage();
     cfg.users = (uint32_t)users;
+    cfg.live = (uint32_t)live;
     if (!strcmp(mode_arg, "pap")) cfg.mode = M_PAP;
     else if (!strcmp(mode_arg, "chap")) cfg.mode = M_CHAP;
     else if (!strcmp(mode_arg, "vpdn")) cfg.mode = M_VPDN;
@@ -1418,7 +1427,7 @@ int main(int argc, char **argv) {
     for (int n = 0; n < cfg.nas; n++) {
         uint32_t a = htonl(first + (uint32_t)n); /* NAS n: --bind plus n */
         memcpy(cfg.nas_ip[n], &a, 4);
-        stopq[n].cap = 256 * (size_t)cfg.ports;
+        stopq[n].cap = cfg.live + 256 * (size_t)cfg.ports;
         stopq[n].session = calloc(stopq[n].cap, sizeof *stopq[n].session);
         stopq[n].user = calloc(stopq[n].cap, sizeof *stopq[n].user);
         if (!stopq[n].session || !stopq[n].user) {
@@ -1504,7 +1513,7 @@ int main(int argc, char **argv) {
            "\"skipped\": %llu, \"stray\": %llu, \"outstanding_at_end\": %llu, "
            "\"with_message_authenticator\": %llu, \"p50_ms\": %.3f, \"p90_ms\": %.3f, "
            "\"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": %.3f, \"mean_ms\": %.3f, "
-           "\"nas\": %d, \"ports_per_nas\": %d, \"users\": %u, \"zipf\": %g, "
+           "\"nas\": %d, \"ports_per_nas\": %d, \"users\": %u, \"zipf\": %g, \"live\": %u, "
            "\"cpu_s\": %.3f, \"cpu_cores\": %.3f}\n",
            mode_arg, rate > 0 ? "open" : "closed", window, rate, nsock, elapsed,
            (unsigned long long)st.sent, (unsigned long long)answered,
@@ -1516,6 +1525,7 @@ int main(int argc, char **argv) {
            (unsigned long long)st.with_ma, percentile_ms(0.50), percentile_ms(0.90),
            percentile_ms(0.99), percentile_ms(0.999), (double)st.lat_max_ns / 1e6,
            st.hist_n ? (double)st.lat_sum_ns / (double)st.hist_n / 1e6 : 0.0, cfg.nas, cfg.ports,
-           (unsigned)cfg.users, cfg.zipf, cpu, elapsed > 0 ? cpu / elapsed : 0.0);
+           (unsigned)cfg.users, cfg.zipf, (unsigned)cfg.live, cpu,
+           elapsed > 0 ? cpu / elapsed : 0.0);
     return 0;
 }

@@ -392,10 +392,17 @@ def _load_words(st: dict[str, Any]) -> str:
         else f"{st['users']:,} distinct users in both servers, each request for one chosen "
         + ("uniformly" if not st["zipf"] else f"Zipf-distributed (exponent {st['zipf']:g})")
     )
+    live = st.get("live_sessions", 0)
+    stops = (
+        f"accounting: {live:,} sessions open at once, each NAS stopping its oldest past its "
+        f"share, so that a Stop comes about {2 * live:,} records after its Start"
+        if live
+        else "accounting: each Stop right after its Start is answered"
+    )
     return (
         f"each scenario under {len(st['shapes'])} shape(s): {shapes} (each NAS a loopback "
         f"address registered as a client in both servers, {firsts}; each port a socket with "
-        f"256 Identifiers; a Stop from the NAS of its Start); {users}"
+        f"256 Identifiers; a Stop from the NAS of its Start); {users}; {stops}"
     )
 
 

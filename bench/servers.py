@@ -343,6 +343,7 @@ class Load:
     ports: int | None = None
     users: int = 1
     zipf: float = 0.0
+    live: int = 0  # acct: sessions each NAS keeps open before it stops its oldest (radload.c)
 
 
 def cores() -> int:
@@ -367,7 +368,7 @@ def run_load(radload: Path, load: Load, *, label: str, progress: bool) -> dict[s
         *("--user", load.user, "--password", load.password, "--bind", load.bind),
         *("--duration", str(load.duration), "--warmup", str(load.warmup)),
         *("--window", str(load.window), *shape),
-        *("--users", str(load.users), "--zipf", str(load.zipf)),
+        *("--users", str(load.users), "--zipf", str(load.zipf), "--live", str(load.live)),
         *("--timeout", str(load.timeout), "--label", label),
     ]
     if load.rate > 0:

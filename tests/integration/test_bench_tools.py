@@ -155,6 +155,32 @@ def test_radload_answers_verify_against_freeradius(radload: Path, freeradius: Fr
     assert starts > 0 and 0 < stops <= starts
 
 
+def test_radload_keeps_live_sessions_open_and_stops_the_oldest(
+    radload: Path, freeradius: FreeRadius
+) -> None:
+    """With --live N a NAS stops a session only while more than N are open, its oldest: N
+    other sessions start between a session's Start and its Stop, and N stay open at the end.
+    (FreeRADIUS writes its detail file in the order its threads get there, which may differ
+    from the order of its answers by up to the requests in flight.)"""
+    live = 64
+    before = len(freeradius.detail().split("\n\n"))
+    load = replace(_load(freeradius.acct_port, "acct"), live=live, sockets=1, duration=0.5)
+    r = run_load(radload, load, label="live", progress=False)
+    assert r["acct_responses"] > 2 * live and r["live"] == live, r
+    events = []  # (status, session) in the order FreeRADIUS wrote them
+    for block in freeradius.detail().split("\n\n")[before - 1 :]:
+        fields = dict(line.strip().split(" = ", 1) for line in block.splitlines() if " = " in line)
+        if "Acct-Session-Id" in fields:
+            events.append((fields["Acct-Status-Type"], fields["Acct-Session-Id"].strip('"')))
+    started = [session for status, session in events if status == "Start"]
+    stopped = [session for status, session in events if status == "Stop"]
+    assert stopped and live <= len(started) - len(stopped) <= live + load.window
+    for session in stopped:
+        stop = events.index(("Stop", session))
+        between = events[events.index(("Start", session)) + 1 : stop]
+        assert sum(status == "Start" for status, _ in between) >= live - load.window, session
+
+
 def test_radload_counts_answers_signed_with_another_secret_as_invalid(
     radload: Path, freeradius: FreeRadius
 ) -> None:
@@ -807,7 +833,7 @@ def _bench_servers(processes: Processes, tmp_path: Path) -> tuple[Server, Server
 def _bench_load(server: Server, key: str) -> Load:
     """radload's job for scenario ``key`` as the bench runs it: 20 users, 4 NAS x 2 ports."""
     load = bench_run.scenario_load(
-        Namespace(users=20, zipf=0.0, duration=0.5, warmup=0, window=16),
+        Namespace(users=20, zipf=0.0, live_sessions=100, duration=0.5, warmup=0, window=16),
         server,
         BY_KEY[key],
         bench_run.Shape(4, 2),
