@@ -88,7 +88,7 @@ from radiusgw.store.secrets import PasswordCipher, open_against
 from radiusgw.store.session_events import apply_events, session_events
 from radiusgw.store.sessions import ensure_schema, migrate_to_v4
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # Re-exported: the row rules are every backend's (radiusgw.store.account_rows).
 __all__ = ["CHANGE_RETENTION", "MAX_TIMEOUT", "PROGRESS_EVERY", "SCHEMA_VERSION", "SqliteStore"]
 
@@ -180,6 +180,9 @@ _SCHEMA_V6 = (
 )
 # Version 7: the authentication log moves to a file of its own (its lock off the store's).
 _SCHEMA_V7: tuple[_Step, ...] = (authlog.move_from_store,)
+# Version 8: the session indexes by user and by LNS hold live sessions only (``ensure_schema``
+# makes the new ones, radiusgw.store.sessions).
+_SCHEMA_V8 = ("DROP INDEX IF EXISTS sessions_user", "DROP INDEX IF EXISTS sessions_lns")
 # _MIGRATIONS[n] takes a database from user_version n to n + 1: SQL, or a function of the
 # connection for a step that depends on what the file holds.
 _MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
@@ -190,6 +193,7 @@ _MIGRATIONS: tuple[tuple[_Step, ...], ...] = (
     _SCHEMA_V5,
     _SCHEMA_V6,
     _SCHEMA_V7,
+    _SCHEMA_V8,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 

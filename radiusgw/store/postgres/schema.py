@@ -140,7 +140,7 @@ _V1 = (
     "CREATE UNIQUE INDEX sessions_live_key ON sessions (nas_address, acct_session_id) WHERE live",
     "CREATE INDEX sessions_realm ON sessions (realm, live, stop)",
     "CREATE INDEX sessions_user ON sessions (realm, username, live)",
-    "CREATE INDEX sessions_lns ON sessions (lns, live)",
+    "CREATE INDEX sessions_lns ON sessions (lns, live)",  # both live only since version 4
     """CREATE TABLE session_reservations (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         node TEXT NOT NULL,
@@ -205,7 +205,15 @@ _V2 = (
 # Version 3 (SQLite schema 6): the authentication log (radiusgw.store.authlog; issue 18.3).
 _V3 = authlog.SCHEMA
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+# Version 4 (SQLite schema 8): the session indexes by user and by LNS hold live sessions only,
+# as the limits count them (radiusgw.store.sessions has the measurement).
+_V4 = (
+    "DROP INDEX sessions_user",
+    "DROP INDEX sessions_lns",
+    "CREATE INDEX sessions_live_user ON sessions (realm, username) WHERE live",
+    "CREATE INDEX sessions_live_lns ON sessions (lns) WHERE live",
+)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = """CREATE TABLE schema_version (

@@ -188,7 +188,7 @@ def test_version_7_moves_the_rows_of_a_version_6_file_into_the_log_file(tmp_path
     finally:
         store.close()
     raw = sqlite3.connect(db)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
     assert not has_table(raw, "auth_log")
     raw.close()
     assert path_of(db).exists()

@@ -71,6 +71,19 @@ def test_migrate_applies_only_the_missing_steps(postgres_empty_url: str) -> None
     assert versions == list(range(1, SCHEMA_VERSION + 2))
 
 
+def test_the_limits_count_live_sessions_from_indexes_of_live_sessions(
+    raw: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    """Schema 4, as SQLite's 8: the indexes by user and by LNS hold live sessions alone."""
+    rows = raw.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'sessions'"
+    ).fetchall()
+    indexes = {str(name): str(definition) for name, definition in rows}
+    assert not {"sessions_user", "sessions_lns"} & indexes.keys()
+    for name in ("sessions_live_user", "sessions_live_lns"):
+        assert indexes[name].endswith("WHERE live"), indexes[name]
+
+
 def test_a_failing_step_leaves_the_database_as_it_was(postgres_url: str) -> None:
     broken = ("CREATE TABLE half (x INTEGER)", "THIS IS NOT SQL")
     with connect(postgres_url) as conn:

@@ -104,6 +104,6 @@ def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> 
         assert [e.id for e in s.spooled(REALM, 1)] == [entry]
     raw = sqlite3.connect(db)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 7
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 8
     finally:
         raw.close()

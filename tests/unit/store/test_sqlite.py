@@ -84,6 +84,53 @@ def test_a_database_from_a_newer_version_is_refused(db: Path, store: SqliteStore
         open_store(db, Path(f"{db}.key"))
 
 
+def _session_indexes(db: Path) -> dict[str, str]:
+    raw = sqlite3.connect(db)
+    try:
+        rows = raw.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'"
+        ).fetchall()
+    finally:
+        raw.close()
+    return {name: sql or "" for name, sql in rows}
+
+
+def test_the_limits_count_live_sessions_from_indexes_of_live_sessions(
+    db: Path, store: SqliteStore
+) -> None:
+    """Schema 8: what the limits of 第14条2 count, by user and by LNS, is indexed over live
+    sessions alone, and the counts read those indexes (no walk of closed sessions)."""
+    indexes = _session_indexes(db)
+    assert "sessions_user" not in indexes and "sessions_lns" not in indexes
+    for name in ("sessions_live_user", "sessions_live_lns"):
+        assert indexes[name].endswith("WHERE live = 1"), indexes[name]
+    raw = sqlite3.connect(db)
+    try:
+        for where, index in (
+            ("realm = 'r' AND username = 'u' AND live = 1", "sessions_live_user"),
+            ("lns = '192.0.2.1' AND live = 1", "sessions_live_lns"),
+        ):
+            plan = raw.execute(f"EXPLAIN QUERY PLAN SELECT COUNT(*) FROM sessions WHERE {where}")
+            assert index in " ".join(str(row) for row in plan), where
+    finally:
+        raw.close()
+
+
+def test_a_version_7_database_gets_the_live_session_indexes(db: Path, store: SqliteStore) -> None:
+    store.close()
+    raw = sqlite3.connect(db)
+    raw.executescript(
+        "DROP INDEX sessions_live_user; DROP INDEX sessions_live_lns;"
+        " CREATE INDEX sessions_user ON sessions (realm, username, live);"
+        " CREATE INDEX sessions_lns ON sessions (lns, live); PRAGMA user_version = 7;"
+    )
+    raw.close()
+    open_store(db, Path(f"{db}.key")).close()
+    indexes = _session_indexes(db)
+    assert {"sessions_live_user", "sessions_live_lns"} <= indexes.keys()
+    assert not {"sessions_user", "sessions_lns"} & indexes.keys()
+
+
 def test_another_sqlite_database_is_refused(db: Path) -> None:
     raw = sqlite3.connect(db)
     raw.execute("CREATE TABLE something (x)")
