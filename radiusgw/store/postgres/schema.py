@@ -211,7 +211,7 @@ _V4 = (
     "DROP INDEX sessions_user",
     "DROP INDEX sessions_lns",
     "CREATE INDEX sessions_live_user ON sessions (realm, username) WHERE live",
-    "CREATE INDEX sessions_live_lns ON sessions (lns) WHERE live",
+    "CREATE INDEX sessions_live_lns ON sessions (lns) WHERE live AND lns IS NOT NULL",
 )
 MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)

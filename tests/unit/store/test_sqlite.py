@@ -102,8 +102,8 @@ def test_the_limits_count_live_sessions_from_indexes_of_live_sessions(
     sessions alone, and the counts read those indexes (no walk of closed sessions)."""
     indexes = _session_indexes(db)
     assert "sessions_user" not in indexes and "sessions_lns" not in indexes
-    for name in ("sessions_live_user", "sessions_live_lns"):
-        assert indexes[name].endswith("WHERE live = 1"), indexes[name]
+    assert indexes["sessions_live_user"].endswith("WHERE live = 1")
+    assert indexes["sessions_live_lns"].endswith("WHERE live = 1 AND lns IS NOT NULL")
     raw = sqlite3.connect(db)
     try:
         for where, index in (
