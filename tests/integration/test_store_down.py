@@ -225,7 +225,10 @@ def test_a_long_outages_backlog_reaches_postgresql_after(
     realms = write_realms(tmp_path / "realms", acme=REALMS)
     radiusgw("db", "migrate", "--db", url)
     with running_gateway(
-        realms, url, "--node", "gw-a", "--journal-dir", str(tmp_path / "journal")
+        realms,
+        url,
+        *("--node", "gw-a", "--key-file", str(tmp_path / "fleet.key")),
+        *("--journal-dir", str(tmp_path / "journal")),
     ) as gw:
         own_postgres.halt()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
