@@ -18,6 +18,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from radiusgw.store import journal
 from radiusgw.store.backend import scheme_of
 
 URL_KEY_FILE = Path("./radiusgw.key")  # the password key when --db is a URL
@@ -54,8 +55,8 @@ class Tuning:
     # iteration's batch holds more): an outage's backlog, 200,000 records, in one transaction
     # would hold SQLite's write lock for seconds, and on PostgreSQL take an advisory lock per
     # session past the lock table's default size (about 12,000: "out of shared memory", retried
-    # the same for ever). The journal's replay reads batches of the same size.
-    apply_max_records: int = 2_000
+    # the same for ever). The journal's replay applies batches of the same size.
+    apply_max_records: int = journal.BATCH_RECORDS
     # -- the proxy edge (radiusgw.server.proxy_edge)
     source_sockets: int = 4  # per address family; 256 requests outstanding per socket and server
     replay_tick: float = 1.0  # worker 0 looks at the spool this often

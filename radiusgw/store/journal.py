@@ -56,6 +56,9 @@ from radiusgw.errors import StoreError
 from radiusgw.store.durable import fsync_directory
 
 SEGMENT_BYTES = 64 * 1024 * 1024
+# Records applied to the store in one transaction at most: the replay's batches here, and the
+# live applier's (``radiusgw.server.settings.Tuning.apply_max_records``, which says why).
+BATCH_RECORDS = 2000
 # Zeros written ahead of the records, this many at a time (``JournalWriter.commit``); a multiple
 # of it ends a segment's file, so its zero tail is shorter than this.
 FILL_BYTES = 1024 * 1024
@@ -342,7 +345,7 @@ def read(
     directory: Path,
     name: str,
     after: Position | None,
-    batch: int = 2000,
+    batch: int = BATCH_RECORDS,
     damaged: Callable[[Damage], None] | None = None,
 ) -> Iterator[tuple[list[AccountingRecord], Position]]:
     """Batches of the records of journal ``name`` after position ``after`` (None: all), each

@@ -140,7 +140,7 @@ _V1 = (
     "CREATE UNIQUE INDEX sessions_live_key ON sessions (nas_address, acct_session_id) WHERE live",
     "CREATE INDEX sessions_realm ON sessions (realm, live, stop)",
     "CREATE INDEX sessions_user ON sessions (realm, username, live)",
-    "CREATE INDEX sessions_lns ON sessions (lns, live)",  # both live only since version 4
+    "CREATE INDEX sessions_lns ON sessions (lns, live)",  # both replaced in version 4
     """CREATE TABLE session_reservations (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         node TEXT NOT NULL,
