@@ -1,10 +1,11 @@
 """``python -m bench.ablate NAMES ARGS...``: the gateway with named costs taken out, to weigh them.
 
 An experiment for the engineer, never the product: ``NAMES`` (comma-separated) switch off work
-the gateway must do, then ``ARGS`` run as ``radiusgw ARGS`` in this process. Each name is a field
-of the server's ``Tuning`` (``radiusgw.server.settings``: ``journal_sync``, ``store_writes``) set
-to False and handed to the command (``radiusgw.cli.main(tuning)``), so ``serve`` builds its
-``Settings`` with it and every worker builds its journal writer and accounting applier from it.
+or a choice of the gateway's, then ``ARGS`` run as ``radiusgw ARGS`` in this process. Each name
+is a field of the server's ``Tuning`` (``radiusgw.server.settings``: ``journal_sync``,
+``store_writes``, ``applier_priority``) set to its "off" value (``FIELDS``) and handed to the
+command (``radiusgw.cli.main(tuning)``), so ``serve`` builds its ``Settings`` with it and every
+worker builds its journal writer and accounting applier from it.
 ``serve`` has no flag for them: only a caller in the same process can. ``python -m
 bench.profile --ablate`` and ``python -m bench.run --ablate`` start the gateway this way and say
 so in their reports.
@@ -33,11 +34,16 @@ ABLATIONS = {
         "the accounting applier writes nothing to SQLite: no accounting rows and no session"
         " table, so no session list, no usage and no session limits"
     ),
+    "applier-priority": ("the accounting applier runs at the event loops' priority, not above it"),
 }
 
 
-# The ``Tuning`` field each name sets to False.
-FIELDS = {"journal-sync": "journal_sync", "store-writes": "store_writes"}
+# The ``Tuning`` field each name sets, and to what.
+FIELDS: dict[str, tuple[str, object]] = {
+    "journal-sync": ("journal_sync", False),
+    "store-writes": ("store_writes", False),
+    "applier-priority": ("applier_priority", 0),
+}
 
 
 class AblationError(ValueError):
@@ -57,12 +63,13 @@ def parse(names: str) -> list[str]:
 
 def tuning(names: Iterable[str]) -> Tuning:
     """The server's knobs with the named work switched off."""
-    off: dict[str, bool] = {}
+    off: dict[str, object] = {}
     for name in names:
         if name not in FIELDS:
             raise AblationError(f"unknown ablation {name}")
-        off[FIELDS[name]] = False
-    return dataclasses.replace(DEFAULT_TUNING, **off)
+        field, value = FIELDS[name]
+        off[field] = value
+    return dataclasses.replace(DEFAULT_TUNING, **off)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> None:

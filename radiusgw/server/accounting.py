@@ -17,6 +17,8 @@
   (accounting rows, sessions, the journal position) in one transaction (SQLite: under the
   writers' lock), at most every ``Tuning.apply_interval`` (0.1 s); a batch of more than
   ``Tuning.apply_max_records`` (an outage's backlog) in several, in order (``transactions``).
+  It runs ``Tuning.applier_priority`` nice levels above the event loop, since on SQLite every
+  worker's applier queues for the holder of one write lock, which must not wait for the CPU.
   The session table therefore follows the acknowledgements by up to that and one
   transaction. Limits stay exact: a new session's Start consumes the reservation its
   Access-Accept made (第14条2), so a late Start never frees a slot; a late Stop only keeps
@@ -61,7 +63,7 @@ from typing import Any
 
 from radiusgw.domain import AccountingRecord, Quarantined
 from radiusgw.engine import AccountingAnswer
-from radiusgw.server.batches import BatchThread
+from radiusgw.server.batches import BatchThread, raise_priority
 from radiusgw.server.settings import DEFAULT_TUNING, Tuning
 from radiusgw.store import journal
 from radiusgw.store.backend import Backend
@@ -155,9 +157,11 @@ class AccountingPipeline:
             self._synced,
             self._sync_failed,
         )
+        self._open_store = open_store
+        self._applier_priority = tuning.applier_priority
         self.applier: BatchThread[Backend, Applied] = BatchThread(
             "acct-applier",
-            open_store,
+            self._open_applier_store,
             self._apply,
             loop,
             self._applied,
@@ -283,6 +287,19 @@ class AccountingPipeline:
         self.applier.stop()
 
     # -- the applier (its thread, then the event loop) ---------------------------------------
+
+    def _open_applier_store(self) -> Backend:
+        """The applier's first step on its thread: its priority (``Tuning.applier_priority``),
+        then its store connection."""
+        refused = raise_priority(self._applier_priority)
+        if refused is not None:
+            self._log.warning(
+                "applier-priority-refused",
+                levels=self._applier_priority,
+                reason=refused,
+                effect="the applier runs at the event loops' priority",
+            )
+        return self._open_store()
 
     def _apply(self, store: Backend, batch: list[Applied]) -> Position:
         started = time.monotonic()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import os
 import queue
 import sys
 import threading
@@ -50,6 +51,27 @@ def name_os_thread(name: str) -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+def raise_priority(levels: int) -> str | None:
+    """Run the calling thread ``levels`` nice levels above the one it has; None when done,
+    else why not.
+
+    Linux keeps a nice value per thread (``setpriority`` on the thread's id). Raising it takes
+    CAP_SYS_NICE, or an RLIMIT_NICE that allows the new value (systemd: ``LimitNICE=``); a
+    thread refused keeps running as it was.
+    """
+    if levels <= 0:
+        return None
+    if not sys.platform.startswith("linux"):
+        return "thread priorities are Linux's only"
+    thread = threading.get_native_id()
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, max(-20, now - levels))
+    except OSError as exc:
+        return f"{exc.strerror}: needs CAP_SYS_NICE or RLIMIT_NICE (systemd: LimitNICE=)"
+    return None
 
 
 def named_executor(name: str) -> ThreadPoolExecutor:

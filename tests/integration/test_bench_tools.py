@@ -337,8 +337,11 @@ async def test_ablations_switch_off_the_journal_sync_and_the_store_writes(
         store.close()
     assert counts == [(1, 1), (1, 0)]  # the ablated one neither synced nor stored
 
-    with pytest.raises(ablate.AblationError, match="unknown ablation fsync; known: journal-sync"):
+    with pytest.raises(
+        ablate.AblationError, match="unknown ablation fsync; known: applier-priority, journal-sync"
+    ):
         ablate.parse("fsync")
+    assert ablate.tuning(["applier-priority"]) == Tuning(applier_priority=0)
 
 
 def test_an_ablation_reaches_the_workers_through_the_settings(

@@ -25,6 +25,8 @@ def test_the_unit_reloads_by_sighup_and_is_hardened() -> None:
     assert service["NoNewPrivileges"] == "yes"
     assert service["ProtectSystem"] == "strict" and service["ReadWritePaths"]
     assert service["CapabilityBoundingSet"] == "CAP_NET_BIND_SERVICE"
+    # The applier's 10 levels above the loops (Tuning.applier_priority), without CAP_SYS_NICE.
+    assert service["LimitNICE"] == "-10"
     assert parser["Install"]["WantedBy"] == "multi-user.target"
 
 

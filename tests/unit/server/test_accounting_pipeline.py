@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -379,6 +380,33 @@ async def test_an_outages_backlog_goes_to_the_store_in_bounded_transactions_in_o
     assert sum(store.transactions) == 11
     with open_store(tmp_path / "gw.db", tmp_path / "gw.key") as check:
         assert check.count_accounting() == 11
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.geteuid() != 0, reason="raising it takes root"
+)
+async def test_the_applier_runs_its_tunings_levels_above_the_event_loop(
+    tmp_path: Path, disk: Disk
+) -> None:
+    """On SQLite every worker's applier queues for the one holding the write lock: that one
+    must not wait for the CPU behind the event loops (``Tuning.applier_priority``)."""
+    log = ListLog()
+    it = Running(tmp_path, log=log)
+    it.pipeline.start()
+    disk.release.set()
+    try:
+        it.pipeline.submit(answer(1))
+        await it.pipeline.wait_idle()  # applied: the applier's thread is running
+        (applier,) = [t for t in threading.enumerate() if t.name == "acct-applier"]
+        assert applier.native_id is not None
+        loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert os.getpriority(os.PRIO_PROCESS, applier.native_id) == max(
+            -20, loop_nice - DEFAULT_TUNING.applier_priority
+        )
+    finally:
+        it.pipeline.stop()
+    assert DEFAULT_TUNING.applier_priority == 10
+    assert not [e for e in log.events if e["event"] == "applier-priority-refused"]
 
 
 def test_transactions_cut_a_batch_in_order_never_inside_an_item() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from radiusgw.errors import StoreError
-from radiusgw.store import AccountingRecord, AccountRow, SqliteStore, open_store
+from radiusgw.store import AccountingRecord, AccountRow, SqliteStore, multirow, open_store
 from radiusgw.store import sqlite as sqlite_module
 
 REALM = "acme.example"
@@ -227,8 +227,8 @@ def test_write_accounting_persists_across_reopen(db: Path, store: SqliteStore) -
 def test_a_batch_goes_in_as_few_statements_every_record_once_in_order(
     db: Path, store: SqliteStore, total: int
 ) -> None:
-    sizes = sqlite_module._chunks(total)
-    assert sum(sizes) == total and max(sizes) <= sqlite_module._ROWS_PER_INSERT
+    sizes = multirow.sizes(total, 128)
+    assert sum(sizes) == total and max(sizes) <= 128
     assert len(set(sizes)) <= 8  # a handful of statement texts, whatever the batch
     store.write_accounting([_record(i) for i in range(total)])
     raw = sqlite3.connect(db)
