@@ -204,12 +204,11 @@ _INSERT_ACCOUNT = (
     " updated) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SPOOL = "INSERT INTO proxy_spool (realm, nas_address, received, packet) VALUES (?, ?, ?, ?)"
-# The accounting rows go in as multi-row INSERTs (radiusgw.store.multirow): 128 rows of 7.
+# The accounting rows go in as multi-row INSERTs (radiusgw.store.multirow).
 _ACCOUNTING_INSERT = MultiRow(
     "INSERT INTO accounting (received, nas_address, realm, username, status_type, session_id,"
     " packet) VALUES ",
     columns=7,
-    largest=128,
 )
 
 

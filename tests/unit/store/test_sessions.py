@@ -344,6 +344,29 @@ def test_one_batch_changes_sessions_as_its_records_one_by_one(
     assert len(tables[0][0]) == 4 and tables[0][1] == 0
 
 
+def test_runs_longer_than_one_statement_apply_every_event(store: Backend) -> None:
+    # 2,500 sessions a batch: more than one multi-row statement (radiusgw.store.multirow), some
+    # consuming a reservation, the second batch stopping the first one's and starting others.
+    count = 2_500
+    store.admit([limit(None, username=f"u{n}", account_max=1) for n in range(0, count, 7)], T0)
+    starts = [record(START, sid=f"a{n}", user=f"u{n}@acme.example", at=T0) for n in range(count)]
+    write(store, *starts)
+    assert reservations(store) == 0  # each taken by its Start
+    stops = [
+        record(STOP, sid=f"a{n}", user=f"u{n}@acme.example", at=T0 + 60, octets=(n, 2 * n), time=60)
+        for n in range(count)
+    ]
+    more = [record(START, sid=f"b{n}", user=f"u{n}@acme.example", at=T0 + 61) for n in range(count)]
+    write(store, *stops, *more)
+    rows = {row.acct_session_id: row for row in store.sessions()}
+    assert len(rows) == 2 * count
+    assert {row.acct_session_id for row in store.live_sessions()} == {f"b{n}" for n in range(count)}
+    for n in range(count):
+        stopped = rows[f"a{n}"]
+        assert (stopped.closed_by, stopped.stop) == ("stop", T0 + 60)
+        assert (stopped.input_octets, stopped.output_octets, stopped.session_time) == (n, 2 * n, 60)
+
+
 def test_session_changes_roll_back_with_their_accounting(
     backend: str, store: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
