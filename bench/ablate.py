@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 from radiusgw import cli
 from radiusgw.server.settings import DEFAULT_TUNING, Tuning
@@ -34,7 +35,7 @@ ABLATIONS = {
         "the accounting applier writes nothing to SQLite: no accounting rows and no session"
         " table, so no session list, no usage and no session limits"
     ),
-    "applier-priority": ("the accounting applier runs at the event loops' priority, not above it"),
+    "applier-priority": "the accounting applier runs at the event loops' priority, not above it",
 }
 
 
@@ -63,13 +64,13 @@ def parse(names: str) -> list[str]:
 
 def tuning(names: Iterable[str]) -> Tuning:
     """The server's knobs with the named work switched off."""
-    off: dict[str, object] = {}
+    off: dict[str, Any] = {}
     for name in names:
         if name not in FIELDS:
             raise AblationError(f"unknown ablation {name}")
         field, value = FIELDS[name]
         off[field] = value
-    return dataclasses.replace(DEFAULT_TUNING, **off)  # type: ignore[arg-type]
+    return dataclasses.replace(DEFAULT_TUNING, **off)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,8 +27,8 @@ MAX_ROWS = 1024
 
 
 def sizes(total: int, largest: int) -> list[int]:
-    """``total`` rows as statement sizes: full ones of ``largest``, then the rest's powers of
-    two (``largest`` is one)."""
+    """``total`` rows as statement sizes: full ones of ``largest`` (a power of two), then the
+    rest's powers of two."""
     out = [largest] * (total // largest)
     rest = total % largest
     size = largest // 2
