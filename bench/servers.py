@@ -30,6 +30,7 @@ ROOT = BENCH.parent  # the repository: bench and radiusgw importable from here
 OUT = BENCH / "out"
 RADLOAD_SOURCE = BENCH / "radload.c"
 RADLOAD = OUT / "radload"
+RADLOAD_CLOSE_SECONDS = 30  # radload.c CLOSE_SECONDS: how long it may take to stop its sessions
 FREERADIUS_READY = "Ready to process requests"
 CFLAGS = ("-O2", "-Wall", "-Wextra")
 # A gateway on a PostgreSQL URL: its password key and journals in a directory of the run's (for
@@ -344,6 +345,7 @@ class Load:
     users: int = 1
     zipf: float = 0.0
     live: int = 0  # acct: sessions each NAS keeps open before it stops its oldest (radload.c)
+    leave_open: bool = False  # acct: leave them open when the run ends (radload --leave-open)
 
 
 def cores() -> int:
@@ -375,9 +377,11 @@ def run_load(radload: Path, load: Load, *, label: str, progress: bool) -> dict[s
         args += ["--rate", str(load.rate)]
     if load.expect_attr:
         args += ["--expect-attr", load.expect_attr]
+    if load.leave_open:
+        args.append("--leave-open")
     if progress:
         args.append("--progress")
-    limit = load.duration + load.warmup + 30
+    limit = load.duration + load.warmup + 30 + RADLOAD_CLOSE_SECONDS
     proc = subprocess.run(
         args, stdout=subprocess.PIPE, stderr=None, text=True, timeout=limit, check=False
     )
