@@ -395,7 +395,9 @@ def _load_words(st: dict[str, Any]) -> str:
     live = st.get("live_sessions", 0)
     stops = (
         f"accounting: {live:,} sessions open at once, each NAS stopping its oldest past its "
-        f"share, so that a Stop comes about {2 * live:,} records after its Start"
+        f"share, so that a Stop comes about {2 * live:,} records after its Start; when a run "
+        "ends its NAS stop the sessions they still hold, outside its figures, so that the "
+        "sessions open stay that many run after run"
         if live
         else "accounting: each Stop right after its Start is answered"
     )
@@ -597,7 +599,7 @@ def fleet_markdown(results: dict[str, Any]) -> list[str]:
         names = {"gateway-pg": "gateway", "freeradius-sql": "FreeRADIUS (radacct)"}
         parts.append(
             "Sessions each kept in PostgreSQL after all its accounting runs (each Start opens "
-            "one, its Stop closes it; a run's last Starts have no Stop): "
+            "one, its Stop closes it; a run's NAS stop what they hold when it ends): "
             + "; ".join(
                 f"{names.get(key, key)} {_rate(c['sessions'])}, {_rate(c['closed'])} closed"
                 for key, c in kept.items()
