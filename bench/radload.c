@@ -38,9 +38,11 @@
  *         holds more, as a carrier's LAC does: a session's Stop then comes about 2N of that
  *         NAS's records after its Start, not in the same breath (a server that applies records
  *         in batches would otherwise find both in one batch, which real traffic rarely gives).
- *         When the run ends, each NAS stops the sessions it still holds (not measured: the
- *         figures printed are the run's), so that a server's live sessions stay about N run
- *         after run instead of growing by N each run; --leave-open keeps them open
+ *         When the run ends and its figures are printed, each NAS stops the sessions it
+ *         still holds, and a second line says how many ({"closed_at_end": N}), so that a
+ *         server's live sessions stay about N run after run instead of growing by N each run;
+ *         --close-on-input waits for a line on stdin first (the caller reads what the run
+ *         left in the server), --leave-open keeps them open
  * Access-Requests carry Message-Authenticator (RFC 3579 §3.2). Every answer is verified: its
  * Response Authenticator (RFC 2865 §3), its Message-Authenticator when present, its attribute
  * framing, its code, and --expect-attr counts. Answers failing any check count as "invalid".
@@ -879,6 +881,7 @@ static struct {
     double zipf;                 /* 0: uniform; else the Zipf exponent */
     uint32_t live;               /* acct: sessions each NAS keeps open (--live) */
     int leave_open;              /* acct: do not stop them when the run ends (--leave-open) */
+    int close_on_input;          /* acct: stop them only once a line arrives on stdin */
     int closing;                 /* acct: the run is over; sending only its sessions' Stops */
     double *zipf_cdf;            /* users entries, rising to 1 */
     int nas, ports;              /* the shape: NAS addresses x source ports per NAS */
@@ -1292,17 +1295,13 @@ static void sweep(uint64_t t) {
     }
 }
 
-/* Acct with --live, once the run is over: each NAS stops the sessions it holds, including those
- * whose Start is still outstanding once it is answered, at the run's window. Not measured: the
- * run's counts and latencies are put back after. Gives up after CLOSE_SECONDS or on a signal.
- * How many Stops it sent (answers to the run's last requests are not counted either). */
+/* Acct with --live, once the run is over and its figures printed: each NAS stops the sessions
+ * it holds, including those whose Start is still outstanding once it is answered, at the
+ * run's window. Gives up after CLOSE_SECONDS or on a signal. How many Stops it sent. */
 #define CLOSE_SECONDS 30 /* bench/servers.py: RADLOAD_CLOSE_SECONDS */
 static uint64_t close_sessions(int ep, int window) {
     if (cfg.mode != M_ACCT || !cfg.live || cfg.leave_open || stopping) return 0;
-    static uint32_t saved_hist[sizeof hist / sizeof hist[0]];
-    __typeof__(st) saved = st;
-    memcpy(saved_hist, hist, sizeof hist);
-    memset(&st, 0, sizeof st);
+    uint64_t sent = st.sent;
     cfg.closing = 1;
     struct epoll_event evs[64];
     uint64_t t = now_ns(), give_up = t + (uint64_t)CLOSE_SECONDS * 1000000000u, last_sweep = t;
@@ -1321,15 +1320,12 @@ static uint64_t close_sessions(int ep, int window) {
             last_sweep = t;
         }
     }
-    uint64_t closed = st.sent; /* every request sent while closing is a Stop */
-    st = saved;
-    memcpy(hist, saved_hist, sizeof hist);
-    return closed;
+    return st.sent - sent; /* every request sent while closing is a Stop */
 }
 
 static void usage(void) {
     fputs("usage: radload --port P --secret S [--host A] [--bind A] [--mode pap|chap|mschapv2|vpdn|acct]\n"
-          "         [--user U] [--password W] [--users N] [--zipf S] [--live N [--leave-open]]\n"
+          "         [--user U] [--password W] [--users N] [--zipf S] [--live N [--leave-open | --close-on-input]]\n"
           "         [--window N]\n"
           "         [--sockets N | --nas N --ports P] [--duration S] [--warmup S]\n"
           "         [--timeout S] [--rate R] [--expect-attr T:N] [--progress] [--label L]\n"
@@ -1362,7 +1358,7 @@ int main(int argc, char **argv) {
         {"progress", 0, 0, 'P'}, {"label", 1, 0, 'L'},     {"responder", 0, 0, 'R'},
         {"selftest", 0, 0, 'T'}, {"nas", 1, 0, 'N'},        {"ports", 1, 0, 'O'},
         {"users", 1, 0, 'n'},    {"zipf", 1, 0, 'z'},      {"live", 1, 0, 'V'},
-        {"leave-open", 0, 0, 'K'},
+        {"leave-open", 0, 0, 'K'},  {"close-on-input", 0, 0, 'I'},
         {0, 0, 0, 0},
     };
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
@@ -1394,6 +1390,7 @@ int main(int argc, char **argv) {
         case 'z': cfg.zipf = atof(optarg); break;
         case 'V': live = atol(optarg); break;
         case 'K': cfg.leave_open = 1; break;
+        case 'I': cfg.close_on_input = 1; break;
         default: usage();
         }
     }
@@ -1549,7 +1546,6 @@ int main(int argc, char **argv) {
     if (progress) fputs("\r\033[K", stderr);
     double elapsed = (double)(t_end - (measuring && warmup > 0 ? measure_from : t0)) / 1e9;
     double cpu = cpu_seconds() - cpu0;
-    uint64_t closed = close_sessions(ep, window);
     uint64_t answered = st.accepts + st.rejects + st.acct_ok;
     printf("{\"tool\": \"radload\", \"mode\": \"%s\", \"loop\": \"%s\", \"window\": %d, "
            "\"offered_per_s\": %.1f, \"sockets\": %d, \"duration_s\": %.3f, \"sent\": %llu, "
@@ -1559,7 +1555,7 @@ int main(int argc, char **argv) {
            "\"with_message_authenticator\": %llu, \"p50_ms\": %.3f, \"p90_ms\": %.3f, "
            "\"p99_ms\": %.3f, \"p999_ms\": %.3f, \"max_ms\": %.3f, \"mean_ms\": %.3f, "
            "\"nas\": %d, \"ports_per_nas\": %d, \"users\": %u, \"zipf\": %g, \"live\": %u, "
-           "\"closed_at_end\": %llu, \"cpu_s\": %.3f, \"cpu_cores\": %.3f}\n",
+           "\"cpu_s\": %.3f, \"cpu_cores\": %.3f}\n",
            mode_arg, rate > 0 ? "open" : "closed", window, rate, nsock, elapsed,
            (unsigned long long)st.sent, (unsigned long long)answered,
            elapsed > 0 ? (double)answered / elapsed : 0.0, (unsigned long long)st.accepts,
@@ -1570,7 +1566,13 @@ int main(int argc, char **argv) {
            (unsigned long long)st.with_ma, percentile_ms(0.50), percentile_ms(0.90),
            percentile_ms(0.99), percentile_ms(0.999), (double)st.lat_max_ns / 1e6,
            st.hist_n ? (double)st.lat_sum_ns / (double)st.hist_n / 1e6 : 0.0, cfg.nas, cfg.ports,
-           (unsigned)cfg.users, cfg.zipf, (unsigned)cfg.live, (unsigned long long)closed, cpu,
+           (unsigned)cfg.users, cfg.zipf, (unsigned)cfg.live, cpu,
            elapsed > 0 ? cpu / elapsed : 0.0);
+    fflush(stdout);
+    if (cfg.close_on_input) { /* the caller reads what it must before the Stops go out */
+        char line[64];
+        if (!fgets(line, sizeof line, stdin)) clearerr(stdin); /* EOF: go on all the same */
+    }
+    printf("{\"closed_at_end\": %llu}\n", (unsigned long long)close_sessions(ep, window));
     return 0;
 }

@@ -787,10 +787,21 @@ def _run(
             meter = CpuMeter(procs.pids() | own_pids)
             meter.start()
 
-            def run(meter: CpuMeter = meter) -> dict[str, Any]:
-                measured = run_load(radload, replace(spec, **kw), label=label, progress=tty)
-                measured["foreign_cores"] = meter.foreign_cores()  # the load's seconds only
-                return measured
+            def run(
+                over: Callable[[], None] | None = None, meter: CpuMeter = meter
+            ) -> dict[str, Any]:
+                foreign = [0.0]
+
+                def measured() -> None:
+                    foreign[0] = meter.foreign_cores()  # the load's seconds only
+                    if over is not None:
+                        over()
+
+                figures = run_load(
+                    radload, replace(spec, **kw), label=label, progress=tty, measured=measured
+                )
+                figures["foreign_cores"] = foreign[0]
+                return figures
 
             result = run() if store is None else stored.measure(store, run)
             result["waited_for_quiet_s"] = waited

@@ -353,12 +353,22 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def run_load(radload: Path, load: Load, *, label: str, progress: bool) -> dict[str, Any]:
+def run_load(
+    radload: Path,
+    load: Load,
+    *,
+    label: str,
+    progress: bool,
+    measured: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Run radload once; its JSON result. Progress goes straight to our stderr.
 
     The result states the CPU radload itself took while measuring (``cpu_s``, user + system):
     ``load_cpu_pct`` as a percentage of one core, ``load_cpu_share`` as a share of all the
-    machine's cores, which it shares with the server it loads."""
+    machine's cores, which it shares with the server it loads. ``measured()`` is called once
+    the run is over and before radload's NAS stop the sessions they hold (accounting with
+    ``live``; ``closed_at_end`` in the result), so that what it reads of the server is the
+    run's alone (bench/stored.py)."""
     shape = (
         ("--sockets", str(load.sockets))
         if load.ports is None
@@ -372,22 +382,40 @@ def run_load(radload: Path, load: Load, *, label: str, progress: bool) -> dict[s
         *("--window", str(load.window), *shape),
         *("--users", str(load.users), "--zipf", str(load.zipf), "--live", str(load.live)),
         *("--timeout", str(load.timeout), "--label", label),
+        "--leave-open" if load.leave_open else "--close-on-input",
     ]
     if load.rate > 0:
         args += ["--rate", str(load.rate)]
     if load.expect_attr:
         args += ["--expect-attr", load.expect_attr]
-    if load.leave_open:
-        args.append("--leave-open")
     if progress:
         args.append("--progress")
-    limit = load.duration + load.warmup + 30 + RADLOAD_CLOSE_SECONDS
-    proc = subprocess.run(
-        args, stdout=subprocess.PIPE, stderr=None, text=True, timeout=limit, check=False
-    )
-    if proc.returncode != 0:
-        raise BenchError(f"radload exited {proc.returncode}: {proc.stdout.strip()}")
-    result: dict[str, Any] = json.loads(proc.stdout)
+    with subprocess.Popen(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        timer = threading.Timer(load.duration + load.warmup + 30, proc.kill)
+        timer.start()
+        try:
+            first = proc.stdout.readline()  # the run's figures, printed as it ends
+            timer.cancel()
+            if first and measured is not None:
+                measured()
+            proc.stdin.write("\n")  # now its NAS may stop their sessions
+            proc.stdin.close()
+            rest = proc.stdout.read()
+            proc.wait(RADLOAD_CLOSE_SECONDS + 5)
+        except BrokenPipeError:
+            rest = proc.stdout.read()
+            proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+    if proc.returncode != 0 or not first:
+        raise BenchError(f"radload exited {proc.returncode}: {(first + rest).strip()}")
+    result: dict[str, Any] = json.loads(first)
+    result.update(json.loads(rest))
     result["load_cpu_pct"] = round(100 * result["cpu_cores"], 1)
     result["load_cpu_share"] = round(result["cpu_cores"] / cores(), 3)
     return result

@@ -6,7 +6,8 @@ closed loop at full rate the applier can fall behind. The rate the NAS sees is t
 store sustains: the backlog grows until the gateway sheds load (``Tuning.max_backlog``, 200,000
 records a worker), and the session table that the limits and ``usage`` read is late by as much.
 So for every accounting run of a gateway the bench reads its store's last record id just before
-the load, just after it, and again until it stops moving:
+the load, just after it, and again until it stops moving; all of it before the load's NAS stop
+the sessions they still hold (``servers.run_load``), whose records are not the run's:
 
 - ``stored_per_s``: records stored while the load ran, per second of its run;
 - ``stored_share``: of the records the run put in the store in the end, the share stored while
@@ -66,30 +67,37 @@ def postgres_counter(url: str) -> Counter:
 
 def measure(
     count: Counter,
-    run: Callable[[], dict[str, Any]],
+    run: Callable[[Callable[[], None]], dict[str, Any]],
     *,
     settle: float = SETTLE_S,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """``run()`` (the load; its result) with the store's figures of the module docstring
-    added."""
+    """``run(measured)`` (the load; its result) with the store's figures of the module
+    docstring added. ``run`` calls ``measured()`` once its load is over, before anything else
+    reaches the store (radload's NAS stopping their sessions: ``servers.run_load``)."""
     before, started = count(), clock()
-    result = run()
-    after, ended = count(), clock()
-    last, last_at = after, ended
-    while clock() - ended < settle and clock() - last_at < QUIET_S:
-        sleep(POLL_S)
-        now = count()
-        if now != last:
-            last, last_at = now, clock()
-    seconds = max(ended - started, 1e-9)
-    total = last - before
-    result["stored_per_s"] = round((after - before) / seconds, 1)
-    result["stored_share"] = round((after - before) / total, 3) if total > 0 else 1.0
-    result["left_at_end"] = last - after
-    result["caught_up_s"] = round(last_at - ended, 2)
-    return result
+    figures: dict[str, Any] = {}
+
+    def measured() -> None:
+        after, ended = count(), clock()
+        last, last_at = after, ended
+        while clock() - ended < settle and clock() - last_at < QUIET_S:
+            sleep(POLL_S)
+            now = count()
+            if now != last:
+                last, last_at = now, clock()
+        seconds = max(ended - started, 1e-9)
+        total = last - before
+        figures["stored_per_s"] = round((after - before) / seconds, 1)
+        figures["stored_share"] = round((after - before) / total, 3) if total > 0 else 1.0
+        figures["left_at_end"] = last - after
+        figures["caught_up_s"] = round(last_at - ended, 2)
+
+    result = run(measured)
+    if not figures:
+        raise ValueError("the load never said that it was over")
+    return {**result, **figures}
 
 
 def sustained(figures: dict[str, Any]) -> float:
