@@ -1295,6 +1295,21 @@ static void sweep(uint64_t t) {
     }
 }
 
+/* One turn of the loop once the requests due are sent: send them, wait up to timeout_ms for
+ * answers, read them, and every 10 ms give up on what waited past --timeout. The time after. */
+static uint64_t turn(int ep, int timeout_ms, uint64_t *last_sweep) {
+    struct epoll_event evs[64];
+    flush_all();
+    int n = epoll_wait(ep, evs, 64, timeout_ms);
+    for (int i = 0; i < n; i++) receive(&socks[evs[i].data.u32]);
+    uint64_t t = now_ns();
+    if (t - *last_sweep > 10000000u) {
+        sweep(t);
+        *last_sweep = t;
+    }
+    return t;
+}
+
 /* Acct with --live, once the run is over and its figures printed: each NAS stops the sessions
  * it holds, including those whose Start is still outstanding once it is answered, at the
  * run's window. Gives up after CLOSE_SECONDS or on a signal. How many Stops it sent. */
@@ -1303,7 +1318,6 @@ static uint64_t close_sessions(int ep, int window) {
     if (cfg.mode != M_ACCT || !cfg.live || cfg.leave_open || stopping) return 0;
     uint64_t sent = st.sent;
     cfg.closing = 1;
-    struct epoll_event evs[64];
     uint64_t t = now_ns(), give_up = t + (uint64_t)CLOSE_SECONDS * 1000000000u, last_sweep = t;
     for (;;) {
         size_t held = 0;
@@ -1311,14 +1325,7 @@ static uint64_t close_sessions(int ep, int window) {
         if ((!held && !inflight) || stopping || t >= give_up) break;
         while (inflight < (uint64_t)window && send_one(t)) {
         }
-        flush_all();
-        int n = epoll_wait(ep, evs, 64, 10);
-        for (int i = 0; i < n; i++) receive(&socks[evs[i].data.u32]);
-        t = now_ns();
-        if (t - last_sweep > 10000000u) {
-            sweep(t);
-            last_sweep = t;
-        }
+        t = turn(ep, 10, &last_sweep);
     }
     return st.sent - sent; /* every request sent while closing is a Stop */
 }
@@ -1505,7 +1512,6 @@ int main(int argc, char **argv) {
     uint64_t open_t0 = t0, answered_at_last = 0;
     int measuring = warmup <= 0;
     double cpu0 = cpu_seconds();
-    struct epoll_event evs[64];
     for (;;) {
         uint64_t t = now_ns();
         if (t >= end || stopping) break;
@@ -1525,14 +1531,7 @@ int main(int argc, char **argv) {
             while (inflight < (uint64_t)window && send_one(t)) {
             }
         }
-        flush_all();
-        int n = epoll_wait(ep, evs, 64, rate > 0 ? 1 : 10);
-        for (int i = 0; i < n; i++) receive(&socks[evs[i].data.u32]);
-        t = now_ns();
-        if (t - last_sweep > 10000000u) {
-            sweep(t);
-            last_sweep = t;
-        }
+        t = turn(ep, rate > 0 ? 1 : 10, &last_sweep);
         if (progress && t >= next_progress) {
             uint64_t answered = st.accepts + st.rejects + st.acct_ok;
             fprintf(stderr, "\r  %-28s %5.1fs %9.0f answered/s  timeouts %llu  invalid %llu   ",
