@@ -287,7 +287,9 @@ def markdown(results: dict[str, Any]) -> str:
         "the mean of the rounds), as a share of one core and of all "
         f"{st.get('cores', m['nproc'])} cores, which it shares with the server. "
         '"other CPU": cores used by processes outside the benchmark during the run (the '
-        "worst round; /proc/stat less our processes). A run above "
+        "worst round; /proc/stat's process time and steal less our processes; the kernel's "
+        "interrupt work, most of it the loopback delivering the load's datagrams, is the "
+        "load's own and not counted: `interrupt_cores` in results.json). A run above "
         f"{st.get('busy_cores', 0.2):g} was run again, up to {st.get('retries', 0)} times, "
         "keeping the quietest; a figure still above it was measured on a shared machine and is "
         "low.\n",

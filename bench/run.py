@@ -513,6 +513,8 @@ def mean_result(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("answered", "accepts", "rejects", "invalid", "timeouts", "late", "skipped"):
         out[key] = sum(r[key] for r in rounds)
     out["foreign_cores"] = max(r["foreign_cores"] for r in rounds)
+    if all("interrupt_cores" in r for r in rounds):
+        out["interrupt_cores"] = round(statistics.fmean(r["interrupt_cores"] for r in rounds), 2)
     if all("stored_per_s" in r for r in rounds):  # a gateway's accounting (bench/stored.py)
         out["stored_per_s"] = round(statistics.fmean(r["stored_per_s"] for r in rounds), 1)
         out["stored_share"] = min(r["stored_share"] for r in rounds)
@@ -790,18 +792,18 @@ def _run(
             def run(
                 over: Callable[[], None] | None = None, meter: CpuMeter = meter
             ) -> dict[str, Any]:
-                foreign = [0.0]
+                cpu = {"foreign_cores": 0.0, "interrupt_cores": 0.0}
 
-                def measured() -> None:
-                    foreign[0] = meter.foreign_cores()  # the load's seconds only
+                def measured() -> None:  # the load's seconds only
+                    cpu["foreign_cores"] = meter.foreign_cores()
+                    cpu["interrupt_cores"] = meter.interrupt_cores()
                     if over is not None:
                         over()
 
                 figures = run_load(
                     radload, replace(spec, **kw), label=label, progress=tty, measured=measured
                 )
-                figures["foreign_cores"] = foreign[0]
-                return figures
+                return figures | cpu
 
             result = run() if store is None else stored.measure(store, run)
             result["waited_for_quiet_s"] = waited

@@ -55,6 +55,7 @@ from bench.servers import (
     Processes,
     Server,
     build_radload,
+    busy_of,
     radiusgw_cli,
     run_load,
     start_freeradius,
@@ -430,6 +431,15 @@ def test_an_ablated_gateway_is_the_radiusgw_command_after_the_names() -> None:
     refused = ablated("fsync")
     assert refused.returncode == 1
     assert "unknown ablation fsync" in refused.stderr
+
+
+def test_other_processes_cpu_leaves_out_the_kernel_s_interrupt_work_and_keeps_steal() -> None:
+    # proc(5): user nice system idle iowait irq softirq steal guest guest_nice. Under load the
+    # softirq is the loopback delivering the load's own datagrams: not someone else's.
+    stat = "cpu  100 2 30 5000 7 11 13 17 0 0\ncpu0 50 1 15 2500 3 5 6 8 0 0\n"
+    busy = busy_of(stat)
+    assert busy.tasks == 100 + 2 + 30 + 17
+    assert busy.interrupts == 11 + 13
 
 
 def test_the_loss_free_rate_is_the_first_step_down_without_loss() -> None:
