@@ -512,10 +512,10 @@ class CpuMeter:
         self._busy = _busy_jiffies()
         self._ours = _tree_jiffies(self.roots)
         self._children = _children_cpu()
-        self._mine = self._running_here()
+        self._mine = self.running_here()
         self._t = time.monotonic()
 
-    def _running_here(self) -> dict[int, int]:
+    def running_here(self) -> dict[int, int]:
         """CPU jiffies so far of this process and of its children outside ``roots``."""
         here = os.getpid()
         return {
@@ -528,7 +528,7 @@ class CpuMeter:
         elapsed = max(time.monotonic() - self._t, 1e-3)
         busy = (_busy_jiffies().tasks - self._busy.tasks) / self.hz
         ours = (_tree_jiffies(self.roots) - self._ours) / self.hz
-        running = self._running_here()  # a child reaped meanwhile counts in the rusage below
+        running = self.running_here()  # a child reaped meanwhile counts in the rusage below
         mine = sum(cpu - self._mine.get(pid, 0) for pid, cpu in running.items()) / self.hz
         reaped = _children_cpu() - self._children
         return round(max(0.0, busy - ours - mine - reaped) / elapsed, 2)

@@ -51,6 +51,7 @@ from bench.freeradius_conf import sql_missing
 from bench.postgres import PostgresServer
 from bench.run import BY_KEY, FRAMED_IP, GROUP, PASSWORD, gateway_realms
 from bench.servers import (
+    CpuMeter,
     Load,
     Processes,
     Server,
@@ -440,6 +441,20 @@ def test_other_processes_cpu_leaves_out_the_kernel_s_interrupt_work_and_keeps_st
     busy = busy_of(stat)
     assert busy.tasks == 100 + 2 + 30 + 17
     assert busy.interrupts == 11 + 13
+
+
+def test_the_meter_counts_a_child_still_running_as_ours() -> None:
+    # radload is read before it exits (run_load's measured()), when its rusage is not yet ours.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        meter = CpuMeter(set())
+        meter.start()
+        assert child.pid in meter.running_here()
+        assert os.getpid() in meter.running_here()
+    finally:
+        child.kill()
+        child.wait()
+    assert child.pid not in meter.running_here()  # reaped: its time is in the rusage now
 
 
 def test_the_loss_free_rate_is_the_first_step_down_without_loss() -> None:
