@@ -331,7 +331,8 @@ def _report(
         f" {time.strftime('%Y-%m-%d %H:%M')}",
         f"answered {rate:,.0f}/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
         f"  timeouts {result['timeouts']}  rejects {result.get('rejects', 0)}"
-        f"  invalid {result.get('invalid', 0)}",
+        f"  invalid {result.get('invalid', 0)}"
+        + (f"  skipped {result.get('skipped', 0)}" if a.offered > 0 else ""),
         "",
         "CPU per answered request, microseconds (all threads of that kind together)",
         f"{'thread':<26} {'user':>7} {'system':>7} {'total':>7}",
