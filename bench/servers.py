@@ -481,9 +481,9 @@ def is_auth_log_writer(pid: int) -> bool:
         return False
 
 
-def _tree_jiffies(roots: set[int]) -> int:
+def _tree_jiffies(roots: set[int], stats: dict[int, tuple[int, int]] | None = None) -> int:
     """CPU jiffies (user + system, all threads) of ``roots`` and all their descendants."""
-    stats = processes()
+    stats = processes() if stats is None else stats
     return sum(stats[pid][1] for pid in descendants(roots, stats) if pid in stats)
 
 
@@ -510,25 +510,27 @@ class CpuMeter:
 
     def start(self) -> None:
         self._busy = _busy_jiffies()
-        self._ours = _tree_jiffies(self.roots)
+        stats = processes()
+        self._ours = _tree_jiffies(self.roots, stats)
         self._children = _children_cpu()
-        self._mine = self.running_here()
+        self._mine = self.running_here(stats)
         self._t = time.monotonic()
 
-    def running_here(self) -> dict[int, int]:
+    def running_here(self, stats: dict[int, tuple[int, int]] | None = None) -> dict[int, int]:
         """CPU jiffies so far of this process and of its children outside ``roots``."""
         here = os.getpid()
         return {
             pid: cpu
-            for pid, (ppid, cpu) in processes().items()
+            for pid, (ppid, cpu) in (processes() if stats is None else stats).items()
             if (pid == here or ppid == here) and pid not in self.roots
         }
 
     def foreign_cores(self) -> float:
         elapsed = max(time.monotonic() - self._t, 1e-3)
         busy = (_busy_jiffies().tasks - self._busy.tasks) / self.hz
-        ours = (_tree_jiffies(self.roots) - self._ours) / self.hz
-        running = self.running_here()  # a child reaped meanwhile counts in the rusage below
+        stats = processes()  # one walk of /proc for both
+        ours = (_tree_jiffies(self.roots, stats) - self._ours) / self.hz
+        running = self.running_here(stats)  # a child reaped meanwhile counts in the rusage below
         mine = sum(cpu - self._mine.get(pid, 0) for pid, cpu in running.items()) / self.hz
         reaped = _children_cpu() - self._children
         return round(max(0.0, busy - ours - mine - reaped) / elapsed, 2)
